@@ -1,0 +1,197 @@
+//! Pool configuration: every knob, its default, and the validation that runs
+//! when the pool is built.
+//!
+//! Defaults are written out here rather than inherited from hyper, so that a
+//! hyper upgrade cannot silently change how fast the pool notices a dead peer.
+
+use std::time::Duration;
+
+/// How the pool behaves. Build one with `PoolConfig::default()` and override
+/// fields; [`PoolBuilder::build`](crate::PoolBuilder::build) validates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// HTTP/2 connections kept open to each endpoint. Default 2: one
+    /// connection caps throughput at one TCP stream's worth and makes every
+    /// RPC fail together when it dies. Range 1..=64.
+    pub connections_per_endpoint: usize,
+    /// HTTP/2 PING keepalive, the zombie-connection detector.
+    pub keepalive: KeepaliveConfig,
+    /// Reconnect schedule and connect timeout.
+    pub backoff: BackoffConfig,
+    /// Deadline for RPCs that carry no `grpc-timeout` header. Default 30 s:
+    /// every wait in the pool is bounded. It covers the wait for response
+    /// headers; a streaming response body is not cut off by it.
+    pub default_rpc_timeout: Duration,
+    /// How long `shutdown` lets in-flight RPCs finish before closing
+    /// connections under them. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// Seed of the pool's RNG (connection picking, backoff jitter). The same
+    /// seed and the same inputs give the same choices. Default 0.
+    pub rng_seed: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            connections_per_endpoint: 2,
+            keepalive: KeepaliveConfig::default(),
+            backoff: BackoffConfig::default(),
+            default_rpc_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+            rng_seed: 0,
+        }
+    }
+}
+
+/// HTTP/2 keepalive. A dead connection is detected at most
+/// `interval + timeout` after the last frame it received.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeepaliveConfig {
+    /// Send a PING after this long without receiving a frame. Default 30 s,
+    /// well under the 350 s idle timeout of common cloud NATs and load
+    /// balancers, so it also keeps idle flows alive through them.
+    pub interval: Duration,
+    /// Close the connection if the PING is not acknowledged within this.
+    /// Default 10 s.
+    pub timeout: Duration,
+    /// Ping even when no RPC is in flight. Default true: an idle connection
+    /// that died silently would otherwise fail the first RPC sent on it.
+    pub while_idle: bool,
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            while_idle: true,
+        }
+    }
+}
+
+/// gRPC's connection backoff (`connection-backoff.md`); defaults are gRPC's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackoffConfig {
+    /// Wait after the first failed attempt. Default 1 s.
+    pub initial: Duration,
+    /// Growth factor between attempts. Default 1.6; at least 1.0.
+    pub multiplier: f64,
+    /// Each wait is jittered uniformly by ±this fraction. Default 0.2; in [0, 1).
+    pub jitter: f64,
+    /// Longest wait. Default 120 s.
+    pub max: Duration,
+    /// Shortest time a connection attempt is given. Default 20 s.
+    pub min_connect_timeout: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            multiplier: 1.6,
+            jitter: 0.2,
+            max: Duration::from_secs(120),
+            min_connect_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A configuration value is out of range. Names the field as written in
+/// [`PoolConfig`], e.g. `keepalive.timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pool config: `{field}` {problem}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+/// Most connections per endpoint; bounds the pool's tasks and sockets.
+pub const MAX_CONNECTIONS_PER_ENDPOINT: usize = 64;
+
+impl PoolConfig {
+    /// Checks every field; the first bad one is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, problem: &str| {
+            Err(ConfigError {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        if !(1..=MAX_CONNECTIONS_PER_ENDPOINT).contains(&self.connections_per_endpoint) {
+            return err("connections_per_endpoint", "must be between 1 and 64");
+        }
+        if self.keepalive.interval.is_zero() {
+            return err("keepalive.interval", "must be greater than zero");
+        }
+        if self.keepalive.timeout.is_zero() {
+            return err("keepalive.timeout", "must be greater than zero");
+        }
+        self.backoff.validate()?;
+        if self.default_rpc_timeout.is_zero() {
+            return err("default_rpc_timeout", "must be greater than zero");
+        }
+        Ok(())
+    }
+}
+
+impl BackoffConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, problem: &str| {
+            Err(ConfigError {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.initial.is_zero() {
+            return err("backoff.initial", "must be greater than zero");
+        }
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return err("backoff.multiplier", "must be a finite number >= 1.0");
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return err("backoff.jitter", "must be in [0, 1)");
+        }
+        if self.max < self.initial {
+            return err("backoff.max", "must be at least backoff.initial");
+        }
+        if self.min_connect_timeout.is_zero() {
+            return err("backoff.min_connect_timeout", "must be greater than zero");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        PoolConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut c = PoolConfig::default();
+        c.keepalive.timeout = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().field, "keepalive.timeout");
+
+        let mut c = PoolConfig::default();
+        c.backoff.jitter = 1.5;
+        let e = c.validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid pool config: `backoff.jitter` must be in [0, 1)"
+        );
+
+        let c = PoolConfig {
+            connections_per_endpoint: 0,
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "connections_per_endpoint");
+
+        let mut c = PoolConfig::default();
+        c.backoff.multiplier = f64::NAN;
+        assert_eq!(c.validate().unwrap_err().field, "backoff.multiplier");
+    }
+}

@@ -1,0 +1,9 @@
+//! One HTTP/2 connection's life: its state machine, the record that emits an
+//! event for every transition, and the task that dials, serves and redials.
+
+mod lifecycle;
+mod slot;
+mod state;
+
+pub(crate) use slot::Slot;
+pub use state::{ConnState, IllegalTransition};

@@ -1,0 +1,91 @@
+//! Errors: why an RPC failed in the pool, and why a pool could not be built.
+//!
+//! RPC errors reach tonic clients as a `tonic::Status` with the right gRPC
+//! code; the typed [`PoolError`] rides along as the status's source, so a
+//! caller can find out which connection failed:
+//! `status.source().and_then(|e| e.downcast_ref::<PoolError>())`.
+
+use std::sync::Arc;
+
+use tonic::{Code, Status};
+
+use crate::{
+    config::ConfigError,
+    endpoint::{EndpointError, EndpointId},
+    event::ConnId,
+    service::RoutedTo,
+};
+
+/// Why the pool failed an RPC.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// No connection is ready: every endpoint is connecting or backing off.
+    /// The pool fails fast rather than queueing behind a reconnect.
+    #[error("no ready connection")]
+    NoReadyConnection,
+    /// The pool was shut down.
+    #[error("pool is shut down")]
+    Shutdown,
+    /// The RPC's deadline passed before the response headers arrived.
+    #[error("deadline exceeded waiting on connection {conn}")]
+    DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
+    /// The connection carrying the RPC failed.
+    #[error("connection {conn} failed: {source}")]
+    Connection {
+        conn: ConnId,
+        endpoint: EndpointId,
+        #[source]
+        source: hyper::Error,
+    },
+}
+
+impl PoolError {
+    /// The gRPC status code a caller sees for this error.
+    pub fn code(&self) -> Code {
+        match self {
+            PoolError::NoReadyConnection | PoolError::Shutdown => Code::Unavailable,
+            PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            PoolError::Connection { .. } => Code::Unavailable,
+        }
+    }
+
+    /// The connection the RPC was routed to, if it got that far.
+    pub fn routed(&self) -> Option<RoutedTo> {
+        match *self {
+            PoolError::DeadlineExceeded { conn, endpoint }
+            | PoolError::Connection { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
+            PoolError::NoReadyConnection | PoolError::Shutdown => None,
+        }
+    }
+
+    /// Finds the `PoolError` behind a status a tonic client returned.
+    pub fn from_status(status: &Status) -> Option<&PoolError> {
+        std::error::Error::source(status)?.downcast_ref()
+    }
+
+    /// Converts to the status tonic hands to the caller, keeping `self` as its source.
+    pub fn into_status(self) -> Status {
+        let mut status = Status::new(self.code(), format!("squall: {self}"));
+        status.set_source(Arc::new(self));
+        status
+    }
+}
+
+/// Why a pool could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("endpoint #{index}: {source}")]
+    Endpoint {
+        index: usize,
+        #[source]
+        source: EndpointError,
+    },
+    #[error("a pool needs at least one endpoint")]
+    NoEndpoints,
+    #[error("endpoint `{0}` is listed twice")]
+    DuplicateEndpoint(String),
+    #[error("Pool::build must be called inside a tokio runtime")]
+    NoRuntime,
+}

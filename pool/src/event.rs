@@ -1,0 +1,172 @@
+//! `PoolEvent`: every connection state change, typed and timestamped.
+//!
+//! Events are how the pool is observed, tested and traced: the simulator turns
+//! each one into a trace line, tests assert on them, and each is also emitted
+//! as a `tracing` event. Sinks are called synchronously on the task that made
+//! the transition, so an event's order is the order things happened.
+
+use std::{fmt, io, sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+
+use crate::endpoint::EndpointId;
+
+/// Identifies one physical connection (one TCP stream, one HTTP/2 session).
+/// A reconnect gets a new id; ids are never reused within a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One thing that happened to one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolEvent {
+    /// When it happened, on tokio's clock (simulated time under turmoil).
+    pub at: Instant,
+    pub endpoint: EndpointId,
+    pub conn: ConnId,
+    pub kind: EventKind,
+}
+
+/// What happened. Every variant but `Backoff` is a transition of the
+/// connection's [`ConnState`](crate::conn::ConnState).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// Dialling started. `attempt` counts consecutive attempts since the
+    /// endpoint was last healthy, from 1.
+    Connecting { attempt: u32 },
+    /// The HTTP/2 session is up; the connection takes RPCs.
+    Ready,
+    /// The connection takes no new RPCs; in-flight ones may finish.
+    Draining { cause: DrainCause },
+    /// The connection is gone and will never carry another RPC.
+    Closed { cause: CloseCause },
+    /// The next attempt for this connection's slot waits `delay`.
+    Backoff { delay: Duration },
+}
+
+impl EventKind {
+    /// A short snake_case name, used as the event column of traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Connecting { .. } => "conn_connecting",
+            EventKind::Ready => "conn_ready",
+            EventKind::Draining { .. } => "conn_draining",
+            EventKind::Closed { .. } => "conn_closed",
+            EventKind::Backoff { .. } => "conn_backoff",
+        }
+    }
+}
+
+/// The event's fields as ` key=value` pairs (empty for `Ready`).
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Connecting { attempt } => write!(f, " attempt={attempt}"),
+            EventKind::Ready => Ok(()),
+            EventKind::Draining { cause } => write!(f, " cause={cause}"),
+            EventKind::Closed { cause } => write!(f, " cause={cause}"),
+            EventKind::Backoff { delay } => write!(f, " delay_ms={}", delay.as_millis()),
+        }
+    }
+}
+
+/// Why a connection stopped taking new RPCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainCause {
+    /// `Pool::shutdown` was called or the last `Pool` handle was dropped.
+    Shutdown,
+}
+
+impl fmt::Display for DrainCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DrainCause::Shutdown => "shutdown",
+        })
+    }
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseCause {
+    /// Dialling or the HTTP/2 handshake failed; the connection never was ready.
+    ConnectFailed(ConnectError),
+    /// No PING acknowledgement within the keepalive timeout: the peer or the
+    /// path to it is silently dead (a "zombie" connection).
+    KeepaliveTimeout,
+    /// The peer ended the session (GOAWAY or EOF) in an orderly way.
+    PeerClosed,
+    /// The session failed: I/O error, reset, or HTTP/2 protocol error.
+    Transport(String),
+    /// Closed by the pool on shutdown, after draining.
+    Shutdown,
+}
+
+impl fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseCause::ConnectFailed(e) => write!(f, "connect_failed error={e}"),
+            CloseCause::KeepaliveTimeout => f.write_str("keepalive_timeout"),
+            CloseCause::PeerClosed => f.write_str("peer_closed"),
+            CloseCause::Transport(e) => write!(f, "transport error={e:?}"),
+            CloseCause::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
+/// Why dialling a connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The connector failed (refused, unreachable, ...).
+    #[error("{0:?}")]
+    Io(io::ErrorKind),
+    /// Dialling plus handshake took longer than the connect timeout.
+    #[error("timeout")]
+    Timeout,
+    /// The byte stream opened but the HTTP/2 handshake failed.
+    #[error("handshake")]
+    Handshake,
+}
+
+/// Receives every [`PoolEvent`], synchronously, in order.
+///
+/// Implementations must be quick and must not block: they run inside the
+/// pool's connection tasks.
+pub trait EventSink: Send + Sync + 'static {
+    fn on_event(&self, event: &PoolEvent);
+}
+
+impl<F: Fn(&PoolEvent) + Send + Sync + 'static> EventSink for F {
+    fn on_event(&self, event: &PoolEvent) {
+        self(event)
+    }
+}
+
+/// The pool's fan-out: the user's sink (if any) and `tracing`.
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    sink: Option<Arc<dyn EventSink>>,
+}
+
+impl Events {
+    pub(crate) fn new(sink: Option<Arc<dyn EventSink>>) -> Self {
+        Self { sink }
+    }
+
+    pub(crate) fn emit(&self, event: PoolEvent) {
+        tracing::debug!(
+            conn = event.conn.0,
+            endpoint = event.endpoint.0,
+            "{}{}",
+            event.kind.name(),
+            event.kind
+        );
+        if let Some(sink) = &self.sink {
+            sink.on_event(&event);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! `Pool` and `PoolBuilder`: building a pool, its handles, and shutdown.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::{
+    config::PoolConfig,
+    conn::Slot,
+    connector::Connector,
+    endpoint::{Endpoint, EndpointId},
+    error::BuildError,
+    event::{EventSink, Events},
+    shared::Shared,
+};
+
+/// A pool of HTTP/2 connections over one or more endpoints.
+///
+/// Cheap to clone: every clone is a handle on the same pool. `Pool` is a
+/// `tower::Service<http::Request<tonic::body::Body>>`, so a tonic-generated
+/// client takes it directly: `EchoClient::new(pool.clone())`.
+///
+/// Dropping the last handle starts a shutdown in the background; call
+/// [`Pool::shutdown`] to wait for it to finish.
+#[derive(Clone)]
+pub struct Pool {
+    handle: Arc<Handle>,
+}
+
+/// Owned by `Pool` handles only (connection tasks hold `Shared`, not this),
+/// so its drop means no user can send another RPC.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.begin_shutdown();
+    }
+}
+
+impl Pool {
+    /// Starts building a pool.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The endpoints, indexed by [`EndpointId`].
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.shared().endpoints
+    }
+
+    /// The validated configuration the pool runs with.
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared().config
+    }
+
+    /// How many connections take RPCs right now.
+    pub fn ready_connections(&self) -> usize {
+        self.shared().ready_count()
+    }
+
+    /// Drains every connection (in-flight RPCs get `shutdown_grace` to
+    /// finish), closes them, and waits for every task the pool started,
+    /// hyper's included, for at most another `shutdown_grace`. New RPCs fail
+    /// with UNAVAILABLE from the moment it is called. Calling it again, or
+    /// from several handles, is harmless.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let shared = self.shared();
+        shared.begin_shutdown();
+        let tasks = std::mem::take(&mut *shared.tasks.lock().expect("tasks lock poisoned"));
+        for task in tasks {
+            // A task only fails by panicking, and a panic in a connection
+            // task is a bug that tests must see.
+            if let Err(e) = task.await
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        // Slot tasks have closed their connections; hyper's socket tasks end
+        // once the GOAWAY is written, or when a dead peer's keepalive fires.
+        let _ = tokio::time::timeout(shared.config.shutdown_grace, shared.executor.wait()).await;
+        ShutdownReport {
+            tasks_left: shared.executor.alive(),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
+    }
+}
+
+/// What `Pool::shutdown` left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a non-zero `tasks_left` is a leak worth reporting"]
+pub struct ShutdownReport {
+    /// hyper tasks (sockets, streams) still alive after the grace period.
+    /// Zero after a clean shutdown.
+    pub tasks_left: usize,
+}
+
+/// Builds a [`Pool`]; see [`Pool::builder`].
+#[derive(Default)]
+pub struct PoolBuilder {
+    endpoints: Vec<String>,
+    config: PoolConfig,
+    sink: Option<Arc<dyn EventSink>>,
+}
+
+impl PoolBuilder {
+    /// Adds an endpoint, e.g. `http://server-1:50051`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Adds several endpoints.
+    pub fn endpoints<S: Into<String>>(mut self, endpoints: impl IntoIterator<Item = S>) -> Self {
+        self.endpoints.extend(endpoints.into_iter().map(Into::into));
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Receives every [`PoolEvent`](crate::PoolEvent).
+    pub fn on_event(mut self, sink: impl EventSink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Validates the configuration and endpoints and starts one connection
+    /// task per slot. Must be called inside a tokio runtime.
+    pub fn build<C: Connector>(self, connector: C) -> Result<Pool, BuildError> {
+        self.config.validate()?;
+        let endpoints = parse_endpoints(&self.endpoints)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+
+        let rng = ChaCha8Rng::seed_from_u64(self.config.rng_seed);
+        let per_endpoint = self.config.connections_per_endpoint;
+        let shared = Arc::new(Shared::new(
+            endpoints,
+            self.config,
+            Box::new(connector),
+            Events::new(self.sink),
+            rng,
+        ));
+        let tasks = (0..shared.endpoints.len())
+            .flat_map(|e| std::iter::repeat_n(EndpointId(e as u32), per_endpoint))
+            .map(|endpoint| runtime.spawn(Slot::new(Arc::clone(&shared), endpoint).run()))
+            .collect();
+        *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
+        Ok(Pool {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+}
+
+fn parse_endpoints(texts: &[String]) -> Result<Vec<Endpoint>, BuildError> {
+    if texts.is_empty() {
+        return Err(BuildError::NoEndpoints);
+    }
+    let mut endpoints: Vec<Endpoint> = Vec::with_capacity(texts.len());
+    for (index, text) in texts.iter().enumerate() {
+        let endpoint =
+            Endpoint::parse(text).map_err(|source| BuildError::Endpoint { index, source })?;
+        if endpoints.contains(&endpoint) {
+            return Err(BuildError::DuplicateEndpoint(endpoint.to_string()));
+        }
+        endpoints.push(endpoint);
+    }
+    Ok(endpoints)
+}

@@ -1,0 +1,141 @@
+//! State shared by every `Pool` handle and every connection task: the ready
+//! set RPCs are routed over, the RNG, the shutdown signal.
+//!
+//! Locks are `std::sync::Mutex` held for a few instructions and never across
+//! an `.await`.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
+
+use hyper::client::conn::http2::SendRequest;
+use rand_chacha::ChaCha8Rng;
+use tokio::{sync::watch, task::JoinHandle};
+use tonic::body::Body;
+
+use crate::{
+    config::PoolConfig,
+    connector::DynConnector,
+    endpoint::{Endpoint, EndpointId},
+    event::{ConnId, Events},
+    executor::TrackedExecutor,
+    inflight::{InFlight, InFlightGuard},
+    pick,
+};
+
+/// A connection RPCs may be routed to. Only `Ready` connections are here:
+/// leaving `Ready` removes the entry in the same step, so no RPC is ever
+/// routed to a connection known dead or draining.
+pub(crate) struct ReadyConn {
+    pub(crate) conn: ConnId,
+    pub(crate) endpoint: EndpointId,
+    pub(crate) sender: SendRequest<Body>,
+    pub(crate) in_flight: Arc<InFlight>,
+}
+
+/// What `pick` hands the RPC path.
+pub(crate) struct Routed {
+    pub(crate) conn: ConnId,
+    pub(crate) endpoint: EndpointId,
+    pub(crate) sender: SendRequest<Body>,
+    pub(crate) guard: InFlightGuard,
+}
+
+pub(crate) struct Shared {
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) config: PoolConfig,
+    pub(crate) connector: Box<dyn DynConnector>,
+    pub(crate) events: Events,
+    /// Runs hyper's connection and stream tasks; shutdown waits for them.
+    pub(crate) executor: TrackedExecutor,
+    /// Sorted by `ConnId`, so picking by index is deterministic.
+    ready: Mutex<Vec<ReadyConn>>,
+    rng: Mutex<ChaCha8Rng>,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    /// One task per connection slot; taken (once) by `shutdown`.
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        endpoints: Vec<Endpoint>,
+        config: PoolConfig,
+        connector: Box<dyn DynConnector>,
+        events: Events,
+        rng: ChaCha8Rng,
+    ) -> Self {
+        Self {
+            endpoints,
+            config,
+            connector,
+            events,
+            executor: TrackedExecutor::default(),
+            ready: Mutex::new(Vec::new()),
+            rng: Mutex::new(rng),
+            next_conn: AtomicU64::new(1),
+            shutdown: watch::Sender::new(false),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Runs `f` with the pool's RNG. Every random choice goes through here so
+    /// that one seed determines them all.
+    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
+        f(&mut self.rng.lock().expect("rng lock poisoned"))
+    }
+
+    pub(crate) fn insert_ready(&self, entry: ReadyConn) {
+        let mut ready = self.ready.lock().expect("ready lock poisoned");
+        let at = ready.partition_point(|c| c.conn < entry.conn);
+        debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
+        ready.insert(at, entry);
+    }
+
+    /// Removes `conn` from the ready set; returns whether it was there.
+    pub(crate) fn remove_ready(&self, conn: ConnId) -> bool {
+        let mut ready = self.ready.lock().expect("ready lock poisoned");
+        match ready.binary_search_by_key(&conn, |c| c.conn) {
+            Ok(at) => {
+                ready.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Chooses a ready connection for one RPC and counts the RPC on it.
+    pub(crate) fn pick(&self) -> Option<Routed> {
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let at = self
+            .with_rng(|rng| pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng))?;
+        let chosen = &ready[at];
+        Some(Routed {
+            conn: chosen.conn,
+            endpoint: chosen.endpoint,
+            sender: chosen.sender.clone(),
+            guard: chosen.in_flight.acquire(),
+        })
+    }
+
+    pub(crate) fn ready_count(&self) -> usize {
+        self.ready.lock().expect("ready lock poisoned").len()
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}

@@ -1,0 +1,210 @@
+//! Detection: every pool connection a black hole cuts off must be closed by
+//! the pool within a bound (keepalive interval + timeout + one tick).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use squall_pool::{CloseCause, ConnId, EventKind};
+
+use crate::{
+    check::Invariant,
+    fault::Fault,
+    trace::{Trace, TraceEvent},
+    world::CLIENT_HOST,
+};
+
+/// One connection cut off by a fault, and when (if ever) the pool noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub conn: ConnId,
+    /// The server host the connection led to.
+    pub endpoint: String,
+    pub fault_at: Duration,
+    /// When the pool closed the connection; `None` if it never did.
+    pub detected_at: Option<Duration>,
+    pub cause: Option<CloseCause>,
+}
+
+impl Detection {
+    /// Time from fault to detection.
+    pub fn latency(&self) -> Option<Duration> {
+        self.detected_at.map(|at| at - self.fault_at)
+    }
+}
+
+/// Every ready connection to a server that a black hole cut off from the
+/// client, in fault order then connection order.
+pub fn detections(trace: &Trace) -> Vec<Detection> {
+    // Connections that take RPCs right now, and the server each leads to.
+    let mut ready: BTreeMap<ConnId, &str> = BTreeMap::new();
+    // Index into `found` of each connection still waiting to be detected.
+    let mut pending: BTreeMap<ConnId, usize> = BTreeMap::new();
+    let mut found: Vec<Detection> = Vec::new();
+    for line in &trace.lines {
+        match &line.event {
+            TraceEvent::Pool {
+                conn,
+                endpoint,
+                kind,
+            } => match kind {
+                EventKind::Ready => {
+                    ready.insert(*conn, endpoint);
+                }
+                EventKind::Draining { .. } => {
+                    ready.remove(conn);
+                }
+                EventKind::Closed { cause } => {
+                    ready.remove(conn);
+                    if let Some(index) = pending.remove(conn) {
+                        found[index].detected_at = Some(line.at);
+                        found[index].cause = Some(cause.clone());
+                    }
+                }
+                EventKind::Connecting { .. } | EventKind::Backoff { .. } => {}
+            },
+            TraceEvent::FaultStart(Fault::BlackHole(hole)) => {
+                let server = match (hole.a.as_str(), hole.b.as_str()) {
+                    (CLIENT_HOST, other) | (other, CLIENT_HOST) => other,
+                    _ => continue,
+                };
+                for (&conn, &endpoint) in ready.iter().filter(|(_, e)| **e == server) {
+                    if pending.contains_key(&conn) {
+                        continue;
+                    }
+                    pending.insert(conn, found.len());
+                    found.push(Detection {
+                        conn,
+                        endpoint: endpoint.to_owned(),
+                        fault_at: line.at,
+                        detected_at: None,
+                        cause: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Holds if every cut-off connection was closed within `bound` of its fault.
+pub fn check_detection(detections: &[Detection], bound: Duration) -> Invariant {
+    let late = detections
+        .iter()
+        .find(|d| d.latency().is_none_or(|latency| latency > bound));
+    let detail = match late {
+        None => format!(
+            "{} cut-off connection(s), all closed within {} ms of the fault",
+            detections.len(),
+            bound.as_millis()
+        ),
+        Some(d) => match d.latency() {
+            Some(latency) => format!(
+                "conn {} to {} closed {} ms after the fault at {} ms (bound {} ms)",
+                d.conn,
+                d.endpoint,
+                latency.as_millis(),
+                d.fault_at.as_millis(),
+                bound.as_millis()
+            ),
+            None => format!(
+                "conn {} to {} was never closed after the fault at {} ms",
+                d.conn,
+                d.endpoint,
+                d.fault_at.as_millis()
+            ),
+        },
+    };
+    Invariant {
+        name: "detection_within",
+        ok: late.is_none(),
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use squall_pool::DrainCause;
+
+    use super::*;
+    use crate::{fault::BlackHole, trace::TraceLine};
+
+    fn line(at_ms: u64, event: TraceEvent) -> TraceLine {
+        TraceLine {
+            at: Duration::from_millis(at_ms),
+            host: "client".into(),
+            event,
+        }
+    }
+
+    fn pool(at_ms: u64, conn: u64, endpoint: &str, kind: EventKind) -> TraceLine {
+        line(
+            at_ms,
+            TraceEvent::Pool {
+                conn: ConnId(conn),
+                endpoint: endpoint.into(),
+                kind,
+            },
+        )
+    }
+
+    fn hole(at_ms: u64) -> TraceLine {
+        line(
+            at_ms,
+            TraceEvent::FaultStart(Fault::BlackHole(BlackHole {
+                a: "client".into(),
+                b: "server-2".into(),
+            })),
+        )
+    }
+
+    fn closed(cause: CloseCause) -> EventKind {
+        EventKind::Closed { cause }
+    }
+
+    #[test]
+    fn only_ready_connections_to_the_cut_server_count() {
+        let trace = Trace {
+            lines: vec![
+                pool(0, 1, "server-1", EventKind::Ready),
+                pool(0, 2, "server-2", EventKind::Ready),
+                pool(0, 3, "server-2", EventKind::Ready),
+                pool(
+                    1,
+                    3,
+                    "server-2",
+                    EventKind::Draining {
+                        cause: DrainCause::Shutdown,
+                    },
+                ),
+                hole(1000),
+                pool(3500, 2, "server-2", closed(CloseCause::KeepaliveTimeout)),
+            ],
+            dropped: 0,
+        };
+        let found = detections(&trace);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].conn, ConnId(2));
+        assert_eq!(found[0].latency(), Some(Duration::from_millis(2500)));
+        assert!(check_detection(&found, Duration::from_millis(2500)).ok);
+        let late = check_detection(&found, Duration::from_millis(2499));
+        assert!(!late.ok);
+        assert!(late.detail.contains("2500 ms after"), "{}", late.detail);
+    }
+
+    #[test]
+    fn a_connection_never_closed_fails_the_check() {
+        let trace = Trace {
+            lines: vec![pool(0, 7, "server-2", EventKind::Ready), hole(10)],
+            dropped: 0,
+        };
+        let found = detections(&trace);
+        assert_eq!(found[0].detected_at, None);
+        let verdict = check_detection(&found, Duration::from_secs(60));
+        assert!(!verdict.ok);
+        assert!(
+            verdict.detail.contains("never closed"),
+            "{}",
+            verdict.detail
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Invariant checkers: each reads a finished trace and says whether a
+//! property users rely on held, and if not, where it broke.
+
+mod detection;
+mod routing;
+
+pub use detection::{Detection, check_detection, detections};
+pub use routing::check_no_rpc_on_dead_conn;
+
+/// The verdict of one checker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invariant {
+    pub name: &'static str,
+    pub ok: bool,
+    /// What was checked and, on failure, the first violation.
+    pub detail: String,
+}

@@ -1,0 +1,33 @@
+//! squall-sim: deterministic turmoil worlds in which squall's pool meets a
+//! misbehaving network.
+//!
+//! A world is a client host (the pool and a load generator), echo server
+//! hosts, and a schedule of faults. Running it yields a [`Trace`]: every pool
+//! event, fault, server connection and RPC outcome, stamped with simulated
+//! time. Invariant checkers read the trace. The same [`WorldConfig`] (seed
+//! included) always yields a byte-identical trace.
+//!
+//! # Layout
+//! - [`world`]: building and stepping a world; the fault timeline driver.
+//! - [`fault`]: the fault kinds, one file each.
+//! - [`server`]: a simulated gRPC server host.
+//! - [`echo`]: the echo service (and its generated code) every server runs.
+//! - [`load`](LoadConfig): the load generator on the client host.
+//! - [`connector`]: the pool's connector over turmoil TCP.
+//! - [`trace`]: trace lines, the recorder, hashing, diffing.
+//! - [`check`]: invariant checkers over a trace.
+
+pub mod check;
+pub mod connector;
+pub mod echo;
+pub mod fault;
+mod load;
+pub mod server;
+pub mod trace;
+pub mod world;
+
+pub use connector::TurmoilConnector;
+pub use fault::{BlackHole, Fault, ScheduledFault};
+pub use load::LoadConfig;
+pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
+pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run};

@@ -1,0 +1,250 @@
+//! The trace: one line per pool event, fault, server connection and RPC
+//! outcome, stamped with simulated time, in the order things happened.
+//!
+//! Line format: `<sim time ms> <host> <event> <key=value ...>`. The typed
+//! [`TraceLine`]s are what invariant checkers read; the text is what people
+//! read, what snapshots pin and what the trace hash covers. Nothing in a line
+//! depends on the wall clock, the process, or hash-map order.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use sha2::{Digest, Sha256};
+use squall_pool::{ConnId, EventKind};
+use tonic::Code;
+
+use crate::fault::Fault;
+
+/// Most lines one run records. A run that hits it is cut short and reported,
+/// rather than growing without bound.
+pub const MAX_TRACE_LINES: usize = 2_000_000;
+
+/// One recorded line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceLine {
+    /// Simulated time since the start of the run.
+    pub at: Duration,
+    pub host: String,
+    pub event: TraceEvent,
+}
+
+/// What a line records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceEvent {
+    /// A `PoolEvent` of the client's pool; `endpoint` is the server host name.
+    Pool {
+        conn: ConnId,
+        endpoint: String,
+        kind: EventKind,
+    },
+    /// `Pool::shutdown` returned, leaving `tasks_left` tasks alive.
+    PoolShutdown { tasks_left: usize },
+    /// A fault was injected into the network.
+    FaultStart(Fault),
+    /// A fault was healed.
+    FaultHeal(Fault),
+    /// A server accepted a connection.
+    ServerConnOpen { peer: String },
+    /// A server's connection ended.
+    ServerConnClosed { peer: String },
+    /// An RPC finished.
+    Rpc(RpcOutcome),
+}
+
+/// How one RPC of the load generator ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcOutcome {
+    /// Sequence number of the RPC within the run, from 1.
+    pub id: u64,
+    /// The connection the pool routed it to, when known.
+    pub conn: Option<ConnId>,
+    /// The server host that connection leads to, when known.
+    pub endpoint: Option<String>,
+    /// When it was sent.
+    pub sent_at: Duration,
+    /// How many trace lines had been recorded when it was sent: orders the
+    /// send against pool events of the same millisecond.
+    pub sent_seq: usize,
+    /// `Ok` or the gRPC status code it failed with.
+    pub result: Result<(), Code>,
+}
+
+impl TraceEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TraceEvent::Pool { kind, .. } => kind.name(),
+            TraceEvent::PoolShutdown { .. } => "pool_shutdown",
+            TraceEvent::FaultStart(_) => "fault_start",
+            TraceEvent::FaultHeal(_) => "fault_heal",
+            TraceEvent::ServerConnOpen { .. } => "server_conn_open",
+            TraceEvent::ServerConnClosed { .. } => "server_conn_closed",
+            TraceEvent::Rpc(RpcOutcome { result: Ok(()), .. }) => "rpc_ok",
+            TraceEvent::Rpc(RpcOutcome { result: Err(_), .. }) => "rpc_failed",
+        }
+    }
+}
+
+impl fmt::Display for TraceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.at.as_millis(),
+            self.host,
+            self.event.name()
+        )?;
+        match &self.event {
+            TraceEvent::Pool {
+                conn,
+                endpoint,
+                kind,
+            } => write!(f, " conn={conn} endpoint={endpoint}{kind}"),
+            TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
+            TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
+            TraceEvent::ServerConnOpen { peer } | TraceEvent::ServerConnClosed { peer } => {
+                write!(f, " peer={peer}")
+            }
+            TraceEvent::Rpc(rpc) => {
+                write!(f, " rpc={}", rpc.id)?;
+                match (&rpc.conn, &rpc.endpoint) {
+                    (Some(conn), Some(endpoint)) => write!(f, " conn={conn} endpoint={endpoint}")?,
+                    _ => f.write_str(" conn=-")?,
+                }
+                write!(f, " sent_ms={}", rpc.sent_at.as_millis())?;
+                if let Err(code) = rpc.result {
+                    write!(f, " code={code:?}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Collects lines from every host of one run. Hosts run one at a time on
+/// the simulator's thread; the mutex is only there because the pool's event
+/// sink must be `Send + Sync`.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<RecorderState>>,
+}
+
+#[derive(Debug, Default)]
+struct RecorderState {
+    lines: Vec<TraceLine>,
+    dropped: usize,
+}
+
+impl Recorder {
+    /// Records a line from inside a simulated host, at the host's current
+    /// simulated time.
+    pub fn record(&self, host: &str, event: TraceEvent) {
+        let at =
+            turmoil::sim_elapsed().expect("Recorder::record is called inside a simulated host");
+        self.record_at(at, host, event);
+    }
+
+    /// Records a line at an explicit simulated time (used by the world driver,
+    /// which runs between simulation steps, outside any host).
+    pub fn record_at(&self, at: Duration, host: &str, event: TraceEvent) {
+        let mut state = self.inner.lock().expect("recorder lock poisoned");
+        if state.lines.len() >= MAX_TRACE_LINES {
+            state.dropped += 1;
+            return;
+        }
+        debug_assert!(
+            state.lines.last().is_none_or(|last| last.at <= at),
+            "trace time went backwards"
+        );
+        state.lines.push(TraceLine {
+            at,
+            host: host.to_owned(),
+            event,
+        });
+    }
+
+    /// How many lines have been recorded so far.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .expect("recorder lock poisoned")
+            .lines
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The trace so far.
+    pub fn snapshot(&self) -> Trace {
+        let state = self.inner.lock().expect("recorder lock poisoned");
+        Trace {
+            lines: state.lines.clone(),
+            dropped: state.dropped,
+        }
+    }
+}
+
+/// A finished run's trace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trace {
+    pub lines: Vec<TraceLine>,
+    /// Lines not recorded because the run hit [`MAX_TRACE_LINES`].
+    pub dropped: usize,
+}
+
+impl Trace {
+    /// The trace as text, one line per event, each ending in `\n`.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for line in &self.lines {
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "trace truncated: {} lines dropped\n",
+                self.dropped
+            ));
+        }
+        text
+    }
+
+    /// SHA-256 of [`Trace::text`], first 16 hex digits: equal hashes mean
+    /// byte-identical traces, for all practical purposes.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.text().as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The first line where two traces differ: (line number from 1, ours,
+    /// theirs), with `<end>` for a trace that ran out first.
+    pub fn first_divergence(&self, other: &Trace) -> Option<(usize, String, String)> {
+        let ours = self.text();
+        let theirs = other.text();
+        let mut a = ours.lines();
+        let mut b = theirs.lines();
+        for number in 1.. {
+            match (a.next(), b.next()) {
+                (None, None) => return None,
+                (x, y) if x == y => continue,
+                (x, y) => {
+                    let show = |l: Option<&str>| l.unwrap_or("<end>").to_owned();
+                    return Some((number, show(x), show(y)));
+                }
+            }
+        }
+        unreachable!("the loop returns when both traces end")
+    }
+
+    /// RPC outcomes, in completion order.
+    pub fn rpcs(&self) -> impl Iterator<Item = (&TraceLine, &RpcOutcome)> {
+        self.lines.iter().filter_map(|line| match &line.event {
+            TraceEvent::Rpc(rpc) => Some((line, rpc)),
+            _ => None,
+        })
+    }
+}

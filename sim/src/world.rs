@@ -1,0 +1,286 @@
+//! Building and running one world: a client host (a pool or a bare tonic
+//! `Channel`, plus the load generator), N echo server hosts, and a fault
+//! schedule, on turmoil, from a seed.
+//!
+//! The driver steps the simulation one tick at a time and applies each
+//! fault action at its exact simulated time. Every source of randomness is
+//! seeded from [`WorldConfig::seed`]: turmoil's RNG (and through it tokio's,
+//! under `--cfg tokio_unstable`), and the pool's.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use squall_pool::{Pool, PoolConfig, PoolEvent};
+
+use crate::{
+    connector::TurmoilConnector,
+    echo::proto::echo_client::EchoClient,
+    fault::{FaultAction, ScheduledFault, timeline},
+    load::{self, LoadConfig, LoadContext},
+    server::{self, ECHO_PORT},
+    trace::{Recorder, Trace, TraceEvent},
+};
+
+/// The client host's name.
+pub const CLIENT_HOST: &str = "client";
+/// The host column of fault lines.
+pub const NET_HOST: &str = "net";
+/// How long servers keep running after the client host has finished.
+pub const SETTLE: Duration = Duration::from_millis(100);
+/// Most server hosts a world may have.
+pub const MAX_SERVERS: usize = 16;
+
+/// Server host `index` (from 0) is called `server-{index + 1}`.
+pub fn server_name(index: usize) -> String {
+    format!("server-{}", index + 1)
+}
+
+/// Everything that determines a run. The same config gives the same trace.
+#[derive(Debug, Clone)]
+pub struct WorldConfig {
+    pub seed: u64,
+    /// Number of echo servers, 1..=16.
+    pub servers: usize,
+    pub client: ClientKind,
+    pub load: LoadConfig,
+    pub faults: Vec<ScheduledFault>,
+    /// Simulated time after which the run is cut off if the client has not
+    /// finished (the load, its last deadlines and the pool's shutdown).
+    pub time_limit: Duration,
+    /// Length of one simulation step. Default 1 ms.
+    pub tick: Duration,
+    /// One-way latency of every link. Fixed (not random) so TCP segments
+    /// are never reordered and timings are exact.
+    pub link_latency: Duration,
+}
+
+/// What the client host runs.
+#[derive(Debug, Clone)]
+pub enum ClientKind {
+    /// A squall pool over the given servers (indices from 0), with this config.
+    Pool {
+        config: PoolConfig,
+        servers: Vec<usize>,
+    },
+    /// A default tonic `Channel` to one server: what users have without squall.
+    TonicChannel { server: usize },
+}
+
+/// Why a run could not be completed. The partial trace is still returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    #[error("invalid world: {0}")]
+    InvalidWorld(String),
+    #[error("a host failed: {0}")]
+    Host(String),
+    #[error("the simulator panicked: {0}")]
+    Panicked(String),
+    #[error("the client did not finish within the time limit of {0:?}")]
+    TimeLimit(Duration),
+}
+
+/// The result of a run: its trace, and whether it ran to completion.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub trace: Trace,
+    pub outcome: Result<(), SimError>,
+}
+
+impl WorldConfig {
+    fn validate(&self) -> Result<(), SimError> {
+        let invalid = |what: String| Err(SimError::InvalidWorld(what));
+        if !(1..=MAX_SERVERS).contains(&self.servers) {
+            return invalid(format!("servers must be between 1 and {MAX_SERVERS}"));
+        }
+        if self.load.interval.is_zero() {
+            return invalid("load.interval must be greater than zero".into());
+        }
+        if self.tick.is_zero() {
+            return invalid("tick must be greater than zero".into());
+        }
+        let targets: Vec<usize> = match &self.client {
+            ClientKind::Pool { servers, config } => {
+                config
+                    .validate()
+                    .map_err(|e| SimError::InvalidWorld(e.to_string()))?;
+                servers.clone()
+            }
+            ClientKind::TonicChannel { server } => vec![*server],
+        };
+        if targets.is_empty() || targets.iter().any(|&s| s >= self.servers) {
+            return invalid(format!(
+                "client targets {targets:?} must name servers 0..{}",
+                self.servers
+            ));
+        }
+        let hosts: Vec<String> = std::iter::once(CLIENT_HOST.to_owned())
+            .chain((0..self.servers).map(server_name))
+            .collect();
+        for scheduled in &self.faults {
+            for host in scheduled.fault.hosts() {
+                if !hosts.iter().any(|h| h == host) {
+                    return invalid(format!("fault names unknown host `{host}`"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs one world to completion (or to its time limit). Never panics on a
+/// simulator failure: that is reported in [`RunOutput::outcome`].
+pub fn run(config: &WorldConfig) -> RunOutput {
+    let recorder = Recorder::default();
+    let outcome = match config.validate() {
+        Ok(()) => catch_unwind(AssertUnwindSafe(|| drive(config, &recorder)))
+            .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
+        Err(e) => Err(e),
+    };
+    RunOutput {
+        trace: recorder.snapshot(),
+        outcome,
+    }
+}
+
+fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(config.seed)
+        // The default epoch is the wall clock; a fixed one keeps runs identical.
+        .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .tick_duration(config.tick)
+        // The driver enforces its own limit, with a clear error.
+        .simulation_duration(config.time_limit + config.tick * 2)
+        .min_message_latency(config.link_latency)
+        .max_message_latency(config.link_latency)
+        .tcp_capacity(1024)
+        .build();
+
+    for index in 0..config.servers {
+        let (name, recorder) = (server_name(index), recorder.clone());
+        sim.host(server_name(index), move || {
+            server::serve(name.clone(), recorder.clone())
+        });
+    }
+    sim.client(CLIENT_HOST, client(config.clone(), recorder.clone()));
+
+    let mut actions = timeline(&config.faults).into_iter().peekable();
+    loop {
+        let now = sim.elapsed();
+        while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
+            apply(&mut sim, action, now, recorder);
+        }
+        if now >= config.time_limit {
+            return Err(SimError::TimeLimit(config.time_limit));
+        }
+        match sim.step() {
+            Ok(true) => return settle(&mut sim),
+            Ok(false) => {}
+            Err(e) => return Err(SimError::Host(e.to_string())),
+        }
+    }
+}
+
+/// After the client finishes, servers keep running for [`SETTLE`], so the
+/// trace shows which server connections closed and which were left open.
+fn settle(sim: &mut turmoil::Sim<'_>) -> Result<(), SimError> {
+    let until = sim.elapsed() + SETTLE;
+    while sim.elapsed() < until {
+        sim.step().map_err(|e| SimError::Host(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn apply(sim: &mut turmoil::Sim<'_>, action: FaultAction, now: Duration, recorder: &Recorder) {
+    match action {
+        FaultAction::Inject(fault) => {
+            fault.inject(sim);
+            recorder.record_at(now, NET_HOST, TraceEvent::FaultStart(fault));
+        }
+        FaultAction::Heal(fault) => {
+            fault.heal(sim);
+            recorder.record_at(now, NET_HOST, TraceEvent::FaultHeal(fault));
+        }
+    }
+}
+
+/// The client host's program.
+async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
+    let endpoint_url = |server: usize| format!("http://{}:{ECHO_PORT}", server_name(server));
+    match config.client {
+        ClientKind::Pool {
+            config: pool_config,
+            servers,
+        } => {
+            let names: Arc<[String]> = servers.iter().map(|&s| server_name(s)).collect();
+            let sink = pool_sink(recorder.clone(), Arc::clone(&names));
+            let pool = Pool::builder()
+                .endpoints(servers.iter().map(|&s| endpoint_url(s)))
+                .config(pool_config)
+                .on_event(sink)
+                .build(TurmoilConnector)?;
+            let context = LoadContext {
+                host: CLIENT_HOST.into(),
+                recorder,
+                endpoint_names: names,
+            };
+            let recorder = context.recorder.clone();
+            load::run(EchoClient::new(pool.clone()), config.load, context).await;
+            let report = pool.shutdown().await;
+            recorder.record(
+                CLIENT_HOST,
+                TraceEvent::PoolShutdown {
+                    tasks_left: report.tasks_left,
+                },
+            );
+        }
+        ClientKind::TonicChannel { server } => {
+            let channel = tonic_channel(&endpoint_url(server))?;
+            let context = LoadContext {
+                host: CLIENT_HOST.into(),
+                recorder,
+                endpoint_names: Arc::from([]),
+            };
+            load::run(EchoClient::new(channel), config.load, context).await;
+        }
+    }
+    Ok(())
+}
+
+/// Turns pool events into trace lines of the client host.
+fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + Send + Sync {
+    move |event: &PoolEvent| {
+        recorder.record(
+            CLIENT_HOST,
+            TraceEvent::Pool {
+                conn: event.conn,
+                endpoint: names[event.endpoint.0 as usize].clone(),
+                kind: event.kind.clone(),
+            },
+        )
+    }
+}
+
+/// A tonic `Channel` with default settings, dialling over turmoil.
+fn tonic_channel(url: &str) -> Result<tonic::transport::Channel, Box<dyn std::error::Error>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?;
+    let connector = tower::service_fn(|uri: http::Uri| async move {
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri.port_u16().unwrap_or(ECHO_PORT);
+        let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}

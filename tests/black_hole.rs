@@ -1,0 +1,115 @@
+//! The black-hole scenario, end to end: the property squall exists for.
+//!
+//! A server becomes a black hole (packets vanish, no RST, no FIN). Users rely
+//! on the pool noticing every connection to it within keepalive interval +
+//! timeout, never routing another RPC to a connection it knows is dead, and
+//! producing the same trace for the same seed, so a failure can be replayed.
+
+use std::time::Duration;
+
+use squall_pool::CloseCause;
+use squall_scenarios::{DEFAULT_SEED, builtin::black_hole, run_scenario};
+use squall_suite::rpcs_sent_between;
+
+const FAULT_AT: Duration = Duration::from_secs(5);
+const HEAL_AT: Duration = Duration::from_secs(25);
+const KEEPALIVE: Duration = Duration::from_secs(3); // interval 2 s + timeout 1 s
+const TICK: Duration = Duration::from_millis(1);
+
+/// (a) Every connection to the black-holed server is closed by the keepalive
+/// within interval + timeout + one tick of the fault, for several seeds.
+/// More exactly: hyper pings `interval` after the last frame it received and
+/// gives up `timeout` later, so detection lands exactly 3 s after the last
+/// answer that connection carried before the fault.
+#[test]
+fn every_cut_off_connection_is_detected_within_keepalive_bound() {
+    for seed in [DEFAULT_SEED, 7, 8] {
+        let scenario = black_hole(seed);
+        let report = run_scenario(&scenario);
+        assert!(report.passed(), "seed {seed}:\n{}", report.verdict());
+        assert_eq!(scenario.expect.detection_within, Some(KEEPALIVE + TICK));
+
+        // Both connections to server-2 were ready when the fault hit.
+        assert_eq!(
+            report.detections.len(),
+            2,
+            "seed {seed}:\n{}",
+            report.verdict()
+        );
+        for d in &report.detections {
+            assert_eq!(d.endpoint, "server-2");
+            assert_eq!(d.fault_at, FAULT_AT);
+            assert_eq!(d.cause, Some(CloseCause::KeepaliveTimeout), "seed {seed}");
+            let latency = d.latency().expect("detected");
+            assert!(
+                latency <= KEEPALIVE + TICK,
+                "seed {seed}: conn {} took {latency:?}",
+                d.conn
+            );
+
+            let last_answer = report
+                .trace
+                .rpcs()
+                .filter(|(line, rpc)| {
+                    rpc.conn == Some(d.conn) && rpc.result.is_ok() && line.at <= FAULT_AT
+                })
+                .map(|(line, _)| line.at)
+                .last()
+                .expect("each connection carried RPCs before the fault");
+            assert_eq!(
+                d.detected_at,
+                Some(last_answer + KEEPALIVE),
+                "seed {seed}: conn {} last answered at {last_answer:?}",
+                d.conn
+            );
+        }
+    }
+}
+
+/// (b) Once both connections are known dead, no RPC goes to server-2 until
+/// the heal, and no RPC fails: server-1 takes everything.
+#[test]
+fn after_detection_nothing_is_routed_to_the_dead_server() {
+    let report = run_scenario(&black_hole(DEFAULT_SEED));
+    let detected = report
+        .detections
+        .iter()
+        .map(|d| d.detected_at.expect("detected"))
+        .max()
+        .expect("two detections");
+    let between = rpcs_sent_between(&report.trace, detected + TICK, HEAL_AT);
+    assert!(between.len() > 150, "load kept running: {}", between.len());
+    for (line, rpc) in between {
+        assert_eq!(rpc.endpoint.as_deref(), Some("server-1"), "{line}");
+        assert!(rpc.result.is_ok(), "{line}");
+    }
+    let routing = report
+        .invariants
+        .iter()
+        .find(|i| i.name == "no_rpc_on_dead_conn")
+        .expect("checked on every run");
+    assert!(routing.ok, "{}", routing.detail);
+}
+
+/// (c) Determinism: the same seed gives a byte-identical trace; different
+/// seeds give different traces (the seed really reaches the pool's choices).
+#[test]
+fn same_seed_same_trace_different_seed_different_trace() {
+    let first = run_scenario(&black_hole(7)).trace;
+    let second = run_scenario(&black_hole(7)).trace;
+    if let Some((line, ours, theirs)) = first.first_divergence(&second) {
+        panic!("seed 7 diverged at line {line}:\n  first:  {ours}\n  second: {theirs}");
+    }
+    assert_eq!(first.hash(), second.hash());
+    let other = run_scenario(&black_hole(8)).trace;
+    assert_ne!(first.hash(), other.hash());
+}
+
+/// (d) The default run's trace, pinned. A change to it is a change in
+/// behaviour (or in the trace format) that a reviewer must see.
+#[test]
+fn black_hole_trace_snapshot() {
+    let report = run_scenario(&black_hole(DEFAULT_SEED));
+    assert!(report.passed(), "{}", report.verdict());
+    insta::assert_snapshot!("black-hole-seed-1", report.trace.text());
+}
