@@ -17,8 +17,11 @@
 //! `TCP_USER_TIMEOUT`. And a new connection attempt into a real black hole
 //! hangs until the SYN times out; turmoil refuses it at once.
 
+use serde::{Deserialize, Serialize};
+
 /// Drops all traffic between hosts `a` and `b`, in both directions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlackHole {
     pub a: String,
     pub b: String,

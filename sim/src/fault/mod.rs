@@ -3,15 +3,22 @@
 //! Each fault kind lives in its own file, which opens with the real-world
 //! event it models and the turmoil mechanism it uses. A fault is injected
 //! between simulation steps, so it takes effect at an exact simulated time.
+//!
+//! Faults are plain data with serde derives, so fault scripts (TOML) name
+//! them directly: `kind = "black-hole"` selects [`Fault::BlackHole`], its
+//! fields follow, and durations are written like `"5s"` or `"250ms"`.
 
 mod black_hole;
 
 use std::{fmt, time::Duration};
 
+use serde::{Deserialize, Serialize};
+
 pub use black_hole::BlackHole;
 
 /// Something that goes wrong in the network or a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     BlackHole(BlackHole),
 }
@@ -46,13 +53,25 @@ impl fmt::Display for Fault {
     }
 }
 
-/// A fault with its timing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A fault with its timing. In a script:
+///
+/// ```toml
+/// [[faults]]
+/// at = "5s"
+/// heal_after = "20s"
+/// kind = "black-hole"
+/// a = "client"
+/// b = "server-2"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledFault {
     /// Simulated time at which it is injected.
+    #[serde(with = "humantime_serde")]
     pub at: Duration,
     /// How long until it heals; `None` for never.
+    #[serde(default, with = "humantime_serde")]
     pub heal_after: Option<Duration>,
+    #[serde(flatten)]
     pub fault: Fault,
 }
 
@@ -100,6 +119,33 @@ mod tests {
             a: a.into(),
             b: b.into(),
         })
+    }
+
+    #[test]
+    fn scheduled_faults_read_from_toml() {
+        #[derive(Deserialize)]
+        struct Script {
+            faults: Vec<ScheduledFault>,
+        }
+        let script: Script = toml::from_str(
+            r#"
+            [[faults]]
+            at = "5s"
+            heal_after = "20s"
+            kind = "black-hole"
+            a = "client"
+            b = "server-2"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            script.faults,
+            vec![ScheduledFault {
+                at: Duration::from_secs(5),
+                heal_after: Some(Duration::from_secs(20)),
+                fault: hole("client", "server-2"),
+            }]
+        );
     }
 
     #[test]
