@@ -41,7 +41,7 @@ async fn pool_to(address: SocketAddr) -> Pool {
             connections_per_endpoint: 3,
             ..PoolConfig::default()
         })
-        .build(TcpConnector)
+        .build(TcpConnector::default())
         .expect("valid pool");
     // Connections are dialled in the background; wait for them (bounded).
     for _ in 0..500 {

@@ -9,7 +9,7 @@ use std::{future::Future, io, pin::Pin};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::endpoint::Endpoint;
+use crate::{config::KeepaliveConfig, endpoint::Endpoint};
 
 /// Opens byte streams to endpoints.
 ///
@@ -45,10 +45,32 @@ impl<C: Connector> DynConnector for C {
     }
 }
 
-/// Connects over real TCP with tokio, with `TCP_NODELAY` set (gRPC messages
-/// are small and latency-sensitive; Nagle's algorithm would delay them).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpConnector;
+/// Connects over real TCP with tokio.
+///
+/// Besides `TCP_NODELAY` (gRPC messages are small and latency-sensitive;
+/// Nagle's algorithm would delay them), it sets the kernel's own dead-peer
+/// detection to match the pool's HTTP/2 keepalive, as grpc-go does: TCP
+/// keepalive probes after `interval` of silence, and on Linux
+/// `TCP_USER_TIMEOUT` = `timeout`, so data left unacknowledged that long
+/// fails the socket even while HTTP/2 PINGs are queued behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpConnector {
+    keepalive: KeepaliveConfig,
+}
+
+impl TcpConnector {
+    /// A connector whose socket options follow `keepalive` (use the pool's).
+    pub fn new(keepalive: KeepaliveConfig) -> Self {
+        Self { keepalive }
+    }
+}
+
+impl Default for TcpConnector {
+    /// Socket options for [`KeepaliveConfig::default`].
+    fn default() -> Self {
+        Self::new(KeepaliveConfig::default())
+    }
+}
 
 impl Connector for TcpConnector {
     type Io = tokio::net::TcpStream;
@@ -59,10 +81,26 @@ impl Connector for TcpConnector {
     ) -> impl Future<Output = io::Result<Self::Io>> + Send + 'static {
         let host = endpoint.host().to_owned();
         let port = endpoint.port();
+        let keepalive = self.keepalive;
         async move {
             let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             stream.set_nodelay(true)?;
+            set_dead_peer_detection(&stream, &keepalive)?;
             Ok(stream)
         }
     }
+}
+
+fn set_dead_peer_detection(
+    stream: &tokio::net::TcpStream,
+    keepalive: &KeepaliveConfig,
+) -> io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(keepalive.interval)
+        .with_interval(keepalive.timeout);
+    socket.set_tcp_keepalive(&probes)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(keepalive.timeout))?;
+    Ok(())
 }

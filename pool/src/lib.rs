@@ -10,10 +10,11 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use squall_pool::{Pool, PoolConfig, TcpConnector};
+//! let config = PoolConfig::default();
 //! let pool = Pool::builder()
 //!     .endpoint("http://127.0.0.1:50051")
-//!     .config(PoolConfig::default())
-//!     .build(TcpConnector)?;
+//!     .config(config.clone())
+//!     .build(TcpConnector::new(config.keepalive))?;
 //! // let client = EchoClient::new(pool.clone());
 //! pool.shutdown().await;
 //! # Ok(()) }
