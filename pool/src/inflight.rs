@@ -9,7 +9,7 @@ use std::{
     pin::pin,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -19,6 +19,8 @@ use tokio::sync::Notify;
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
+    /// RPCs ever counted here, for stats.
+    total: AtomicU64,
     idle: Notify,
 }
 
@@ -27,8 +29,13 @@ impl InFlight {
         self.count.load(Ordering::Acquire)
     }
 
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn acquire(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
+        self.total.fetch_add(1, Ordering::Relaxed);
         InFlightGuard(Arc::clone(self))
     }
 

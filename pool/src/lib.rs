@@ -30,6 +30,7 @@
 //! - `shared`: the ready set RPCs are routed over, the RNG, the shutdown signal.
 //! - `conn`: one connection's state machine ([`ConnState`]) and the task
 //!   that dials, serves and redials it.
+//! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - `pick`: power-of-two-choices connection picking.
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
@@ -58,6 +59,7 @@ mod pick;
 mod pool;
 mod service;
 mod shared;
+pub mod status;
 
 pub use body::PoolBody;
 pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
@@ -68,3 +70,4 @@ pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use service::{ResponseFuture, RoutedTo};
+pub use status::{ConnStats, Connectivity, EndpointStats, PoolStats, SlotStats};

@@ -9,11 +9,13 @@ use crate::{
     config::PoolConfig,
     conn::Slot,
     connector::Connector,
-    endpoint::{Endpoint, EndpointId},
+    endpoint::Endpoint,
     error::BuildError,
     event::{EventSink, Events},
     shared::Shared,
+    status::{Connectivity, PoolStats},
 };
+use tokio::sync::watch;
 
 /// A pool of HTTP/2 connections over one or more endpoints.
 ///
@@ -59,6 +61,17 @@ impl Pool {
     /// How many connections take RPCs right now.
     pub fn ready_connections(&self) -> usize {
         self.shared().ready_count()
+    }
+
+    /// The pool's connectivity (gRPC semantics, aggregated over endpoints)
+    /// and every change to it.
+    pub fn connectivity(&self) -> watch::Receiver<Connectivity> {
+        self.shared().watch_connectivity()
+    }
+
+    /// A snapshot of every endpoint, slot and connection.
+    pub fn stats(&self) -> PoolStats {
+        self.shared().stats()
     }
 
     /// Drains every connection (in-flight RPCs get `shutdown_grace` to
@@ -142,7 +155,6 @@ impl PoolBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
 
         let rng = ChaCha8Rng::seed_from_u64(self.config.rng_seed);
-        let per_endpoint = self.config.connections_per_endpoint;
         let shared = Arc::new(Shared::new(
             endpoints,
             self.config,
@@ -150,9 +162,13 @@ impl PoolBuilder {
             Events::new(self.sink),
             rng,
         ));
-        let tasks = (0..shared.endpoints.len())
-            .flat_map(|e| std::iter::repeat_n(EndpointId(e as u32), per_endpoint))
-            .map(|endpoint| runtime.spawn(Slot::new(Arc::clone(&shared), endpoint).run()))
+        let tasks = shared
+            .slot_endpoints()
+            .into_iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint).run())
+            })
             .collect();
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {

@@ -11,7 +11,7 @@ use std::sync::{
 
 use hyper::client::conn::http2::SendRequest;
 use rand_chacha::ChaCha8Rng;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use tonic::body::Body;
 
 use crate::{
@@ -22,6 +22,7 @@ use crate::{
     executor::TrackedExecutor,
     inflight::{InFlight, InFlightGuard},
     pick,
+    status::{Connectivity, EndpointStats, PoolStats, SlotStats, SlotStatus},
 };
 
 /// A connection RPCs may be routed to. Only `Ready` connections are here:
@@ -56,6 +57,10 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     /// One task per connection slot; taken (once) by `shutdown`.
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Each slot's connectivity and connection, by slot index.
+    slots: Mutex<Vec<SlotStatus>>,
+    /// The pool-wide connectivity, recomputed on every slot change.
+    connectivity: watch::Sender<Connectivity>,
 }
 
 impl Shared {
@@ -66,7 +71,15 @@ impl Shared {
         events: Events,
         rng: ChaCha8Rng,
     ) -> Self {
+        let slots = (0..endpoints.len())
+            .flat_map(|e| {
+                std::iter::repeat_n(EndpointId(e as u32), config.connections_per_endpoint)
+            })
+            .map(SlotStatus::new)
+            .collect();
         Self {
+            slots: Mutex::new(slots),
+            connectivity: watch::Sender::new(Connectivity::Idle),
             endpoints,
             config,
             connector,
@@ -125,6 +138,57 @@ impl Shared {
 
     pub(crate) fn ready_count(&self) -> usize {
         self.ready.lock().expect("ready lock poisoned").len()
+    }
+
+    /// Endpoint of each slot, by slot index.
+    pub(crate) fn slot_endpoints(&self) -> Vec<EndpointId> {
+        let slots = self.slots.lock().expect("slots lock poisoned");
+        slots.iter().map(|s| s.endpoint).collect()
+    }
+
+    /// Applies a change to one slot's status and republishes the pool's
+    /// connectivity if it changed.
+    pub(crate) fn update_slot(&self, slot: usize, change: impl FnOnce(&mut SlotStatus)) {
+        let mut slots = self.slots.lock().expect("slots lock poisoned");
+        change(&mut slots[slot]);
+        let state = Connectivity::aggregate(slots.iter().map(|s| s.state));
+        self.connectivity.send_if_modified(|current| {
+            let changed = *current != state;
+            *current = state;
+            changed
+        });
+    }
+
+    pub(crate) fn watch_connectivity(&self) -> watch::Receiver<Connectivity> {
+        self.connectivity.subscribe()
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let now = Instant::now();
+        let slots = self.slots.lock().expect("slots lock poisoned");
+        let endpoints: Vec<EndpointStats> = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, endpoint)| {
+                let id = EndpointId(index as u32);
+                let mine: Vec<SlotStats> = slots
+                    .iter()
+                    .filter(|s| s.endpoint == id)
+                    .map(|s| s.stats(now))
+                    .collect();
+                EndpointStats {
+                    id,
+                    endpoint: endpoint.clone(),
+                    state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
+                    slots: mine,
+                }
+            })
+            .collect();
+        PoolStats {
+            state: Connectivity::aggregate(endpoints.iter().map(|e| e.state)),
+            endpoints,
+        }
     }
 
     pub(crate) fn begin_shutdown(&self) {

@@ -1,10 +1,11 @@
 //! `Conn`: a connection's state machine bound to its side effects.
 //!
 //! Every transition goes through here, so every transition emits exactly one
-//! `PoolEvent` and keeps the pool's ready set in step with the state: a
-//! connection is in the ready set if and only if it is `Ready`.
+//! `PoolEvent`, updates its slot's status (`status.rs`), and keeps the
+//! pool's ready set in step with the state: a connection is in the ready set
+//! if and only if it is `Ready`.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use hyper::client::conn::http2::SendRequest;
 use tokio::time::Instant;
@@ -16,10 +17,12 @@ use crate::{
     event::{CloseCause, ConnId, DrainCause, EventKind, PoolEvent},
     inflight::InFlight,
     shared::{ReadyConn, Shared},
+    status::{Connectivity, LiveConn},
 };
 
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
+    slot: usize,
     endpoint: EndpointId,
     state: ConnState,
     pub(crate) in_flight: Arc<InFlight>,
@@ -27,15 +30,31 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// A new connection, in `Connecting`.
-    pub(crate) fn start(shared: Arc<Shared>, endpoint: EndpointId, attempt: u32) -> Self {
+    /// A new connection of `slot`, in `Connecting`.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        slot: usize,
+        endpoint: EndpointId,
+        attempt: u32,
+    ) -> Self {
         let conn = Self {
             id: shared.next_conn_id(),
+            slot,
             endpoint,
             state: ConnState::Connecting,
             in_flight: Arc::default(),
             shared,
         };
+        conn.shared.update_slot(slot, |status| {
+            status.state = Connectivity::Connecting;
+            status.dials += 1;
+            status.conn = Some(LiveConn {
+                id: conn.id,
+                state: ConnState::Connecting,
+                dialled_at: Instant::now(),
+                in_flight: Arc::clone(&conn.in_flight),
+            });
+        });
         conn.emit(EventKind::Connecting { attempt });
         conn
     }
@@ -48,6 +67,7 @@ impl Conn {
             sender,
             in_flight: Arc::clone(&self.in_flight),
         });
+        self.publish(Connectivity::Ready);
         self.emit(EventKind::Ready);
     }
 
@@ -55,16 +75,52 @@ impl Conn {
         checked(self.state.on_drain(cause));
         let was_ready = self.shared.remove_ready(self.id);
         debug_assert!(was_ready, "a Ready connection is in the ready set");
+        // Draining only happens on shutdown, and the slot will not redial.
+        self.publish(Connectivity::Shutdown);
         self.emit(EventKind::Draining { cause });
     }
 
     pub(crate) fn close(&mut self, cause: CloseCause) {
         checked(self.state.on_closed(cause.clone()));
         self.shared.remove_ready(self.id);
+        // gRPC: a failed attempt is TRANSIENT_FAILURE; a lost connection
+        // leaves the slot IDLE until it redials.
+        let next = match cause {
+            CloseCause::ConnectFailed(_) => Connectivity::TransientFailure,
+            CloseCause::Shutdown => Connectivity::Shutdown,
+            CloseCause::KeepaliveTimeout | CloseCause::PeerClosed | CloseCause::Transport(_) => {
+                Connectivity::Idle
+            }
+        };
+        self.shared.update_slot(self.slot, |status| {
+            status.state = next;
+            status.conn = None;
+        });
         self.emit(EventKind::Closed { cause });
     }
 
-    pub(crate) fn emit(&self, kind: EventKind) {
+    /// The slot is waiting out its backoff.
+    pub(crate) fn backing_off(&self, delay: Duration) {
+        debug_assert!(matches!(self.state, ConnState::Closed(_)));
+        self.shared.update_slot(self.slot, |status| {
+            status.state = Connectivity::TransientFailure
+        });
+        self.emit(EventKind::Backoff { delay });
+    }
+
+    /// Records the new state of this (still live) connection and its slot.
+    fn publish(&self, slot_state: Connectivity) {
+        let conn_state = self.state.clone();
+        self.shared.update_slot(self.slot, |status| {
+            status.state = slot_state;
+            if let Some(live) = &mut status.conn {
+                debug_assert_eq!(live.id, self.id);
+                live.state = conn_state;
+            }
+        });
+    }
+
+    fn emit(&self, kind: EventKind) {
         self.shared.events.emit(PoolEvent {
             at: Instant::now(),
             endpoint: self.endpoint,
@@ -80,6 +136,10 @@ impl Drop for Conn {
     fn drop(&mut self) {
         if !matches!(self.state, ConnState::Closed(_)) {
             self.shared.remove_ready(self.id);
+            self.shared.update_slot(self.slot, |status| {
+                status.state = Connectivity::Shutdown;
+                status.conn = None;
+            });
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::{
     conn::lifecycle::Conn,
     connector::BoxIo,
     endpoint::EndpointId,
-    event::{CloseCause, ConnectError, DrainCause, EventKind},
+    event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
     inflight::InFlight,
     shared::Shared,
@@ -31,6 +31,8 @@ type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
 
 pub(crate) struct Slot {
     shared: Arc<Shared>,
+    /// Index among all the pool's slots.
+    index: usize,
     endpoint: EndpointId,
     backoff: Backoff,
     shutdown: watch::Receiver<bool>,
@@ -45,8 +47,9 @@ enum Served {
 }
 
 impl Slot {
-    pub(crate) fn new(shared: Arc<Shared>, endpoint: EndpointId) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId) -> Self {
         Self {
+            index,
             backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
             shared,
@@ -66,7 +69,8 @@ impl Slot {
             let connect_timeout = delay.max(self.shared.config.backoff.min_connect_timeout);
             let retry_at = started + delay;
 
-            let mut conn = Conn::start(Arc::clone(&self.shared), self.endpoint, attempt);
+            let mut conn =
+                Conn::start(Arc::clone(&self.shared), self.index, self.endpoint, attempt);
             let dialled = tokio::select! {
                 biased;
                 _ = wait_for_shutdown(&mut self.shutdown) => {
@@ -136,7 +140,7 @@ impl Slot {
     async fn wait_until(&mut self, conn: &Conn, retry_at: Instant) {
         let delay = retry_at.saturating_duration_since(Instant::now());
         if delay > Duration::ZERO {
-            conn.emit(EventKind::Backoff { delay });
+            conn.backing_off(delay);
         }
         tokio::select! {
             biased;

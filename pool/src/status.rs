@@ -1,0 +1,155 @@
+//! What each connection slot, endpoint and the whole pool is doing right
+//! now: gRPC connectivity states, and the [`PoolStats`] snapshot (a small
+//! channelz for squall).
+//!
+//! Slots report every change here from their connection's lifecycle
+//! (`conn/lifecycle.rs`); the pool-wide state is recomputed on each change
+//! and published on a `watch` channel.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+
+use crate::{
+    conn::ConnState,
+    endpoint::{Endpoint, EndpointId},
+    event::ConnId,
+    inflight::InFlight,
+};
+
+/// gRPC's connectivity states (`connectivity-semantics-and-api.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Connectivity {
+    /// Not connected and not trying.
+    Idle,
+    /// Dialling or handshaking.
+    Connecting,
+    /// Has a connection that takes RPCs.
+    Ready,
+    /// The last attempt failed; waiting out the backoff.
+    TransientFailure,
+    /// Shut down for good.
+    Shutdown,
+}
+
+impl Connectivity {
+    /// gRPC's aggregation rule, for an endpoint over its slots or the pool
+    /// over its endpoints: READY if any is ready, else CONNECTING if any is
+    /// connecting, else IDLE if any is idle, else TRANSIENT_FAILURE if any
+    /// is failing; SHUTDOWN only when all are (or there are none).
+    pub fn aggregate(states: impl IntoIterator<Item = Connectivity>) -> Connectivity {
+        let mut best = Connectivity::Shutdown;
+        for state in states {
+            if state.precedence() < best.precedence() {
+                best = state;
+            }
+        }
+        best
+    }
+
+    fn precedence(self) -> u8 {
+        match self {
+            Connectivity::Ready => 0,
+            Connectivity::Connecting => 1,
+            Connectivity::Idle => 2,
+            Connectivity::TransientFailure => 3,
+            Connectivity::Shutdown => 4,
+        }
+    }
+}
+
+/// A snapshot of the pool, from [`Pool::stats`](crate::Pool::stats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolStats {
+    pub state: Connectivity,
+    /// In endpoint order ([`EndpointId`]).
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// One endpoint in a [`PoolStats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointStats {
+    pub id: EndpointId,
+    pub endpoint: Endpoint,
+    pub state: Connectivity,
+    /// One per connection slot (`connections_per_endpoint`).
+    pub slots: Vec<SlotStats>,
+}
+
+/// One connection slot in a [`PoolStats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotStats {
+    pub state: Connectivity,
+    /// Connections dialled by this slot so far (reconnects are `dials - 1`).
+    pub dials: u64,
+    /// The slot's current connection, if it has one.
+    pub connection: Option<ConnStats>,
+}
+
+/// One live connection in a [`PoolStats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnStats {
+    pub conn: ConnId,
+    pub state: ConnState,
+    /// Time since dialling started.
+    pub age: Duration,
+    pub in_flight: usize,
+    /// RPCs routed to this connection so far.
+    pub rpcs_routed: u64,
+}
+
+/// A slot's live record, kept by the pool.
+pub(crate) struct SlotStatus {
+    pub(crate) endpoint: EndpointId,
+    pub(crate) state: Connectivity,
+    pub(crate) dials: u64,
+    pub(crate) conn: Option<LiveConn>,
+}
+
+pub(crate) struct LiveConn {
+    pub(crate) id: ConnId,
+    pub(crate) state: ConnState,
+    pub(crate) dialled_at: Instant,
+    pub(crate) in_flight: Arc<InFlight>,
+}
+
+impl SlotStatus {
+    pub(crate) fn new(endpoint: EndpointId) -> Self {
+        Self {
+            endpoint,
+            state: Connectivity::Idle,
+            dials: 0,
+            conn: None,
+        }
+    }
+
+    pub(crate) fn stats(&self, now: Instant) -> SlotStats {
+        SlotStats {
+            state: self.state,
+            dials: self.dials,
+            connection: self.conn.as_ref().map(|c| ConnStats {
+                conn: c.id,
+                state: c.state.clone(),
+                age: now.saturating_duration_since(c.dialled_at),
+                in_flight: c.in_flight.load(),
+                rpcs_routed: c.in_flight.total(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Connectivity::{self, *};
+
+    #[test]
+    fn aggregation_follows_grpc() {
+        let agg = |s: &[Connectivity]| Connectivity::aggregate(s.iter().copied());
+        assert_eq!(agg(&[TransientFailure, Ready, Connecting]), Ready);
+        assert_eq!(agg(&[TransientFailure, Connecting, Idle]), Connecting);
+        assert_eq!(agg(&[TransientFailure, Idle]), Idle);
+        assert_eq!(agg(&[TransientFailure, Shutdown]), TransientFailure);
+        assert_eq!(agg(&[Shutdown, Shutdown]), Shutdown);
+        assert_eq!(agg(&[]), Shutdown);
+    }
+}
