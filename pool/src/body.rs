@@ -1,36 +1,98 @@
-//! `PoolBody`: the response body handed to callers, which keeps the RPC
-//! counted on its connection until the caller is done reading it.
+//! `PoolBody`: the response body handed to callers. It carries the RPC's
+//! [`CallGuards`] (in-flight count, limiter permit, breaker record) until the
+//! caller is done with it, and reports the call's gRPC status to the breaker
+//! when the trailers arrive.
 
 use std::{
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 
 use bytes::Bytes;
+use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tonic::Status;
 
-use crate::{error::PoolError, inflight::InFlightGuard, service::RoutedTo};
+use crate::{
+    breaker::{BreakerCall, CallResult, GrpcCode},
+    error::PoolError,
+    inflight::InFlightGuard,
+    limit::LimitPermit,
+    service::RoutedTo,
+};
+
+/// What one RPC holds while it is in flight. Dropping it releases all of
+/// it: the in-flight count, the limiter permit, and (if no outcome was
+/// recorded) the breaker record as `Ignored`.
+pub(crate) struct CallGuards {
+    // Held for their `Drop`, which gives the slot back.
+    pub(crate) _in_flight: InFlightGuard,
+    pub(crate) _limit: Option<LimitPermit>,
+    pub(crate) breaker: Option<BreakerCall>,
+}
+
+impl CallGuards {
+    /// Reports how the call ended to the breaker (once; later calls do nothing).
+    pub(crate) fn finish(&mut self, result: CallResult) {
+        if let Some(call) = self.breaker.take() {
+            call.finish(result);
+        }
+    }
+}
 
 /// A response body from the pool. Errors are `tonic::Status` with a
 /// [`PoolError`] source naming the connection.
-#[derive(Debug)]
 pub struct PoolBody {
     inner: Incoming,
     routed: RoutedTo,
-    // Released when the caller drops the body: the stream is in flight until then.
-    _guard: InFlightGuard,
+    call: CallGuards,
+}
+
+impl std::fmt::Debug for PoolBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBody")
+            .field("routed", &self.routed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PoolBody {
-    pub(crate) fn new(inner: Incoming, routed: RoutedTo, guard: InFlightGuard) -> Self {
-        Self {
-            inner,
-            routed,
-            _guard: guard,
+    /// Wraps hyper's response, noting where it was routed. A trailers-only
+    /// response (the usual gRPC error) already carries its status.
+    pub(crate) fn wrap(
+        response: Response<Incoming>,
+        routed: RoutedTo,
+        mut call: CallGuards,
+    ) -> Response<Self> {
+        let (mut parts, inner) = response.into_parts();
+        if parts.status != http::StatusCode::OK {
+            call.finish(CallResult::TransportError);
+        } else if let Some(result) = grpc_status(&parts.headers) {
+            call.finish(result);
         }
+        parts.extensions.insert(routed);
+        Response::from_parts(
+            parts,
+            PoolBody {
+                inner,
+                routed,
+                call,
+            },
+        )
     }
+}
+
+/// The `grpc-status` in `headers`, if there is one.
+fn grpc_status(headers: &HeaderMap) -> Option<CallResult> {
+    let value = headers.get("grpc-status")?;
+    let code = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .and_then(GrpcCode::from_number)
+        .unwrap_or(GrpcCode::Unknown);
+    Some(CallResult::Status(code))
 }
 
 impl Body for PoolBody {
@@ -41,15 +103,31 @@ impl Body for PoolBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let routed = self.routed;
-        Pin::new(&mut self.inner).poll_frame(cx).map_err(|source| {
-            PoolError::Connection {
-                conn: routed.conn,
-                endpoint: routed.endpoint,
-                source,
+        let this = &mut *self;
+        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let result = grpc_status(trailers).unwrap_or(CallResult::TransportError);
+                    this.call.finish(result);
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
-            .into_status()
-        })
+            Some(Err(source)) => {
+                this.call.finish(CallResult::TransportError);
+                let error = PoolError::Connection {
+                    conn: this.routed.conn,
+                    endpoint: this.routed.endpoint,
+                    source,
+                };
+                Poll::Ready(Some(Err(error.into_status())))
+            }
+            None => {
+                // A gRPC response must end with trailers; one that does not
+                // was cut off.
+                this.call.finish(CallResult::TransportError);
+                Poll::Ready(None)
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::{breaker::BreakerConfig, limit::LimiterConfig};
+
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
 /// fields; [`PoolBuilder::build`](crate::PoolBuilder::build) validates it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,13 @@ pub struct PoolConfig {
     /// Seed of the pool's RNG (connection picking, backoff jitter). The same
     /// seed and the same inputs give the same choices. Default 0.
     pub rng_seed: u64,
+    /// Client-side admission control for the whole pool (concurrency, rate,
+    /// bounded wait queue). Default `None`: every RPC is admitted; the right
+    /// limits depend on the servers, so they must be chosen.
+    pub limiter: Option<LimiterConfig>,
+    /// A circuit breaker per endpoint. Default `None`: thresholds only mean
+    /// something once tuned to a service's normal failure rate.
+    pub breaker: Option<BreakerConfig>,
 }
 
 impl Default for PoolConfig {
@@ -39,6 +48,8 @@ impl Default for PoolConfig {
             default_rpc_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             rng_seed: 0,
+            limiter: None,
+            breaker: None,
         }
     }
 }
@@ -97,11 +108,11 @@ impl Default for BackoffConfig {
 }
 
 /// A configuration value is out of range. Names the field as written in
-/// [`PoolConfig`], e.g. `keepalive.timeout`.
+/// [`PoolConfig`], e.g. `keepalive.timeout` or `limiter.max_concurrency`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid pool config: `{field}` {problem}")]
 pub struct ConfigError {
-    pub field: &'static str,
+    pub field: String,
     pub problem: String,
 }
 
@@ -111,9 +122,9 @@ pub const MAX_CONNECTIONS_PER_ENDPOINT: usize = 64;
 impl PoolConfig {
     /// Checks every field; the first bad one is reported.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, problem: &str| {
+        let err = |field: &str, problem: &str| {
             Err(ConfigError {
-                field,
+                field: field.to_owned(),
                 problem: problem.to_owned(),
             })
         };
@@ -130,15 +141,27 @@ impl PoolConfig {
         if self.default_rpc_timeout.is_zero() {
             return err("default_rpc_timeout", "must be greater than zero");
         }
+        if let Some(limiter) = &self.limiter {
+            limiter.validate().map_err(|e| ConfigError {
+                field: format!("limiter.{}", e.field()),
+                problem: e.problem().to_owned(),
+            })?;
+        }
+        if let Some(breaker) = &self.breaker {
+            breaker.validate().map_err(|e| ConfigError {
+                field: format!("breaker.{}", e.field()),
+                problem: e.problem().to_owned(),
+            })?;
+        }
         Ok(())
     }
 }
 
 impl BackoffConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let err = |field, problem: &str| {
+        let err = |field: &str, problem: &str| {
             Err(ConfigError {
-                field,
+                field: field.to_owned(),
                 problem: problem.to_owned(),
             })
         };
@@ -193,5 +216,26 @@ mod tests {
         let mut c = PoolConfig::default();
         c.backoff.multiplier = f64::NAN;
         assert_eq!(c.validate().unwrap_err().field, "backoff.multiplier");
+
+        let c = PoolConfig {
+            limiter: Some(LimiterConfig {
+                max_concurrency: 0,
+                ..LimiterConfig::default()
+            }),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "limiter.max_concurrency");
+
+        let c = PoolConfig {
+            breaker: Some(BreakerConfig {
+                permitted_in_half_open: 0,
+                ..BreakerConfig::default()
+            }),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "breaker.permitted_in_half_open"
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     config::ConfigError,
     endpoint::{EndpointError, EndpointId},
     event::ConnId,
+    limit::Rejection,
     service::RoutedTo,
 };
 
@@ -26,6 +27,14 @@ pub enum PoolError {
     /// The pool was shut down.
     #[error("pool is shut down")]
     Shutdown,
+    /// The limiter refused the RPC (queue full, waited too long, or the
+    /// deadline passed in the queue).
+    #[error("limiter: {0}")]
+    Limited(Rejection),
+    /// Every endpoint with a ready connection has its circuit breaker open
+    /// (or its half-open probes taken): fail fast without touching the network.
+    #[error("circuit breaker open on every ready endpoint")]
+    BreakerOpen,
     /// The RPC's deadline passed before the response headers arrived.
     #[error("deadline exceeded waiting on connection {conn}")]
     DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
@@ -43,7 +52,10 @@ impl PoolError {
     /// The gRPC status code a caller sees for this error.
     pub fn code(&self) -> Code {
         match self {
-            PoolError::NoReadyConnection | PoolError::Shutdown => Code::Unavailable,
+            PoolError::NoReadyConnection | PoolError::Shutdown | PoolError::BreakerOpen => {
+                Code::Unavailable
+            }
+            PoolError::Limited(rejection) => Code::from_i32(rejection.code().number().into()),
             PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             PoolError::Connection { .. } => Code::Unavailable,
         }
@@ -54,7 +66,10 @@ impl PoolError {
         match *self {
             PoolError::DeadlineExceeded { conn, endpoint }
             | PoolError::Connection { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
-            PoolError::NoReadyConnection | PoolError::Shutdown => None,
+            PoolError::NoReadyConnection
+            | PoolError::Shutdown
+            | PoolError::Limited(_)
+            | PoolError::BreakerOpen => None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::{fmt, io, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::endpoint::EndpointId;
+use crate::{breaker::Transition, endpoint::EndpointId};
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
 /// A reconnect gets a new id; ids are never reused within a pool.
@@ -155,6 +155,18 @@ pub(crate) struct Events {
 impl Events {
     pub(crate) fn new(sink: Option<Arc<dyn EventSink>>) -> Self {
         Self { sink }
+    }
+
+    /// A breaker changed state. Traced only for now: publishing it as a
+    /// `PoolEvent` needs endpoint-level events (next step).
+    pub(crate) fn breaker_transition(&self, endpoint: EndpointId, transition: Transition) {
+        tracing::info!(
+            endpoint = endpoint.0,
+            from = ?transition.from,
+            to = ?transition.to,
+            reason = ?transition.reason,
+            "breaker_transition"
+        );
     }
 
     pub(crate) fn emit(&self, event: PoolEvent) {

@@ -6,13 +6,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    config::PoolConfig,
+    breaker::Breakers,
+    config::{ConfigError, PoolConfig},
     conn::Slot,
     connector::Connector,
     endpoint::Endpoint,
     error::BuildError,
     event::{EventSink, Events},
-    shared::Shared,
+    limit::{LimitGate, Limiter},
+    shared::{Admission, Shared},
     status::{Connectivity, PoolStats},
 };
 use tokio::sync::watch;
@@ -155,12 +157,15 @@ impl PoolBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
 
         let rng = ChaCha8Rng::seed_from_u64(self.config.rng_seed);
+        let events = Events::new(self.sink);
+        let admission = admission(&self.config, endpoints.len(), &events)?;
         let shared = Arc::new(Shared::new(
             endpoints,
             self.config,
             Box::new(connector),
-            Events::new(self.sink),
+            events,
             rng,
+            admission,
         ));
         let tasks = shared
             .slot_endpoints()
@@ -175,6 +180,35 @@ impl PoolBuilder {
             handle: Arc::new(Handle { shared }),
         })
     }
+}
+
+/// Builds the configured limiter and breakers. Their configs were
+/// validated already, so a failure here is reported the same way.
+fn admission(
+    config: &PoolConfig,
+    endpoints: usize,
+    events: &Events,
+) -> Result<Admission, BuildError> {
+    let invalid = |section: &str, field: &str, problem: &str| {
+        BuildError::Config(ConfigError {
+            field: format!("{section}.{field}"),
+            problem: problem.to_owned(),
+        })
+    };
+    let limiter = match &config.limiter {
+        None => None,
+        Some(c) => Some(LimitGate::new(
+            Limiter::new(c.clone()).map_err(|e| invalid("limiter", e.field(), e.problem()))?,
+        )),
+    };
+    let breakers = match &config.breaker {
+        None => None,
+        Some(c) => Some(
+            Breakers::new(c, endpoints, events.clone())
+                .map_err(|e| invalid("breaker", e.field(), e.problem()))?,
+        ),
+    };
+    Ok(Admission { limiter, breakers })
 }
 
 fn parse_endpoints(texts: &[String]) -> Result<Vec<Endpoint>, BuildError> {

@@ -1,28 +1,31 @@
 //! The RPC path: `Pool` as a `tower::Service`, from request to response.
 //!
-//! `call` picks a ready connection, counts the RPC on it, completes the
-//! request URI and hands the request to hyper; the returned future bounds the
-//! wait for response headers by the RPC's deadline.
+//! An RPC takes a limiter permit (if configured), picks a ready connection
+//! whose endpoint's breaker admits it, completes the request URI and hands
+//! the request to hyper. Every wait, up to the response headers, is bounded
+//! by the RPC's deadline. The permit, the in-flight count and the breaker's
+//! record then travel in the response body until the caller is done.
 
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use http::{Request, Response, Uri, uri::PathAndQuery};
-use hyper::body::Incoming;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::{Instant, timeout_at};
 use tonic::{Status, body::Body};
 
 use crate::{
-    body::PoolBody,
+    body::{CallGuards, PoolBody},
+    breaker::{CallResult, GrpcCode},
     deadline::grpc_timeout,
     endpoint::{Endpoint, EndpointId},
     error::PoolError,
     event::ConnId,
-    inflight::InFlightGuard,
     pool::Pool,
+    shared::Shared,
 };
 
 /// Which connection carried an RPC. Found in every successful response's
@@ -40,34 +43,67 @@ impl tower::Service<Request<Body>> for Pool {
     type Future = ResponseFuture;
 
     /// Always ready: the pool never applies backpressure through
-    /// `poll_ready`; an RPC with no ready connection fails fast in `call`.
+    /// `poll_ready`. Waiting (for the limiter) and failing fast (no ready
+    /// connection, breakers open) both happen in the returned future.
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
-        let shared = self.shared();
-        if shared.is_shutting_down() {
-            return ResponseFuture::failed(PoolError::Shutdown);
-        }
-        let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
-        let deadline = Instant::now() + timeout;
-        let Some(mut routed) = shared.pick() else {
-            return ResponseFuture::failed(PoolError::NoReadyConnection);
-        };
-        let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
-        *request.uri_mut() = absolute_uri(endpoint, request.uri());
-        let send = routed.sender.send_request(request);
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        let shared = Arc::clone(self.shared());
         ResponseFuture {
-            state: State::Waiting {
-                response: Box::pin(send),
-                deadline: Box::pin(sleep_until(deadline)),
-                guard: Some(routed.guard),
-                routed: RoutedTo {
-                    conn: routed.conn,
-                    endpoint: routed.endpoint,
-                },
-            },
+            inner: Box::pin(
+                async move { send(&shared, request).await.map_err(PoolError::into_status) },
+            ),
+        }
+    }
+}
+
+/// One RPC, up to its response headers: deadline, limiter, pick, send.
+/// Every wait is bounded by the RPC's deadline.
+async fn send(
+    shared: &Shared,
+    mut request: Request<Body>,
+) -> Result<Response<PoolBody>, PoolError> {
+    if shared.is_shutting_down() {
+        return Err(PoolError::Shutdown);
+    }
+    let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
+    let deadline = Instant::now() + timeout;
+    // The limiter's core never admits a waiter past its deadline.
+    let limit = match &shared.limiter {
+        Some(gate) => Some(gate.acquire(deadline).await.map_err(PoolError::Limited)?),
+        None => None,
+    };
+    let routed = shared.pick(Instant::now())?;
+    let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
+    *request.uri_mut() = absolute_uri(endpoint, request.uri());
+    let to = RoutedTo {
+        conn: routed.conn,
+        endpoint: routed.endpoint,
+    };
+    let mut call = CallGuards {
+        _in_flight: routed.guard,
+        _limit: limit,
+        breaker: routed.breaker,
+    };
+    let mut sender = routed.sender;
+    match timeout_at(deadline, sender.send_request(request)).await {
+        Ok(Ok(response)) => Ok(PoolBody::wrap(response, to, call)),
+        Ok(Err(source)) => {
+            call.finish(CallResult::TransportError);
+            Err(PoolError::Connection {
+                conn: to.conn,
+                endpoint: to.endpoint,
+                source,
+            })
+        }
+        Err(_elapsed) => {
+            call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
+            Err(PoolError::DeadlineExceeded {
+                conn: to.conn,
+                endpoint: to.endpoint,
+            })
         }
     }
 }
@@ -86,91 +122,17 @@ fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
         .expect("scheme, authority and path are each valid")
 }
 
-type HyperResponse = Pin<Box<dyn Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> + Send>>;
 
 /// The future returned by [`Pool`]'s `call`.
 pub struct ResponseFuture {
-    state: State,
-}
-
-enum State {
-    Failed(Option<PoolError>),
-    Waiting {
-        response: HyperResponse,
-        deadline: Pin<Box<Sleep>>,
-        /// Moves into the response body on success; dropped on failure.
-        guard: Option<InFlightGuard>,
-        routed: RoutedTo,
-    },
-}
-
-impl ResponseFuture {
-    fn failed(error: PoolError) -> Self {
-        Self {
-            state: State::Failed(Some(error)),
-        }
-    }
+    inner: Pending,
 }
 
 impl Future for ResponseFuture {
     type Output = Result<Response<PoolBody>, Status>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            State::Failed(error) => {
-                let error = error
-                    .take()
-                    .expect("ResponseFuture polled after completion");
-                Poll::Ready(Err(error.into_status()))
-            }
-            State::Waiting {
-                response,
-                deadline,
-                guard,
-                routed,
-            } => {
-                let routed = *routed;
-                // The response is polled first: one that arrives in the same
-                // instant as the deadline wins.
-                if let Poll::Ready(result) = response.as_mut().poll(cx) {
-                    let guard = guard
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    return Poll::Ready(finish(result, routed, guard));
-                }
-                if deadline.as_mut().poll(cx).is_ready() {
-                    guard.take();
-                    let error = PoolError::DeadlineExceeded {
-                        conn: routed.conn,
-                        endpoint: routed.endpoint,
-                    };
-                    return Poll::Ready(Err(error.into_status()));
-                }
-                Poll::Pending
-            }
-        }
-    }
-}
-
-fn finish(
-    result: hyper::Result<Response<Incoming>>,
-    routed: RoutedTo,
-    guard: InFlightGuard,
-) -> Result<Response<PoolBody>, Status> {
-    match result {
-        Ok(response) => {
-            let (mut parts, body) = response.into_parts();
-            parts.extensions.insert(routed);
-            Ok(Response::from_parts(
-                parts,
-                PoolBody::new(body, routed, guard),
-            ))
-        }
-        Err(source) => Err(PoolError::Connection {
-            conn: routed.conn,
-            endpoint: routed.endpoint,
-            source,
-        }
-        .into_status()),
+        self.inner.as_mut().poll(cx)
     }
 }

@@ -15,12 +15,15 @@ use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use tonic::body::Body;
 
 use crate::{
+    breaker::{BreakerCall, Breakers},
     config::PoolConfig,
     connector::DynConnector,
     endpoint::{Endpoint, EndpointId},
+    error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
     inflight::{InFlight, InFlightGuard},
+    limit::LimitGate,
     pick,
     status::{Connectivity, EndpointStats, PoolStats, SlotStats, SlotStatus},
 };
@@ -41,6 +44,15 @@ pub(crate) struct Routed {
     pub(crate) endpoint: EndpointId,
     pub(crate) sender: SendRequest<Body>,
     pub(crate) guard: InFlightGuard,
+    /// The breaker's admission, when breakers are on.
+    pub(crate) breaker: Option<BreakerCall>,
+}
+
+/// The optional admission layers, built from the config.
+#[derive(Default)]
+pub(crate) struct Admission {
+    pub(crate) limiter: Option<LimitGate>,
+    pub(crate) breakers: Option<Breakers>,
 }
 
 pub(crate) struct Shared {
@@ -48,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) config: PoolConfig,
     pub(crate) connector: Box<dyn DynConnector>,
     pub(crate) events: Events,
+    /// Admission control for the whole pool, when configured.
+    pub(crate) limiter: Option<Arc<LimitGate>>,
+    /// One breaker per endpoint, when configured.
+    breakers: Option<Arc<Breakers>>,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
     pub(crate) executor: TrackedExecutor,
     /// Sorted by `ConnId`, so picking by index is deterministic.
@@ -70,6 +86,7 @@ impl Shared {
         connector: Box<dyn DynConnector>,
         events: Events,
         rng: ChaCha8Rng,
+        admission: Admission,
     ) -> Self {
         let slots = (0..endpoints.len())
             .flat_map(|e| {
@@ -84,6 +101,8 @@ impl Shared {
             config,
             connector,
             events,
+            limiter: admission.limiter.map(Arc::new),
+            breakers: admission.breakers.map(Arc::new),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
             rng: Mutex::new(rng),
@@ -123,17 +142,46 @@ impl Shared {
     }
 
     /// Chooses a ready connection for one RPC and counts the RPC on it.
-    pub(crate) fn pick(&self) -> Option<Routed> {
+    ///
+    /// With breakers on, a connection is only chosen if its endpoint's
+    /// breaker admits the call; an endpoint that refuses is left out and
+    /// the choice is made again among the rest (at most once per endpoint).
+    pub(crate) fn pick(&self, now: Instant) -> Result<Routed, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let at = self
-            .with_rng(|rng| pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng))?;
-        let chosen = &ready[at];
-        Some(Routed {
-            conn: chosen.conn,
-            endpoint: chosen.endpoint,
-            sender: chosen.sender.clone(),
-            guard: chosen.in_flight.acquire(),
-        })
+        if ready.is_empty() {
+            return Err(PoolError::NoReadyConnection);
+        }
+        let mut refused: Vec<EndpointId> = Vec::new();
+        loop {
+            let candidates: Vec<&ReadyConn> = ready
+                .iter()
+                .filter(|c| !refused.contains(&c.endpoint))
+                .collect();
+            let at = self
+                .with_rng(|rng| {
+                    pick::two_choices(candidates.len(), |i| candidates[i].in_flight.load(), rng)
+                })
+                .ok_or(PoolError::BreakerOpen)?;
+            let chosen = candidates[at];
+            let breaker = match &self.breakers {
+                None => None,
+                Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {
+                    Ok(call) => Some(call),
+                    Err(_) => {
+                        debug_assert!(!refused.contains(&chosen.endpoint));
+                        refused.push(chosen.endpoint);
+                        continue;
+                    }
+                },
+            };
+            return Ok(Routed {
+                conn: chosen.conn,
+                endpoint: chosen.endpoint,
+                sender: chosen.sender.clone(),
+                guard: chosen.in_flight.acquire(),
+                breaker,
+            });
+        }
     }
 
     pub(crate) fn ready_count(&self) -> usize {

@@ -59,6 +59,10 @@ pub struct WorldConfig {
 
 /// What the client host runs.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per run; boxing the pool config would only add noise"
+)]
 pub enum ClientKind {
     /// A squall pool over the given servers (indices from 0), with this config.
     Pool {

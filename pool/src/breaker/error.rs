@@ -19,6 +19,11 @@ impl ConfigError {
     pub fn field(&self) -> &'static str {
         self.field
     }
+
+    /// What is wrong with it, e.g. `must be > 0`.
+    pub fn problem(&self) -> &'static str {
+        self.problem
+    }
 }
 
 /// Why the breaker did not let a call through.

@@ -8,6 +8,7 @@
 //! in) and hands every state change back as a [`Transition`] value, so the
 //! pool decides how to log and publish it. `state.rs` holds the state diagram.
 
+mod call;
 mod circuit;
 mod code;
 mod config;
@@ -17,6 +18,7 @@ mod state;
 mod ticket;
 mod window;
 
+pub(crate) use call::{BreakerCall, Breakers};
 pub use circuit::CircuitBreaker;
 pub use code::GrpcCode;
 pub use config::{BreakerConfig, SlidingWindow};

@@ -11,11 +11,13 @@
 mod bucket;
 mod config;
 mod error;
+mod gate;
 mod limiter;
 mod queue;
 mod ticket;
 
 pub use config::{LimiterConfig, RateLimit};
 pub use error::{ConfigError, Rejection};
+pub(crate) use gate::{LimitGate, LimitPermit};
 pub use limiter::Limiter;
 pub use ticket::{Acquire, Permit, Resolved, WaiterId};
