@@ -34,33 +34,38 @@ async fn start_server() -> SocketAddr {
     address
 }
 
-async fn pool_to(address: SocketAddr) -> Pool {
+/// A pool to `address`, once all its connections are ready (waits at most 5 s).
+async fn pool_to(address: SocketAddr, config: PoolConfig) -> Pool {
+    let connections = config.connections_per_endpoint;
     let pool = Pool::builder()
         .endpoint(format!("http://{address}"))
-        .config(PoolConfig {
-            connections_per_endpoint: 3,
-            ..PoolConfig::default()
-        })
+        .config(config)
         .build(TcpConnector::default())
         .expect("valid pool");
-    // Connections are dialled in the background; wait for them (bounded).
     for _ in 0..500 {
-        if pool.ready_connections() == 3 {
+        if pool.ready_connections() == connections {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
         pool.ready_connections(),
-        3,
-        "three connections ready within 5 s"
+        connections,
+        "connections ready within 5 s"
     );
     pool
 }
 
+fn connections(n: usize) -> PoolConfig {
+    PoolConfig {
+        connections_per_endpoint: n,
+        ..PoolConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_rpcs_over_real_tcp_then_clean_shutdown() {
-    let pool = pool_to(start_server().await).await;
+    let pool = pool_to(start_server().await, connections(3)).await;
     let mut client = EchoClient::new(pool.clone());
 
     let mut conns = BTreeSet::new();
@@ -98,7 +103,7 @@ async fn a_thousand_rpcs_over_real_tcp_then_clean_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_streams_and_health_pass_through() {
-    let pool = pool_to(start_server().await).await;
+    let pool = pool_to(start_server().await, connections(3)).await;
     let mut client = EchoClient::new(pool.clone());
 
     let status = client
@@ -140,17 +145,28 @@ async fn statuses_streams_and_health_pass_through() {
         .expect("health check");
     assert_eq!(health.into_inner().status(), ServingStatus::Serving);
 
-    // A deadline shorter than the server's delay fails in the pool, naming
-    // the connection the RPC waited on.
-    let mut slow = tonic::Request::new(EchoRequest {
-        delay_ms: 2_000,
-        ..Default::default()
-    });
-    slow.set_timeout(Duration::from_millis(50));
-    let status = client.echo(slow).await.unwrap_err();
+    assert_eq!(pool.shutdown().await.tasks_left, 0);
+}
+
+/// The pool's own deadline (`default_rpc_timeout`, no `grpc-timeout` header,
+/// so the server does not race it with its own) fails a call the server is
+/// too slow to answer, naming the connection it waited on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pools_deadline_bounds_a_slow_call() {
+    let config = PoolConfig {
+        default_rpc_timeout: Duration::from_millis(50),
+        ..connections(1)
+    };
+    let pool = pool_to(start_server().await, config).await;
+    let status = EchoClient::new(pool.clone())
+        .echo(EchoRequest {
+            delay_ms: 5_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
     let error = PoolError::from_status(&status).expect("the pool's own deadline");
     assert!(error.routed().is_some());
-
     assert_eq!(pool.shutdown().await.tasks_left, 0);
 }

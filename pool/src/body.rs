@@ -33,6 +33,11 @@ pub(crate) struct CallGuards {
 }
 
 impl CallGuards {
+    /// Takes the limiter permit back, for a retry of the same RPC.
+    pub(crate) fn take_limit(&mut self) -> Option<LimitPermit> {
+        self._limit.take()
+    }
+
     /// Reports how the call ended to the breaker (once; later calls do nothing).
     pub(crate) fn finish(&mut self, result: CallResult) {
         if let Some(call) = self.breaker.take() {

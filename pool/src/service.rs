@@ -59,6 +59,10 @@ impl tower::Service<Request<Body>> for Pool {
     }
 }
 
+/// Most connections one RPC is offered to when it never reaches the server
+/// (hyper hands it back unsent, e.g. its connection closed first).
+pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
+
 /// One RPC, up to its response headers: deadline, limiter, pick, send.
 /// Every wait is bounded by the RPC's deadline.
 async fn send(
@@ -70,40 +74,54 @@ async fn send(
     }
     let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
     let deadline = Instant::now() + timeout;
-    // The limiter's core never admits a waiter past its deadline.
-    let limit = match &shared.limiter {
+    // The limiter's core never admits a waiter past its deadline. The
+    // permit is the caller's, so it is kept across transparent retries.
+    let mut limit = match &shared.limiter {
         Some(gate) => Some(gate.acquire(deadline).await.map_err(PoolError::Limited)?),
         None => None,
     };
-    let routed = shared.pick(Instant::now())?;
-    let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
-    *request.uri_mut() = absolute_uri(endpoint, request.uri());
-    let to = RoutedTo {
-        conn: routed.conn,
-        endpoint: routed.endpoint,
-    };
-    let mut call = CallGuards {
-        _in_flight: routed.guard,
-        _limit: limit,
-        breaker: routed.breaker,
-    };
-    let mut sender = routed.sender;
-    match timeout_at(deadline, sender.send_request(request)).await {
-        Ok(Ok(response)) => Ok(PoolBody::wrap(response, to, call)),
-        Ok(Err(source)) => {
-            call.finish(CallResult::TransportError);
-            Err(PoolError::Connection {
-                conn: to.conn,
-                endpoint: to.endpoint,
-                source,
-            })
-        }
-        Err(_elapsed) => {
-            call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
-            Err(PoolError::DeadlineExceeded {
-                conn: to.conn,
-                endpoint: to.endpoint,
-            })
+    let mut tried: Vec<ConnId> = Vec::with_capacity(MAX_TRANSPARENT_ATTEMPTS);
+    loop {
+        let routed = shared.pick(Instant::now(), &tried)?;
+        let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
+        *request.uri_mut() = absolute_uri(endpoint, request.uri());
+        let to = RoutedTo {
+            conn: routed.conn,
+            endpoint: routed.endpoint,
+        };
+        let mut call = CallGuards {
+            _in_flight: routed.guard,
+            _limit: limit.take(),
+            breaker: routed.breaker,
+        };
+        let mut sender = routed.sender;
+        let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
+            Ok(Ok(response)) => return Ok(PoolBody::wrap(response, to, call)),
+            Ok(Err(failed)) => failed,
+            Err(_elapsed) => {
+                call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
+                return Err(PoolError::DeadlineExceeded {
+                    conn: to.conn,
+                    endpoint: to.endpoint,
+                });
+            }
+        };
+        tried.push(to.conn);
+        match failed.take_message() {
+            // Never sent: it says nothing about the endpoint (the breaker
+            // records it as ignored) and can safely go elsewhere.
+            Some(unsent) if tried.len() < MAX_TRANSPARENT_ATTEMPTS => {
+                request = unsent;
+                limit = call.take_limit();
+            }
+            _ => {
+                call.finish(CallResult::TransportError);
+                return Err(PoolError::Connection {
+                    conn: to.conn,
+                    endpoint: to.endpoint,
+                    source: failed.into_error(),
+                });
+            }
         }
     }
 }

@@ -143,19 +143,20 @@ impl Shared {
 
     /// Chooses a ready connection for one RPC and counts the RPC on it.
     ///
-    /// With breakers on, a connection is only chosen if its endpoint's
-    /// breaker admits the call; an endpoint that refuses is left out and
-    /// the choice is made again among the rest (at most once per endpoint).
-    pub(crate) fn pick(&self, now: Instant) -> Result<Routed, PoolError> {
+    /// Connections in `avoid` (already tried by this RPC) are skipped. With
+    /// breakers on, a connection is only chosen if its endpoint's breaker
+    /// admits the call; an endpoint that refuses is left out and the choice
+    /// is made again among the rest (at most once per endpoint).
+    pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        if ready.is_empty() {
+        if ready.iter().all(|c| avoid.contains(&c.conn)) {
             return Err(PoolError::NoReadyConnection);
         }
         let mut refused: Vec<EndpointId> = Vec::new();
         loop {
             let candidates: Vec<&ReadyConn> = ready
                 .iter()
-                .filter(|c| !refused.contains(&c.endpoint))
+                .filter(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint))
                 .collect();
             let at = self
                 .with_rng(|rng| {
