@@ -30,6 +30,10 @@ pub struct PoolConfig {
     /// Seed of the pool's RNG (connection picking, backoff jitter). The same
     /// seed and the same inputs give the same choices. Default 0.
     pub rng_seed: u64,
+    /// A lease held longer than this is reported once, as a
+    /// `lease_held` event naming where it was taken. Default 10 min: long
+    /// streams are legitimate, but a lease that old is usually forgotten.
+    pub lease_leak_threshold: Duration,
     /// Client-side admission control for the whole pool (concurrency, rate,
     /// bounded wait queue). Default `None`: every RPC is admitted; the right
     /// limits depend on the servers, so they must be chosen.
@@ -48,6 +52,7 @@ impl Default for PoolConfig {
             default_rpc_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
             rng_seed: 0,
+            lease_leak_threshold: Duration::from_secs(600),
             limiter: None,
             breaker: None,
         }
@@ -140,6 +145,9 @@ impl PoolConfig {
         self.backoff.validate()?;
         if self.default_rpc_timeout.is_zero() {
             return err("default_rpc_timeout", "must be greater than zero");
+        }
+        if self.lease_leak_threshold.is_zero() {
+            return err("lease_leak_threshold", "must be greater than zero");
         }
         if let Some(limiter) = &self.limiter {
             limiter.validate().map_err(|e| ConfigError {

@@ -38,6 +38,10 @@ pub enum PoolError {
     /// The RPC's deadline passed before the response headers arrived.
     #[error("deadline exceeded waiting on connection {conn}")]
     DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
+    /// The leased connection is no longer ready (closed or draining); a
+    /// lease never fails over, so take a new one.
+    #[error("leased connection {conn} is gone")]
+    LeaseLost { conn: ConnId, endpoint: EndpointId },
     /// The connection carrying the RPC failed.
     #[error("connection {conn} failed: {source}")]
     Connection {
@@ -57,6 +61,7 @@ impl PoolError {
             }
             PoolError::Limited(rejection) => Code::from_i32(rejection.code().number().into()),
             PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            PoolError::LeaseLost { .. } => Code::Unavailable,
             PoolError::Connection { .. } => Code::Unavailable,
         }
     }
@@ -65,6 +70,7 @@ impl PoolError {
     pub fn routed(&self) -> Option<RoutedTo> {
         match *self {
             PoolError::DeadlineExceeded { conn, endpoint }
+            | PoolError::LeaseLost { conn, endpoint }
             | PoolError::Connection { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
             PoolError::NoReadyConnection
             | PoolError::Shutdown

@@ -5,11 +5,11 @@
 //! as a `tracing` event. Sinks are called synchronously on the task that made
 //! the transition, so an event's order is the order things happened.
 
-use std::{fmt, io, sync::Arc, time::Duration};
+use std::{fmt, io, panic::Location, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{breaker::Transition, endpoint::EndpointId};
+use crate::{breaker::Transition, endpoint::EndpointId, lease::LeaseId};
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
 /// A reconnect gets a new id; ids are never reused within a pool.
@@ -32,8 +32,8 @@ pub struct PoolEvent {
     pub kind: EventKind,
 }
 
-/// What happened. Every variant but `Backoff` is a transition of the
-/// connection's [`ConnState`](crate::conn::ConnState).
+/// What happened. Every variant but `Backoff` and `LeaseHeld` is a
+/// transition of the connection's [`ConnState`](crate::conn::ConnState).
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     /// Dialling started. `attempt` counts consecutive attempts since the
@@ -47,6 +47,14 @@ pub enum EventKind {
     Closed { cause: CloseCause },
     /// The next attempt for this connection's slot waits `delay`.
     Backoff { delay: Duration },
+    /// A lease on this connection has been held for `age`, past
+    /// `lease_leak_threshold` (reported once per lease): a likely leak,
+    /// taken at `site`.
+    LeaseHeld {
+        lease: LeaseId,
+        age: Duration,
+        site: &'static Location<'static>,
+    },
 }
 
 impl EventKind {
@@ -58,6 +66,7 @@ impl EventKind {
             EventKind::Draining { .. } => "conn_draining",
             EventKind::Closed { .. } => "conn_closed",
             EventKind::Backoff { .. } => "conn_backoff",
+            EventKind::LeaseHeld { .. } => "lease_held",
         }
     }
 }
@@ -71,6 +80,14 @@ impl fmt::Display for EventKind {
             EventKind::Draining { cause } => write!(f, " cause={cause}"),
             EventKind::Closed { cause } => write!(f, " cause={cause}"),
             EventKind::Backoff { delay } => write!(f, " delay_ms={}", delay.as_millis()),
+            EventKind::LeaseHeld { lease, age, site } => write!(
+                f,
+                " lease={} age_ms={} site={}:{}",
+                lease.0,
+                age.as_millis(),
+                site.file(),
+                site.line()
+            ),
         }
     }
 }

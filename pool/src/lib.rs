@@ -31,6 +31,7 @@
 //! - `conn`: one connection's state machine ([`ConnState`]) and the task
 //!   that dials, serves and redials it.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
+//! - [`lease`]: pinning one connection, and reporting leases held too long.
 //! - `pick`: power-of-two-choices connection picking.
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
@@ -54,12 +55,14 @@ pub mod error;
 pub mod event;
 mod executor;
 mod inflight;
+pub mod lease;
 pub mod limit;
 mod pick;
 mod pool;
 mod service;
 mod shared;
 pub mod status;
+mod wait;
 
 pub use body::PoolBody;
 pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
@@ -68,6 +71,7 @@ pub use connector::{Connector, TcpConnector};
 pub use endpoint::{Endpoint, EndpointError, EndpointId};
 pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
+pub use lease::{Lease, LeaseId};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use service::{ResponseFuture, RoutedTo};
 pub use status::{ConnStats, Connectivity, EndpointStats, PoolStats, SlotStats};

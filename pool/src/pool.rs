@@ -1,6 +1,6 @@
 //! `Pool` and `PoolBuilder`: building a pool, its handles, and shutdown.
 
-use std::sync::Arc;
+use std::{panic::Location, sync::Arc};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -12,7 +12,9 @@ use crate::{
     connector::Connector,
     endpoint::Endpoint,
     error::BuildError,
+    error::PoolError,
     event::{EventSink, Events},
+    lease::{Lease, watch_leases},
     limit::{LimitGate, Limiter},
     shared::{Admission, Shared},
     status::{Connectivity, PoolStats},
@@ -71,6 +73,24 @@ impl Pool {
         self.shared().watch_connectivity()
     }
 
+    /// Pins one ready connection (the less loaded of two) for the caller.
+    /// The lease is a `tower::Service` that sends only on that connection
+    /// and never fails over. A lease held longer than
+    /// `lease_leak_threshold` is reported as a `lease_held` event naming
+    /// the caller's file and line.
+    #[track_caller]
+    pub fn lease(&self) -> Result<Lease, PoolError> {
+        let site = Location::caller();
+        let shared = self.shared();
+        if shared.is_shutting_down() {
+            return Err(PoolError::Shutdown);
+        }
+        let (conn, endpoint) = shared
+            .choose_for_lease()
+            .ok_or(PoolError::NoReadyConnection)?;
+        Ok(Lease::new(Arc::clone(shared), conn, endpoint, site))
+    }
+
     /// A snapshot of every endpoint, slot and connection.
     pub fn stats(&self) -> PoolStats {
         self.shared().stats()
@@ -99,6 +119,7 @@ impl Pool {
         let _ = tokio::time::timeout(shared.config.shutdown_grace, shared.executor.wait()).await;
         ShutdownReport {
             tasks_left: shared.executor.alive(),
+            leases_left: shared.leases.held(),
         }
     }
 
@@ -114,6 +135,9 @@ pub struct ShutdownReport {
     /// hyper tasks (sockets, streams) still alive after the grace period.
     /// Zero after a clean shutdown.
     pub tasks_left: usize,
+    /// Leases still held when the pool shut down: each is a caller that
+    /// never dropped its lease.
+    pub leases_left: usize,
 }
 
 /// Builds a [`Pool`]; see [`Pool::builder`].
@@ -167,7 +191,7 @@ impl PoolBuilder {
             rng,
             admission,
         ));
-        let tasks = shared
+        let mut tasks: Vec<_> = shared
             .slot_endpoints()
             .into_iter()
             .enumerate()
@@ -175,6 +199,7 @@ impl PoolBuilder {
                 runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint).run())
             })
             .collect();
+        tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),

@@ -24,8 +24,9 @@ use crate::{
     endpoint::{Endpoint, EndpointId},
     error::PoolError,
     event::ConnId,
+    limit::LimitPermit,
     pool::Pool,
-    shared::Shared,
+    shared::{Routed, Shared},
 };
 
 /// Which connection carried an RPC. Found in every successful response's
@@ -51,11 +52,9 @@ impl tower::Service<Request<Body>> for Pool {
 
     fn call(&mut self, request: Request<Body>) -> ResponseFuture {
         let shared = Arc::clone(self.shared());
-        ResponseFuture {
-            inner: Box::pin(
-                async move { send(&shared, request).await.map_err(PoolError::into_status) },
-            ),
-        }
+        ResponseFuture::new(
+            async move { send(&shared, request).await.map_err(PoolError::into_status) },
+        )
     }
 }
 
@@ -65,63 +64,108 @@ pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 
 /// One RPC, up to its response headers: deadline, limiter, pick, send.
 /// Every wait is bounded by the RPC's deadline.
-async fn send(
-    shared: &Shared,
-    mut request: Request<Body>,
-) -> Result<Response<PoolBody>, PoolError> {
+async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
     if shared.is_shutting_down() {
         return Err(PoolError::Shutdown);
     }
-    let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline_of(shared, &request);
     // The limiter's core never admits a waiter past its deadline. The
     // permit is the caller's, so it is kept across transparent retries.
     let mut limit = match &shared.limiter {
         Some(gate) => Some(gate.acquire(deadline).await.map_err(PoolError::Limited)?),
         None => None,
     };
+    let mut request = request;
     let mut tried: Vec<ConnId> = Vec::with_capacity(MAX_TRANSPARENT_ATTEMPTS);
     loop {
         let routed = shared.pick(Instant::now(), &tried)?;
-        let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
-        *request.uri_mut() = absolute_uri(endpoint, request.uri());
-        let to = RoutedTo {
-            conn: routed.conn,
-            endpoint: routed.endpoint,
-        };
-        let mut call = CallGuards {
-            _in_flight: routed.guard,
-            _limit: limit.take(),
-            breaker: routed.breaker,
-        };
-        let mut sender = routed.sender;
-        let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
-            Ok(Ok(response)) => return Ok(PoolBody::wrap(response, to, call)),
-            Ok(Err(failed)) => failed,
-            Err(_elapsed) => {
-                call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
-                return Err(PoolError::DeadlineExceeded {
-                    conn: to.conn,
-                    endpoint: to.endpoint,
-                });
-            }
-        };
-        tried.push(to.conn);
-        match failed.take_message() {
-            // Never sent: it says nothing about the endpoint (the breaker
-            // records it as ignored) and can safely go elsewhere.
-            Some(unsent) if tried.len() < MAX_TRANSPARENT_ATTEMPTS => {
+        tried.push(routed.conn);
+        match attempt(shared, routed, request, limit, deadline).await {
+            Attempt::Done(result) => return result,
+            // Never sent: it can safely go elsewhere.
+            Attempt::Unsent {
+                request: unsent,
+                limit: permit,
+                ..
+            } if tried.len() < MAX_TRANSPARENT_ATTEMPTS => {
                 request = unsent;
-                limit = call.take_limit();
+                limit = permit;
             }
-            _ => {
-                call.finish(CallResult::TransportError);
-                return Err(PoolError::Connection {
-                    conn: to.conn,
-                    endpoint: to.endpoint,
-                    source: failed.into_error(),
-                });
-            }
+            Attempt::Unsent { error, .. } => return Err(error),
+        }
+    }
+}
+
+/// When the RPC must be done by: its `grpc-timeout`, or the pool default.
+pub(crate) fn deadline_of(shared: &Shared, request: &Request<Body>) -> Instant {
+    let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
+    Instant::now() + timeout
+}
+
+/// How one attempt on one connection ended.
+pub(crate) enum Attempt {
+    /// A response, or a failure after the request may have reached the server.
+    Done(Result<Response<PoolBody>, PoolError>),
+    /// hyper handed the request back unsent; the caller may offer it to
+    /// another connection, with the limiter permit it already holds.
+    Unsent {
+        request: Request<Body>,
+        limit: Option<LimitPermit>,
+        error: PoolError,
+    },
+}
+
+/// Sends `request` on the connection `routed` names, until its response
+/// headers or `deadline`.
+pub(crate) async fn attempt(
+    shared: &Shared,
+    routed: Routed,
+    mut request: Request<Body>,
+    limit: Option<LimitPermit>,
+    deadline: Instant,
+) -> Attempt {
+    let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
+    *request.uri_mut() = absolute_uri(endpoint, request.uri());
+    let to = RoutedTo {
+        conn: routed.conn,
+        endpoint: routed.endpoint,
+    };
+    let mut call = CallGuards {
+        _in_flight: routed.guard,
+        _limit: limit,
+        breaker: routed.breaker,
+    };
+    let mut sender = routed.sender;
+    let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
+        Ok(Ok(response)) => return Attempt::Done(Ok(PoolBody::wrap(response, to, call))),
+        Ok(Err(failed)) => failed,
+        Err(_elapsed) => {
+            call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
+            return Attempt::Done(Err(PoolError::DeadlineExceeded {
+                conn: to.conn,
+                endpoint: to.endpoint,
+            }));
+        }
+    };
+    match failed.take_message() {
+        // Never sent, so it says nothing about the endpoint: dropping the
+        // breaker record counts it as ignored.
+        Some(request) => Attempt::Unsent {
+            request,
+            limit: call.take_limit(),
+            error: PoolError::Connection {
+                conn: to.conn,
+                endpoint: to.endpoint,
+                source: failed.into_error(),
+            },
+        },
+        None => {
+            call.finish(CallResult::TransportError);
+            Attempt::Done(Err(PoolError::Connection {
+                conn: to.conn,
+                endpoint: to.endpoint,
+                source: failed.into_error(),
+            }))
         }
     }
 }
@@ -145,6 +189,16 @@ type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> +
 /// The future returned by [`Pool`]'s `call`.
 pub struct ResponseFuture {
     inner: Pending,
+}
+
+impl ResponseFuture {
+    pub(crate) fn new(
+        future: impl Future<Output = Result<Response<PoolBody>, Status>> + Send + 'static,
+    ) -> Self {
+        Self {
+            inner: Box::pin(future),
+        }
+    }
 }
 
 impl Future for ResponseFuture {

@@ -23,6 +23,7 @@ use crate::{
     event::{ConnId, Events},
     executor::TrackedExecutor,
     inflight::{InFlight, InFlightGuard},
+    lease::Leases,
     limit::LimitGate,
     pick,
     status::{Connectivity, EndpointStats, PoolStats, SlotStats, SlotStatus},
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<Arc<LimitGate>>,
     /// One breaker per endpoint, when configured.
     breakers: Option<Arc<Breakers>>,
+    /// Outstanding leases, watched for leaks.
+    pub(crate) leases: Leases,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
     pub(crate) executor: TrackedExecutor,
     /// Sorted by `ConnId`, so picking by index is deterministic.
@@ -103,6 +106,7 @@ impl Shared {
             events,
             limiter: admission.limiter.map(Arc::new),
             breakers: admission.breakers.map(Arc::new),
+            leases: Leases::default(),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
             rng: Mutex::new(rng),
@@ -183,6 +187,45 @@ impl Shared {
                 breaker,
             });
         }
+    }
+
+    /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
+    /// is still ready and the endpoint's breaker admits the call.
+    pub(crate) fn pinned(
+        &self,
+        now: Instant,
+        conn: ConnId,
+        endpoint: EndpointId,
+    ) -> Result<Routed, PoolError> {
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let Ok(at) = ready.binary_search_by_key(&conn, |c| c.conn) else {
+            return Err(PoolError::LeaseLost { conn, endpoint });
+        };
+        let chosen = &ready[at];
+        debug_assert_eq!(chosen.endpoint, endpoint);
+        let breaker = match &self.breakers {
+            None => None,
+            Some(breakers) => Some(
+                breakers
+                    .try_acquire(endpoint, now)
+                    .map_err(|_| PoolError::BreakerOpen)?,
+            ),
+        };
+        Ok(Routed {
+            conn,
+            endpoint,
+            sender: chosen.sender.clone(),
+            guard: chosen.in_flight.acquire(),
+            breaker,
+        })
+    }
+
+    /// A ready connection for a new lease: the less loaded of two.
+    pub(crate) fn choose_for_lease(&self) -> Option<(ConnId, EndpointId)> {
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let at = self
+            .with_rng(|rng| pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng))?;
+        Some((ready[at].conn, ready[at].endpoint))
     }
 
     pub(crate) fn ready_count(&self) -> usize {

@@ -25,6 +25,7 @@ use crate::{
     executor::TrackedExecutor,
     inflight::InFlight,
     shared::Shared,
+    wait,
 };
 
 type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
@@ -73,7 +74,7 @@ impl Slot {
                 Conn::start(Arc::clone(&self.shared), self.index, self.endpoint, attempt);
             let dialled = tokio::select! {
                 biased;
-                _ = wait_for_shutdown(&mut self.shutdown) => {
+                _ = wait::for_shutdown(&mut self.shutdown) => {
                     conn.close(CloseCause::Shutdown);
                     return;
                 }
@@ -118,7 +119,7 @@ impl Slot {
         let ended = tokio::select! {
             biased;
             result = &mut connection => Some(close_cause(result)),
-            _ = wait_for_shutdown(&mut self.shutdown) => None,
+            _ = wait::for_shutdown(&mut self.shutdown) => None,
         };
         if let Some(cause) = ended {
             conn.close(cause);
@@ -144,7 +145,7 @@ impl Slot {
         }
         tokio::select! {
             biased;
-            _ = wait_for_shutdown(&mut self.shutdown) => {}
+            _ = wait::for_shutdown(&mut self.shutdown) => {}
             _ = sleep_until(retry_at) => {}
         }
     }
@@ -191,9 +192,4 @@ fn close_cause(result: hyper::Result<()>) -> CloseCause {
         Err(e) if e.is_timeout() => CloseCause::KeepaliveTimeout,
         Err(e) => CloseCause::Transport(e.to_string()),
     }
-}
-
-async fn wait_for_shutdown(signal: &mut watch::Receiver<bool>) {
-    // An error means the sender is gone, which only happens with the pool.
-    let _ = signal.wait_for(|shutting_down| *shutting_down).await;
 }

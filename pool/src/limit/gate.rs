@@ -13,12 +13,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::{
-    sync::oneshot,
-    time::{Instant, sleep_until},
-};
+use tokio::{sync::oneshot, time::Instant};
 
 use super::{Acquire, Limiter, Permit, Rejection, Resolved, WaiterId};
+use crate::wait;
 
 type Verdict = Result<Permit, Rejection>;
 
@@ -157,7 +155,7 @@ impl Waiting<'_> {
                     self.receiver = None;
                     return verdict.expect("a waiter's sender is only dropped after sending");
                 }
-                _ = sleep_until_some(wakeup) => self.gate.poll(),
+                _ = wait::until_some(wakeup) => self.gate.poll(),
             }
         }
     }
@@ -175,13 +173,5 @@ impl Drop for Waiting<'_> {
             let resolved = state.core.release(Instant::now(), permit);
             state.deliver(resolved);
         }
-    }
-}
-
-/// Sleeps until `at`, or forever when there is nothing to wake up for.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -59,7 +59,9 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
                         found[index].cause = Some(cause.clone());
                     }
                 }
-                EventKind::Connecting { .. } | EventKind::Backoff { .. } => {}
+                EventKind::Connecting { .. }
+                | EventKind::Backoff { .. }
+                | EventKind::LeaseHeld { .. } => {}
             },
             TraceEvent::FaultStart(Fault::BlackHole(hole)) => {
                 let server = match (hole.a.as_str(), hole.b.as_str()) {
