@@ -137,9 +137,14 @@ fn unknown_script_is_a_clear_error() {
     assert!(stderr.contains("black-hole"), "{stderr}");
 }
 
+/// Built-ins are embedded: `list` and `run <NAME>` work from any directory.
 #[test]
 fn list_names_every_builtin_with_its_description() {
-    let output = squall(&["list"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_squall"))
+        .arg("list")
+        .current_dir(scratch("elsewhere"))
+        .output()
+        .expect("squall runs");
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(

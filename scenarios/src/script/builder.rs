@@ -48,7 +48,10 @@ impl Script {
                 seed: None,
                 duration: Duration::from_secs(60),
                 time_limit: None,
-                topology: Topology { servers: 1 },
+                topology: Topology {
+                    servers: 1,
+                    middleboxes: Vec::new(),
+                },
                 client: Client::default(),
                 pool: PoolOverrides::default(),
                 load: Load {

@@ -55,11 +55,16 @@ impl Script {
 }
 
 /// `[topology]`: the hosts besides `client`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// Echo servers `server-1..=server-N`.
     pub servers: usize,
+    /// `[[topology.middleboxes]]` (NAT and the like). Read so that scripts
+    /// written for them get a clear, positioned "not supported yet" error
+    /// rather than "unknown field"; typed once the simulator has them.
+    #[serde(default)]
+    pub middleboxes: Vec<toml::Table>,
 }
 
 /// `[client]`: what the client host runs and which hosts it dials.

@@ -292,7 +292,9 @@ fn describe(message: &str) -> Problem {
         )
     } else if let Some(rest) = rest {
         let expected = rest.to_owned();
-        let hint = if message.starts_with("invalid type") {
+        let hint = if message.starts_with("invalid value: integer `-") {
+            "this number cannot be negative".to_owned()
+        } else if message.starts_with("invalid type") {
             "check the value's type: text needs quotes, numbers and booleans do not".to_owned()
         } else {
             docs.to_owned()

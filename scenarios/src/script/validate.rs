@@ -58,6 +58,7 @@ pub(crate) fn hosts(script: &Script) -> Vec<String> {
 pub(crate) fn problems(script: &Script) -> Vec<Problem> {
     let mut found = Vec::new();
     header(script, &mut found);
+    middleboxes(script, &mut found);
     client(script, &mut found);
     pool(script, &mut found);
     load(&script.load, script.duration, &mut found);
@@ -107,6 +108,17 @@ fn header(script: &Script, found: &mut Vec<Problem>) {
             format!("{} servers", script.topology.servers),
             &format!("a number of servers from 1 to {MAX_SERVERS}"),
             "servers are the hosts server-1..server-N",
+        ));
+    }
+}
+
+fn middleboxes(script: &Script, found: &mut Vec<Problem>) {
+    for index in 0..script.topology.middleboxes.len() {
+        found.push(problem(
+            format!("topology.middleboxes[{index}]"),
+            "middleboxes are not supported by this simulator yet",
+            "no [[topology.middleboxes]] tables",
+            "NAT middleboxes arrive with the fault-kinds work; remove this table for now",
         ));
     }
 }
