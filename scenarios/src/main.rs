@@ -78,12 +78,15 @@ const INVALID: u8 = 2;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::List => {
+            let mut out = String::new();
             for name in library::names() {
-                match library::builtin(name) {
-                    Ok(script) => println!("{name:<20} {}", script.description),
-                    Err(e) => println!("{name:<20} (invalid: {})", first_line(&e.to_string())),
-                }
+                let line = match library::builtin(name) {
+                    Ok(script) => format!("{name:<20} {}\n", script.description),
+                    Err(e) => format!("{name:<20} (invalid: {})\n", first_line(&e.to_string())),
+                };
+                out.push_str(&line);
             }
+            emit(&out);
             ExitCode::SUCCESS
         }
         Command::Check { scripts } => check(&scripts),
@@ -117,6 +120,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to stdout. A closed pipe (`squall run x | head`) is not an
+/// error worth a panic: the reader has what it wanted.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to stdout: {e}");
+    }
+}
+
 fn invalid(error: &LoadError) -> ExitCode {
     eprintln!("{error}");
     ExitCode::from(INVALID)
@@ -130,11 +144,11 @@ fn check(scripts: &[String]) -> ExitCode {
     let mut all_valid = true;
     for arg in scripts {
         match library::resolve(arg) {
-            Ok(script) => println!(
-                "ok {arg} ({} fault(s), {:?} of load)",
+            Ok(script) => emit(&format!(
+                "ok {arg} ({} fault(s), {:?} of load)\n",
                 script.faults.len(),
                 script.duration
-            ),
+            )),
             Err(e) => {
                 all_valid = false;
                 eprintln!("{e}");
@@ -176,14 +190,13 @@ fn run(
         return ExitCode::from(INVALID);
     }
     if output.json {
-        println!("{}", report.json());
+        emit(&format!("{}\n", report.json()));
     } else {
-        print!("{}", report.trace.text());
-        println!();
-        print!("{}", report.verdict());
-        println!(
-            "replay: squall run {arg} --seed {seed}   (or: cargo run -p squall-scenarios -- run {arg} --seed {seed})"
-        );
+        emit(&format!(
+            "{}\n{}replay: squall run {arg} --seed {seed}   (or: cargo run -p squall-scenarios -- run {arg} --seed {seed})\n",
+            report.trace.text(),
+            report.verdict()
+        ));
     }
     if report.passed() {
         return ExitCode::SUCCESS;
