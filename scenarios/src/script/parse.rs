@@ -47,6 +47,28 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// A TOML or serde error, placed at its span and named by the field
+    /// there. An empty span is the document's start: a missing top-level
+    /// field.
+    fn toml_error(&self, e: &toml::de::Error) -> ScriptError {
+        let span = e.span();
+        let at = span
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .and_then(|s| self.spans.path_at(s))
+            .unwrap_or_default();
+        let mut problem = describe(e.message());
+        problem.field = match e.message().strip_prefix("missing field ") {
+            Some(missing) if at.is_empty() => missing.trim_matches('`').to_owned(),
+            Some(missing) => format!("{at}.{}", missing.trim_matches('`')),
+            None => at,
+        };
+        if !self.spans.parsed {
+            problem.hint = TOML_HINT.to_owned();
+        }
+        self.error(span, problem)
+    }
+
     fn error(&self, span: Option<std::ops::Range<usize>>, problem: Problem) -> ScriptError {
         ScriptError {
             file: self.file.to_owned(),
@@ -82,31 +104,8 @@ impl Script {
             text,
             spans: Spans::index(text),
         };
-        let raw: RawScript = toml::from_str(text).map_err(|e| {
-            let span = e.span();
-            // An empty span is the document's start: a missing top-level field.
-            let at = span
-                .as_ref()
-                .filter(|s| !s.is_empty())
-                .and_then(|s| source.spans.path_at(s))
-                .unwrap_or_default();
-            let mut problem = describe(e.message());
-            problem.field = match e.message().strip_prefix("missing field ") {
-                Some(missing) => {
-                    let name = missing.trim_matches('`');
-                    if at.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{at}.{name}")
-                    }
-                }
-                None => at,
-            };
-            if !source.spans.parsed {
-                problem.hint = TOML_HINT.to_owned();
-            }
-            ScriptErrors(vec![source.error(span, problem)])
-        })?;
+        let raw: RawScript =
+            toml::from_str(text).map_err(|e| ScriptErrors(vec![source.toml_error(&e)]))?;
         let mut errors = Vec::new();
         let mut faults = Vec::new();
         for (index, table) in raw.faults.into_iter().enumerate() {

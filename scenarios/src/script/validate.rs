@@ -143,14 +143,6 @@ fn client(script: &Script, found: &mut Vec<Problem>) {
             ));
         }
     }
-    if script.client.targets.is_empty() {
-        found.push(problem(
-            "client.targets",
-            "the client has no targets",
-            "at least one server host",
-            "leave targets out to dial every server",
-        ));
-    }
     if script.client.kind == ClientKind::TonicChannel && script.client.targets.len() > 1 {
         found.push(problem(
             "client.targets",
