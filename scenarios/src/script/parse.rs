@@ -314,3 +314,50 @@ fn describe(message: &str) -> Problem {
         hint,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).expect("valid TOML")
+    }
+
+    /// Errors from inside a fault are tied to the key they are about, by
+    /// serde's message shapes, including those of fault kinds to come.
+    #[test]
+    fn fault_errors_point_at_their_key() {
+        let fault = table("kind = \"nat\"\nidle_timeout = \"soon\"\nexpiry = \"silent\"");
+        let key = |message: &str| fault_problem(message, &fault).0;
+        assert_eq!(
+            key("unknown field `expiry`, expected `idle_timeout`").as_deref(),
+            Some("expiry")
+        );
+        assert_eq!(
+            key("unknown variant `nat`, expected `black-hole`").as_deref(),
+            Some("kind")
+        );
+        // humantime_serde's message for a bad duration quotes the value.
+        assert_eq!(
+            key("invalid value: string \"soon\", expected a duration").as_deref(),
+            Some("idle_timeout")
+        );
+        assert_eq!(key("missing field `forward_to`"), None);
+    }
+
+    #[test]
+    fn messages_split_into_headline_expected_and_hint() {
+        let p = describe("unknown field `x`, expected one of `a`, `b`");
+        assert_eq!(p.message, "unknown field `x`");
+        assert_eq!(p.expected, "one of `a`, `b`");
+        let p = describe("invalid duration `-5s`: durations cannot be negative");
+        assert_eq!(p.message, "invalid duration `-5s`");
+        assert!(p.hint.starts_with("durations cannot be negative"));
+        let p = describe("invalid type: string \"10\", expected u32");
+        assert_eq!(
+            (p.message.as_str(), p.expected.as_str()),
+            ("invalid type: string \"10\"", "u32")
+        );
+        assert!(describe("missing field `load`").expected.contains("`load`"));
+    }
+}
