@@ -5,13 +5,17 @@
 test:
     cargo test --workspace
 
-# Run a built-in scenario (release build), printing its trace and verdict.
-run NAME="black-hole" *ARGS="":
-    cargo run --release -p squall-scenarios -- run {{NAME}} {{ARGS}}
+# Run a script (a built-in name or a file; release build), printing its trace and verdict.
+run SCRIPT="black-hole" *ARGS="":
+    cargo run --release -p squall-scenarios -- run {{SCRIPT}} {{ARGS}}
 
-# Replay one seed of a scenario.
-replay SEED NAME="black-hole":
-    cargo run --release -p squall-scenarios -- run {{NAME}} --seed {{SEED}}
+# Validate scripts without running them.
+check +SCRIPTS:
+    cargo run --release -p squall-scenarios -- check {{SCRIPTS}}
+
+# Rerun a saved failing case (a script with its seed, from `run --save-case`).
+replay FILE:
+    cargo run --release -p squall-scenarios -- replay {{FILE}}
 
 # Re-record trace snapshots after an intended change; review the diff before committing.
 snapshots:

@@ -8,13 +8,22 @@
 use std::time::Duration;
 
 use squall_pool::CloseCause;
-use squall_scenarios::{DEFAULT_SEED, builtin::black_hole, run_scenario};
+use squall_scenarios::{DEFAULT_SEED, Report, Script, library, run_script};
 use squall_suite::rpcs_sent_between;
 
 const FAULT_AT: Duration = Duration::from_secs(5);
 const HEAL_AT: Duration = Duration::from_secs(25);
 const KEEPALIVE: Duration = Duration::from_secs(3); // interval 2 s + timeout 1 s
 const TICK: Duration = Duration::from_millis(1);
+
+/// The built-in script `scenarios/scripts/black-hole.toml`.
+fn black_hole() -> Script {
+    library::builtin("black-hole").expect("the built-in script is valid")
+}
+
+fn run(seed: u64) -> Report {
+    run_script(&black_hole(), seed)
+}
 
 /// (a) Every connection to the black-holed server is closed by the keepalive
 /// within interval + timeout + one tick of the fault, for several seeds.
@@ -24,10 +33,9 @@ const TICK: Duration = Duration::from_millis(1);
 #[test]
 fn every_cut_off_connection_is_detected_within_keepalive_bound() {
     for seed in [DEFAULT_SEED, 7, 8] {
-        let scenario = black_hole(seed);
-        let report = run_scenario(&scenario);
+        let report = run(seed);
         assert!(report.passed(), "seed {seed}:\n{}", report.verdict());
-        assert_eq!(scenario.expect.detection_within, Some(KEEPALIVE + TICK));
+        assert_eq!(black_hole().expect.detection_within, Some(KEEPALIVE + TICK));
 
         // Both connections to server-2 were ready when the fault hit.
         assert_eq!(
@@ -70,7 +78,7 @@ fn every_cut_off_connection_is_detected_within_keepalive_bound() {
 /// the heal, and no RPC fails: server-1 takes everything.
 #[test]
 fn after_detection_nothing_is_routed_to_the_dead_server() {
-    let report = run_scenario(&black_hole(DEFAULT_SEED));
+    let report = run(DEFAULT_SEED);
     let detected = report
         .detections
         .iter()
@@ -95,13 +103,13 @@ fn after_detection_nothing_is_routed_to_the_dead_server() {
 /// seeds give different traces (the seed really reaches the pool's choices).
 #[test]
 fn same_seed_same_trace_different_seed_different_trace() {
-    let first = run_scenario(&black_hole(7)).trace;
-    let second = run_scenario(&black_hole(7)).trace;
+    let first = run(7).trace;
+    let second = run(7).trace;
     if let Some((line, ours, theirs)) = first.first_divergence(&second) {
         panic!("seed 7 diverged at line {line}:\n  first:  {ours}\n  second: {theirs}");
     }
     assert_eq!(first.hash(), second.hash());
-    let other = run_scenario(&black_hole(8)).trace;
+    let other = run(8).trace;
     assert_ne!(first.hash(), other.hash());
 }
 
@@ -109,7 +117,57 @@ fn same_seed_same_trace_different_seed_different_trace() {
 /// behaviour (or in the trace format) that a reviewer must see.
 #[test]
 fn black_hole_trace_snapshot() {
-    let report = run_scenario(&black_hole(DEFAULT_SEED));
+    let report = run(DEFAULT_SEED);
     assert!(report.passed(), "{}", report.verdict());
     insta::assert_snapshot!("black-hole-seed-1", report.trace.text());
+}
+
+/// (e) The script is the walking skeleton's hand-written world, field for
+/// field: moving the scenario into a TOML file changed nothing it runs.
+#[test]
+fn the_script_builds_the_hand_written_world() {
+    use squall_pool::{KeepaliveConfig, PoolConfig};
+    use squall_sim::{BlackHole, ClientKind, Fault, LoadConfig, ScheduledFault, WorldConfig};
+    let seed = 7;
+    let expected = WorldConfig {
+        seed,
+        servers: 2,
+        client: ClientKind::Pool {
+            config: PoolConfig {
+                connections_per_endpoint: 2,
+                keepalive: KeepaliveConfig {
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_secs(1),
+                    while_idle: true,
+                },
+                default_rpc_timeout: Duration::from_secs(1),
+                shutdown_grace: Duration::from_secs(1),
+                rng_seed: seed,
+                ..PoolConfig::default()
+            },
+            servers: vec![0, 1],
+        },
+        load: LoadConfig {
+            start: Duration::from_secs(1),
+            stop: Duration::from_secs(60),
+            interval: Duration::from_millis(100),
+            deadline: Duration::from_secs(1),
+        },
+        faults: vec![ScheduledFault {
+            at: FAULT_AT,
+            heal_after: Some(HEAL_AT - FAULT_AT),
+            fault: Fault::BlackHole(BlackHole {
+                a: "client".into(),
+                b: "server-2".into(),
+            }),
+        }],
+        time_limit: Duration::from_secs(70),
+        tick: TICK,
+        link_latency: Duration::from_millis(1),
+    };
+    // WorldConfig has no PartialEq; its Debug form lists every field.
+    assert_eq!(
+        format!("{:#?}", black_hole().world(seed)),
+        format!("{expected:#?}")
+    );
 }

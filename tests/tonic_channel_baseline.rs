@@ -9,20 +9,26 @@
 
 use std::time::Duration;
 
-use squall_scenarios::{DEFAULT_SEED, builtin::black_hole};
-use squall_sim::{ClientKind, run};
+use squall_scenarios::{
+    DEFAULT_SEED, library,
+    script::{Client, ClientKind, PoolOverrides},
+};
+use squall_sim::run;
 use squall_suite::rpcs_sent_between;
 use tonic::Code;
 
 const LAST_TEN_SECONDS: (Duration, Duration) = (Duration::from_secs(50), Duration::from_secs(60));
-const SERVER_2: usize = 1;
 
 #[test]
 fn default_tonic_channel_still_fails_at_the_end_but_the_pool_recovers() {
-    let mut world = black_hole(DEFAULT_SEED).world;
-
-    world.client = ClientKind::TonicChannel { server: SERVER_2 };
-    let channel = run(&world);
+    let black_hole = library::builtin("black-hole").expect("the built-in script is valid");
+    let mut script = black_hole.clone();
+    script.client = Client {
+        kind: ClientKind::TonicChannel,
+        targets: vec!["server-2".into()],
+    };
+    script.pool = PoolOverrides::default();
+    let channel = run(&script.world(DEFAULT_SEED));
     channel.outcome.clone().expect("the channel run completes");
     let late = rpcs_sent_between(&channel.trace, LAST_TEN_SECONDS.0, LAST_TEN_SECONDS.1);
     assert_eq!(late.len(), 100, "10 s of load at 10 RPC/s");
@@ -37,12 +43,9 @@ fn default_tonic_channel_still_fails_at_the_end_but_the_pool_recovers() {
     let early = rpcs_sent_between(&channel.trace, Duration::ZERO, Duration::from_secs(5));
     assert!(!early.is_empty() && early.iter().all(|(_, rpc)| rpc.result.is_ok()));
 
-    let mut pool_world = black_hole(DEFAULT_SEED).world;
-    let ClientKind::Pool { servers, .. } = &mut pool_world.client else {
-        unreachable!("the black-hole scenario runs a pool");
-    };
-    *servers = vec![SERVER_2];
-    let pool = run(&pool_world);
+    let mut script = black_hole;
+    script.client.targets = vec!["server-2".into()];
+    let pool = run(&script.world(DEFAULT_SEED));
     pool.outcome.clone().expect("the pool run completes");
     let late = rpcs_sent_between(&pool.trace, LAST_TEN_SECONDS.0, LAST_TEN_SECONDS.1);
     assert_eq!(late.len(), 100);

@@ -1,15 +1,19 @@
-//! squall-scenarios: the built-in chaos scenarios, running and judging them,
-//! and the `squall` command line (`src/main.rs`).
+//! squall-scenarios: fault scripts, the built-in ones, running and judging
+//! them, and the `squall` command line (`src/main.rs`).
 //!
 //! # Layout
-//! - [`scenario`]: what a scenario is (a world plus expectations).
-//! - [`builtin`]: the scenarios that ship with squall, by name.
-//! - [`report`]: running a scenario, checking invariants, the verdict and JSON.
+//! - [`script`]: the fault-script format: the [`Script`] type, its TOML
+//!   loader with positioned errors, its builder, its mapping to a world.
+//! - [`library`]: the built-in scripts (`scenarios/scripts/*.toml`), by name.
+//! - [`invariants`]: checks a script's `[expect]` adds.
+//! - [`report`]: running a script, the verdict and JSON.
+//! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 
-pub mod builtin;
+pub mod invariants;
+pub mod library;
+pub mod replay;
 pub mod report;
-pub mod scenario;
+pub mod script;
 
-pub use builtin::{DEFAULT_SEED, builtin};
-pub use report::{Report, run_scenario};
-pub use scenario::{Expectations, Scenario};
+pub use report::{Report, run_script};
+pub use script::{DEFAULT_SEED, Script};

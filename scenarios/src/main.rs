@@ -1,13 +1,22 @@
-//! `squall`: run squall's chaos scenarios from the command line.
+//! `squall`: run squall's fault scripts from the command line.
 //!
-//! `squall run black-hole` prints the trace and a verdict and exits 0 iff
-//! every invariant held; `--seed N` replays a seed; `--json` prints one JSON
-//! object instead.
+//! - `squall run <SCRIPT|NAME> [--seed N] [--json] [--trace FILE] [--save-case FILE]`
+//! - `squall check <SCRIPT>...`
+//! - `squall list`
+//! - `squall replay <FILE>`
+//!
+//! Exit status: 0 when every run passed (or every script is valid), 1 when
+//! a run failed an expectation or invariant, 2 when a script is invalid or
+//! cannot be read.
 
-use std::process::ExitCode;
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
-use squall_scenarios::{DEFAULT_SEED, builtin, builtin::NAMES, run_scenario};
+use squall_scenarios::{Script, library, replay, run_script, script::LoadError};
 
 #[derive(Parser)]
 #[command(
@@ -22,53 +31,185 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a built-in scenario: print its trace and verdict.
+    /// Run a script: print its trace and verdict; exit 0 iff all hold.
     Run {
-        /// Scenario name (see `squall list`).
-        name: String,
-        /// Simulation seed; the same seed replays the same run exactly.
-        #[arg(long, default_value_t = DEFAULT_SEED)]
-        seed: u64,
-        /// Print one JSON object (scenario, seed, trace_hash, rpcs,
-        /// detections, invariants) instead of the trace.
+        /// A script file, or the name of a built-in script (`squall list`).
+        script: String,
+        /// Simulation seed (default: the script's `seed`, else 1). The same
+        /// seed replays the same run exactly.
         #[arg(long)]
-        json: bool,
+        seed: Option<u64>,
+        #[command(flatten)]
+        output: Output,
+        /// If the run fails, save the case (the script with this seed) here
+        /// for `squall replay`.
+        #[arg(long, value_name = "FILE")]
+        save_case: Option<PathBuf>,
     },
-    /// List the built-in scenarios.
+    /// Validate scripts without running them.
+    Check {
+        /// Script files or built-in names.
+        #[arg(required = true)]
+        scripts: Vec<String>,
+    },
+    /// List the built-in scripts.
     List,
+    /// Rerun a saved case (a script file with a `seed`), showing the same trace.
+    Replay {
+        file: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
 }
+
+#[derive(clap::Args)]
+struct Output {
+    /// Print one JSON object (scenario, seed, trace_hash, rpcs, detections,
+    /// invariants, expect, measured) instead of the trace.
+    #[arg(long)]
+    json: bool,
+    /// Also write the trace text to FILE.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+const INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::List => {
-            for name in NAMES {
-                let scenario = builtin(name, DEFAULT_SEED).expect("NAMES lists built-ins");
-                println!("{name:<12} {}", scenario.summary);
+            let mut out = String::new();
+            for name in library::names() {
+                let line = match library::builtin(name) {
+                    Ok(script) => format!("{name:<20} {}\n", script.description),
+                    Err(e) => format!("{name:<20} (invalid: {})\n", first_line(&e.to_string())),
+                };
+                out.push_str(&line);
             }
+            emit(&out);
             ExitCode::SUCCESS
         }
-        Command::Run { name, seed, json } => {
-            let Some(scenario) = builtin(&name, seed) else {
-                eprintln!(
-                    "squall: no scenario named `{name}`; built-in: {}",
-                    NAMES.join(", ")
-                );
-                return ExitCode::from(2);
-            };
-            let report = run_scenario(&scenario);
-            if json {
-                println!("{}", report.json());
-            } else {
-                print!("{}", report.trace.text());
-                println!();
-                print!("{}", report.verdict());
-                println!("replay: cargo run -p squall-scenarios -- run {name} --seed {seed}");
+        Command::Check { scripts } => check(&scripts),
+        Command::Run {
+            script,
+            seed,
+            output,
+            save_case,
+        } => match library::resolve(&script) {
+            Ok(loaded) => {
+                let seed = seed.unwrap_or(loaded.default_seed());
+                run(&loaded, &script, seed, &output, save_case.as_deref())
             }
-            if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            Err(e) => invalid(&e),
+        },
+        Command::Replay { file, output } => {
+            let arg = file.display().to_string();
+            match Script::load(&file) {
+                Ok(loaded) => match loaded.seed {
+                    Some(seed) => run(&loaded, &arg, seed, &output, None),
+                    None => {
+                        eprintln!(
+                            "error: `{arg}` has no `seed`, so it is a script, not a saved case\n  = hint: run it with `squall run {arg} --seed N`, or save a case with `--save-case`"
+                        );
+                        ExitCode::from(INVALID)
+                    }
+                },
+                Err(e) => invalid(&e),
             }
         }
     }
+}
+
+/// Writes `text` to stdout. A closed pipe (`squall run x | head`) is not an
+/// error worth a panic: the reader has what it wanted.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to stdout: {e}");
+    }
+}
+
+fn invalid(error: &LoadError) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(INVALID)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+fn check(scripts: &[String]) -> ExitCode {
+    let mut all_valid = true;
+    for arg in scripts {
+        match library::resolve(arg) {
+            Ok(script) => emit(&format!(
+                "ok {arg} ({} fault(s), {:?} of load)\n",
+                script.faults.len(),
+                script.duration
+            )),
+            Err(e) => {
+                all_valid = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
+    }
+}
+
+fn run(
+    script: &Script,
+    arg: &str,
+    seed: u64,
+    output: &Output,
+    save_case: Option<&std::path::Path>,
+) -> ExitCode {
+    // The simulator has no progress hook yet, so progress is per phase.
+    let progress = !output.json && std::io::stdout().is_terminal();
+    if progress {
+        eprint!(
+            "squall: simulating {} (seed {seed}): 0s of {:?} simulated time...",
+            script.name,
+            script.time_limit()
+        );
+        let _ = std::io::stderr().flush();
+    }
+    let report = run_script(script, seed);
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(path) = &output.trace
+        && let Err(e) = std::fs::write(path, report.trace.text())
+    {
+        eprintln!("error: cannot write the trace to `{}`: {e}", path.display());
+        return ExitCode::from(INVALID);
+    }
+    if output.json {
+        emit(&format!("{}\n", report.json()));
+    } else {
+        emit(&format!(
+            "{}\n{}replay: squall run {arg} --seed {seed}   (or: cargo run -p squall-scenarios -- run {arg} --seed {seed})\n",
+            report.trace.text(),
+            report.verdict()
+        ));
+    }
+    if report.passed() {
+        return ExitCode::SUCCESS;
+    }
+    if let Some(path) = save_case {
+        let text = match library::text(arg) {
+            Some(text) => Ok(text.to_owned()),
+            None => std::fs::read_to_string(arg),
+        };
+        match text.and_then(|t| std::fs::write(path, replay::case_text(&t, seed))) {
+            Ok(()) => eprintln!("saved the failing case: squall replay {}", path.display()),
+            Err(e) => eprintln!("error: cannot save the case to `{}`: {e}", path.display()),
+        }
+    }
+    ExitCode::FAILURE
 }

@@ -1,22 +1,25 @@
-//! Running a scenario and judging it: the report, its verdict, its JSON.
+//! Running a script and judging it: the report, its verdict, its JSON.
 
 use serde::Serialize;
 use squall_sim::{
-    Trace,
+    Trace, TraceEvent,
     check::{self, Detection, Invariant},
     run,
 };
 
-use crate::scenario::Scenario;
+use crate::{invariants, script::Script};
 
-/// Everything a run of a scenario showed.
+/// Everything a run of a script showed.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The script's name.
     pub scenario: String,
     pub seed: u64,
     pub trace: Trace,
     pub detections: Vec<Detection>,
     pub invariants: Vec<Invariant>,
+    /// The script's expectations, echoed in `--json`.
+    pub expect: crate::script::Expect,
 }
 
 impl Report {
@@ -75,8 +78,37 @@ impl Report {
     pub fn json(&self) -> serde_json::Value {
         let (ok, failed) = self.rpc_counts();
         let ms = |d: std::time::Duration| d.as_millis() as u64;
+        let tasks_left = self.trace.lines.iter().find_map(|line| match line.event {
+            TraceEvent::PoolShutdown { tasks_left } => Some(tasks_left),
+            _ => None,
+        });
         serde_json::to_value(JsonReport {
             scenario: &self.scenario,
+            expect: JsonExpect {
+                detection_within_ms: self.expect.detection_within.map(ms),
+                max_failed_rpcs: self.expect.max_failed_rpcs,
+                no_leaks: self.expect.no_leaks,
+            },
+            measured: JsonMeasured {
+                failed_rpcs: failed,
+                worst_detection_ms: self
+                    .detections
+                    .iter()
+                    .filter_map(|d| d.latency())
+                    .max()
+                    .map(ms),
+                undetected: self
+                    .detections
+                    .iter()
+                    .filter(|d| d.detected_at.is_none())
+                    .count(),
+                slowest_rpc_ms: self
+                    .trace
+                    .rpcs()
+                    .map(|(line, rpc)| ms(line.at.saturating_sub(rpc.sent_at)))
+                    .max(),
+                pool_tasks_left: tasks_left,
+            },
             seed: self.seed,
             passed: self.passed(),
             trace_hash: self.trace.hash(),
@@ -110,6 +142,8 @@ impl Report {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     scenario: &'a str,
+    expect: JsonExpect,
+    measured: JsonMeasured,
     seed: u64,
     passed: bool,
     trace_hash: String,
@@ -117,6 +151,28 @@ struct JsonReport<'a> {
     rpcs: JsonRpcs,
     detections: Vec<JsonDetection<'a>>,
     invariants: Vec<JsonInvariant<'a>>,
+}
+
+/// What the script asked for.
+#[derive(Serialize)]
+struct JsonExpect {
+    detection_within_ms: Option<u64>,
+    max_failed_rpcs: Option<u64>,
+    no_leaks: bool,
+}
+
+/// What the run measured, for the expectations and beyond.
+#[derive(Serialize)]
+struct JsonMeasured {
+    failed_rpcs: usize,
+    /// Longest time from a fault to the pool closing a cut-off connection.
+    worst_detection_ms: Option<u64>,
+    /// Cut-off connections the pool never closed.
+    undetected: usize,
+    /// Longest time from sending an RPC to its end.
+    slowest_rpc_ms: Option<u64>,
+    /// Tasks the pool's shutdown left running (`None`: no pool shutdown).
+    pool_tasks_left: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -141,9 +197,9 @@ struct JsonInvariant<'a> {
     detail: &'a str,
 }
 
-/// Runs `scenario` and checks every invariant that applies to it.
-pub fn run_scenario(scenario: &Scenario) -> Report {
-    let output = run(&scenario.world);
+/// Runs `script` with `seed` and checks every invariant that applies.
+pub fn run_script(script: &Script, seed: u64) -> Report {
+    let output = run(&script.world(seed));
     let detections = check::detections(&output.trace);
     let mut invariants = vec![Invariant {
         name: "run_completed",
@@ -153,15 +209,27 @@ pub fn run_scenario(scenario: &Scenario) -> Report {
             Err(e) => e.to_string(),
         },
     }];
-    if let Some(bound) = scenario.expect.detection_within {
+    let expect = &script.expect;
+    if let Some(bound) = expect.detection_within {
         invariants.push(check::check_detection(&detections, bound));
     }
+    if let Some(max) = expect.max_failed_rpcs {
+        invariants.push(invariants::failed_rpcs_at_most(&output.trace, max));
+    }
+    if expect.no_leaks {
+        invariants.push(invariants::no_leaks(&output.trace));
+    }
     invariants.push(check::check_no_rpc_on_dead_conn(&output.trace));
+    invariants.push(invariants::rpcs_end_within_deadline(
+        &output.trace,
+        script.load.deadline,
+    ));
     Report {
-        scenario: scenario.name.to_owned(),
-        seed: scenario.world.seed,
+        scenario: script.name.clone(),
+        seed,
         trace: output.trace,
         detections,
         invariants,
+        expect: expect.clone(),
     }
 }

@@ -1,0 +1,152 @@
+//! Building a [`Script`] in Rust, for tests: the same type, defaults and
+//! checks as a TOML file, without the file.
+//!
+//! ```
+//! use std::time::Duration;
+//! use squall_scenarios::Script;
+//! use squall_sim::{BlackHole, Fault};
+//!
+//! let script = Script::builder("two-servers")
+//!     .description("server-2 black-holed for 10s")
+//!     .servers(2)
+//!     .pool(|p| p.keepalive.interval = Some(Duration::from_secs(2)))
+//!     .fault_at(
+//!         Duration::from_secs(5),
+//!         Some(Duration::from_secs(10)),
+//!         Fault::BlackHole(BlackHole { a: "client".into(), b: "server-2".into() }),
+//!     )
+//!     .build()
+//!     .expect("a valid script");
+//! assert_eq!(script.client.targets, ["server-1", "server-2"]);
+//! ```
+
+use std::time::Duration;
+
+use squall_sim::{Fault, ScheduledFault};
+
+use crate::script::{
+    error::{BUILDER_FILE, ScriptError, ScriptErrors},
+    model::{Client, ClientKind, Expect, Load, PoolOverrides, Script, Topology},
+    validate,
+};
+
+/// Builds a [`Script`]; [`ScriptBuilder::build`] validates it.
+#[derive(Debug, Clone)]
+pub struct ScriptBuilder {
+    script: Script,
+}
+
+impl Script {
+    /// A script named `name` with defaults: 1 server, a pool dialling every
+    /// server, 60 s of load at 10 RPC/s from 1 s with 1 s deadlines, no
+    /// faults, no expectations.
+    pub fn builder(name: &str) -> ScriptBuilder {
+        ScriptBuilder {
+            script: Script {
+                name: name.to_owned(),
+                description: name.to_owned(),
+                seed: None,
+                duration: Duration::from_secs(60),
+                time_limit: None,
+                topology: Topology {
+                    servers: 1,
+                    middleboxes: Vec::new(),
+                },
+                client: Client::default(),
+                pool: PoolOverrides::default(),
+                load: Load {
+                    start: Duration::from_secs(1),
+                    rate: 10,
+                    deadline: Duration::from_secs(1),
+                },
+                faults: Vec::new(),
+                expect: Expect::default(),
+            },
+        }
+    }
+}
+
+impl ScriptBuilder {
+    pub fn description(mut self, text: &str) -> Self {
+        self.script.description = text.to_owned();
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.script.seed = Some(seed);
+        self
+    }
+
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.script.duration = duration;
+        self
+    }
+
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.script.time_limit = Some(limit);
+        self
+    }
+
+    pub fn servers(mut self, servers: usize) -> Self {
+        self.script.topology.servers = servers;
+        self
+    }
+
+    /// The client kind and the hosts it dials (empty: every server).
+    pub fn client(mut self, kind: ClientKind, targets: &[&str]) -> Self {
+        self.script.client = Client {
+            kind,
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        self
+    }
+
+    /// Edits the pool overrides.
+    pub fn pool(mut self, edit: impl FnOnce(&mut PoolOverrides)) -> Self {
+        edit(&mut self.script.pool);
+        self
+    }
+
+    pub fn load(mut self, load: Load) -> Self {
+        self.script.load = load;
+        self
+    }
+
+    /// Adds a fault at `at`, healing `heal_after` later (`None`: never).
+    pub fn fault_at(mut self, at: Duration, heal_after: Option<Duration>, fault: Fault) -> Self {
+        self.script.faults.push(ScheduledFault {
+            at,
+            heal_after,
+            fault,
+        });
+        self
+    }
+
+    /// Edits the expectations.
+    pub fn expect(mut self, edit: impl FnOnce(&mut Expect)) -> Self {
+        edit(&mut self.script.expect);
+        self
+    }
+
+    /// The script, if it passes the same checks as a file.
+    pub fn build(self) -> Result<Script, ScriptErrors> {
+        let mut script = self.script;
+        script.fill_default_targets();
+        let errors: Vec<ScriptError> = validate::problems(&script)
+            .into_iter()
+            .map(|p| ScriptError {
+                file: BUILDER_FILE.to_owned(),
+                location: None,
+                field: p.field,
+                message: p.message,
+                expected: p.expected,
+                hint: p.hint,
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(script)
+        } else {
+            Err(ScriptErrors(errors))
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Fault scripts: one TOML file (or one builder call) describing a world,
+//! its load, its faults and what must hold. See docs/fault-scripts.md.
+//!
+//! - `model`: the [`Script`] type and its sections.
+//! - `parse`: TOML → [`Script`], with positioned errors.
+//! - `builder`: Rust → [`Script`], with the same checks.
+//! - `validate`: the checks both share.
+//! - `world`: [`Script`] → `squall_sim::WorldConfig`.
+//! - `spans`, `duration`, `error`: positions, durations, diagnostics.
+
+mod builder;
+mod duration;
+mod error;
+mod model;
+mod parse;
+pub(crate) mod spans;
+mod validate;
+mod world;
+
+pub use builder::ScriptBuilder;
+pub use error::{BUILDER_FILE, LoadError, Location, ScriptError, ScriptErrors};
+pub use model::{
+    BackoffOverrides, Client, ClientKind, DEFAULT_SEED, Expect, KeepaliveOverrides, Load,
+    PoolOverrides, Script, Topology,
+};
+pub use world::{LINK_LATENCY, TICK};

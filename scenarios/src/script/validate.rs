@@ -1,0 +1,290 @@
+//! Checks on a whole script that the TOML types alone cannot express: zero
+//! durations, times outside the run, unknown hosts, pool limits. Each
+//! problem names the field it is about; the loader turns that into a line
+//! and column, the builder reports it as is.
+
+use std::time::Duration;
+
+use squall_sim::world::{CLIENT_HOST, MAX_SERVERS, server_name};
+
+use crate::script::model::{ClientKind, Load, Script};
+
+/// One problem, by field path (`faults[0].heal_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) field: String,
+    pub(crate) message: String,
+    pub(crate) expected: String,
+    pub(crate) hint: String,
+}
+
+fn problem(
+    field: impl Into<String>,
+    message: impl Into<String>,
+    expected: &str,
+    hint: &str,
+) -> Problem {
+    Problem {
+        field: field.into(),
+        message: message.into(),
+        expected: expected.to_owned(),
+        hint: hint.to_owned(),
+    }
+}
+
+/// Fault fields that name a host. `squall_sim::Fault::hosts` is private to
+/// the sim crate, so the loader recognises host fields by name; a fault kind
+/// with a host field named otherwise must be added here.
+pub(crate) const HOST_FIELDS: &[&str] = &[
+    "a",
+    "b",
+    "host",
+    "server",
+    "target",
+    "from",
+    "to",
+    "forward_to",
+];
+
+/// Every host name the script's world has, in order.
+pub(crate) fn hosts(script: &Script) -> Vec<String> {
+    let servers = script.topology.servers.min(MAX_SERVERS);
+    std::iter::once(CLIENT_HOST.to_owned())
+        .chain((0..servers).map(server_name))
+        .collect()
+}
+
+/// Every problem in `script`, in field order.
+pub(crate) fn problems(script: &Script) -> Vec<Problem> {
+    let mut found = Vec::new();
+    header(script, &mut found);
+    middleboxes(script, &mut found);
+    client(script, &mut found);
+    pool(script, &mut found);
+    load(&script.load, script.duration, &mut found);
+    faults(script, &mut found);
+    expect(script, &mut found);
+    found
+}
+
+fn positive(found: &mut Vec<Problem>, field: &str, value: Duration) {
+    if value.is_zero() {
+        found.push(problem(
+            field,
+            format!("`{field}` is zero"),
+            "a duration greater than zero",
+            "a zero length makes no sense here; write e.g. \"1s\" or \"250ms\"",
+        ));
+    }
+}
+
+fn header(script: &Script, found: &mut Vec<Problem>) {
+    if script.description.trim().is_empty() || script.description.contains('\n') {
+        found.push(problem(
+            "description",
+            "the description must be one non-empty line",
+            "one line saying what the script shows",
+            "`squall list` prints it next to the script's name",
+        ));
+    }
+    positive(found, "duration", script.duration);
+    if let Some(limit) = script.time_limit
+        && limit <= script.duration
+    {
+        found.push(problem(
+            "time_limit",
+            format!(
+                "time_limit ({}) is not after duration ({})",
+                fmt(limit),
+                fmt(script.duration)
+            ),
+            "a time after `duration`",
+            "the run needs time after the load for the last deadlines and the pool's shutdown; leave time_limit out for duration + 10s",
+        ));
+    }
+    if !(1..=MAX_SERVERS).contains(&script.topology.servers) {
+        found.push(problem(
+            "topology.servers",
+            format!("{} servers", script.topology.servers),
+            &format!("a number of servers from 1 to {MAX_SERVERS}"),
+            "servers are the hosts server-1..server-N",
+        ));
+    }
+}
+
+fn middleboxes(script: &Script, found: &mut Vec<Problem>) {
+    for index in 0..script.topology.middleboxes.len() {
+        found.push(problem(
+            format!("topology.middleboxes[{index}]"),
+            "middleboxes are not supported by this simulator yet",
+            "no [[topology.middleboxes]] tables",
+            "NAT middleboxes arrive with the fault-kinds work; remove this table for now",
+        ));
+    }
+}
+
+fn client(script: &Script, found: &mut Vec<Problem>) {
+    let hosts = hosts(script);
+    let servers = &hosts[1..];
+    for (index, target) in script.client.targets.iter().enumerate() {
+        if !servers.contains(target) {
+            found.push(problem(
+                format!("client.targets[{index}]"),
+                format!("unknown host `{target}`"),
+                &format!("a server host: {}", servers.join(", ")),
+                "servers are named server-1..server-N after topology.servers",
+            ));
+        } else if script.client.targets[..index].contains(target) {
+            found.push(problem(
+                format!("client.targets[{index}]"),
+                format!("`{target}` is listed twice"),
+                "each target once",
+                "use pool.connections_per_endpoint for more connections to one server",
+            ));
+        }
+    }
+    if script.client.kind == ClientKind::TonicChannel && script.client.targets.len() > 1 {
+        found.push(problem(
+            "client.targets",
+            "a tonic channel dials one target",
+            "exactly one target for kind = \"tonic-channel\"",
+            "the tonic baseline is one default Channel to one server",
+        ));
+    }
+}
+
+fn pool(script: &Script, found: &mut Vec<Problem>) {
+    if script.client.kind == ClientKind::TonicChannel && !script.pool.is_empty() {
+        found.push(problem(
+            "pool",
+            "[pool] is set but the client is a tonic channel",
+            "no [pool] table with kind = \"tonic-channel\"",
+            "pool overrides only apply to kind = \"pool\"",
+        ));
+        return;
+    }
+    if let Err(e) = script.pool.apply(script.default_seed()).validate() {
+        found.push(problem(
+            format!("pool.{}", e.field),
+            format!("`pool.{}` {}", e.field, e.problem),
+            &format!("a value that {}", e.problem),
+            "pool fields and their limits are documented in pool/src/config.rs",
+        ));
+    }
+}
+
+fn load(load: &Load, duration: Duration, found: &mut Vec<Problem>) {
+    if !(1..=Load::MAX_RATE).contains(&load.rate) {
+        found.push(problem(
+            "load.rate",
+            format!("load.rate is {}", load.rate),
+            &format!("RPCs per second from 1 to {}", Load::MAX_RATE),
+            "a script without load shows nothing; the cap bounds the trace",
+        ));
+    }
+    positive(found, "load.deadline", load.deadline);
+    if load.start >= duration {
+        found.push(problem(
+            "load.start",
+            format!(
+                "load.start ({}) is not before duration ({})",
+                fmt(load.start),
+                fmt(duration)
+            ),
+            "a time before `duration`",
+            "the load runs from load.start until duration",
+        ));
+    }
+}
+
+fn faults(script: &Script, found: &mut Vec<Problem>) {
+    let hosts = hosts(script);
+    let limit = script.time_limit();
+    for (index, scheduled) in script.faults.iter().enumerate() {
+        let field = |name: &str| format!("faults[{index}].{name}");
+        if scheduled.at >= limit {
+            found.push(problem(
+                field("at"),
+                format!(
+                    "the fault starts at {}, after the run ends ({})",
+                    fmt(scheduled.at),
+                    fmt(limit)
+                ),
+                "a time before the run's end",
+                "a fault after the run would never be injected; move it earlier or raise time_limit",
+            ));
+        }
+        if let Some(after) = scheduled.heal_after {
+            if after.is_zero() {
+                found.push(problem(
+                    field("heal_after"),
+                    "the fault heals the moment it starts",
+                    "a duration greater than zero",
+                    "heal_after is counted from `at`; leave it out for a fault that never heals",
+                ));
+            } else if scheduled.at + after > limit {
+                found.push(problem(
+                    field("heal_after"),
+                    format!(
+                        "the fault heals at {}, after the run ends ({})",
+                        fmt(scheduled.at + after),
+                        fmt(limit)
+                    ),
+                    "a heal within the run",
+                    "heal_after is counted from `at`; leave it out for a fault that never heals",
+                ));
+            }
+        }
+        fault_hosts(&scheduled.fault, &hosts, &field, found);
+    }
+}
+
+fn fault_hosts(
+    fault: &squall_sim::Fault,
+    hosts: &[String],
+    field: &dyn Fn(&str) -> String,
+    found: &mut Vec<Problem>,
+) {
+    // Serializing gives the fault's fields by name, whatever its kind.
+    let Ok(table) = toml::Table::try_from(fault) else {
+        return;
+    };
+    for (key, value) in &table {
+        let Some(host) = value.as_str() else { continue };
+        if HOST_FIELDS.contains(&key.as_str()) && !hosts.iter().any(|h| h == host) {
+            found.push(problem(
+                field(key),
+                format!("unknown host `{host}`"),
+                &format!("a host of this world: {}", hosts.join(", ")),
+                "hosts are `client` and server-1..server-N after topology.servers",
+            ));
+        }
+    }
+}
+
+fn expect(script: &Script, found: &mut Vec<Problem>) {
+    if let Some(within) = script.expect.detection_within {
+        positive(found, "expect.detection_within", within);
+    }
+    let pool_only = |field: &str, found: &mut Vec<Problem>| {
+        found.push(problem(
+            field,
+            format!("`{field}` needs a pool client"),
+            "client.kind = \"pool\"",
+            "a tonic channel emits no connection events to check",
+        ));
+    };
+    if script.client.kind == ClientKind::TonicChannel {
+        if script.expect.detection_within.is_some() {
+            pool_only("expect.detection_within", found);
+        }
+        if script.expect.no_leaks {
+            pool_only("expect.no_leaks", found);
+        }
+    }
+}
+
+/// `5s`, `250ms`: durations as a script would write them.
+pub(crate) fn fmt(d: Duration) -> String {
+    humantime_serde::re::humantime::format_duration(d).to_string()
+}

@@ -1,0 +1,125 @@
+//! The Rust builder and the TOML loader produce the same `Script` type with
+//! the same checks, and no input makes the loader panic.
+//!
+//! Tests build scripts in Rust; users write them in TOML. Both must mean the
+//! same run, and a typo in either must be an error, never a crash.
+
+use std::time::Duration;
+
+use squall_scenarios::{
+    Script, library,
+    script::{BUILDER_FILE, ClientKind, Load},
+};
+use squall_sim::{BlackHole, Fault};
+
+fn hole(b: &str) -> Fault {
+    Fault::BlackHole(BlackHole {
+        a: "client".into(),
+        b: b.into(),
+    })
+}
+
+/// The builder, given black-hole.toml's values, builds that very script.
+#[test]
+fn builder_and_toml_agree_on_the_black_hole_script() {
+    let from_toml = library::builtin("black-hole").expect("valid built-in");
+    let built = Script::builder("black-hole")
+        .description(&from_toml.description)
+        .seed(1)
+        .duration(Duration::from_secs(60))
+        .time_limit(Duration::from_secs(70))
+        .servers(2)
+        .client(ClientKind::Pool, &["server-1", "server-2"])
+        .pool(|p| {
+            p.connections_per_endpoint = Some(2);
+            p.default_rpc_timeout = Some(Duration::from_secs(1));
+            p.shutdown_grace = Some(Duration::from_secs(1));
+            p.keepalive.interval = Some(Duration::from_secs(2));
+            p.keepalive.timeout = Some(Duration::from_secs(1));
+            p.keepalive.while_idle = Some(true);
+        })
+        .load(Load {
+            start: Duration::from_secs(1),
+            rate: 10,
+            deadline: Duration::from_secs(1),
+        })
+        .fault_at(
+            Duration::from_secs(5),
+            Some(Duration::from_secs(20)),
+            hole("server-2"),
+        )
+        .expect(|e| {
+            e.detection_within = Some(Duration::from_millis(3001));
+            e.max_failed_rpcs = Some(20);
+            e.no_leaks = true;
+        })
+        .build()
+        .expect("valid");
+    assert_eq!(built, from_toml);
+}
+
+/// The builder runs the loader's checks and names the field at fault.
+#[test]
+fn builder_rejects_what_the_loader_rejects() {
+    let errors = Script::builder("bad")
+        .servers(2)
+        .fault_at(
+            Duration::from_secs(5),
+            Some(Duration::ZERO),
+            hole("server-3"),
+        )
+        .pool(|p| p.backoff.jitter = Some(1.5))
+        .build()
+        .expect_err("three problems");
+    let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["pool.backoff.jitter", "faults[0].heal_after", "faults[0].b"]
+    );
+    assert!(
+        errors
+            .0
+            .iter()
+            .all(|e| e.file == BUILDER_FILE && e.location.is_none())
+    );
+    let text = errors.to_string();
+    assert!(text.contains("error: unknown host `server-3`"), "{text}");
+    assert!(text.contains("(field `faults[0].b`)"), "{text}");
+}
+
+/// Defaults: every server is a target, the seed is 1, the limit is +10 s.
+#[test]
+fn builder_defaults_are_a_runnable_script() {
+    let script = Script::builder("defaults")
+        .servers(3)
+        .build()
+        .expect("valid");
+    assert_eq!(script.client.targets, ["server-1", "server-2", "server-3"]);
+    assert_eq!(script.default_seed(), 1);
+    assert_eq!(script.time_limit(), Duration::from_secs(70));
+    let world = script.world(5);
+    assert_eq!(world.seed, 5);
+    assert_eq!(world.load.interval, Duration::from_millis(100));
+}
+
+/// Every prefix of a real script, and every single-byte corruption of it
+/// at each line start, is either a script or an error: never a panic.
+#[test]
+fn no_prefix_or_corruption_of_a_script_panics() {
+    let text = library::text("black-hole").expect("built-in");
+    let mut accepted = 0;
+    for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+        if Script::parse("p", "p.toml", &text[..end]).is_ok() {
+            accepted += 1;
+        }
+    }
+    // Only prefixes that end inside the final [expect] table parse.
+    assert!(accepted > 0 && accepted < 200, "{accepted}");
+    for (start, _) in text.match_indices('\n') {
+        for junk in ["=", "[", "\"", "-", "0", "é"] {
+            let mut broken = text.to_owned();
+            broken.insert_str(start + 1, junk);
+            let _ = Script::parse("c", "c.toml", &broken);
+        }
+    }
+}
