@@ -15,13 +15,15 @@ use squall_suite::rpcs_sent_between;
 use tonic::Code;
 
 const LAST_TEN_SECONDS: (Duration, Duration) = (Duration::from_secs(50), Duration::from_secs(60));
-const SERVER_2: usize = 1;
+const SERVER_2: &str = "server-2";
 
 #[test]
 fn default_tonic_channel_still_fails_at_the_end_but_the_pool_recovers() {
     let mut world = black_hole(DEFAULT_SEED).world;
 
-    world.client = ClientKind::TonicChannel { server: SERVER_2 };
+    world.client = ClientKind::TonicChannel {
+        target: SERVER_2.into(),
+    };
     let channel = run(&world);
     channel.outcome.clone().expect("the channel run completes");
     let late = rpcs_sent_between(&channel.trace, LAST_TEN_SECONDS.0, LAST_TEN_SECONDS.1);
@@ -38,10 +40,10 @@ fn default_tonic_channel_still_fails_at_the_end_but_the_pool_recovers() {
     assert!(!early.is_empty() && early.iter().all(|(_, rpc)| rpc.result.is_ok()));
 
     let mut pool_world = black_hole(DEFAULT_SEED).world;
-    let ClientKind::Pool { servers, .. } = &mut pool_world.client else {
+    let ClientKind::Pool { targets, .. } = &mut pool_world.client else {
         unreachable!("the black-hole scenario runs a pool");
     };
-    *servers = vec![SERVER_2];
+    *targets = vec![SERVER_2.into()];
     let pool = run(&pool_world);
     pool.outcome.clone().expect("the pool run completes");
     let late = rpcs_sent_between(&pool.trace, LAST_TEN_SECONDS.0, LAST_TEN_SECONDS.1);

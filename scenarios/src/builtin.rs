@@ -51,7 +51,7 @@ pub fn black_hole(seed: u64) -> Scenario {
             servers: 2,
             client: ClientKind::Pool {
                 config: pool,
-                servers: vec![0, 1],
+                targets: vec!["server-1".into(), "server-2".into()],
             },
             load: LoadConfig {
                 start: Duration::from_secs(1),

@@ -10,7 +10,7 @@
 //! # Layout
 //! - [`world`]: building and stepping a world; the fault timeline driver.
 //! - [`fault`]: the fault kinds, one file each.
-//! - [`server`]: a simulated gRPC server host.
+//! - [`server`]: a simulated gRPC server host and its fault control channel.
 //! - [`echo`]: the echo service (and its generated code) every server runs.
 //! - [`load`](LoadConfig): the load generator on the client host.
 //! - [`connector`]: the pool's connector over turmoil TCP.
@@ -27,7 +27,10 @@ pub mod trace;
 pub mod world;
 
 pub use connector::TurmoilConnector;
-pub use fault::{BlackHole, Fault, ScheduledFault};
+pub use fault::{
+    BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, OneWayPartition, Partition,
+    ScheduledFault, ServerCrash, SlowServer, StatusCode,
+};
 pub use load::LoadConfig;
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run};

@@ -50,6 +50,19 @@ pub enum TraceEvent {
     ServerConnOpen { peer: String },
     /// A server's connection ended.
     ServerConnClosed { peer: String },
+    /// A server closed a new connection at once: it had too many open.
+    ServerConnRefused { peer: String },
+    /// A server (re)started listening for connections.
+    ServerListening,
+    /// A server sent a graceful GOAWAY (NO_ERROR) on one connection.
+    ServerGoaway { peer: String },
+    /// A server finished draining for a graceful restart; `aborted`
+    /// connections were still open at the drain timeout and were closed.
+    ServerStopped { aborted: usize },
+    /// The host's software was crashed (by the driver).
+    HostCrash,
+    /// The host's software was started again after a crash.
+    HostRestart,
     /// An RPC finished.
     Rpc(RpcOutcome),
 }
@@ -81,6 +94,12 @@ impl TraceEvent {
             TraceEvent::FaultHeal(_) => "fault_heal",
             TraceEvent::ServerConnOpen { .. } => "server_conn_open",
             TraceEvent::ServerConnClosed { .. } => "server_conn_closed",
+            TraceEvent::ServerConnRefused { .. } => "server_conn_refused",
+            TraceEvent::ServerListening => "server_listening",
+            TraceEvent::ServerGoaway { .. } => "server_goaway",
+            TraceEvent::ServerStopped { .. } => "server_stopped",
+            TraceEvent::HostCrash => "host_crash",
+            TraceEvent::HostRestart => "host_restart",
             TraceEvent::Rpc(RpcOutcome { result: Ok(()), .. }) => "rpc_ok",
             TraceEvent::Rpc(RpcOutcome { result: Err(_), .. }) => "rpc_failed",
         }
@@ -104,9 +123,12 @@ impl fmt::Display for TraceLine {
             } => write!(f, " conn={conn} endpoint={endpoint}{kind}"),
             TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
-            TraceEvent::ServerConnOpen { peer } | TraceEvent::ServerConnClosed { peer } => {
-                write!(f, " peer={peer}")
-            }
+            TraceEvent::ServerConnOpen { peer }
+            | TraceEvent::ServerConnClosed { peer }
+            | TraceEvent::ServerConnRefused { peer }
+            | TraceEvent::ServerGoaway { peer } => write!(f, " peer={peer}"),
+            TraceEvent::ServerStopped { aborted } => write!(f, " aborted={aborted}"),
+            TraceEvent::ServerListening | TraceEvent::HostCrash | TraceEvent::HostRestart => Ok(()),
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;
                 match (&rpc.conn, &rpc.endpoint) {

@@ -8,6 +8,7 @@
 //! under `--cfg tokio_unstable`), and the pool's.
 
 use std::{
+    collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::{Duration, SystemTime},
@@ -18,9 +19,9 @@ use squall_pool::{Pool, PoolConfig, PoolEvent};
 use crate::{
     connector::TurmoilConnector,
     echo::proto::echo_client::EchoClient,
-    fault::{FaultAction, ScheduledFault, timeline},
+    fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
-    server::{self, ECHO_PORT},
+    server::{self, ECHO_PORT, ServerControl},
     trace::{Recorder, Trace, TraceEvent},
 };
 
@@ -60,13 +61,15 @@ pub struct WorldConfig {
 /// What the client host runs.
 #[derive(Debug, Clone)]
 pub enum ClientKind {
-    /// A squall pool over the given servers (indices from 0), with this config.
+    /// A squall pool with this config, with one endpoint per target host
+    /// (a server, e.g. `server-1`), in this order.
     Pool {
         config: PoolConfig,
-        servers: Vec<usize>,
+        targets: Vec<String>,
     },
-    /// A default tonic `Channel` to one server: what users have without squall.
-    TonicChannel { server: usize },
+    /// A default tonic `Channel` to one target host: what users have
+    /// without squall.
+    TonicChannel { target: String },
 }
 
 /// Why a run could not be completed. The partial trace is still returned.
@@ -101,32 +104,41 @@ impl WorldConfig {
         if self.tick.is_zero() {
             return invalid("tick must be greater than zero".into());
         }
-        let targets: Vec<usize> = match &self.client {
-            ClientKind::Pool { servers, config } => {
+        let targets: &[String] = match &self.client {
+            ClientKind::Pool { targets, config } => {
                 config
                     .validate()
                     .map_err(|e| SimError::InvalidWorld(e.to_string()))?;
-                servers.clone()
+                targets
             }
-            ClientKind::TonicChannel { server } => vec![*server],
+            ClientKind::TonicChannel { target } => std::slice::from_ref(target),
         };
-        if targets.is_empty() || targets.iter().any(|&s| s >= self.servers) {
+        let servers = self.server_names();
+        if targets.is_empty() || targets.iter().any(|t| !servers.contains(t)) {
             return invalid(format!(
-                "client targets {targets:?} must name servers 0..{}",
-                self.servers
+                "client targets {targets:?} must name hosts among {servers:?}"
             ));
         }
-        let hosts: Vec<String> = std::iter::once(CLIENT_HOST.to_owned())
-            .chain((0..self.servers).map(server_name))
-            .collect();
+        let hosts = self.host_names();
         for scheduled in &self.faults {
-            for host in scheduled.fault.hosts() {
-                if !hosts.iter().any(|h| h == host) {
-                    return invalid(format!("fault names unknown host `{host}`"));
-                }
-            }
+            scheduled
+                .fault
+                .validate(&hosts, &servers)
+                .map_err(SimError::InvalidWorld)?;
         }
         Ok(())
+    }
+
+    /// `server-1`..`server-N`.
+    pub fn server_names(&self) -> Vec<String> {
+        (0..self.servers).map(server_name).collect()
+    }
+
+    /// Every host of the world: the client, then the servers.
+    pub fn host_names(&self) -> Vec<String> {
+        std::iter::once(CLIENT_HOST.to_owned())
+            .chain(self.server_names())
+            .collect()
     }
 }
 
@@ -158,19 +170,32 @@ fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
         .tcp_capacity(1024)
         .build();
 
-    for index in 0..config.servers {
-        let (name, recorder) = (server_name(index), recorder.clone());
-        sim.host(server_name(index), move || {
-            server::serve(name.clone(), recorder.clone())
+    // One control channel per server, shared by every incarnation of its
+    // software (a crashed server restarts with the faults still set).
+    let mut controls: BTreeMap<String, ServerControl> = BTreeMap::new();
+    for name in config.server_names() {
+        let control = ServerControl::default();
+        controls.insert(name.clone(), control.clone());
+        let recorder = recorder.clone();
+        sim.host(name.clone(), move || {
+            server::serve(name.clone(), recorder.clone(), control.clone())
         });
     }
     sim.client(CLIENT_HOST, client(config.clone(), recorder.clone()));
 
+    let hosts = config.host_names();
     let mut actions = timeline(&config.faults).into_iter().peekable();
     loop {
         let now = sim.elapsed();
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
-            apply(&mut sim, action, now, recorder);
+            let mut ctx = FaultContext {
+                sim: &mut sim,
+                hosts: &hosts,
+                controls: &controls,
+                recorder,
+                now,
+            };
+            apply(&mut ctx, action);
         }
         if now >= config.time_limit {
             return Err(SimError::TimeLimit(config.time_limit));
@@ -193,31 +218,33 @@ fn settle(sim: &mut turmoil::Sim<'_>) -> Result<(), SimError> {
     Ok(())
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, action: FaultAction, now: Duration, recorder: &Recorder) {
+/// Applies one fault action. The `fault_start`/`fault_heal` line comes
+/// first; lines the fault records itself (e.g. `host_crash`) follow it.
+fn apply(ctx: &mut FaultContext<'_, '_>, action: FaultAction) {
     match action {
         FaultAction::Inject(fault) => {
-            fault.inject(sim);
-            recorder.record_at(now, NET_HOST, TraceEvent::FaultStart(fault));
+            ctx.record(NET_HOST, TraceEvent::FaultStart(fault.clone()));
+            fault.inject(ctx);
         }
         FaultAction::Heal(fault) => {
-            fault.heal(sim);
-            recorder.record_at(now, NET_HOST, TraceEvent::FaultHeal(fault));
+            ctx.record(NET_HOST, TraceEvent::FaultHeal(fault.clone()));
+            fault.heal(ctx);
         }
     }
 }
 
 /// The client host's program.
 async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
-    let endpoint_url = |server: usize| format!("http://{}:{ECHO_PORT}", server_name(server));
+    let endpoint_url = |host: &str| format!("http://{host}:{ECHO_PORT}");
     match config.client {
         ClientKind::Pool {
             config: pool_config,
-            servers,
+            targets,
         } => {
-            let names: Arc<[String]> = servers.iter().map(|&s| server_name(s)).collect();
+            let names: Arc<[String]> = targets.iter().cloned().collect();
             let sink = pool_sink(recorder.clone(), Arc::clone(&names));
             let pool = Pool::builder()
-                .endpoints(servers.iter().map(|&s| endpoint_url(s)))
+                .endpoints(targets.iter().map(|t| endpoint_url(t)))
                 .config(pool_config)
                 .on_event(sink)
                 .build(TurmoilConnector)?;
@@ -236,8 +263,8 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 },
             );
         }
-        ClientKind::TonicChannel { server } => {
-            let channel = tonic_channel(&endpoint_url(server))?;
+        ClientKind::TonicChannel { target } => {
+            let channel = tonic_channel(&endpoint_url(&target))?;
             let context = LoadContext {
                 host: CLIENT_HOST.into(),
                 recorder,
