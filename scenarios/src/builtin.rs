@@ -49,6 +49,7 @@ pub fn black_hole(seed: u64) -> Scenario {
         world: WorldConfig {
             seed,
             servers: 2,
+            middleboxes: Vec::new(),
             client: ClientKind::Pool {
                 config: pool,
                 targets: vec!["server-1".into(), "server-2".into()],

@@ -12,6 +12,7 @@
 //! - [`fault`]: the fault kinds, one file each.
 //! - [`server`]: a simulated gRPC server host and its fault control channel.
 //! - [`echo`]: the echo service (and its generated code) every server runs.
+//! - [`middlebox`]: NAT hosts between the client and a server.
 //! - [`load`](LoadConfig): the load generator on the client host.
 //! - [`connector`]: the pool's connector over turmoil TCP.
 //! - [`trace`]: trace lines, the recorder, hashing, diffing.
@@ -22,6 +23,7 @@ pub mod connector;
 pub mod echo;
 pub mod fault;
 mod load;
+pub mod middlebox;
 pub mod server;
 pub mod trace;
 pub mod world;
@@ -32,5 +34,6 @@ pub use fault::{
     ScheduledFault, ServerCrash, SlowServer, StatusCode,
 };
 pub use load::LoadConfig;
+pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run};

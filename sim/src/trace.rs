@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use squall_pool::{ConnId, EventKind};
 use tonic::Code;
 
-use crate::fault::Fault;
+use crate::{fault::Fault, middlebox::Expiry};
 
 /// Most lines one run records. A run that hits it is cut short and reported,
 /// rather than growing without bound.
@@ -63,6 +63,14 @@ pub enum TraceEvent {
     HostCrash,
     /// The host's software was started again after a crash.
     HostRestart,
+    /// A NAT middlebox accepted a client flow and connected it to `to`.
+    NatFlowOpen { flow: String, to: String },
+    /// A NAT middlebox could not reach its server; the flow was dropped.
+    NatFlowRefused { flow: String },
+    /// A NAT flow was idle for the timeout and expired.
+    NatFlowExpired { flow: String, mode: Expiry },
+    /// Both ends of a (live) NAT flow closed it.
+    NatFlowClosed { flow: String },
     /// An RPC finished.
     Rpc(RpcOutcome),
 }
@@ -100,6 +108,10 @@ impl TraceEvent {
             TraceEvent::ServerStopped { .. } => "server_stopped",
             TraceEvent::HostCrash => "host_crash",
             TraceEvent::HostRestart => "host_restart",
+            TraceEvent::NatFlowOpen { .. } => "nat_flow_open",
+            TraceEvent::NatFlowRefused { .. } => "nat_flow_refused",
+            TraceEvent::NatFlowExpired { .. } => "nat_flow_expired",
+            TraceEvent::NatFlowClosed { .. } => "nat_flow_closed",
             TraceEvent::Rpc(RpcOutcome { result: Ok(()), .. }) => "rpc_ok",
             TraceEvent::Rpc(RpcOutcome { result: Err(_), .. }) => "rpc_failed",
         }
@@ -129,6 +141,13 @@ impl fmt::Display for TraceLine {
             | TraceEvent::ServerGoaway { peer } => write!(f, " peer={peer}"),
             TraceEvent::ServerStopped { aborted } => write!(f, " aborted={aborted}"),
             TraceEvent::ServerListening | TraceEvent::HostCrash | TraceEvent::HostRestart => Ok(()),
+            TraceEvent::NatFlowOpen { flow, to } => write!(f, " flow={flow} to={to}"),
+            TraceEvent::NatFlowRefused { flow } | TraceEvent::NatFlowClosed { flow } => {
+                write!(f, " flow={flow}")
+            }
+            TraceEvent::NatFlowExpired { flow, mode } => {
+                write!(f, " flow={flow} mode={}", mode.name())
+            }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;
                 match (&rpc.conn, &rpc.endpoint) {

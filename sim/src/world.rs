@@ -21,6 +21,7 @@ use crate::{
     echo::proto::echo_client::EchoClient,
     fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
+    middlebox::{self, Middlebox},
     server::{self, ECHO_PORT, ServerControl},
     trace::{Recorder, Trace, TraceEvent},
 };
@@ -45,6 +46,9 @@ pub struct WorldConfig {
     pub seed: u64,
     /// Number of echo servers, 1..=16.
     pub servers: usize,
+    /// Hosts between the client and servers (NATs); the client may target
+    /// them by name. Names must differ from `client` and `server-N`.
+    pub middleboxes: Vec<Middlebox>,
     pub client: ClientKind,
     pub load: LoadConfig,
     pub faults: Vec<ScheduledFault>,
@@ -62,7 +66,7 @@ pub struct WorldConfig {
 #[derive(Debug, Clone)]
 pub enum ClientKind {
     /// A squall pool with this config, with one endpoint per target host
-    /// (a server, e.g. `server-1`), in this order.
+    /// (a server, e.g. `server-1`, or a middlebox), in this order.
     Pool {
         config: PoolConfig,
         targets: Vec<String>,
@@ -114,12 +118,24 @@ impl WorldConfig {
             ClientKind::TonicChannel { target } => std::slice::from_ref(target),
         };
         let servers = self.server_names();
-        if targets.is_empty() || targets.iter().any(|t| !servers.contains(t)) {
+        let hosts = self.host_names();
+        let mut unique = hosts.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != hosts.len() {
+            return invalid(format!("host names must be unique: {hosts:?}"));
+        }
+        for middlebox in &self.middleboxes {
+            middlebox
+                .validate(&servers)
+                .map_err(SimError::InvalidWorld)?;
+        }
+        let dialable: Vec<&String> = hosts.iter().filter(|h| *h != CLIENT_HOST).collect();
+        if targets.is_empty() || targets.iter().any(|t| !dialable.contains(&t)) {
             return invalid(format!(
-                "client targets {targets:?} must name hosts among {servers:?}"
+                "client targets {targets:?} must name hosts among {dialable:?}"
             ));
         }
-        let hosts = self.host_names();
         for scheduled in &self.faults {
             scheduled
                 .fault
@@ -134,10 +150,11 @@ impl WorldConfig {
         (0..self.servers).map(server_name).collect()
     }
 
-    /// Every host of the world: the client, then the servers.
+    /// Every host of the world: the client, the servers, the middleboxes.
     pub fn host_names(&self) -> Vec<String> {
         std::iter::once(CLIENT_HOST.to_owned())
             .chain(self.server_names())
+            .chain(self.middleboxes.iter().map(|m| m.name.clone()))
             .collect()
     }
 }
@@ -179,6 +196,12 @@ fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
         let recorder = recorder.clone();
         sim.host(name.clone(), move || {
             server::serve(name.clone(), recorder.clone(), control.clone())
+        });
+    }
+    for middlebox in &config.middleboxes {
+        let (middlebox, recorder) = (middlebox.clone(), recorder.clone());
+        sim.host(middlebox.name.clone(), move || {
+            middlebox::nat::run(middlebox.clone(), recorder.clone())
         });
     }
     sim.client(CLIENT_HOST, client(config.clone(), recorder.clone()));

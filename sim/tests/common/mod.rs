@@ -58,6 +58,7 @@ pub fn world(
     WorldConfig {
         seed: 1,
         servers,
+        middleboxes: Vec::new(),
         client: ClientKind::Pool {
             config: pool_config(1),
             targets: hosts(targets),
