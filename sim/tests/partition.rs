@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use squall_pool::{CloseCause, ConnId, EventKind};
-use squall_sim::{Fault, OneWayPartition, Partition, Trace, TraceEvent};
+use squall_sim::{Fault, OneWayPartition, Partition, Trace, TraceEvent, check};
 
 const FAULT_AT: Duration = Duration::from_secs(5);
 const HEAL_AT: Duration = Duration::from_secs(10);
@@ -93,6 +93,11 @@ fn partition_between_host_sets_reroutes_and_heals() {
     let detected = assert_detected_by_keepalive(&trace, "server-2")
         .max(assert_detected_by_keepalive(&trace, "server-3"));
     assert!(detected <= FAULT_AT + DETECT, "{detected:?}");
+    // The detection checker sees the partition as cutting all four off.
+    let found = check::detections(&trace);
+    assert_eq!(found.len(), 4, "{found:?}");
+    let verdict = check::check_detection(&found, DETECT + TICK);
+    assert!(verdict.ok, "{}", verdict.detail);
 
     let between = sent_between(&trace, detected + TICK, HEAL_AT);
     assert_eq!(between.len(), 21, "{}", interesting(&trace));

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use squall_pool::{CloseCause, EventKind};
-use squall_sim::{Fault, ServerCrash, Trace, TraceEvent, WorldConfig};
+use squall_sim::{Fault, ServerCrash, Trace, TraceEvent, WorldConfig, check};
 
 const CRASH_AT: Duration = Duration::from_secs(5);
 const RESTART_AT: Duration = Duration::from_secs(10);
@@ -128,6 +128,9 @@ fn silent_crash_leaves_zombies_that_keepalive_closes() {
         closes(&trace, CRASH_AT, CRASH_AT + secs(2)).is_empty(),
         "{text}"
     );
+    let found = check::detections(&trace);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(check::check_detection(&found, secs(3) + TICK).ok);
     let ready = ready_after(&trace, "server-2", CRASH_AT);
     assert_eq!(ready.len(), 2, "{text}");
     for at in ready {
