@@ -30,8 +30,8 @@ pub mod world;
 
 pub use connector::TurmoilConnector;
 pub use fault::{
-    BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, OneWayPartition, Partition,
-    ScheduledFault, ServerCrash, SlowServer, StatusCode,
+    BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, LossyLink, OneWayPartition,
+    Partition, ScheduledFault, ServerCrash, SlowServer, StatusCode,
 };
 pub use load::LoadConfig;
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};

@@ -217,6 +217,7 @@ fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
                 controls: &controls,
                 recorder,
                 now,
+                link_latency: config.link_latency,
             };
             apply(&mut ctx, action);
         }

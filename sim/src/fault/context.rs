@@ -18,6 +18,8 @@ pub(crate) struct FaultContext<'a, 'sim> {
     pub(crate) controls: &'a BTreeMap<String, ServerControl>,
     pub(crate) recorder: &'a Recorder,
     pub(crate) now: Duration,
+    /// The world's one-way link latency, which heals restore.
+    pub(crate) link_latency: Duration,
 }
 
 impl FaultContext<'_, '_> {

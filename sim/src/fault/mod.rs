@@ -13,6 +13,7 @@ mod context;
 mod failing_server;
 mod goaway_storm;
 mod graceful_restart;
+mod lossy_link;
 mod one_way_partition;
 mod partition;
 mod server_crash;
@@ -27,6 +28,7 @@ pub(crate) use context::{FaultContext, pairs};
 pub use failing_server::{FailingServer, StatusCode};
 pub use goaway_storm::GoawayStorm;
 pub use graceful_restart::GracefulRestart;
+pub use lossy_link::LossyLink;
 pub use one_way_partition::OneWayPartition;
 pub use partition::Partition;
 pub use server_crash::ServerCrash;
@@ -44,6 +46,7 @@ pub enum Fault {
     FailingServer(FailingServer),
     GracefulRestart(GracefulRestart),
     GoawayStorm(GoawayStorm),
+    LossyLink(LossyLink),
 }
 
 impl Fault {
@@ -57,6 +60,7 @@ impl Fault {
             Fault::FailingServer(f) => f.inject(ctx),
             Fault::GracefulRestart(f) => f.inject(ctx),
             Fault::GoawayStorm(f) => f.inject(ctx),
+            Fault::LossyLink(f) => f.inject(ctx),
         }
     }
 
@@ -71,6 +75,7 @@ impl Fault {
             // One-shot: the restart runs its course on its own.
             Fault::GracefulRestart(_) => {}
             Fault::GoawayStorm(f) => f.heal(ctx),
+            Fault::LossyLink(f) => f.heal(ctx),
         }
     }
 
@@ -88,6 +93,7 @@ impl Fault {
         let (network, software): (Vec<&str>, Vec<&str>) = match self {
             Fault::BlackHole(f) => (vec![f.a.as_str(), f.b.as_str()], vec![]),
             Fault::Partition(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
+            Fault::LossyLink(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
             Fault::OneWayPartition(f) => (strs(&f.from).chain(strs(&f.to)).collect(), vec![]),
             Fault::ServerCrash(ServerCrash { hosts, .. })
             | Fault::SlowServer(SlowServer { hosts, .. })
@@ -101,6 +107,9 @@ impl Fault {
         known(&network, hosts, "host")?;
         known(&software, servers, "server")?;
         match self {
+            Fault::LossyLink(f) if f.loss_permille > 1000 => {
+                Err(format!("fault {self}: loss_permille must be at most 1000"))
+            }
             Fault::FailingServer(f) if f.failure_percent > 100 => {
                 Err(format!("fault {self}: failure_percent must be at most 100"))
             }
@@ -159,6 +168,17 @@ impl fmt::Display for Fault {
                 ms(r.drain_timeout),
                 ms(r.downtime)
             ),
+            Fault::LossyLink(l) => {
+                write!(f, "kind=lossy_link a={} b={}", list(&l.a), list(&l.b))?;
+                let opt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| ms(d).to_string());
+                write!(
+                    f,
+                    " latency_ms={} jitter_ms={} loss_permille={}",
+                    opt(l.latency),
+                    opt(l.jitter),
+                    l.loss_permille
+                )
+            }
             Fault::GoawayStorm(g) => {
                 write!(f, "kind=goaway_storm hosts={}", list(&g.hosts))?;
                 match g.every {
