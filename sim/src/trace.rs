@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use squall_pool::{ConnId, EventKind};
 use tonic::Code;
 
-use crate::{fault::Fault, middlebox::Expiry};
+use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
 
 /// Most lines one run records. A run that hits it is cut short and reported,
 /// rather than growing without bound.
@@ -54,8 +54,8 @@ pub enum TraceEvent {
     ServerConnRefused { peer: String },
     /// A server (re)started listening for connections.
     ServerListening,
-    /// A server sent a graceful GOAWAY (NO_ERROR) on one connection.
-    ServerGoaway { peer: String },
+    /// A server sent a GOAWAY of this kind on one connection.
+    ServerGoaway { peer: String, mode: GoawayMode },
     /// A server finished draining for a graceful restart; `aborted`
     /// connections were still open at the drain timeout and were closed.
     ServerStopped { aborted: usize },
@@ -137,8 +137,10 @@ impl fmt::Display for TraceLine {
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
             TraceEvent::ServerConnOpen { peer }
             | TraceEvent::ServerConnClosed { peer }
-            | TraceEvent::ServerConnRefused { peer }
-            | TraceEvent::ServerGoaway { peer } => write!(f, " peer={peer}"),
+            | TraceEvent::ServerConnRefused { peer } => write!(f, " peer={peer}"),
+            TraceEvent::ServerGoaway { peer, mode } => {
+                write!(f, " peer={peer} mode={}", mode.name())
+            }
             TraceEvent::ServerStopped { aborted } => write!(f, " aborted={aborted}"),
             TraceEvent::ServerListening | TraceEvent::HostCrash | TraceEvent::HostRestart => Ok(()),
             TraceEvent::NatFlowOpen { flow, to } => write!(f, " flow={flow} to={to}"),

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use common::*;
 use squall_pool::{CloseCause, EventKind};
-use squall_sim::{Fault, GoawayStorm, GracefulRestart, SlowServer, Trace, TraceEvent};
+use squall_sim::{
+    Fault, GoawayStorm, GracefulRestart, SlowServer, Trace, TraceEvent, server::GoawayMode,
+};
 
 const FAULT_AT: Duration = Duration::from_secs(5);
 
@@ -153,9 +155,14 @@ fn graceful_restart_closes_what_did_not_drain_in_time() {
 }
 
 fn storm(every: Option<Duration>) -> Trace {
+    storm_of(GoawayMode::Graceful, every)
+}
+
+fn storm_of(mode: GoawayMode, every: Option<Duration>) -> Trace {
     let fault = Fault::GoawayStorm(GoawayStorm {
         hosts: hosts(&["server-1", "server-2"]),
         every,
+        mode,
     });
     let w = world(
         2,
@@ -228,4 +235,116 @@ fn repeating_goaway_storm_rounds_until_healed() {
         assert_eq!(rpc.conn, None, "{line}");
         assert!(rpc.sent_at >= secs(8) && rpc.sent_at < secs(10), "{line}");
     }
+}
+
+/// Both servers answer 300 ms late from 4 s, so four RPCs are in flight
+/// when a storm of `mode` hits at 5 s.
+fn storm_with_streams_in_flight(mode: GoawayMode) -> Trace {
+    let slow = Fault::SlowServer(SlowServer {
+        hosts: hosts(&["server-1", "server-2"]),
+        added_latency: ms(300),
+    });
+    let storm = Fault::GoawayStorm(GoawayStorm {
+        hosts: hosts(&["server-1", "server-2"]),
+        every: None,
+        mode,
+    });
+    let w = world(
+        2,
+        &["server-1", "server-2"],
+        secs(10),
+        vec![at(secs(4), None, slow), at(FAULT_AT, None, storm)],
+    );
+    run_ok(&w)
+}
+
+/// RPCs in flight at the storm: sent in [4700, 5000] ms (each takes 302 ms).
+fn in_flight_at_storm(trace: &Trace) -> Vec<u64> {
+    sent_between(trace, ms(4700), FAULT_AT + TICK)
+        .into_iter()
+        .map(|(_, r)| r.id)
+        .collect()
+}
+
+/// Graceful, with streams in flight: they finish (hyper's two-phase GOAWAY
+/// lets them), so nothing fails.
+#[test]
+fn graceful_storm_lets_streams_in_flight_finish() {
+    let trace = storm_with_streams_in_flight(GoawayMode::Graceful);
+    let text = interesting(&trace);
+    assert_eq!(in_flight_at_storm(&trace).len(), 4);
+    assert_eq!(
+        trace.rpcs().filter(|(_, r)| r.result.is_err()).count(),
+        0,
+        "{text}"
+    );
+}
+
+/// Abrupt (GOAWAY last-stream-id 0, then close, injected by the
+/// frame-aware relay): every connection closes 1 ms later as peer_closed,
+/// every RPC in flight fails with UNAVAILABLE at that moment (the pool does
+/// not retry them, although GOAWAY says they were not processed), and the
+/// pool has four new connections 2 ms after the storm.
+#[test]
+fn abrupt_storm_fails_the_streams_in_flight() {
+    let trace = storm_with_streams_in_flight(GoawayMode::Abrupt);
+    let text = interesting(&trace);
+    let goaways = lines(&trace, "server_goaway");
+    assert_eq!(goaways.len(), 4, "{text}");
+    assert!(
+        goaways
+            .iter()
+            .all(|l| l.to_string().ends_with("mode=abrupt"))
+    );
+    for server in ["server-1", "server-2"] {
+        let closed = closes(&trace, server, FAULT_AT, FAULT_AT + ms(2));
+        assert_eq!(closed.len(), 2, "{text}");
+        assert!(
+            closed
+                .iter()
+                .all(|(at, c)| *at == FAULT_AT + TICK && *c == CloseCause::PeerClosed),
+            "{text}"
+        );
+    }
+    let failed: Vec<_> = trace.rpcs().filter(|(_, r)| r.result.is_err()).collect();
+    let failed_ids: Vec<u64> = failed.iter().map(|(_, r)| r.id).collect();
+    let mut expected = in_flight_at_storm(&trace);
+    expected.sort();
+    let mut got = failed_ids.clone();
+    got.sort();
+    assert_eq!(got, expected, "{text}");
+    for (line, rpc) in failed {
+        assert_eq!(rpc.result, Err(tonic::Code::Unavailable), "{line}");
+        assert_eq!(line.at, FAULT_AT + TICK, "{line}");
+    }
+    let ready = lines(&trace, "conn_ready")
+        .into_iter()
+        .filter(|l| l.at > FAULT_AT && l.at <= FAULT_AT + ms(2))
+        .count();
+    assert_eq!(ready, 4, "{text}");
+}
+
+/// ENHANCE_YOUR_CALM "too_many_pings", then close: hyper's client reports
+/// an HTTP/2 error, so the pool records a transport error (not
+/// peer_closed); the streams in flight fail with UNAVAILABLE; reconnects
+/// at once.
+#[test]
+fn too_many_pings_is_a_transport_error_for_the_pool() {
+    let trace = storm_with_streams_in_flight(GoawayMode::TooManyPings);
+    let text = interesting(&trace);
+    for server in ["server-1", "server-2"] {
+        let closed = closes(&trace, server, FAULT_AT, FAULT_AT + ms(2));
+        assert_eq!(closed.len(), 2, "{text}");
+        for (at, cause) in closed {
+            assert_eq!(at, FAULT_AT + TICK);
+            assert_eq!(cause, CloseCause::Transport("http2 error".into()), "{text}");
+        }
+    }
+    let failed: Vec<_> = trace.rpcs().filter(|(_, r)| r.result.is_err()).collect();
+    assert_eq!(failed.len(), in_flight_at_storm(&trace).len(), "{text}");
+    assert!(
+        failed
+            .iter()
+            .all(|(_, r)| r.result == Err(tonic::Code::Unavailable))
+    );
 }

@@ -180,7 +180,12 @@ impl fmt::Display for Fault {
                 )
             }
             Fault::GoawayStorm(g) => {
-                write!(f, "kind=goaway_storm hosts={}", list(&g.hosts))?;
+                write!(
+                    f,
+                    "kind=goaway_storm hosts={} mode={}",
+                    list(&g.hosts),
+                    g.mode.name()
+                )?;
                 match g.every {
                     Some(every) => write!(f, " every_ms={}", ms(every)),
                     None => f.write_str(" every_ms=-"),

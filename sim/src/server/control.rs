@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tonic::Code;
 
@@ -55,9 +56,36 @@ pub struct Commands {
     /// When `Some`, the server also repeats the GOAWAY round this often
     /// until the storm is healed (set back to `None`).
     pub goaway_every: Option<Duration>,
+    /// What kind of GOAWAY the rounds send.
+    pub goaway_mode: GoawayMode,
     /// Bumped to start a graceful restart with [`Commands::restart`].
     pub restart_epoch: u64,
     pub restart: RestartPlan,
+}
+
+/// What a GOAWAY round sends on each connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GoawayMode {
+    /// hyper's graceful shutdown: GOAWAY(NO_ERROR, 2^31-1) and a PING,
+    /// then the real last stream id; streams in flight finish.
+    #[default]
+    Graceful,
+    /// GOAWAY(NO_ERROR) with last-stream-id 0, below every stream in
+    /// flight, then the connection is closed.
+    Abrupt,
+    /// GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings"), then close.
+    TooManyPings,
+}
+
+impl GoawayMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            GoawayMode::Graceful => "graceful",
+            GoawayMode::Abrupt => "abrupt",
+            GoawayMode::TooManyPings => "too_many_pings",
+        }
+    }
 }
 
 /// How a graceful restart goes: GOAWAY on every connection, stop accepting,
@@ -94,10 +122,11 @@ impl ServerControl {
     }
 
     /// Sends a GOAWAY round now; with `every`, keeps repeating it.
-    pub fn goaway(&self, every: Option<Duration>) {
+    pub fn goaway(&self, mode: GoawayMode, every: Option<Duration>) {
         self.commands.send_modify(|c| {
             c.goaway_epoch += 1;
             c.goaway_every = every;
+            c.goaway_mode = mode;
         });
     }
 

@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod control;
+mod frames;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -24,7 +25,7 @@ use tokio::{
 use turmoil::net::TcpListener;
 
 use control::Commands;
-pub use control::{Behaviour, Failure, RestartPlan, ServerControl};
+pub use control::{Behaviour, Failure, GoawayMode, RestartPlan, ServerControl};
 
 use crate::{
     echo::{self, EchoService},
@@ -46,7 +47,7 @@ pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> 
         commands: control.commands(),
         seen: Commands::default(),
         conns: JoinSet::new(),
-        goaway: watch::Sender::new(0),
+        goaway: watch::Sender::new(GoawayMode::Graceful),
         name,
         recorder,
     };
@@ -72,8 +73,9 @@ struct Server {
     /// The last commands acted on.
     seen: Commands,
     conns: JoinSet<()>,
-    /// Bumped once per GOAWAY round; every connection task watches it.
-    goaway: watch::Sender<u64>,
+    /// Set (and so announced) once per GOAWAY round, with the round's kind;
+    /// every connection task watches it.
+    goaway: watch::Sender<GoawayMode>,
 }
 
 impl Server {
@@ -110,12 +112,12 @@ impl Server {
                         return Ok(now.restart);
                     }
                     if now.goaway_epoch != seen.goaway_epoch {
-                        self.goaway_round();
+                        self.goaway_round(now.goaway_mode);
                     }
                     next_round = now.goaway_every.map(|every| Instant::now() + every);
                 }
                 () = repeat => {
-                    self.goaway_round();
+                    self.goaway_round(self.seen.goaway_mode);
                     next_round = self.seen.goaway_every.map(|every| Instant::now() + every);
                 }
                 Some(_) = self.conns.join_next() => {
@@ -149,15 +151,17 @@ impl Server {
         self.conns.spawn(task.run(stream, self.routes.clone()));
     }
 
-    /// Sends a graceful GOAWAY on every open connection.
-    fn goaway_round(&self) {
-        self.goaway.send_modify(|round| *round += 1);
+    /// Sends a GOAWAY of this kind on every open connection.
+    fn goaway_round(&self, mode: GoawayMode) {
+        // `send_replace` marks the value changed even if the mode is the
+        // same as last round's, which is what makes it a new round.
+        self.goaway.send_replace(mode);
     }
 
     /// GOAWAY on every connection, then waits up to `timeout` for them to
     /// finish their streams and close; closes the rest.
     async fn drain(&mut self, timeout: Duration) {
-        self.goaway_round();
+        self.goaway_round(GoawayMode::Graceful);
         let drained = tokio::time::timeout(timeout, async {
             while self.conns.join_next().await.is_some() {}
         })
