@@ -40,7 +40,11 @@ where
         .max_message_latency(Duration::from_millis(1))
         .build();
     sim.host("server-1", || {
-        server::serve("server-1".into(), Recorder::default())
+        server::serve(
+            "server-1".into(),
+            Recorder::default(),
+            server::ServerControl::default(),
+        )
     });
     sim.client("client", async move {
         let pool = Pool::builder()

@@ -145,7 +145,7 @@ fn the_script_builds_the_hand_written_world() {
                 rng_seed: seed,
                 ..PoolConfig::default()
             },
-            servers: vec![0, 1],
+            targets: vec!["server-1".into(), "server-2".into()],
         },
         load: LoadConfig {
             start: Duration::from_secs(1),
@@ -153,6 +153,7 @@ fn the_script_builds_the_hand_written_world() {
             interval: Duration::from_millis(100),
             deadline: Duration::from_secs(1),
         },
+        middleboxes: Vec::new(),
         faults: vec![ScheduledFault {
             at: FAULT_AT,
             heal_after: Some(HEAL_AT - FAULT_AT),

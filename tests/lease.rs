@@ -27,7 +27,11 @@ fn leases_pin_report_leaks_once_and_never_fail_over() {
         .max_message_latency(Duration::from_millis(1))
         .build();
     sim.host("server-1", || {
-        server::serve("server-1".into(), Recorder::default())
+        server::serve(
+            "server-1".into(),
+            Recorder::default(),
+            server::ServerControl::default(),
+        )
     });
     let events: Arc<Mutex<Vec<PoolEvent>>> = Arc::default();
     let sink = Arc::clone(&events);

@@ -25,7 +25,11 @@ fn connectivity_follows_a_black_hole_and_stats_count_redials() {
         .max_message_latency(Duration::from_millis(1))
         .build();
     sim.host("server-1", || {
-        server::serve("server-1".into(), Recorder::default())
+        server::serve(
+            "server-1".into(),
+            Recorder::default(),
+            server::ServerControl::default(),
+        )
     });
 
     let seen: Arc<Mutex<Vec<(u128, Connectivity)>>> = Arc::default();

@@ -40,7 +40,8 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
         })
         .load(Load {
             start: Duration::from_secs(1),
-            rate: 10,
+            rate: Some(10),
+            interval: None,
             deadline: Duration::from_secs(1),
         })
         .fault_at(

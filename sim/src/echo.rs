@@ -1,5 +1,6 @@
 //! The echo service: generated gRPC code and a server whose behaviour each
-//! request controls (delay, failure status, streaming).
+//! request controls (delay, failure status, streaming), and which faults can
+//! make slow or failing through the server's [`Behaviour`] channel.
 
 use std::{
     pin::Pin,
@@ -11,7 +12,10 @@ use std::{
 };
 
 use futures_util::{Stream, StreamExt, stream};
+use tokio::sync::watch;
 use tonic::{Code, Request, Response, Status, service::Routes};
+
+use crate::server::control::Behaviour;
 
 /// Code generated from `proto/echo.proto`.
 pub mod proto {
@@ -31,13 +35,50 @@ pub const MAX_STREAM_COUNT: u32 = 10_000;
 pub struct EchoService {
     server: Arc<str>,
     answered: Arc<AtomicU64>,
+    /// What faults currently ask of this server.
+    behaviour: watch::Receiver<Behaviour>,
+    /// Calls seen while a failure rate was set: the index that decides,
+    /// without an RNG, which of them fail.
+    failing_calls: Arc<AtomicU64>,
 }
 
 impl EchoService {
+    /// A healthy echo service, with no fault channel.
     pub fn new(server: impl Into<Arc<str>>) -> Self {
+        // The sender is dropped at once: the receiver keeps the healthy value.
+        Self::with_behaviour(server, watch::channel(Behaviour::default()).1)
+    }
+
+    /// An echo service that answers as `behaviour` says.
+    pub fn with_behaviour(
+        server: impl Into<Arc<str>>,
+        behaviour: watch::Receiver<Behaviour>,
+    ) -> Self {
         Self {
             server: server.into(),
             answered: Arc::default(),
+            behaviour,
+            failing_calls: Arc::default(),
+        }
+    }
+
+    /// Applies the fault-set behaviour to one unary call: waits the added
+    /// latency, then decides whether this call fails.
+    async fn apply_behaviour(&self) -> Result<(), Status> {
+        // Copy out: a watch borrow must not be held across an await.
+        let behaviour = *self.behaviour.borrow();
+        if !behaviour.added_latency.is_zero() {
+            tokio::time::sleep(behaviour.added_latency).await;
+        }
+        match behaviour.failure {
+            Some(failure) => {
+                let n = self.failing_calls.fetch_add(1, Ordering::Relaxed);
+                if failure.fails(n) {
+                    return Err(Status::new(failure.code, "failure injected by a fault"));
+                }
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 
@@ -64,6 +105,7 @@ type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>
 impl Echo for EchoService {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
         let request = request.into_inner();
+        self.apply_behaviour().await?;
         if request.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(request.delay_ms.into())).await;
         }
@@ -116,7 +158,12 @@ impl Echo for EchoService {
 /// Everything one echo server serves: the echo service and
 /// `grpc.health.v1.Health` (reporting the echo service as SERVING).
 pub async fn routes(server: &str) -> Routes {
+    routes_with(EchoService::new(server)).await
+}
+
+/// Everything one echo server serves, around the given echo service.
+pub async fn routes_with(echo: EchoService) -> Routes {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<EchoServer<EchoService>>().await;
-    Routes::new(EchoServer::new(EchoService::new(server))).add_service(health)
+    Routes::new(EchoServer::new(echo)).add_service(health)
 }

@@ -10,8 +10,9 @@
 //! # Layout
 //! - [`world`]: building and stepping a world; the fault timeline driver.
 //! - [`fault`]: the fault kinds, one file each.
-//! - [`server`]: a simulated gRPC server host.
+//! - [`server`]: a simulated gRPC server host and its fault control channel.
 //! - [`echo`]: the echo service (and its generated code) every server runs.
+//! - [`middlebox`]: NAT hosts between the client and a server.
 //! - [`load`](LoadConfig): the load generator on the client host.
 //! - [`connector`]: the pool's connector over turmoil TCP.
 //! - [`trace`]: trace lines, the recorder, hashing, diffing.
@@ -22,12 +23,17 @@ pub mod connector;
 pub mod echo;
 pub mod fault;
 mod load;
+pub mod middlebox;
 pub mod server;
 pub mod trace;
 pub mod world;
 
 pub use connector::TurmoilConnector;
-pub use fault::{BlackHole, Fault, ScheduledFault};
+pub use fault::{
+    BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, LossyLink, OneWayPartition,
+    Partition, ScheduledFault, ServerCrash, SlowServer, StatusCode,
+};
 pub use load::LoadConfig;
+pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run};

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use squall_pool::{ConnId, EventKind};
 use tonic::Code;
 
-use crate::fault::Fault;
+use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
 
 /// Most lines one run records. A run that hits it is cut short and reported,
 /// rather than growing without bound.
@@ -50,6 +50,27 @@ pub enum TraceEvent {
     ServerConnOpen { peer: String },
     /// A server's connection ended.
     ServerConnClosed { peer: String },
+    /// A server closed a new connection at once: it had too many open.
+    ServerConnRefused { peer: String },
+    /// A server (re)started listening for connections.
+    ServerListening,
+    /// A server sent a GOAWAY of this kind on one connection.
+    ServerGoaway { peer: String, mode: GoawayMode },
+    /// A server finished draining for a graceful restart; `aborted`
+    /// connections were still open at the drain timeout and were closed.
+    ServerStopped { aborted: usize },
+    /// The host's software was crashed (by the driver).
+    HostCrash,
+    /// The host's software was started again after a crash.
+    HostRestart,
+    /// A NAT middlebox accepted a client flow and connected it to `to`.
+    NatFlowOpen { flow: String, to: String },
+    /// A NAT middlebox could not reach its server; the flow was dropped.
+    NatFlowRefused { flow: String },
+    /// A NAT flow was idle for the timeout and expired.
+    NatFlowExpired { flow: String, mode: Expiry },
+    /// Both ends of a (live) NAT flow closed it.
+    NatFlowClosed { flow: String },
     /// An RPC finished.
     Rpc(RpcOutcome),
 }
@@ -81,6 +102,16 @@ impl TraceEvent {
             TraceEvent::FaultHeal(_) => "fault_heal",
             TraceEvent::ServerConnOpen { .. } => "server_conn_open",
             TraceEvent::ServerConnClosed { .. } => "server_conn_closed",
+            TraceEvent::ServerConnRefused { .. } => "server_conn_refused",
+            TraceEvent::ServerListening => "server_listening",
+            TraceEvent::ServerGoaway { .. } => "server_goaway",
+            TraceEvent::ServerStopped { .. } => "server_stopped",
+            TraceEvent::HostCrash => "host_crash",
+            TraceEvent::HostRestart => "host_restart",
+            TraceEvent::NatFlowOpen { .. } => "nat_flow_open",
+            TraceEvent::NatFlowRefused { .. } => "nat_flow_refused",
+            TraceEvent::NatFlowExpired { .. } => "nat_flow_expired",
+            TraceEvent::NatFlowClosed { .. } => "nat_flow_closed",
             TraceEvent::Rpc(RpcOutcome { result: Ok(()), .. }) => "rpc_ok",
             TraceEvent::Rpc(RpcOutcome { result: Err(_), .. }) => "rpc_failed",
         }
@@ -104,8 +135,20 @@ impl fmt::Display for TraceLine {
             } => write!(f, " conn={conn} endpoint={endpoint}{kind}"),
             TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
-            TraceEvent::ServerConnOpen { peer } | TraceEvent::ServerConnClosed { peer } => {
-                write!(f, " peer={peer}")
+            TraceEvent::ServerConnOpen { peer }
+            | TraceEvent::ServerConnClosed { peer }
+            | TraceEvent::ServerConnRefused { peer } => write!(f, " peer={peer}"),
+            TraceEvent::ServerGoaway { peer, mode } => {
+                write!(f, " peer={peer} mode={}", mode.name())
+            }
+            TraceEvent::ServerStopped { aborted } => write!(f, " aborted={aborted}"),
+            TraceEvent::ServerListening | TraceEvent::HostCrash | TraceEvent::HostRestart => Ok(()),
+            TraceEvent::NatFlowOpen { flow, to } => write!(f, " flow={flow} to={to}"),
+            TraceEvent::NatFlowRefused { flow } | TraceEvent::NatFlowClosed { flow } => {
+                write!(f, " flow={flow}")
+            }
+            TraceEvent::NatFlowExpired { flow, mode } => {
+                write!(f, " flow={flow} mode={}", mode.name())
             }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;

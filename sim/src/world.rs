@@ -8,6 +8,7 @@
 //! under `--cfg tokio_unstable`), and the pool's.
 
 use std::{
+    collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::Arc,
     time::{Duration, SystemTime},
@@ -18,9 +19,10 @@ use squall_pool::{Pool, PoolConfig, PoolEvent};
 use crate::{
     connector::TurmoilConnector,
     echo::proto::echo_client::EchoClient,
-    fault::{FaultAction, ScheduledFault, timeline},
+    fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
-    server::{self, ECHO_PORT},
+    middlebox::{self, Middlebox},
+    server::{self, ECHO_PORT, ServerControl},
     trace::{Recorder, Trace, TraceEvent},
 };
 
@@ -44,6 +46,9 @@ pub struct WorldConfig {
     pub seed: u64,
     /// Number of echo servers, 1..=16.
     pub servers: usize,
+    /// Hosts between the client and servers (NATs); the client may target
+    /// them by name. Names must differ from `client` and `server-N`.
+    pub middleboxes: Vec<Middlebox>,
     pub client: ClientKind,
     pub load: LoadConfig,
     pub faults: Vec<ScheduledFault>,
@@ -64,13 +69,15 @@ pub struct WorldConfig {
     reason = "built once per run; boxing the pool config would only add noise"
 )]
 pub enum ClientKind {
-    /// A squall pool over the given servers (indices from 0), with this config.
+    /// A squall pool with this config, with one endpoint per target host
+    /// (a server, e.g. `server-1`, or a middlebox), in this order.
     Pool {
         config: PoolConfig,
-        servers: Vec<usize>,
+        targets: Vec<String>,
     },
-    /// A default tonic `Channel` to one server: what users have without squall.
-    TonicChannel { server: usize },
+    /// A default tonic `Channel` to one target host: what users have
+    /// without squall.
+    TonicChannel { target: String },
 }
 
 /// Why a run could not be completed. The partial trace is still returned.
@@ -105,32 +112,54 @@ impl WorldConfig {
         if self.tick.is_zero() {
             return invalid("tick must be greater than zero".into());
         }
-        let targets: Vec<usize> = match &self.client {
-            ClientKind::Pool { servers, config } => {
+        let targets: &[String] = match &self.client {
+            ClientKind::Pool { targets, config } => {
                 config
                     .validate()
                     .map_err(|e| SimError::InvalidWorld(e.to_string()))?;
-                servers.clone()
+                targets
             }
-            ClientKind::TonicChannel { server } => vec![*server],
+            ClientKind::TonicChannel { target } => std::slice::from_ref(target),
         };
-        if targets.is_empty() || targets.iter().any(|&s| s >= self.servers) {
+        let servers = self.server_names();
+        let hosts = self.host_names();
+        let mut unique = hosts.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != hosts.len() {
+            return invalid(format!("host names must be unique: {hosts:?}"));
+        }
+        for middlebox in &self.middleboxes {
+            middlebox
+                .validate(&servers)
+                .map_err(SimError::InvalidWorld)?;
+        }
+        let dialable: Vec<&String> = hosts.iter().filter(|h| *h != CLIENT_HOST).collect();
+        if targets.is_empty() || targets.iter().any(|t| !dialable.contains(&t)) {
             return invalid(format!(
-                "client targets {targets:?} must name servers 0..{}",
-                self.servers
+                "client targets {targets:?} must name hosts among {dialable:?}"
             ));
         }
-        let hosts: Vec<String> = std::iter::once(CLIENT_HOST.to_owned())
-            .chain((0..self.servers).map(server_name))
-            .collect();
         for scheduled in &self.faults {
-            for host in scheduled.fault.hosts() {
-                if !hosts.iter().any(|h| h == host) {
-                    return invalid(format!("fault names unknown host `{host}`"));
-                }
-            }
+            scheduled
+                .fault
+                .validate(&hosts, &servers)
+                .map_err(SimError::InvalidWorld)?;
         }
         Ok(())
+    }
+
+    /// `server-1`..`server-N`.
+    pub fn server_names(&self) -> Vec<String> {
+        (0..self.servers).map(server_name).collect()
+    }
+
+    /// Every host of the world: the client, the servers, the middleboxes.
+    pub fn host_names(&self) -> Vec<String> {
+        std::iter::once(CLIENT_HOST.to_owned())
+            .chain(self.server_names())
+            .chain(self.middleboxes.iter().map(|m| m.name.clone()))
+            .collect()
     }
 }
 
@@ -162,19 +191,39 @@ fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
         .tcp_capacity(1024)
         .build();
 
-    for index in 0..config.servers {
-        let (name, recorder) = (server_name(index), recorder.clone());
-        sim.host(server_name(index), move || {
-            server::serve(name.clone(), recorder.clone())
+    // One control channel per server, shared by every incarnation of its
+    // software (a crashed server restarts with the faults still set).
+    let mut controls: BTreeMap<String, ServerControl> = BTreeMap::new();
+    for name in config.server_names() {
+        let control = ServerControl::default();
+        controls.insert(name.clone(), control.clone());
+        let recorder = recorder.clone();
+        sim.host(name.clone(), move || {
+            server::serve(name.clone(), recorder.clone(), control.clone())
+        });
+    }
+    for middlebox in &config.middleboxes {
+        let (middlebox, recorder) = (middlebox.clone(), recorder.clone());
+        sim.host(middlebox.name.clone(), move || {
+            middlebox::nat::run(middlebox.clone(), recorder.clone())
         });
     }
     sim.client(CLIENT_HOST, client(config.clone(), recorder.clone()));
 
+    let hosts = config.host_names();
     let mut actions = timeline(&config.faults).into_iter().peekable();
     loop {
         let now = sim.elapsed();
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
-            apply(&mut sim, action, now, recorder);
+            let mut ctx = FaultContext {
+                sim: &mut sim,
+                hosts: &hosts,
+                controls: &controls,
+                recorder,
+                now,
+                link_latency: config.link_latency,
+            };
+            apply(&mut ctx, action);
         }
         if now >= config.time_limit {
             return Err(SimError::TimeLimit(config.time_limit));
@@ -197,31 +246,33 @@ fn settle(sim: &mut turmoil::Sim<'_>) -> Result<(), SimError> {
     Ok(())
 }
 
-fn apply(sim: &mut turmoil::Sim<'_>, action: FaultAction, now: Duration, recorder: &Recorder) {
+/// Applies one fault action. The `fault_start`/`fault_heal` line comes
+/// first; lines the fault records itself (e.g. `host_crash`) follow it.
+fn apply(ctx: &mut FaultContext<'_, '_>, action: FaultAction) {
     match action {
         FaultAction::Inject(fault) => {
-            fault.inject(sim);
-            recorder.record_at(now, NET_HOST, TraceEvent::FaultStart(fault));
+            ctx.record(NET_HOST, TraceEvent::FaultStart(fault.clone()));
+            fault.inject(ctx);
         }
         FaultAction::Heal(fault) => {
-            fault.heal(sim);
-            recorder.record_at(now, NET_HOST, TraceEvent::FaultHeal(fault));
+            ctx.record(NET_HOST, TraceEvent::FaultHeal(fault.clone()));
+            fault.heal(ctx);
         }
     }
 }
 
 /// The client host's program.
 async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
-    let endpoint_url = |server: usize| format!("http://{}:{ECHO_PORT}", server_name(server));
+    let endpoint_url = |host: &str| format!("http://{host}:{ECHO_PORT}");
     match config.client {
         ClientKind::Pool {
             config: pool_config,
-            servers,
+            targets,
         } => {
-            let names: Arc<[String]> = servers.iter().map(|&s| server_name(s)).collect();
+            let names: Arc<[String]> = targets.iter().cloned().collect();
             let sink = pool_sink(recorder.clone(), Arc::clone(&names));
             let pool = Pool::builder()
-                .endpoints(servers.iter().map(|&s| endpoint_url(s)))
+                .endpoints(targets.iter().map(|t| endpoint_url(t)))
                 .config(pool_config)
                 .on_event(sink)
                 .build(TurmoilConnector)?;
@@ -240,8 +291,8 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 },
             );
         }
-        ClientKind::TonicChannel { server } => {
-            let channel = tonic_channel(&endpoint_url(server))?;
+        ClientKind::TonicChannel { target } => {
+            let channel = tonic_channel(&endpoint_url(&target))?;
             let context = LoadContext {
                 host: CLIENT_HOST.into(),
                 recorder,

@@ -56,7 +56,8 @@ impl Script {
                 pool: PoolOverrides::default(),
                 load: Load {
                     start: Duration::from_secs(1),
-                    rate: 10,
+                    rate: Some(10),
+                    interval: None,
                     deadline: Duration::from_secs(1),
                 },
                 faults: Vec::new(),

@@ -183,8 +183,14 @@ pub struct Load {
     /// First RPC at this simulated time.
     #[serde(default, deserialize_with = "duration::required")]
     pub start: Duration,
-    /// RPCs per second, 1..=[`Load::MAX_RATE`].
-    pub rate: u32,
+    /// RPCs per second, 1..=[`Load::MAX_RATE`]. Exactly one of `rate`
+    /// and `interval` is given.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// Time between two RPCs, for loads slower than one per second (e.g.
+    /// `"20s"`, so a NAT flow idles between calls).
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub interval: Option<Duration>,
     /// Each RPC's deadline.
     #[serde(deserialize_with = "duration::required")]
     pub deadline: Duration,
@@ -194,9 +200,15 @@ impl Load {
     /// Highest rate a script may ask for: bounds a run's trace and time.
     pub const MAX_RATE: u32 = 10_000;
 
-    /// Time between two RPCs. `rate` must be non-zero (validated).
-    pub fn interval(&self) -> Duration {
-        Duration::from_nanos(1_000_000_000 / u64::from(self.rate.max(1)))
+    /// Time between two RPCs. Expects a validated load (exactly one of
+    /// `rate` and `interval`, non-zero).
+    pub fn period(&self) -> Duration {
+        match (self.rate, self.interval) {
+            (_, Some(interval)) => interval,
+            (rate, None) => {
+                Duration::from_nanos(1_000_000_000 / u64::from(rate.unwrap_or(1).max(1)))
+            }
+        }
     }
 }
 

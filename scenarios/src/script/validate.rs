@@ -3,6 +3,7 @@
 //! problem names the field it is about; the loader turns that into a line
 //! and column, the builder reports it as is.
 
+use crate::script::world::middlebox;
 use std::time::Duration;
 
 use squall_sim::world::{CLIENT_HOST, MAX_SERVERS, server_name};
@@ -46,11 +47,13 @@ pub(crate) const HOST_FIELDS: &[&str] = &[
     "forward_to",
 ];
 
-/// Every host name the script's world has, in order.
+/// Every host name the script's world has, in order: the client, the
+/// servers, then the middleboxes.
 pub(crate) fn hosts(script: &Script) -> Vec<String> {
     let servers = script.topology.servers.min(MAX_SERVERS);
     std::iter::once(CLIENT_HOST.to_owned())
         .chain((0..servers).map(server_name))
+        .chain(script.middleboxes().into_iter().map(|m| m.name))
         .collect()
 }
 
@@ -113,26 +116,59 @@ fn header(script: &Script, found: &mut Vec<Problem>) {
 }
 
 fn middleboxes(script: &Script, found: &mut Vec<Problem>) {
-    for index in 0..script.topology.middleboxes.len() {
-        found.push(problem(
-            format!("topology.middleboxes[{index}]"),
-            "middleboxes are not supported by this simulator yet",
-            "no [[topology.middleboxes]] tables",
-            "NAT middleboxes arrive with the fault-kinds work; remove this table for now",
-        ));
+    let servers: Vec<String> = (0..script.topology.servers.min(MAX_SERVERS))
+        .map(server_name)
+        .collect();
+    let mut names: Vec<String> = std::iter::once(CLIENT_HOST.to_owned())
+        .chain(servers.iter().cloned())
+        .collect();
+    for (index, table) in script.topology.middleboxes.iter().enumerate() {
+        let at = format!("topology.middleboxes[{index}]");
+        let middlebox = match middlebox(table) {
+            Ok(middlebox) => middlebox,
+            Err(message) => {
+                found.push(problem(
+                    at,
+                    message,
+                    "name, kind = \"nat\", forward_to, idle_timeout, expiry = \"silent\" | \"rst\"",
+                    "see the NAT middlebox in docs/fault-scripts.md",
+                ));
+                continue;
+            }
+        };
+        if names.contains(&middlebox.name) {
+            found.push(problem(
+                format!("{at}.name"),
+                format!("host name `{}` is already taken", middlebox.name),
+                "a name no other host has",
+                "the client, server-1..server-N and every middlebox need distinct names",
+            ));
+        }
+        if !servers.contains(&middlebox.forward_to) {
+            found.push(problem(
+                format!("{at}.forward_to"),
+                format!("unknown server `{}`", middlebox.forward_to),
+                &format!("a server host: {}", servers.join(", ")),
+                "a middlebox forwards every flow to one server",
+            ));
+        }
+        if middlebox.idle_timeout.is_zero() {
+            positive(found, &format!("{at}.idle_timeout"), middlebox.idle_timeout);
+        }
+        names.push(middlebox.name);
     }
 }
 
 fn client(script: &Script, found: &mut Vec<Problem>) {
     let hosts = hosts(script);
-    let servers = &hosts[1..];
+    let dialable = &hosts[1..];
     for (index, target) in script.client.targets.iter().enumerate() {
-        if !servers.contains(target) {
+        if !dialable.contains(target) {
             found.push(problem(
                 format!("client.targets[{index}]"),
                 format!("unknown host `{target}`"),
-                &format!("a server host: {}", servers.join(", ")),
-                "servers are named server-1..server-N after topology.servers",
+                &format!("a server or middlebox host: {}", dialable.join(", ")),
+                "servers are named server-1..server-N after topology.servers; middleboxes by their name",
             ));
         } else if script.client.targets[..index].contains(target) {
             found.push(problem(
@@ -174,13 +210,32 @@ fn pool(script: &Script, found: &mut Vec<Problem>) {
 }
 
 fn load(load: &Load, duration: Duration, found: &mut Vec<Problem>) {
-    if !(1..=Load::MAX_RATE).contains(&load.rate) {
-        found.push(problem(
+    match (load.rate, load.interval) {
+        (Some(rate), None) if !(1..=Load::MAX_RATE).contains(&rate) => found.push(problem(
             "load.rate",
-            format!("load.rate is {}", load.rate),
+            format!("load.rate is {rate}"),
             &format!("RPCs per second from 1 to {}", Load::MAX_RATE),
             "a script without load shows nothing; the cap bounds the trace",
-        ));
+        )),
+        (None, Some(interval)) if interval < Duration::from_millis(1) => found.push(problem(
+            "load.interval",
+            format!("load.interval is {}", fmt(interval)),
+            "at least \"1ms\"",
+            "for faster loads write `rate` (RPCs per second, at most 10000)",
+        )),
+        (Some(_), Some(_)) => found.push(problem(
+            "load.interval",
+            "both load.rate and load.interval are given",
+            "one of `rate` (RPCs per second) or `interval` (time between RPCs)",
+            "use `interval` for loads slower than one RPC per second",
+        )),
+        (None, None) => found.push(problem(
+            "load",
+            "the load has no rate",
+            "`rate = 10` (RPCs per second) or `interval = \"20s\"`",
+            "every script sends RPCs; they are what the faults are judged by",
+        )),
+        _ => {}
     }
     positive(found, "load.deadline", load.deadline);
     if load.start >= duration {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use squall_sim::{LoadConfig, WorldConfig, world::MAX_SERVERS};
+use squall_sim::{LoadConfig, Middlebox, WorldConfig};
 
 use crate::script::model::{ClientKind, Script};
 
@@ -16,7 +16,7 @@ impl Script {
     /// The world this script describes, run with `seed`.
     ///
     /// Expects a validated script (every script from [`Script::parse`] or
-    /// the builder is); an unknown target is left for the simulator to
+    /// the builder is); anything invalid is left for the simulator to
     /// reject as an invalid world rather than panicking here.
     pub fn world(&self, seed: u64) -> WorldConfig {
         WorldConfig {
@@ -26,38 +26,44 @@ impl Script {
             load: LoadConfig {
                 start: self.load.start,
                 stop: self.duration,
-                interval: self.load.interval(),
+                interval: self.load.period(),
                 deadline: self.load.deadline,
             },
             faults: self.faults.clone(),
+            middleboxes: self.middleboxes(),
             time_limit: self.time_limit(),
             tick: TICK,
             link_latency: LINK_LATENCY,
         }
     }
 
-    // The merge with host-name targets (and middleboxes) changes only this.
     fn client_kind(&self, seed: u64) -> squall_sim::ClientKind {
-        let servers: Vec<usize> = self
-            .client
-            .targets
-            .iter()
-            .map(|target| server_index(target).unwrap_or(MAX_SERVERS))
-            .collect();
+        let targets = self.client.targets.clone();
         match self.client.kind {
             ClientKind::Pool => squall_sim::ClientKind::Pool {
                 config: self.pool.apply(seed),
-                servers,
+                targets,
             },
             ClientKind::TonicChannel => squall_sim::ClientKind::TonicChannel {
-                server: servers.first().copied().unwrap_or(MAX_SERVERS),
+                target: targets.into_iter().next().unwrap_or_default(),
             },
         }
     }
+
+    /// The script's middleboxes as the simulator's type. A table that does
+    /// not convert is left out: validation has already reported it.
+    pub fn middleboxes(&self) -> Vec<Middlebox> {
+        self.topology
+            .middleboxes
+            .iter()
+            .filter_map(|table| middlebox(table).ok())
+            .collect()
+    }
 }
 
-/// `server-3` → 2.
-fn server_index(host: &str) -> Option<usize> {
-    let n: usize = host.strip_prefix("server-")?.parse().ok()?;
-    n.checked_sub(1)
+/// One `[[topology.middleboxes]]` table as a [`Middlebox`].
+pub(crate) fn middlebox(table: &toml::Table) -> Result<Middlebox, String> {
+    toml::Value::Table(table.clone())
+        .try_into::<Middlebox>()
+        .map_err(|e| e.message().to_owned())
 }

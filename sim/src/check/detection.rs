@@ -1,5 +1,6 @@
-//! Detection: every pool connection a black hole cuts off must be closed by
-//! the pool within a bound (keepalive interval + timeout + one tick).
+//! Detection: every pool connection a black hole, partition or silent crash
+//! cuts off must be closed by the pool within a bound (keepalive interval +
+//! timeout + one tick).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -31,8 +32,8 @@ impl Detection {
     }
 }
 
-/// Every ready connection to a server that a black hole cut off from the
-/// client, in fault order then connection order.
+/// Every ready connection to a host that a fault silently cut off from the
+/// client (see `cut_off_from_client`), in fault order then connection order.
 pub fn detections(trace: &Trace) -> Vec<Detection> {
     // Connections that take RPCs right now, and the server each leads to.
     let mut ready: BTreeMap<ConnId, &str> = BTreeMap::new();
@@ -63,12 +64,9 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
                 | EventKind::Backoff { .. }
                 | EventKind::LeaseHeld { .. } => {}
             },
-            TraceEvent::FaultStart(Fault::BlackHole(hole)) => {
-                let server = match (hole.a.as_str(), hole.b.as_str()) {
-                    (CLIENT_HOST, other) | (other, CLIENT_HOST) => other,
-                    _ => continue,
-                };
-                for (&conn, &endpoint) in ready.iter().filter(|(_, e)| **e == server) {
+            TraceEvent::FaultStart(fault) => {
+                let cut = cut_off_from_client(fault);
+                for (&conn, &endpoint) in ready.iter().filter(|(_, e)| cut.contains(*e)) {
                     if pending.contains_key(&conn) {
                         continue;
                     }
@@ -86,6 +84,37 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
         }
     }
     found
+}
+
+/// The hosts a fault silently cuts off from the client: the other end of
+/// a black hole, partition or one-way partition (either direction: a lost
+/// request and a lost answer look the same to keepalive) that has the
+/// client on one side, and silently crashed servers. Faults that end
+/// connections visibly (process crash, GOAWAY) or not at all are not
+/// detections.
+fn cut_off_from_client(fault: &Fault) -> Vec<&str> {
+    match fault {
+        Fault::BlackHole(hole) => match (hole.a.as_str(), hole.b.as_str()) {
+            (CLIENT_HOST, other) | (other, CLIENT_HOST) => vec![other],
+            _ => Vec::new(),
+        },
+        Fault::Partition(p) => other_side(&p.a, &p.b),
+        Fault::OneWayPartition(p) => other_side(&p.from, &p.to),
+        Fault::ServerCrash(crash) if crash.silent => {
+            crash.hosts.iter().map(String::as_str).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The hosts of whichever side does not hold the client, if one does.
+fn other_side<'f>(a: &'f [String], b: &'f [String]) -> Vec<&'f str> {
+    let client = |side: &[String]| side.iter().any(|h| h == CLIENT_HOST);
+    match (client(a), client(b)) {
+        (true, false) => b.iter().map(String::as_str).collect(),
+        (false, true) => a.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Holds if every cut-off connection was closed within `bound` of its fault.

@@ -9,46 +9,188 @@
 //! fields follow, and durations are written like `"5s"` or `"250ms"`.
 
 mod black_hole;
+mod context;
+mod failing_server;
+mod goaway_storm;
+mod graceful_restart;
+mod lossy_link;
+mod one_way_partition;
+mod partition;
+mod server_crash;
+mod slow_server;
 
 use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
 pub use black_hole::BlackHole;
+pub(crate) use context::{FaultContext, pairs};
+pub use failing_server::{FailingServer, StatusCode};
+pub use goaway_storm::GoawayStorm;
+pub use graceful_restart::GracefulRestart;
+pub use lossy_link::LossyLink;
+pub use one_way_partition::OneWayPartition;
+pub use partition::Partition;
+pub use server_crash::ServerCrash;
+pub use slow_server::SlowServer;
 
 /// Something that goes wrong in the network or a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     BlackHole(BlackHole),
+    Partition(Partition),
+    OneWayPartition(OneWayPartition),
+    ServerCrash(ServerCrash),
+    SlowServer(SlowServer),
+    FailingServer(FailingServer),
+    GracefulRestart(GracefulRestart),
+    GoawayStorm(GoawayStorm),
+    LossyLink(LossyLink),
 }
 
 impl Fault {
-    pub(crate) fn inject(&self, sim: &mut turmoil::Sim<'_>) {
+    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
         match self {
-            Fault::BlackHole(f) => f.inject(sim),
+            Fault::BlackHole(f) => f.inject(ctx.sim),
+            Fault::Partition(f) => f.inject(ctx),
+            Fault::OneWayPartition(f) => f.inject(ctx),
+            Fault::ServerCrash(f) => f.inject(ctx),
+            Fault::SlowServer(f) => f.inject(ctx),
+            Fault::FailingServer(f) => f.inject(ctx),
+            Fault::GracefulRestart(f) => f.inject(ctx),
+            Fault::GoawayStorm(f) => f.inject(ctx),
+            Fault::LossyLink(f) => f.inject(ctx),
         }
     }
 
-    pub(crate) fn heal(&self, sim: &mut turmoil::Sim<'_>) {
+    pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
         match self {
-            Fault::BlackHole(f) => f.heal(sim),
+            Fault::BlackHole(f) => f.heal(ctx.sim),
+            Fault::Partition(f) => f.heal(ctx),
+            Fault::OneWayPartition(f) => f.heal(ctx),
+            Fault::ServerCrash(f) => f.heal(ctx),
+            Fault::SlowServer(f) => f.heal(ctx),
+            Fault::FailingServer(f) => f.heal(ctx),
+            // One-shot: the restart runs its course on its own.
+            Fault::GracefulRestart(_) => {}
+            Fault::GoawayStorm(f) => f.heal(ctx),
+            Fault::LossyLink(f) => f.heal(ctx),
         }
     }
 
-    /// The host names the fault touches, to check they exist.
-    pub(crate) fn hosts(&self) -> Vec<&str> {
+    /// Checks the fault against the world: `hosts` are all host names,
+    /// `servers` the server host names (faults that act on a server's
+    /// software need one). The error says what is wrong.
+    pub(crate) fn validate(&self, hosts: &[String], servers: &[String]) -> Result<(), String> {
+        let known = |names: &[&str], among: &[String], what: &str| match names
+            .iter()
+            .find(|n| !among.iter().any(|h| h == *n))
+        {
+            Some(unknown) => Err(format!("fault {self} names unknown {what} `{unknown}`")),
+            None => Ok(()),
+        };
+        let (network, software): (Vec<&str>, Vec<&str>) = match self {
+            Fault::BlackHole(f) => (vec![f.a.as_str(), f.b.as_str()], vec![]),
+            Fault::Partition(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
+            Fault::LossyLink(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
+            Fault::OneWayPartition(f) => (strs(&f.from).chain(strs(&f.to)).collect(), vec![]),
+            Fault::ServerCrash(ServerCrash { hosts, .. })
+            | Fault::SlowServer(SlowServer { hosts, .. })
+            | Fault::FailingServer(FailingServer { hosts, .. })
+            | Fault::GracefulRestart(GracefulRestart { hosts, .. })
+            | Fault::GoawayStorm(GoawayStorm { hosts, .. }) => (vec![], strs(hosts).collect()),
+        };
+        if network.is_empty() && software.is_empty() {
+            return Err(format!("fault {self} names no host"));
+        }
+        known(&network, hosts, "host")?;
+        known(&software, servers, "server")?;
         match self {
-            Fault::BlackHole(f) => vec![f.a.as_str(), f.b.as_str()],
+            Fault::LossyLink(f) if f.loss_permille > 1000 => {
+                Err(format!("fault {self}: loss_permille must be at most 1000"))
+            }
+            Fault::FailingServer(f) if f.failure_percent > 100 => {
+                Err(format!("fault {self}: failure_percent must be at most 100"))
+            }
+            Fault::GoawayStorm(GoawayStorm {
+                every: Some(every), ..
+            }) if every.is_zero() => Err(format!("fault {self}: every must be greater than zero")),
+            _ => Ok(()),
         }
     }
 }
 
-/// ` kind=... key=value`, as written in trace lines.
+fn strs(names: &[String]) -> impl Iterator<Item = &str> {
+    names.iter().map(String::as_str)
+}
+
+/// ` kind=... key=value`, as written in trace lines. Host sets are written
+/// comma-separated.
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |names: &[String]| names.join(",");
+        let ms = |d: Duration| d.as_millis();
         match self {
             Fault::BlackHole(b) => write!(f, "kind=black_hole a={} b={}", b.a, b.b),
+            Fault::Partition(p) => {
+                write!(f, "kind=partition a={} b={}", list(&p.a), list(&p.b))
+            }
+            Fault::OneWayPartition(p) => write!(
+                f,
+                "kind=one_way_partition from={} to={}",
+                list(&p.from),
+                list(&p.to)
+            ),
+            Fault::ServerCrash(c) => write!(
+                f,
+                "kind=server_crash hosts={} silent={}",
+                list(&c.hosts),
+                c.silent
+            ),
+            Fault::SlowServer(s) => write!(
+                f,
+                "kind=slow_server hosts={} added_latency_ms={}",
+                list(&s.hosts),
+                ms(s.added_latency)
+            ),
+            Fault::FailingServer(s) => write!(
+                f,
+                "kind=failing_server hosts={} failure_percent={} code={:?}",
+                list(&s.hosts),
+                s.failure_percent,
+                s.code.code()
+            ),
+            Fault::GracefulRestart(r) => write!(
+                f,
+                "kind=graceful_restart hosts={} drain_timeout_ms={} downtime_ms={}",
+                list(&r.hosts),
+                ms(r.drain_timeout),
+                ms(r.downtime)
+            ),
+            Fault::LossyLink(l) => {
+                write!(f, "kind=lossy_link a={} b={}", list(&l.a), list(&l.b))?;
+                let opt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| ms(d).to_string());
+                write!(
+                    f,
+                    " latency_ms={} jitter_ms={} loss_permille={}",
+                    opt(l.latency),
+                    opt(l.jitter),
+                    l.loss_permille
+                )
+            }
+            Fault::GoawayStorm(g) => {
+                write!(
+                    f,
+                    "kind=goaway_storm hosts={} mode={}",
+                    list(&g.hosts),
+                    g.mode.name()
+                )?;
+                match g.every {
+                    Some(every) => write!(f, " every_ms={}", ms(every)),
+                    None => f.write_str(" every_ms=-"),
+                }
+            }
         }
     }
 }

@@ -1,0 +1,74 @@
+//! Lossy, slow or jittery link: packets between two sets of hosts are
+//! delayed, delayed by a varying amount, or lost.
+//!
+//! **Real-world event.** Latency: a cross-region path, a congested link,
+//! bufferbloat. Jitter: queueing on a busy path, Wi-Fi, a noisy neighbour.
+//! Loss: a flapping link, a bad cable or optic, congestion drops.
+//!
+//! **Turmoil mechanism.** `latency`: `Sim::set_link_latency` (minimum =
+//! maximum, so segments stay in order and timings are exact). `jitter`:
+//! `Sim::set_link_max_message_latency(latency + jitter)`; each message then
+//! takes `latency` plus a seeded random extra of at most `jitter` (turmoil's
+//! exponential latency curve), so segments can arrive out of order and
+//! turmoil's TCP reorders them. `loss_permille`: `Sim::set_link_fail_rate`.
+//! In turmoil 0.7.2 that is *not* independent per-message loss: each message
+//! sent on the link, with that probability, breaks the link, which drops the
+//! message and everything then in flight on the link, both ways; the next
+//! message repairs it (repair rate 1). Turmoil's TCP has no retransmission,
+//! so a lost segment leaves a hole in the stream: everything after it waits
+//! in the receiver's reorder buffer forever, and the connection is wedged
+//! (no RST, no FIN) until a keepalive gives up on it. Every draw comes from
+//! turmoil's seeded RNG, so runs are reproducible. The heal sets the links
+//! back to the world's `link_latency` and a fail rate of zero (not to any
+//! earlier per-link setting).
+//!
+//! **What a real network does differently.** Real TCP retransmits: loss of
+//! a few percent costs latency and throughput (retransmission timeouts,
+//! smaller congestion window), not connections. Here any loss on a busy
+//! connection kills it, which models loss bursts severe enough to outlast
+//! retransmission (or a middlebox dropping a flow) rather than mild loss.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{FaultContext, pairs};
+
+/// Changes every link between a host of `a` and a host of `b`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossyLink {
+    pub a: Vec<String>,
+    pub b: Vec<String>,
+    /// One-way latency while the fault holds; `None` keeps the world's.
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+    /// Up to this much extra latency per message; `None` for none.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Option<Duration>,
+    /// Per-message probability (in 1/1000, 0..=1000) of breaking the link,
+    /// see above.
+    #[serde(default)]
+    pub loss_permille: u16,
+}
+
+impl LossyLink {
+    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
+        let latency = self.latency.unwrap_or(ctx.link_latency);
+        for (a, b) in pairs(&self.a, &self.b) {
+            ctx.sim.set_link_latency(a, b, latency);
+            if let Some(jitter) = self.jitter {
+                ctx.sim.set_link_max_message_latency(a, b, latency + jitter);
+            }
+            let rate = f64::from(self.loss_permille.min(1000)) / 1000.0;
+            ctx.sim.set_link_fail_rate(a, b, rate);
+        }
+    }
+
+    pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
+        for (a, b) in pairs(&self.a, &self.b) {
+            ctx.sim.set_link_latency(a, b, ctx.link_latency);
+            ctx.sim.set_link_fail_rate(a, b, 0.0);
+        }
+    }
+}

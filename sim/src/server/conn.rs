@@ -1,0 +1,91 @@
+//! One server-side HTTP/2 connection: served by hyper until it ends. When
+//! its server starts a GOAWAY round it says goodbye: gracefully through
+//! hyper, or (abrupt, too_many_pings) by the frame-aware relay in front of
+//! hyper, which injects the GOAWAY frame and closes the socket.
+
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::sync::watch;
+
+use super::{
+    control::GoawayMode,
+    frames::{self, Injection},
+};
+use crate::trace::{Recorder, TraceEvent};
+
+/// Bytes the in-memory pipe between the relay and hyper holds each way.
+const PIPE_CAPACITY: usize = 64 * 1024;
+
+/// What a connection task needs besides its socket and routes.
+pub(super) struct Task {
+    pub(super) server: String,
+    pub(super) peer: String,
+    pub(super) recorder: Recorder,
+    /// The server's GOAWAY rounds.
+    pub(super) goaway: watch::Receiver<GoawayMode>,
+}
+
+impl Task {
+    pub(super) async fn run(
+        mut self,
+        stream: turmoil::net::TcpStream,
+        routes: tonic::service::Routes,
+    ) {
+        let (hyper_io, relay_io) = tokio::io::duplex(PIPE_CAPACITY);
+        let (inject, injections) = watch::channel(None);
+        // The relay ends when either side closes; it owns the socket, so
+        // its end closes the connection.
+        let relay = tokio::spawn(frames::relay(stream, relay_io, injections));
+        let service = TowerToHyperService::new(routes);
+        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(hyper_io), service);
+        tokio::pin!(conn);
+        // Rounds before this connection existed are not for it.
+        self.goaway.borrow_and_update();
+        let mut goaway_sent = false;
+        loop {
+            tokio::select! {
+                biased;
+                // How the connection ended is the client's story, told by
+                // the pool's events; the server only records that it did.
+                _ = conn.as_mut() => break,
+                changed = self.goaway.changed(), if !goaway_sent => {
+                    // One goodbye per connection: after a graceful GOAWAY
+                    // hyper is already draining. A closed channel means the
+                    // server is gone.
+                    goaway_sent = true;
+                    if changed.is_err() {
+                        continue;
+                    }
+                    let mode = *self.goaway.borrow_and_update();
+                    match mode {
+                        // hyper sends GOAWAY(NO_ERROR, last id 2^31-1) and a
+                        // PING, then the final GOAWAY with the real last
+                        // stream id, and closes once open streams finish.
+                        GoawayMode::Graceful => conn.as_mut().graceful_shutdown(),
+                        GoawayMode::Abrupt => {
+                            inject.send_replace(Some(Injection::Abrupt));
+                        }
+                        GoawayMode::TooManyPings => {
+                            inject.send_replace(Some(Injection::TooManyPings));
+                        }
+                    }
+                    self.recorder.record(
+                        &self.server,
+                        TraceEvent::ServerGoaway { peer: self.peer.clone(), mode },
+                    );
+                }
+            }
+        }
+        // hyper has dropped its end of the pipe, so the relay finishes
+        // passing on hyper's last frames and ends.
+        let _ = relay.await;
+        self.recorder.record(
+            &self.server,
+            TraceEvent::ServerConnClosed { peer: self.peer },
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The control channel from the world driver into a server host.
+//!
+//! The driver runs between `sim.step()` calls, outside every host, so it
+//! cannot call into a server's tasks. Instead each server owns one
+//! [`ServerControl`]: two `tokio::sync::watch` channels the driver writes and
+//! the server's tasks read. A watch holds only the latest value, so the
+//! channel is bounded by construction; one-shot commands (send GOAWAY now,
+//! restart now) are epochs that the server compares with the last one it
+//! acted on.
+//!
+//! The same `ServerControl` is handed to every incarnation of the server's
+//! software, so a fault set before a crash still holds after the restart.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tonic::Code;
+
+/// How the echo service answers: what the slow-server and failing-server
+/// faults set. The default is a healthy server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Extra service time before every answer.
+    pub added_latency: Duration,
+    /// Fail a share of calls with a status, or `None` for none.
+    pub failure: Option<Failure>,
+}
+
+/// A share of calls to fail, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Percent of calls that fail, 0..=100.
+    pub percent: u8,
+    /// The status they fail with; never `Code::Ok`.
+    pub code: Code,
+}
+
+impl Failure {
+    /// Whether call number `n` (from 0, counting calls made while failing)
+    /// fails. Deterministic and evenly spread, with no RNG: call `n` fails
+    /// when `floor((n + 1) * p / 100)` passes a whole number, so exactly
+    /// `p` of every 100 consecutive calls fail (e.g. 50 %: calls 1, 3, 5...).
+    pub fn fails(&self, n: u64) -> bool {
+        let p = u64::from(self.percent.min(100));
+        (n + 1) * p / 100 > n * p / 100
+    }
+}
+
+/// One-shot commands to a server's connection handling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Commands {
+    /// Bumped to make the server send a graceful GOAWAY on every open
+    /// connection while it keeps accepting new ones.
+    pub goaway_epoch: u64,
+    /// When `Some`, the server also repeats the GOAWAY round this often
+    /// until the storm is healed (set back to `None`).
+    pub goaway_every: Option<Duration>,
+    /// What kind of GOAWAY the rounds send.
+    pub goaway_mode: GoawayMode,
+    /// Bumped to start a graceful restart with [`Commands::restart`].
+    pub restart_epoch: u64,
+    pub restart: RestartPlan,
+}
+
+/// What a GOAWAY round sends on each connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GoawayMode {
+    /// hyper's graceful shutdown: GOAWAY(NO_ERROR, 2^31-1) and a PING,
+    /// then the real last stream id; streams in flight finish.
+    #[default]
+    Graceful,
+    /// GOAWAY(NO_ERROR) with last-stream-id 0, below every stream in
+    /// flight, then the connection is closed.
+    Abrupt,
+    /// GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings"), then close.
+    TooManyPings,
+}
+
+impl GoawayMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            GoawayMode::Graceful => "graceful",
+            GoawayMode::Abrupt => "abrupt",
+            GoawayMode::TooManyPings => "too_many_pings",
+        }
+    }
+}
+
+/// How a graceful restart goes: GOAWAY on every connection, stop accepting,
+/// wait up to `drain_timeout` for connections to finish (then close the
+/// rest), stay down for `downtime`, listen again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestartPlan {
+    pub drain_timeout: Duration,
+    pub downtime: Duration,
+}
+
+/// The driver's handle on one server. Cloning shares the channels.
+#[derive(Debug, Clone)]
+pub struct ServerControl {
+    behaviour: watch::Sender<Behaviour>,
+    commands: watch::Sender<Commands>,
+}
+
+impl Default for ServerControl {
+    fn default() -> Self {
+        Self {
+            behaviour: watch::Sender::new(Behaviour::default()),
+            commands: watch::Sender::new(Commands::default()),
+        }
+    }
+}
+
+impl ServerControl {
+    /// Changes how the echo service answers from now on.
+    pub fn set_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
+        // `send_modify` works with or without receivers (a crashed server
+        // has none), and wakes the ones there are.
+        self.behaviour.send_modify(change);
+    }
+
+    /// Sends a GOAWAY round now; with `every`, keeps repeating it.
+    pub fn goaway(&self, mode: GoawayMode, every: Option<Duration>) {
+        self.commands.send_modify(|c| {
+            c.goaway_epoch += 1;
+            c.goaway_every = every;
+            c.goaway_mode = mode;
+        });
+    }
+
+    /// Stops a repeating GOAWAY storm.
+    pub fn stop_goaway(&self) {
+        self.commands.send_modify(|c| c.goaway_every = None);
+    }
+
+    /// Starts a graceful restart.
+    pub fn restart(&self, plan: RestartPlan) {
+        self.commands.send_modify(|c| {
+            c.restart_epoch += 1;
+            c.restart = plan;
+        });
+    }
+
+    pub(crate) fn behaviour(&self) -> watch::Receiver<Behaviour> {
+        self.behaviour.subscribe()
+    }
+
+    pub(crate) fn commands(&self) -> watch::Receiver<Commands> {
+        self.commands.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(percent: u8) -> Failure {
+        Failure {
+            percent,
+            code: Code::Unavailable,
+        }
+    }
+
+    #[test]
+    fn exactly_the_chosen_share_of_calls_fails() {
+        for percent in [0u8, 1, 25, 33, 50, 99, 100] {
+            let failed = (0..1000).filter(|&n| failing(percent).fails(n)).count();
+            assert_eq!(failed, usize::from(percent) * 10, "{percent} %");
+        }
+        let pattern: Vec<bool> = (0..4).map(|n| failing(50).fails(n)).collect();
+        assert_eq!(pattern, [false, true, false, true]);
+    }
+}

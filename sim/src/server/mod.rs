@@ -1,0 +1,182 @@
+//! A simulated gRPC server host: accepts turmoil TCP connections and serves
+//! the echo and health services over HTTP/2 with hyper, one task per
+//! connection, recording each connection's opening and end.
+//!
+//! The accept loop is ours (not tonic's `Server`) so the simulator sees and
+//! can act on every server-side connection: faults reach it through a
+//! [`ServerControl`] (see [`control`]) to send GOAWAY on every connection
+//! (a GOAWAY storm) or to restart gracefully (GOAWAY, stop accepting, drain,
+//! close, come back after a downtime).
+
+mod conn;
+pub mod control;
+mod frames;
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
+
+use tokio::{
+    sync::watch,
+    task::JoinSet,
+    time::{Instant, sleep_until},
+};
+use turmoil::net::TcpListener;
+
+use control::Commands;
+pub use control::{Behaviour, Failure, GoawayMode, RestartPlan, ServerControl};
+
+use crate::{
+    echo::{self, EchoService},
+    trace::{Recorder, TraceEvent},
+};
+
+/// The port every simulated server listens on.
+pub const ECHO_PORT: u16 = 50051;
+
+/// Most connections one server keeps open; more are closed on accept, so a
+/// runaway client cannot grow the server's task set without bound.
+pub const MAX_SERVER_CONNECTIONS: usize = 1024;
+
+/// Runs server `name` until the host is crashed or the simulation ends.
+pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> turmoil::Result {
+    let echo = EchoService::with_behaviour(name.as_str(), control.behaviour());
+    let mut server = Server {
+        routes: echo::routes_with(echo).await,
+        commands: control.commands(),
+        seen: Commands::default(),
+        conns: JoinSet::new(),
+        goaway: watch::Sender::new(GoawayMode::Graceful),
+        name,
+        recorder,
+    };
+    // Commands given before this incarnation started (e.g. before a crash)
+    // are history: only later ones are acted on.
+    server.seen = *server.commands.borrow_and_update();
+    loop {
+        let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ECHO_PORT)).await?;
+        server.record(TraceEvent::ServerListening);
+        let plan = server.accept_until_restart(listener).await?;
+        // The listener is gone: new connections are refused from here on.
+        server.drain(plan.drain_timeout).await;
+        tokio::time::sleep(plan.downtime).await;
+    }
+}
+
+/// One incarnation of a server's software.
+struct Server {
+    name: String,
+    recorder: Recorder,
+    routes: tonic::service::Routes,
+    commands: watch::Receiver<Commands>,
+    /// The last commands acted on.
+    seen: Commands,
+    conns: JoinSet<()>,
+    /// Set (and so announced) once per GOAWAY round, with the round's kind;
+    /// every connection task watches it.
+    goaway: watch::Sender<GoawayMode>,
+}
+
+impl Server {
+    fn record(&self, event: TraceEvent) {
+        self.recorder.record(&self.name, event);
+    }
+
+    /// Serves connections until a graceful restart is commanded, and
+    /// returns its plan. Consumes (and so closes) the listener.
+    async fn accept_until_restart(
+        &mut self,
+        listener: TcpListener,
+    ) -> Result<RestartPlan, Box<dyn std::error::Error>> {
+        let mut commands_open = true;
+        let mut next_round: Option<Instant> = None;
+        loop {
+            let repeat = async {
+                match next_round {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                changed = self.commands.changed(), if commands_open => {
+                    if changed.is_err() {
+                        // The driver is gone; serve on without commands.
+                        commands_open = false;
+                        continue;
+                    }
+                    let now = *self.commands.borrow_and_update();
+                    let seen = std::mem::replace(&mut self.seen, now);
+                    if now.restart_epoch != seen.restart_epoch {
+                        return Ok(now.restart);
+                    }
+                    if now.goaway_epoch != seen.goaway_epoch {
+                        self.goaway_round(now.goaway_mode);
+                    }
+                    next_round = now.goaway_every.map(|every| Instant::now() + every);
+                }
+                () = repeat => {
+                    self.goaway_round(self.seen.goaway_mode);
+                    next_round = self.seen.goaway_every.map(|every| Instant::now() + every);
+                }
+                Some(_) = self.conns.join_next() => {
+                    // Reaps finished connection tasks so the set stays small.
+                }
+                accepted = listener.accept() => {
+                    let (stream, peer) = accepted?;
+                    self.spawn_conn(stream, peer);
+                }
+            }
+        }
+    }
+
+    fn spawn_conn(&mut self, stream: turmoil::net::TcpStream, peer: std::net::SocketAddr) {
+        let peer = match turmoil::reverse_lookup(peer.ip()) {
+            Some(host) => format!("{host}:{}", peer.port()),
+            None => peer.to_string(),
+        };
+        if self.conns.len() >= MAX_SERVER_CONNECTIONS {
+            // Dropping the stream closes it: the client sees EOF at once.
+            self.record(TraceEvent::ServerConnRefused { peer });
+            return;
+        }
+        self.record(TraceEvent::ServerConnOpen { peer: peer.clone() });
+        let task = conn::Task {
+            server: self.name.clone(),
+            peer,
+            recorder: self.recorder.clone(),
+            goaway: self.goaway.subscribe(),
+        };
+        self.conns.spawn(task.run(stream, self.routes.clone()));
+    }
+
+    /// Sends a GOAWAY of this kind on every open connection.
+    fn goaway_round(&self, mode: GoawayMode) {
+        // `send_replace` marks the value changed even if the mode is the
+        // same as last round's, which is what makes it a new round.
+        self.goaway.send_replace(mode);
+    }
+
+    /// GOAWAY on every connection, then waits up to `timeout` for them to
+    /// finish their streams and close; closes the rest.
+    async fn drain(&mut self, timeout: Duration) {
+        self.goaway_round(GoawayMode::Graceful);
+        let drained = tokio::time::timeout(timeout, async {
+            while self.conns.join_next().await.is_some() {}
+        })
+        .await;
+        let aborted = match drained {
+            Ok(()) => 0,
+            Err(_elapsed) => {
+                let left = self.conns.len();
+                // Dropping a connection's task drops its socket: a FIN.
+                self.conns.abort_all();
+                while self.conns.join_next().await.is_some() {}
+                left
+            }
+        };
+        debug_assert!(self.conns.is_empty(), "every connection task ended");
+        self.record(TraceEvent::ServerStopped { aborted });
+    }
+}

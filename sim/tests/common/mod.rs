@@ -1,0 +1,126 @@
+//! Helpers shared by the fault tests: the standard test world and trace
+//! queries.
+//!
+//! The standard world mirrors the black-hole scenario: one client running a
+//! pool (2 connections per server, keepalive PING after 2 s of silence,
+//! 1 s to answer), a steady 10 RPC/s from t = 1 s, each with a 1 s deadline,
+//! 1 ms ticks and 1 ms links, so every timing in a trace is exact.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::time::Duration;
+
+use squall_pool::{KeepaliveConfig, PoolConfig};
+use squall_sim::{
+    ClientKind, Fault, LoadConfig, RpcOutcome, ScheduledFault, Trace, TraceLine, WorldConfig, run,
+};
+
+pub const TICK: Duration = Duration::from_millis(1);
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+pub fn hosts(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&n| n.to_owned()).collect()
+}
+
+/// The standard pool config, seeded with `seed`.
+pub fn pool_config(seed: u64) -> PoolConfig {
+    PoolConfig {
+        connections_per_endpoint: 2,
+        keepalive: KeepaliveConfig {
+            interval: KEEPALIVE_INTERVAL,
+            timeout: KEEPALIVE_TIMEOUT,
+            while_idle: true,
+        },
+        default_rpc_timeout: secs(1),
+        shutdown_grace: secs(1),
+        rng_seed: seed,
+        ..PoolConfig::default()
+    }
+}
+
+/// The standard world with `servers` servers, a pool over `targets`, load
+/// until `stop`, and the given faults.
+pub fn world(
+    servers: usize,
+    targets: &[&str],
+    stop: Duration,
+    faults: Vec<ScheduledFault>,
+) -> WorldConfig {
+    WorldConfig {
+        seed: 1,
+        servers,
+        middleboxes: Vec::new(),
+        client: ClientKind::Pool {
+            config: pool_config(1),
+            targets: hosts(targets),
+        },
+        load: LoadConfig {
+            start: secs(1),
+            stop,
+            interval: ms(100),
+            deadline: secs(1),
+        },
+        faults,
+        time_limit: stop + secs(10),
+        tick: TICK,
+        link_latency: ms(1),
+    }
+}
+
+pub fn at(at: Duration, heal_after: Option<Duration>, fault: Fault) -> ScheduledFault {
+    ScheduledFault {
+        at,
+        heal_after,
+        fault,
+    }
+}
+
+/// Runs a world that must complete, and returns its trace.
+pub fn run_ok(world: &WorldConfig) -> Trace {
+    let output = run(world);
+    if let Err(e) = &output.outcome {
+        panic!("run failed: {e}\n{}", interesting(&output.trace));
+    }
+    output.trace
+}
+
+/// The trace without `rpc_ok` lines: what to print when a test fails.
+pub fn interesting(trace: &Trace) -> String {
+    trace
+        .text()
+        .lines()
+        .filter(|l| !l.contains(" rpc_ok "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Lines whose event name is `event`, as text.
+pub fn lines<'t>(trace: &'t Trace, event: &str) -> Vec<&'t TraceLine> {
+    trace
+        .lines
+        .iter()
+        .filter(|l| l.event.name() == event)
+        .collect()
+}
+
+/// RPC outcomes sent in `[from, to)`.
+pub fn sent_between(trace: &Trace, from: Duration, to: Duration) -> Vec<(&TraceLine, &RpcOutcome)> {
+    trace
+        .rpcs()
+        .filter(|(_, rpc)| rpc.sent_at >= from && rpc.sent_at < to)
+        .collect()
+}
+
+/// Each RPC's latency: completion minus send time.
+pub fn latency(line: &TraceLine, rpc: &RpcOutcome) -> Duration {
+    line.at - rpc.sent_at
+}

@@ -1,0 +1,154 @@
+//! Server crash and restart: a process crash (the kernel closes the
+//! sockets) and a silent machine crash (partition → crash → bounce →
+//! repair).
+//!
+//! Users rely on the pool telling the two apart by their effect: a process
+//! crash ends connections at once (no waiting for keepalive), a silent crash
+//! leaves zombies that keepalive closes within interval + timeout; in both
+//! cases RPCs move to the other server and the pool reconnects after the
+//! restart. The run is deterministic: the same world gives the same trace.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use squall_pool::{CloseCause, EventKind};
+use squall_sim::{Fault, ServerCrash, Trace, TraceEvent, WorldConfig, check};
+
+const CRASH_AT: Duration = Duration::from_secs(5);
+const RESTART_AT: Duration = Duration::from_secs(10);
+
+fn crash_world(silent: bool) -> WorldConfig {
+    let fault = Fault::ServerCrash(ServerCrash {
+        hosts: hosts(&["server-2"]),
+        silent,
+    });
+    world(
+        2,
+        &["server-1", "server-2"],
+        secs(20),
+        vec![at(CRASH_AT, Some(RESTART_AT - CRASH_AT), fault)],
+    )
+}
+
+/// (time, cause) of each pool connection to server-2 closed in `[from, to)`.
+fn closes(trace: &Trace, from: Duration, to: Duration) -> Vec<(Duration, CloseCause)> {
+    trace
+        .lines
+        .iter()
+        .filter(|l| l.at >= from && l.at < to)
+        .filter_map(|l| match &l.event {
+            TraceEvent::Pool {
+                endpoint,
+                kind: EventKind::Closed { cause },
+                ..
+            } if endpoint == "server-2" => Some((l.at, cause.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ready_after(trace: &Trace, server: &str, from: Duration) -> Vec<Duration> {
+    lines(trace, "conn_ready")
+        .into_iter()
+        .filter(|l| l.at >= from)
+        .filter(|l| matches!(&l.event, TraceEvent::Pool { endpoint, .. } if endpoint == server))
+        .map(|l| l.at)
+        .collect()
+}
+
+/// Process crash: both connections end in the crash's own millisecond with
+/// a transport error (the crashed host's sockets are dropped: not a
+/// zombie). The reconnects started then hang (turmoil does not process
+/// packets for a crashed host) until the restart, where they are refused,
+/// and the next attempts connect 1 ms later. Only the RPC in flight on
+/// server-2 at the crash fails.
+#[test]
+fn process_crash_ends_connections_at_once_and_restart_reconnects() {
+    let trace = run_ok(&crash_world(false));
+    let text = interesting(&trace);
+
+    let crash = closes(&trace, CRASH_AT, CRASH_AT + TICK);
+    assert_eq!(crash.len(), 2, "{text}");
+    for (_, cause) in &crash {
+        assert!(
+            matches!(cause, CloseCause::Transport(_)),
+            "{cause:?}\n{text}"
+        );
+    }
+    let hung = closes(&trace, CRASH_AT + TICK, RESTART_AT + TICK);
+    assert_eq!(hung.len(), 2, "{text}");
+    for (at, cause) in &hung {
+        assert_eq!(*at, RESTART_AT, "{text}");
+        assert!(cause.to_string().contains("ConnectionRefused"), "{cause}");
+    }
+    assert_eq!(
+        ready_after(&trace, "server-2", CRASH_AT),
+        [RESTART_AT + TICK; 2],
+        "{text}"
+    );
+
+    assert_eq!(lines(&trace, "host_crash").len(), 1);
+    assert_eq!(lines(&trace, "host_restart")[0].at, RESTART_AT);
+    let failed: Vec<u64> = trace
+        .rpcs()
+        .filter(|(_, r)| r.result.is_err())
+        .map(|(_, r)| r.id)
+        .collect();
+    assert_eq!(failed, [41], "{text}");
+    // While server-2 is down, server-1 serves everything.
+    for (line, rpc) in sent_between(&trace, CRASH_AT + TICK, RESTART_AT) {
+        assert_eq!(rpc.endpoint.as_deref(), Some("server-1"), "{line}");
+        assert!(rpc.result.is_ok(), "{line}");
+    }
+}
+
+/// Silent crash: nothing reaches the client, so both connections are
+/// zombies until keepalive closes them (3 s after the last answer each
+/// carried, never sooner than 2.5 s after the crash); reconnects are
+/// refused until the restart; the pool is connected again within its
+/// backoff after the restart.
+#[test]
+fn silent_crash_leaves_zombies_that_keepalive_closes() {
+    let trace = run_ok(&crash_world(true));
+    let text = interesting(&trace);
+    let zombies: Vec<_> = closes(&trace, CRASH_AT, RESTART_AT)
+        .into_iter()
+        .filter(|(_, cause)| *cause == CloseCause::KeepaliveTimeout)
+        .collect();
+    assert_eq!(zombies.len(), 2, "{text}");
+    for (at, _) in &zombies {
+        assert!(
+            *at > CRASH_AT + ms(2000) && *at <= CRASH_AT + secs(3),
+            "{at:?}\n{text}"
+        );
+    }
+    assert!(
+        closes(&trace, CRASH_AT, CRASH_AT + secs(2)).is_empty(),
+        "{text}"
+    );
+    let found = check::detections(&trace);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(check::check_detection(&found, secs(3) + TICK).ok);
+    let ready = ready_after(&trace, "server-2", CRASH_AT);
+    assert_eq!(ready.len(), 2, "{text}");
+    for at in ready {
+        assert!(
+            at > RESTART_AT && at < RESTART_AT + secs(3),
+            "{at:?}\n{text}"
+        );
+    }
+}
+
+/// Determinism: a fault world run twice gives byte-identical traces.
+#[test]
+fn same_world_same_trace() {
+    let first = run_ok(&crash_world(true));
+    let second = run_ok(&crash_world(true));
+    if let Some((line, ours, theirs)) = first.first_divergence(&second) {
+        panic!("diverged at line {line}:\n  first:  {ours}\n  second: {theirs}");
+    }
+    assert_eq!(first.text(), second.text());
+    assert_ne!(first.hash(), run_ok(&crash_world(false)).hash());
+}
