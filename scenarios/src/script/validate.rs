@@ -40,6 +40,7 @@ pub(crate) const HOST_FIELDS: &[&str] = &[
     "a",
     "b",
     "host",
+    "hosts",
     "server",
     "target",
     "from",
@@ -305,14 +306,28 @@ fn fault_hosts(
         return;
     };
     for (key, value) in &table {
-        let Some(host) = value.as_str() else { continue };
-        if HOST_FIELDS.contains(&key.as_str()) && !hosts.iter().any(|h| h == host) {
-            found.push(problem(
-                field(key),
-                format!("unknown host `{host}`"),
-                &format!("a host of this world: {}", hosts.join(", ")),
-                "hosts are `client` and server-1..server-N after topology.servers",
-            ));
+        if !HOST_FIELDS.contains(&key.as_str()) {
+            continue;
+        }
+        // A host field holds one name or, for host sets, a list of names.
+        let named: Vec<(String, &str)> = match value {
+            toml::Value::String(host) => vec![(key.clone(), host.as_str())],
+            toml::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| Some((format!("{key}[{i}]"), item.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (path, host) in named {
+            if !hosts.iter().any(|h| h == host) {
+                found.push(problem(
+                    field(&path),
+                    format!("unknown host `{host}`"),
+                    &format!("a host of this world: {}", hosts.join(", ")),
+                    "hosts are `client`, server-1..server-N after topology.servers, and the middleboxes",
+                ));
+            }
         }
     }
 }
