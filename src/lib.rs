@@ -4,9 +4,9 @@
 //! integration test of the whole workspace, run by `cargo test --workspace`,
 //! without listing it in a manifest.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use squall_sim::{Trace, TraceLine};
+use squall_sim::{Recorder, Trace, TraceLine, server};
 
 /// RPC outcomes sent in `[from, to)` of simulated time.
 pub fn rpcs_sent_between(
@@ -18,4 +18,25 @@ pub fn rpcs_sent_between(
         .rpcs()
         .filter(|(_, rpc)| rpc.sent_at >= from && rpc.sent_at < to)
         .collect()
+}
+
+/// A turmoil simulation for tests that drive a pool by hand: seeded, a
+/// fixed epoch, 1 ms on every link (so an RPC's round trip is exactly 2 ms),
+/// and one echo server host, `server-1`, listening on its usual port.
+pub fn sim_with_one_server(seed: u64, duration: Duration) -> turmoil::Sim<'static> {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .epoch(SystemTime::UNIX_EPOCH)
+        .simulation_duration(duration)
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(1))
+        .build();
+    sim.host("server-1", || {
+        server::serve(
+            "server-1".into(),
+            Recorder::default(),
+            server::ServerControl::default(),
+        )
+    });
+    sim
 }

@@ -8,7 +8,7 @@
 //! Times are simulated and asserted exactly: every link has 1 ms latency, so
 //! an RPC that reaches the server takes at least 2 ms.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use squall_pool::{
@@ -17,10 +17,10 @@ use squall_pool::{
     limit::{LimiterConfig, Rejection},
 };
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server,
 };
+use squall_suite::sim_with_one_server;
 use tokio::time::Instant;
 use tonic::Code;
 
@@ -32,20 +32,7 @@ where
     F: FnOnce(Client, Pool) -> Fut + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(11)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(120))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    sim.host("server-1", || {
-        server::serve(
-            "server-1".into(),
-            Recorder::default(),
-            server::ServerControl::default(),
-        )
-    });
+    let mut sim = sim_with_one_server(11, Duration::from_secs(120));
     sim.client("client", async move {
         let pool = Pool::builder()
             .endpoint("http://server-1:50051")

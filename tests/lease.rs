@@ -5,34 +5,21 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{EventKind, KeepaliveConfig, Pool, PoolConfig, PoolError, PoolEvent, RoutedTo};
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server,
 };
+use squall_suite::sim_with_one_server;
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
 #[test]
 fn leases_pin_report_leaks_once_and_never_fail_over() {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(3)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(60))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    sim.host("server-1", || {
-        server::serve(
-            "server-1".into(),
-            Recorder::default(),
-            server::ServerControl::default(),
-        )
-    });
+    let mut sim = sim_with_one_server(3, Duration::from_secs(60));
     let events: Arc<Mutex<Vec<PoolEvent>>> = Arc::default();
     let sink = Arc::clone(&events);
     sim.client("client", async move {

@@ -8,29 +8,17 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{ConnState, Connectivity, KeepaliveConfig, Pool, PoolConfig};
-use squall_sim::{Recorder, TurmoilConnector, server};
+use squall_sim::TurmoilConnector;
+use squall_suite::sim_with_one_server;
 use tokio::time::{Instant, sleep, sleep_until};
 
 #[test]
 fn connectivity_follows_a_black_hole_and_stats_count_redials() {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(5)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(60))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    sim.host("server-1", || {
-        server::serve(
-            "server-1".into(),
-            Recorder::default(),
-            server::ServerControl::default(),
-        )
-    });
+    let mut sim = sim_with_one_server(5, Duration::from_secs(60));
 
     let seen: Arc<Mutex<Vec<(u128, Connectivity)>>> = Arc::default();
     let seen_by_client = Arc::clone(&seen);
