@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use squall_pool::CloseCause;
-use squall_scenarios::{DEFAULT_SEED, Report, Script, library, run_script};
+use squall_scenarios::{DEFAULT_SEED, Report, Script, library, run_script, run_script_observed};
 use squall_suite::rpcs_sent_between;
 
 const FAULT_AT: Duration = Duration::from_secs(5);
@@ -171,4 +171,22 @@ fn the_script_builds_the_hand_written_world() {
         format!("{:#?}", black_hole().world(seed)),
         format!("{expected:#?}")
     );
+}
+
+/// The progress observer sees every simulated second, in order, and
+/// observing a run does not change it.
+#[test]
+fn progress_is_reported_each_simulated_second_without_changing_the_run() {
+    let mut reached = Vec::new();
+    let observed = run_script_observed(&black_hole(), DEFAULT_SEED, &mut |at| reached.push(at));
+    let plain = run(DEFAULT_SEED);
+    assert_eq!(observed.trace.hash(), plain.trace.hash());
+    assert!(
+        reached.len() >= 60,
+        "the load alone runs 60 s: {}",
+        reached.len()
+    );
+    for (i, at) in reached.iter().enumerate() {
+        assert_eq!(*at, Duration::from_secs(i as u64 + 1));
+    }
 }

@@ -15,5 +15,5 @@ pub mod replay;
 pub mod report;
 pub mod script;
 
-pub use report::{Report, run_script};
+pub use report::{Report, run_script, run_script_observed};
 pub use script::{DEFAULT_SEED, Script};

@@ -16,7 +16,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use squall_scenarios::{Script, library, replay, run_script, script::LoadError};
+use squall_scenarios::{Script, library, replay, run_script_observed, script::LoadError};
 
 #[derive(Parser)]
 #[command(
@@ -169,17 +169,21 @@ fn run(
     output: &Output,
     save_case: Option<&std::path::Path>,
 ) -> ExitCode {
-    // The simulator has no progress hook yet, so progress is per phase.
+    // A progress line on stderr, only when a person is watching.
     let progress = !output.json && std::io::stdout().is_terminal();
-    if progress {
-        eprint!(
-            "squall: simulating {} (seed {seed}): 0s of {:?} simulated time...",
-            script.name,
-            script.time_limit()
-        );
-        let _ = std::io::stderr().flush();
-    }
-    let report = run_script(script, seed);
+    let limit = script.time_limit();
+    let mut show = |reached: std::time::Duration| {
+        if progress {
+            eprint!(
+                "\rsquall: simulating {} (seed {seed}): {}s of {}s simulated",
+                script.name,
+                reached.as_secs(),
+                limit.as_secs()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let report = run_script_observed(script, seed, &mut show);
     if progress {
         eprint!("\r\x1b[2K");
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use squall_sim::{
     Trace, TraceEvent,
     check::{self, Detection, Invariant},
-    run,
+    run_observed,
 };
 
 use crate::{invariants, script::Script};
@@ -199,7 +199,17 @@ struct JsonInvariant<'a> {
 
 /// Runs `script` with `seed` and checks every invariant that applies.
 pub fn run_script(script: &Script, seed: u64) -> Report {
-    let output = run(&script.world(seed));
+    run_script_observed(script, seed, &mut |_| {})
+}
+
+/// [`run_script`], reporting simulated time reached once per simulated
+/// second (see `squall_sim::run_observed`).
+pub fn run_script_observed(
+    script: &Script,
+    seed: u64,
+    on_progress: &mut dyn FnMut(std::time::Duration),
+) -> Report {
+    let output = run_observed(&script.world(seed), on_progress);
     let detections = check::detections(&output.trace);
     let mut invariants = vec![Invariant {
         name: "run_completed",

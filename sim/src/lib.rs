@@ -36,4 +36,4 @@ pub use fault::{
 pub use load::LoadConfig;
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
-pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run};
+pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run, run_observed};

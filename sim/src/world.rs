@@ -166,9 +166,16 @@ impl WorldConfig {
 /// Runs one world to completion (or to its time limit). Never panics on a
 /// simulator failure: that is reported in [`RunOutput::outcome`].
 pub fn run(config: &WorldConfig) -> RunOutput {
+    run_observed(config, &mut |_| {})
+}
+
+/// [`run`], calling `on_progress` with the simulated time reached at every
+/// whole simulated second (for a progress line). It only observes: what it
+/// does cannot change the run.
+pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration)) -> RunOutput {
     let recorder = Recorder::default();
     let outcome = match config.validate() {
-        Ok(()) => catch_unwind(AssertUnwindSafe(|| drive(config, &recorder)))
+        Ok(()) => catch_unwind(AssertUnwindSafe(|| drive(config, &recorder, on_progress)))
             .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
         Err(e) => Err(e),
     };
@@ -178,7 +185,11 @@ pub fn run(config: &WorldConfig) -> RunOutput {
     }
 }
 
-fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
+fn drive(
+    config: &WorldConfig,
+    recorder: &Recorder,
+    on_progress: &mut dyn FnMut(Duration),
+) -> Result<(), SimError> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(config.seed)
         // The default epoch is the wall clock; a fixed one keeps runs identical.
@@ -212,8 +223,13 @@ fn drive(config: &WorldConfig, recorder: &Recorder) -> Result<(), SimError> {
 
     let hosts = config.host_names();
     let mut actions = timeline(&config.faults).into_iter().peekable();
+    let mut next_progress = Duration::from_secs(1);
     loop {
         let now = sim.elapsed();
+        if now >= next_progress {
+            on_progress(now);
+            next_progress += Duration::from_secs(1);
+        }
         while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
             let mut ctx = FaultContext {
                 sim: &mut sim,
