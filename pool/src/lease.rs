@@ -24,7 +24,7 @@ use crate::{
     endpoint::EndpointId,
     error::PoolError,
     event::{ConnId, EventKind, PoolEvent},
-    service::{Attempt, ResponseFuture, attempt, deadline_of},
+    service::{Attempt, ResponseFuture, admit, attempt, deadline_of},
     shared::Shared,
     wait,
 };
@@ -108,14 +108,8 @@ async fn send_pinned(
     endpoint: EndpointId,
     request: Request<Body>,
 ) -> Result<Response<PoolBody>, PoolError> {
-    if shared.is_shutting_down() {
-        return Err(PoolError::Shutdown);
-    }
     let deadline = deadline_of(shared, &request);
-    let limit = match &shared.limiter {
-        Some(gate) => Some(gate.acquire(deadline).await.map_err(PoolError::Limited)?),
-        None => None,
-    };
+    let limit = admit(shared, deadline).await?;
     let routed = shared.pinned(Instant::now(), conn, endpoint)?;
     match attempt(shared, routed, request, limit, deadline).await {
         Attempt::Done(result) => result,

@@ -65,16 +65,9 @@ pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 /// One RPC, up to its response headers: deadline, limiter, pick, send.
 /// Every wait is bounded by the RPC's deadline.
 async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
-    if shared.is_shutting_down() {
-        return Err(PoolError::Shutdown);
-    }
+    // The permit is the caller's, so it is kept across transparent retries.
     let deadline = deadline_of(shared, &request);
-    // The limiter's core never admits a waiter past its deadline. The
-    // permit is the caller's, so it is kept across transparent retries.
-    let mut limit = match &shared.limiter {
-        Some(gate) => Some(gate.acquire(deadline).await.map_err(PoolError::Limited)?),
-        None => None,
-    };
+    let mut limit = admit(shared, deadline).await?;
     let mut request = request;
     let mut tried: Vec<ConnId> = Vec::with_capacity(MAX_TRANSPARENT_ATTEMPTS);
     loop {
@@ -100,6 +93,24 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
 pub(crate) fn deadline_of(shared: &Shared, request: &Request<Body>) -> Instant {
     let timeout = grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
     Instant::now() + timeout
+}
+
+/// What every RPC goes through before a connection is chosen: refused once
+/// the pool shuts down, then a limiter permit if the pool has a limiter (its
+/// core never admits a waiter past `deadline`).
+pub(crate) async fn admit(
+    shared: &Shared,
+    deadline: Instant,
+) -> Result<Option<LimitPermit>, PoolError> {
+    if shared.is_shutting_down() {
+        return Err(PoolError::Shutdown);
+    }
+    match &shared.limiter {
+        Some(gate) => Ok(Some(
+            gate.acquire(deadline).await.map_err(PoolError::Limited)?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// How one attempt on one connection ended.
