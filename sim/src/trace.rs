@@ -13,7 +13,7 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use squall_pool::{ConnId, EventKind};
+use squall_pool::{CloseCause, ConnId, EventKind};
 use tonic::Code;
 
 use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
@@ -281,6 +281,28 @@ impl Trace {
             }
         }
         unreachable!("the loop returns when both traces end")
+    }
+
+    /// (time, cause) of each pool connection to `endpoint` that closed in
+    /// `[from, to)`, in trace order.
+    pub fn pool_closes(
+        &self,
+        endpoint: &str,
+        from: Duration,
+        to: Duration,
+    ) -> Vec<(Duration, CloseCause)> {
+        self.lines
+            .iter()
+            .filter(|line| line.at >= from && line.at < to)
+            .filter_map(|line| match &line.event {
+                TraceEvent::Pool {
+                    endpoint: to_host,
+                    kind: EventKind::Closed { cause },
+                    ..
+                } if to_host == endpoint => Some((line.at, cause.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// RPC outcomes, in completion order.

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, EventKind};
+use squall_pool::CloseCause;
 use squall_sim::{
     Fault, GoawayStorm, GracefulRestart, SlowServer, Trace, TraceEvent, server::GoawayMode,
 };
@@ -26,28 +26,6 @@ fn restart(drain_timeout: Duration, downtime: Duration) -> Fault {
         drain_timeout,
         downtime,
     })
-}
-
-/// (time, cause) of each pool connection to `server` closed in `[from, to)`.
-fn closes(
-    trace: &Trace,
-    server: &str,
-    from: Duration,
-    to: Duration,
-) -> Vec<(Duration, CloseCause)> {
-    trace
-        .lines
-        .iter()
-        .filter(|l| l.at >= from && l.at < to)
-        .filter_map(|l| match &l.event {
-            TraceEvent::Pool {
-                endpoint,
-                kind: EventKind::Closed { cause },
-                ..
-            } if endpoint == server => Some((l.at, cause.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn at_of(trace: &Trace, host: &str, event: &str) -> Vec<Duration> {
@@ -78,7 +56,8 @@ fn graceful_restart_drains_refuses_and_comes_back() {
         [FAULT_AT; 2],
         "{text}"
     );
-    let goodbyes: Vec<_> = closes(&trace, "server-2", FAULT_AT, FAULT_AT + ms(3))
+    let goodbyes: Vec<_> = trace
+        .pool_closes("server-2", FAULT_AT, FAULT_AT + ms(3))
         .into_iter()
         .filter(|(_, cause)| *cause == CloseCause::PeerClosed)
         .collect();
@@ -91,7 +70,8 @@ fn graceful_restart_drains_refuses_and_comes_back() {
     );
     let listening = at_of(&trace, "server-2", "server_listening");
     assert_eq!(listening, [Duration::ZERO, ms(7002)], "{text}");
-    let refused = closes(&trace, "server-2", FAULT_AT, ms(7002))
+    let refused = trace
+        .pool_closes("server-2", FAULT_AT, ms(7002))
         .into_iter()
         .filter(|(_, c)| c.to_string().contains("ConnectionRefused"))
         .count();
@@ -184,7 +164,7 @@ fn goaway_storm_once_replaces_every_connection_without_failures() {
     assert_eq!(goaways.len(), 4, "{text}");
     assert!(goaways.iter().all(|l| l.at == FAULT_AT));
     for server in ["server-1", "server-2"] {
-        let closed = closes(&trace, server, FAULT_AT, FAULT_AT + ms(3));
+        let closed = trace.pool_closes(server, FAULT_AT, FAULT_AT + ms(3));
         assert_eq!(closed.len(), 2, "{text}");
         assert!(
             closed.iter().all(|(_, c)| *c == CloseCause::PeerClosed),
@@ -297,7 +277,7 @@ fn abrupt_storm_fails_the_streams_in_flight() {
             .all(|l| l.to_string().ends_with("mode=abrupt"))
     );
     for server in ["server-1", "server-2"] {
-        let closed = closes(&trace, server, FAULT_AT, FAULT_AT + ms(2));
+        let closed = trace.pool_closes(server, FAULT_AT, FAULT_AT + ms(2));
         assert_eq!(closed.len(), 2, "{text}");
         assert!(
             closed
@@ -333,7 +313,7 @@ fn too_many_pings_is_a_transport_error_for_the_pool() {
     let trace = storm_with_streams_in_flight(GoawayMode::TooManyPings);
     let text = interesting(&trace);
     for server in ["server-1", "server-2"] {
-        let closed = closes(&trace, server, FAULT_AT, FAULT_AT + ms(2));
+        let closed = trace.pool_closes(server, FAULT_AT, FAULT_AT + ms(2));
         assert_eq!(closed.len(), 2, "{text}");
         for (at, cause) in closed {
             assert_eq!(at, FAULT_AT + TICK);

@@ -13,7 +13,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, EventKind};
+use squall_pool::CloseCause;
 use squall_sim::{Fault, ServerCrash, Trace, TraceEvent, WorldConfig, check};
 
 const CRASH_AT: Duration = Duration::from_secs(5);
@@ -30,23 +30,6 @@ fn crash_world(silent: bool) -> WorldConfig {
         secs(20),
         vec![at(CRASH_AT, Some(RESTART_AT - CRASH_AT), fault)],
     )
-}
-
-/// (time, cause) of each pool connection to server-2 closed in `[from, to)`.
-fn closes(trace: &Trace, from: Duration, to: Duration) -> Vec<(Duration, CloseCause)> {
-    trace
-        .lines
-        .iter()
-        .filter(|l| l.at >= from && l.at < to)
-        .filter_map(|l| match &l.event {
-            TraceEvent::Pool {
-                endpoint,
-                kind: EventKind::Closed { cause },
-                ..
-            } if endpoint == "server-2" => Some((l.at, cause.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn ready_after(trace: &Trace, server: &str, from: Duration) -> Vec<Duration> {
@@ -69,7 +52,7 @@ fn process_crash_ends_connections_at_once_and_restart_reconnects() {
     let trace = run_ok(&crash_world(false));
     let text = interesting(&trace);
 
-    let crash = closes(&trace, CRASH_AT, CRASH_AT + TICK);
+    let crash = trace.pool_closes("server-2", CRASH_AT, CRASH_AT + TICK);
     assert_eq!(crash.len(), 2, "{text}");
     for (_, cause) in &crash {
         assert!(
@@ -77,7 +60,7 @@ fn process_crash_ends_connections_at_once_and_restart_reconnects() {
             "{cause:?}\n{text}"
         );
     }
-    let hung = closes(&trace, CRASH_AT + TICK, RESTART_AT + TICK);
+    let hung = trace.pool_closes("server-2", CRASH_AT + TICK, RESTART_AT + TICK);
     assert_eq!(hung.len(), 2, "{text}");
     for (at, cause) in &hung {
         assert_eq!(*at, RESTART_AT, "{text}");
@@ -113,7 +96,8 @@ fn process_crash_ends_connections_at_once_and_restart_reconnects() {
 fn silent_crash_leaves_zombies_that_keepalive_closes() {
     let trace = run_ok(&crash_world(true));
     let text = interesting(&trace);
-    let zombies: Vec<_> = closes(&trace, CRASH_AT, RESTART_AT)
+    let zombies: Vec<_> = trace
+        .pool_closes("server-2", CRASH_AT, RESTART_AT)
         .into_iter()
         .filter(|(_, cause)| *cause == CloseCause::KeepaliveTimeout)
         .collect();
@@ -125,7 +109,9 @@ fn silent_crash_leaves_zombies_that_keepalive_closes() {
         );
     }
     assert!(
-        closes(&trace, CRASH_AT, CRASH_AT + secs(2)).is_empty(),
+        trace
+            .pool_closes("server-2", CRASH_AT, CRASH_AT + secs(2))
+            .is_empty(),
         "{text}"
     );
     let found = check::detections(&trace);
