@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use squall_pool::{ConnId, EventKind};
+use squall_pool::{ConnEvent, ConnId};
 use squall_sim::{Trace, TraceEvent, check::Invariant};
 
 /// Holds if at most `max` RPCs failed.
@@ -27,7 +27,7 @@ pub fn no_leaks(trace: &Trace) -> Invariant {
     let mut closed: BTreeMap<ConnId, bool> = BTreeMap::new();
     for line in &trace.lines {
         if let TraceEvent::Pool { conn, kind, .. } = &line.event {
-            let reached = matches!(kind, EventKind::Closed { .. });
+            let reached = matches!(kind, ConnEvent::Closed { .. });
             *closed.entry(*conn).or_default() |= reached;
         }
     }
@@ -121,7 +121,7 @@ mod tests {
         )
     }
 
-    fn pool(conn: u64, kind: EventKind) -> TraceLine {
+    fn pool(conn: u64, kind: ConnEvent) -> TraceLine {
         line(
             0,
             TraceEvent::Pool {
@@ -152,11 +152,11 @@ mod tests {
 
     #[test]
     fn no_leaks_needs_a_clean_shutdown_and_every_connection_closed() {
-        let closed = EventKind::Closed {
+        let closed = ConnEvent::Closed {
             cause: CloseCause::Shutdown,
         };
         let shutdown = |left| line(9, TraceEvent::PoolShutdown { tasks_left: left });
-        let mut lines = vec![pool(1, EventKind::Ready), pool(1, closed), shutdown(0)];
+        let mut lines = vec![pool(1, ConnEvent::Ready), pool(1, closed), shutdown(0)];
         assert!(
             no_leaks(&Trace {
                 lines: lines.clone(),
@@ -173,7 +173,7 @@ mod tests {
             .ok
         );
         lines[2] = shutdown(0);
-        lines.push(pool(2, EventKind::Ready));
+        lines.push(pool(2, ConnEvent::Ready));
         let open = no_leaks(&Trace { lines, dropped: 0 });
         assert!(
             !open.ok && open.detail.contains("never reached Closed"),

@@ -13,7 +13,11 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use squall_pool::{CloseCause, ConnId, EventKind};
+use squall_pool::{
+    CloseCause, ConnEvent, ConnId,
+    breaker::{State as BreakerState, TransitionReason},
+    event::fmt_breaker_change,
+};
 use tonic::Code;
 
 use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
@@ -34,12 +38,23 @@ pub struct TraceLine {
 /// What a line records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceEvent {
-    /// A `PoolEvent` of the client's pool; `endpoint` is the server host name.
+    /// A connection event of the client's pool; `endpoint` is the server
+    /// host name.
     Pool {
         conn: ConnId,
         endpoint: String,
-        kind: EventKind,
+        kind: ConnEvent,
     },
+    /// The client pool's breaker for `endpoint` (a server host name) moved
+    /// from `from` to `to`.
+    Breaker {
+        endpoint: String,
+        from: BreakerState,
+        to: BreakerState,
+        reason: TransitionReason,
+    },
+    /// The client pool's limiter occupancy changed.
+    Limiter { in_flight: usize, queued: usize },
     /// `Pool::shutdown` returned, leaving `tasks_left` tasks alive.
     PoolShutdown { tasks_left: usize },
     /// A fault was injected into the network.
@@ -97,6 +112,12 @@ impl TraceEvent {
     pub fn name(&self) -> &'static str {
         match self {
             TraceEvent::Pool { kind, .. } => kind.name(),
+            TraceEvent::Breaker { to, .. } => match to {
+                BreakerState::Closed => "breaker_closed",
+                BreakerState::Open => "breaker_open",
+                BreakerState::HalfOpen => "breaker_half_open",
+            },
+            TraceEvent::Limiter { .. } => "limiter",
             TraceEvent::PoolShutdown { .. } => "pool_shutdown",
             TraceEvent::FaultStart(_) => "fault_start",
             TraceEvent::FaultHeal(_) => "fault_heal",
@@ -133,6 +154,18 @@ impl fmt::Display for TraceLine {
                 endpoint,
                 kind,
             } => write!(f, " conn={conn} endpoint={endpoint}{kind}"),
+            TraceEvent::Breaker {
+                endpoint,
+                from,
+                reason,
+                ..
+            } => {
+                write!(f, " endpoint={endpoint}")?;
+                fmt_breaker_change(f, *from, *reason)
+            }
+            TraceEvent::Limiter { in_flight, queued } => {
+                write!(f, " in_flight={in_flight} queued={queued}")
+            }
             TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
             TraceEvent::ServerConnOpen { peer }
@@ -297,7 +330,7 @@ impl Trace {
             .filter_map(|line| match &line.event {
                 TraceEvent::Pool {
                     endpoint: to_host,
-                    kind: EventKind::Closed { cause },
+                    kind: ConnEvent::Closed { cause },
                     ..
                 } if to_host == endpoint => Some((line.at, cause.clone())),
                 _ => None,

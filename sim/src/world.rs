@@ -14,7 +14,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use squall_pool::{Pool, PoolConfig, PoolEvent};
+use squall_pool::{EndpointId, EventKind, Pool, PoolConfig, PoolEvent};
 
 use crate::{
     connector::TurmoilConnector,
@@ -323,14 +323,34 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
 /// Turns pool events into trace lines of the client host.
 fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + Send + Sync {
     move |event: &PoolEvent| {
-        recorder.record(
-            CLIENT_HOST,
-            TraceEvent::Pool {
-                conn: event.conn,
-                endpoint: names[event.endpoint.0 as usize].clone(),
-                kind: event.kind.clone(),
+        let name = |endpoint: EndpointId| names[endpoint.0 as usize].clone();
+        let line = match &event.kind {
+            EventKind::Conn {
+                endpoint,
+                conn,
+                event,
+            } => TraceEvent::Pool {
+                conn: *conn,
+                endpoint: name(*endpoint),
+                kind: event.clone(),
             },
-        )
+            EventKind::Breaker {
+                endpoint,
+                from,
+                to,
+                reason,
+            } => TraceEvent::Breaker {
+                endpoint: name(*endpoint),
+                from: *from,
+                to: *to,
+                reason: *reason,
+            },
+            EventKind::Limiter { in_flight, queued } => TraceEvent::Limiter {
+                in_flight: *in_flight,
+                queued: *queued,
+            },
+        };
+        recorder.record(CLIENT_HOST, line)
     }
 }
 

@@ -15,7 +15,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, EventKind, KeepaliveConfig};
+use squall_pool::{CloseCause, ConnEvent, KeepaliveConfig};
 use squall_sim::{ClientKind, Expiry, Middlebox, MiddleboxKind, Trace, TraceEvent, WorldConfig};
 
 const NAT_IDLE: Duration = Duration::from_secs(5);
@@ -55,7 +55,7 @@ fn expiries_and_closes(trace: &Trace) -> (Vec<Duration>, Vec<(Duration, CloseCau
         .iter()
         .filter_map(|l| match &l.event {
             TraceEvent::Pool {
-                kind: EventKind::Closed { cause },
+                kind: ConnEvent::Closed { cause },
                 ..
             } => Some((l.at, cause.clone())),
             _ => None,
