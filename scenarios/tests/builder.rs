@@ -10,7 +10,7 @@ use squall_scenarios::{
     Script, library,
     script::{BUILDER_FILE, ClientKind, Load},
 };
-use squall_sim::{BlackHole, Fault};
+use squall_sim::{BlackHole, Fault, Pace};
 
 fn hole(b: &str) -> Fault {
     Fault::BlackHole(BlackHole {
@@ -42,7 +42,10 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
             start: Duration::from_secs(1),
             rate: Some(10),
             interval: None,
+            concurrency: None,
+            think: None,
             deadline: Duration::from_secs(1),
+            mix: Vec::new(),
         })
         .fault_at(
             Duration::from_secs(5),
@@ -100,7 +103,13 @@ fn builder_defaults_are_a_runnable_script() {
     assert_eq!(script.time_limit(), Duration::from_secs(70));
     let world = script.world(5);
     assert_eq!(world.seed, 5);
-    assert_eq!(world.load.interval, Duration::from_millis(100));
+    assert_eq!(
+        world.load.pace,
+        Pace::Open {
+            interval: Duration::from_millis(100)
+        }
+    );
+    assert!(world.load.mix.is_empty());
 }
 
 /// Every prefix of a real script, and every single-byte corruption of it
