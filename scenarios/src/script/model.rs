@@ -548,3 +548,130 @@ pub struct Expect {
     #[serde(default)]
     pub no_leaks: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn pool(text: &str) -> PoolOverrides {
+        toml::from_str(text).expect("valid [pool]")
+    }
+
+    /// No table, no limiter or breaker: the pool's defaults stay off.
+    #[test]
+    fn limiter_and_breaker_are_off_unless_their_table_is_there() {
+        let config = pool("connections_per_endpoint = 3").apply(1);
+        assert_eq!((config.limiter, config.breaker), (None, None));
+        let config = pool("[limiter]\n[breaker]\n").apply(1);
+        assert_eq!(config.limiter, Some(LimiterConfig::default()));
+        assert_eq!(config.breaker, Some(BreakerConfig::default()));
+    }
+
+    #[test]
+    fn limiter_fields_override_the_defaults() {
+        let config = pool(
+            "[limiter]\nmax_concurrency = 8\nmax_queue_wait = \"250ms\"\nrate = { per_second = 100, burst = 5 }\n",
+        )
+        .apply(1);
+        let limiter = config.limiter.expect("on");
+        assert_eq!(limiter.max_concurrency, 8);
+        assert_eq!(limiter.max_queue_wait, Duration::from_millis(250));
+        assert_eq!(
+            limiter.max_queue_len,
+            LimiterConfig::default().max_queue_len
+        );
+        assert_eq!(
+            limiter.rate,
+            Some(RateLimit {
+                per_second: 100,
+                burst: 5
+            })
+        );
+    }
+
+    /// Code lists replace the default sets; windows are counts or times.
+    #[test]
+    fn breaker_fields_override_the_defaults() {
+        let breaker = pool(
+            "[breaker]\nwait_in_open = \"5s\"\nsliding_window = { time = \"10s\" }\nfailure_codes = [\"UNAVAILABLE\", \"RESOURCE_EXHAUSTED\"]\nignored_codes = []\n",
+        )
+        .apply(1)
+        .breaker
+        .expect("on");
+        assert_eq!(breaker.wait_in_open, Duration::from_secs(5));
+        assert_eq!(
+            breaker.sliding_window,
+            SlidingWindow::Time(Duration::from_secs(10))
+        );
+        assert_eq!(
+            breaker.failure_predicate.failure_codes,
+            BTreeSet::from([GrpcCode::Unavailable, GrpcCode::ResourceExhausted])
+        );
+        assert!(breaker.failure_predicate.ignored_codes.is_empty());
+        assert_eq!(
+            breaker.minimum_calls,
+            BreakerConfig::default().minimum_calls
+        );
+        let counted = pool("[breaker]\nsliding_window = { count = 20 }\n").apply(1);
+        assert_eq!(
+            counted.breaker.expect("on").sliding_window,
+            SlidingWindow::Count(20)
+        );
+    }
+
+    /// Every status name maps to the breaker's code of the same number.
+    #[test]
+    fn status_names_map_to_the_same_grpc_code() {
+        let unavailable: StatusCode = toml::Value::String("UNAVAILABLE".into())
+            .try_into()
+            .expect("a status");
+        assert_eq!(grpc_code(unavailable), GrpcCode::Unavailable);
+        assert_eq!(
+            grpc_code(StatusCode::Unauthenticated),
+            GrpcCode::Unauthenticated
+        );
+        assert_eq!(grpc_code(StatusCode::Cancelled), GrpcCode::Cancelled);
+    }
+
+    /// `concurrency / min_think` never exceeds `MAX_RATE`, and the floor is
+    /// the simulation's 1 ms tick.
+    #[test]
+    fn min_think_bounds_the_closed_loop_rate() {
+        assert_eq!(Load::min_think(1), Duration::from_millis(1));
+        assert_eq!(Load::min_think(10), Duration::from_millis(1));
+        assert_eq!(Load::min_think(100), Duration::from_millis(10));
+        assert_eq!(Load::min_think(1024), Duration::from_micros(102_400));
+        for n in [1, 7, 10, 11, 333, 1024] {
+            let rate = f64::from(n) / Load::min_think(n).as_secs_f64();
+            assert!(rate <= f64::from(Load::MAX_RATE) + 1e-6, "{n}: {rate}");
+        }
+    }
+
+    #[test]
+    fn mix_entries_become_the_simulators_calls() {
+        let entry = MixEntry::echo_stream(3, 5, Duration::from_millis(10))
+            .with_deadline(Duration::from_secs(2));
+        assert_eq!(
+            entry.weighted_call(),
+            WeightedCall {
+                weight: 3,
+                call: Call::EchoStream {
+                    count: 5,
+                    interval: Duration::from_millis(10)
+                },
+                deadline: Some(Duration::from_secs(2)),
+            }
+        );
+        assert_eq!(entry.fields_set(), ["count", "interval"]);
+        assert_eq!(
+            MixEntry::failing_echo(1, StatusCode::Internal)
+                .weighted_call()
+                .call,
+            Call::FailingEcho {
+                code: StatusCode::Internal
+            }
+        );
+    }
+}

@@ -347,7 +347,7 @@ fn mix(load: &Load, found: &mut Vec<Problem>) {
         if !(1..=WeightedCall::MAX_WEIGHT).contains(&entry.weight) {
             found.push(problem(
                 field("weight"),
-                format!("weight {}", entry.weight),
+                format!("{} is {}", field("weight"), entry.weight),
                 &format!("a weight from 1 to {}", WeightedCall::MAX_WEIGHT),
                 "weights are relative: an entry is drawn with probability weight / sum of weights; remove an entry to never draw it",
             ));
@@ -359,11 +359,11 @@ fn mix(load: &Load, found: &mut Vec<Problem>) {
         let wanted = call.fields();
         let takes = if wanted.is_empty() {
             format!(
-                "`{}` takes no fields besides weight and deadline",
+                "no field besides `weight` and `deadline` for `{}`",
                 call.name()
             )
         } else {
-            format!("`{}` takes {}", call.name(), backticked(wanted))
+            format!("only `{}`'s fields: {}", call.name(), backticked(wanted))
         };
         for set in entry.fields_set() {
             if !wanted.contains(&set) {
@@ -380,7 +380,7 @@ fn mix(load: &Load, found: &mut Vec<Problem>) {
                 found.push(problem(
                     field(name),
                     format!("call `{}` needs `{name}`", call.name()),
-                    &takes,
+                    &format!("a `{name}` entry in this [[load.mix]] table"),
                     "see [[load.mix]] in docs/fault-scripts.md",
                 ));
             }
@@ -515,4 +515,124 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
 /// `5s`, `250ms`: durations as a script would write them.
 pub(crate) fn fmt(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "description = \"t\"\nduration = \"10s\"\n[topology]\nservers = 1\n";
+
+    /// The fields of every problem in a script made of `HEAD` and `rest`.
+    fn fields(rest: &str) -> Vec<String> {
+        match Script::parse("t", "t.toml", &format!("{HEAD}{rest}")) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.into_iter().map(|e| e.field).collect(),
+        }
+    }
+
+    fn load(rest: &str) -> Vec<String> {
+        fields(&format!("[load]\ndeadline = \"1s\"\n{rest}"))
+    }
+
+    #[test]
+    fn a_pace_is_exactly_one_of_rate_interval_and_concurrency() {
+        assert!(load("rate = 10").is_empty());
+        assert!(load("interval = \"2s\"").is_empty());
+        assert!(load("concurrency = 4\nthink = \"1ms\"").is_empty());
+        assert_eq!(load(""), ["load"]);
+        assert_eq!(
+            load("interval = \"2s\"\nconcurrency = 4\nthink = \"1ms\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(load("rate = 10\ninterval = \"2s\""), ["load.interval"]);
+    }
+
+    #[test]
+    fn closed_loops_need_a_long_enough_think_and_a_bounded_concurrency() {
+        assert_eq!(load("concurrency = 4"), ["load.think"]);
+        assert_eq!(load("rate = 10\nthink = \"5ms\""), ["load.think"]);
+        assert_eq!(
+            load("concurrency = 1025\nthink = \"1s\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(
+            load("concurrency = 0\nthink = \"1s\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(
+            load("concurrency = 1024\nthink = \"102ms\""),
+            ["load.think"]
+        );
+        assert!(load("concurrency = 1024\nthink = \"103ms\"").is_empty());
+    }
+
+    #[test]
+    fn mix_entries_get_exactly_their_calls_fields() {
+        let mix = |entry: &str| load(&format!("rate = 10\n[[load.mix]]\n{entry}"));
+        assert!(mix("call = \"echo\"\nweight = 1").is_empty());
+        assert!(mix("call = \"health-check\"\nweight = 1\ndeadline = \"5s\"").is_empty());
+        assert!(mix("call = \"slow-echo\"\nweight = 1\ndelay = \"200ms\"").is_empty());
+        assert!(mix("call = \"failing-echo\"\nweight = 1\ncode = \"INTERNAL\"").is_empty());
+        assert!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 5\ninterval = \"0ms\"").is_empty()
+        );
+        assert_eq!(
+            mix("call = \"slow-echo\"\nweight = 1"),
+            ["load.mix[0].delay"]
+        );
+        assert_eq!(
+            mix("call = \"echo\"\nweight = 1\ncount = 3"),
+            ["load.mix[0].count"]
+        );
+        assert_eq!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 0\ninterval = \"1ms\""),
+            ["load.mix[0].count"]
+        );
+        assert_eq!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 2\ninterval = \"1500us\""),
+            ["load.mix[0].interval"]
+        );
+        assert_eq!(
+            mix("call = \"echo\"\nweight = 1001\ndeadline = \"0s\""),
+            ["load.mix[0].weight", "load.mix[0].deadline"]
+        );
+        assert_eq!(mix("call = \"echo\""), ["load.mix[0].weight"]);
+    }
+
+    /// Limiter and breaker errors name the script's field, including the
+    /// breaker's code lists, which the pool keeps in its failure predicate.
+    #[test]
+    fn limiter_and_breaker_errors_name_the_script_field() {
+        let pool =
+            |table: &str| fields(&format!("{table}\n[load]\nrate = 10\ndeadline = \"1s\"\n"));
+        assert_eq!(
+            pool("[pool.limiter]\nrate = { per_second = 10, burst = 0 }"),
+            ["pool.limiter.rate.burst"]
+        );
+        assert_eq!(
+            pool("[pool.limiter]\nrate = { per_second = 10 }"),
+            ["pool.limiter.rate.burst"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_rate_threshold = 101"),
+            ["pool.breaker.failure_rate_threshold"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_codes = [\"CANCELLED\"]"),
+            ["pool.breaker.ignored_codes"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nsliding_window = { time = \"0s\" }"),
+            ["pool.breaker.sliding_window"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_codes = [\"OK\"]"),
+            ["pool.breaker.failure_codes[0]"]
+        );
+        assert_eq!(
+            pool("[pool.limiter]\nmax_queue = 3"),
+            ["pool.limiter.max_queue"]
+        );
+    }
 }
