@@ -171,7 +171,7 @@ impl Call {
 
 /// `d` in milliseconds, as the echo protocol carries it.
 fn whole_ms(d: Duration) -> Result<u32, &'static str> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err("must be a whole number of milliseconds");
     }
     u32::try_from(d.as_millis()).map_err(|_| "is too long")
