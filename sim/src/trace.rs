@@ -20,7 +20,7 @@ use squall_pool::{
 };
 use tonic::Code;
 
-use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
+use crate::{fault::Fault, load::Call, middlebox::Expiry, server::GoawayMode};
 
 /// Most lines one run records. A run that hits it is cut short and reported,
 /// rather than growing without bound.
@@ -95,6 +95,10 @@ pub enum TraceEvent {
 pub struct RpcOutcome {
     /// Sequence number of the RPC within the run, from 1.
     pub id: u64,
+    /// What it asked of the server; shown as `call=` unless a plain echo.
+    pub call: Call,
+    /// The deadline it was sent with (not shown: the script says it).
+    pub deadline: Duration,
     /// The connection the pool routed it to, when known.
     pub conn: Option<ConnId>,
     /// The server host that connection leads to, when known.
@@ -185,6 +189,9 @@ impl fmt::Display for TraceLine {
             }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;
+                if rpc.call != Call::Echo {
+                    write!(f, " call={}", rpc.call.name())?;
+                }
                 match (&rpc.conn, &rpc.endpoint) {
                     (Some(conn), Some(endpoint)) => write!(f, " conn={conn} endpoint={endpoint}")?,
                     _ => f.write_str(" conn=-")?,

@@ -18,7 +18,6 @@ use squall_pool::{EndpointId, EventKind, Pool, PoolConfig, PoolEvent};
 
 use crate::{
     connector::TurmoilConnector,
-    echo::proto::echo_client::EchoClient,
     fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
     middlebox::{self, Middlebox},
@@ -106,9 +105,7 @@ impl WorldConfig {
         if !(1..=MAX_SERVERS).contains(&self.servers) {
             return invalid(format!("servers must be between 1 and {MAX_SERVERS}"));
         }
-        if self.load.interval.is_zero() {
-            return invalid("load.interval must be greater than zero".into());
-        }
+        self.load.validate().map_err(SimError::InvalidWorld)?;
         if self.tick.is_zero() {
             return invalid("tick must be greater than zero".into());
         }
@@ -296,9 +293,10 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 host: CLIENT_HOST.into(),
                 recorder,
                 endpoint_names: names,
+                seed: config.seed,
             };
             let recorder = context.recorder.clone();
-            load::run(EchoClient::new(pool.clone()), config.load, context).await;
+            load::run(pool.clone(), config.load, context).await;
             let report = pool.shutdown().await;
             recorder.record(
                 CLIENT_HOST,
@@ -313,8 +311,9 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 host: CLIENT_HOST.into(),
                 recorder,
                 endpoint_names: Arc::from([]),
+                seed: config.seed,
             };
-            load::run(EchoClient::new(channel), config.load, context).await;
+            load::run(channel, config.load, context).await;
         }
     }
     Ok(())

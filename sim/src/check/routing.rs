@@ -77,6 +77,8 @@ mod tests {
             host: "client".into(),
             event: TraceEvent::Rpc(RpcOutcome {
                 id: 1,
+                call: crate::Call::Echo,
+                deadline: Duration::from_secs(1),
                 conn: Some(ConnId(conn)),
                 endpoint: Some("server-1".into()),
                 sent_at: Duration::from_millis(at_ms),
