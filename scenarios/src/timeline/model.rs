@@ -31,7 +31,7 @@ pub struct Timeline {
     pub faults: Vec<FaultSpan>,
     /// One group per host other than the client, endpoints first.
     pub groups: Vec<HostGroup>,
-    /// The client's own lanes: unrouted RPCs, shutdown, plots.
+    /// The client's own lanes: RPCs with no connection, shutdown, plots.
     pub client: ClientLanes,
     pub invariants: Vec<InvariantMark>,
     /// RPC ticks left out past [`MAX_RPC_TICKS`].
@@ -207,7 +207,9 @@ impl Series {
 /// The client's lanes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClientLanes {
-    /// RPCs the pool routed to no connection.
+    /// RPCs whose trace line names no connection: not routed, or failed
+    /// with a status that carried no routing (the load generator learns
+    /// the connection from a response).
     pub unrouted: Vec<RpcTick>,
     pub marks: Vec<Mark>,
     /// RPCs in flight (from each RPC's send to its end); limiter plots
@@ -468,6 +470,7 @@ fn host_groups(trace: &Trace, faults: &[FaultSpan]) -> Vec<HostGroup> {
         .iter()
         .filter_map(|l| match &l.event {
             TraceEvent::Pool { endpoint, .. } => Some(endpoint.as_str()),
+            TraceEvent::Rpc(rpc) => rpc.endpoint.as_deref(),
             _ => None,
         })
         .collect();
@@ -562,11 +565,16 @@ fn host_line(group: &mut HostGroup, line: &TraceLine) {
 }
 
 /// Sets a step series' value from `at` on; several changes in one
-/// millisecond keep only the last value.
+/// millisecond keep only the last value, and a value that does not change
+/// adds no point.
 fn step(series: &mut Series, at: Duration, value: u64) {
+    let before = series.points.iter().rev().find(|p| p.0 < at).map(|p| p.1);
     match series.points.last_mut() {
         Some(last) if last.0 == at => last.1 = value,
         _ => series.points.push((at, value)),
+    }
+    if series.points.len() > 1 && before == Some(value) {
+        series.points.pop();
     }
 }
 
@@ -620,5 +628,222 @@ pub(super) fn conn_state(kind: &EventKind) -> Option<ConnState> {
         EventKind::Ready => Some(ConnState::Ready),
         EventKind::Draining { .. } => Some(ConnState::Draining),
         EventKind::Closed { .. } | EventKind::Backoff { .. } | EventKind::LeaseHeld { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use squall_pool::DrainCause;
+    use squall_sim::{BlackHole, RpcOutcome};
+
+    use super::*;
+    use crate::script::Expect;
+
+    fn line(at_ms: u64, host: &str, event: TraceEvent) -> TraceLine {
+        TraceLine {
+            at: Duration::from_millis(at_ms),
+            host: host.into(),
+            event,
+        }
+    }
+
+    fn pool(at_ms: u64, conn: u64, kind: EventKind) -> TraceLine {
+        line(
+            at_ms,
+            CLIENT_HOST,
+            TraceEvent::Pool {
+                conn: ConnId(conn),
+                endpoint: "server-1".into(),
+                kind,
+            },
+        )
+    }
+
+    fn rpc(id: u64, sent_ms: u64, ended_ms: u64, ok: bool) -> TraceLine {
+        line(
+            ended_ms,
+            CLIENT_HOST,
+            TraceEvent::Rpc(RpcOutcome {
+                id,
+                conn: Some(ConnId(1)),
+                endpoint: Some("server-1".into()),
+                sent_at: Duration::from_millis(sent_ms),
+                sent_seq: 0,
+                result: if ok {
+                    Ok(())
+                } else {
+                    Err(tonic::Code::DeadlineExceeded)
+                },
+            }),
+        )
+    }
+
+    fn timeline(lines: Vec<TraceLine>) -> Timeline {
+        Timeline::from_report(&Report {
+            scenario: "unit".into(),
+            seed: 1,
+            trace: Trace { lines, dropped: 0 },
+            detections: Vec::new(),
+            invariants: Vec::new(),
+            expect: Expect::default(),
+        })
+    }
+
+    fn states(row: &ConnRow) -> Vec<(u64, u64, ConnState)> {
+        row.spans
+            .iter()
+            .map(|s| (s.from.as_millis() as u64, s.to.as_millis() as u64, s.state))
+            .collect()
+    }
+
+    /// A redial after a backoff reuses its slot's row, so a flapping
+    /// endpoint stays one row per slot; a connection that overlaps a live
+    /// one gets a row of its own.
+    #[test]
+    fn connections_pack_into_rows() {
+        let connect_failed = EventKind::Closed {
+            cause: CloseCause::PeerClosed,
+        };
+        let t = timeline(vec![
+            pool(0, 1, EventKind::Connecting { attempt: 1 }),
+            pool(1, 1, EventKind::Ready),
+            pool(0, 2, EventKind::Connecting { attempt: 1 }),
+            pool(2, 2, EventKind::Ready),
+            pool(100, 1, connect_failed.clone()),
+            pool(
+                100,
+                1,
+                EventKind::Backoff {
+                    delay: Duration::from_millis(50),
+                },
+            ),
+            pool(150, 3, EventKind::Connecting { attempt: 2 }),
+            pool(151, 3, EventKind::Ready),
+            pool(
+                200,
+                2,
+                EventKind::Draining {
+                    cause: DrainCause::Shutdown,
+                },
+            ),
+            pool(210, 2, connect_failed),
+        ]);
+        let group = &t.groups[0];
+        assert_eq!(group.host, "server-1");
+        assert_eq!(group.rows.len(), 2);
+        assert_eq!(
+            states(&group.rows[0]),
+            vec![
+                (0, 1, ConnState::Connecting),
+                (1, 100, ConnState::Ready),
+                (100, 150, ConnState::Backoff),
+                (150, 151, ConnState::Connecting),
+                (151, 210, ConnState::Ready),
+            ]
+        );
+        assert_eq!(
+            states(&group.rows[1]),
+            vec![
+                (0, 2, ConnState::Connecting),
+                (2, 200, ConnState::Ready),
+                (200, 210, ConnState::Draining),
+            ]
+        );
+        // The span's hover text names the lines that began and ended it.
+        assert_eq!(
+            group.rows[1].spans[2].text,
+            "200 client conn_draining conn=2 endpoint=server-1 cause=shutdown\n210 client conn_closed conn=2 endpoint=server-1 cause=peer_closed"
+        );
+        assert_eq!(group.rows[0].marks.len(), 1);
+        assert_eq!(group.rows[1].marks.len(), 1);
+    }
+
+    /// A heal ends the span of the equal fault that is still open; a fault
+    /// never healed lasts to the end.
+    #[test]
+    fn faults_span_from_start_to_heal() {
+        let hole = |b: &str| {
+            Fault::BlackHole(BlackHole {
+                a: "client".into(),
+                b: b.into(),
+            })
+        };
+        let t = timeline(vec![
+            line(10, "net", TraceEvent::FaultStart(hole("server-1"))),
+            line(20, "net", TraceEvent::FaultStart(hole("server-2"))),
+            line(30, "net", TraceEvent::FaultHeal(hole("server-2"))),
+            line(90, "server-1", TraceEvent::ServerListening),
+        ]);
+        let spans: Vec<(u64, Option<u64>, &[String])> = t
+            .faults
+            .iter()
+            .map(|f| {
+                (
+                    f.start.as_millis() as u64,
+                    f.end.map(|e| e.as_millis() as u64),
+                    f.hosts.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                (10, None, &["server-1".to_owned()][..]),
+                (20, Some(30), &["server-2".to_owned()][..]),
+            ]
+        );
+        // Hosts named only by a fault still get a group, for the shading.
+        let hosts: Vec<&str> = t.groups.iter().map(|g| g.host.as_str()).collect();
+        assert_eq!(hosts, ["server-1", "server-2"]);
+        assert_eq!(t.end, Duration::from_millis(90));
+    }
+
+    /// Each RPC counts as in flight from its send to its end.
+    #[test]
+    fn in_flight_counts_overlapping_rpcs() {
+        let t = timeline(vec![
+            rpc(1, 0, 10, true),
+            rpc(2, 5, 20, false),
+            rpc(3, 20, 30, true),
+        ]);
+        let points: Vec<(u64, u64)> = t.client.plots[0]
+            .points
+            .iter()
+            .map(|&(at, v)| (at.as_millis() as u64, v))
+            .collect();
+        assert_eq!(points, vec![(0, 1), (5, 2), (10, 1), (30, 0)]);
+        let failed: Vec<Option<&str>> = t.groups[0]
+            .rpcs
+            .iter()
+            .map(|r| r.failed.as_deref())
+            .collect();
+        assert_eq!(failed, [None, Some("DeadlineExceeded"), None]);
+    }
+
+    #[test]
+    fn hosts_sort_naturally_endpoints_first() {
+        let t = timeline(vec![
+            line(0, "server-10", TraceEvent::ServerListening),
+            line(0, "server-2", TraceEvent::ServerListening),
+            line(0, "nat-1", TraceEvent::NatFlowClosed { flow: "f".into() }),
+            line(
+                1,
+                CLIENT_HOST,
+                TraceEvent::Pool {
+                    conn: ConnId(1),
+                    endpoint: "server-10".into(),
+                    kind: EventKind::Ready,
+                },
+            ),
+        ]);
+        let hosts: Vec<(&str, bool)> = t
+            .groups
+            .iter()
+            .map(|g| (g.host.as_str(), g.endpoint))
+            .collect();
+        assert_eq!(
+            hosts,
+            [("server-10", true), ("nat-1", false), ("server-2", false)]
+        );
     }
 }

@@ -35,7 +35,11 @@ pub fn summary(timeline: &Timeline) -> String {
         let _ = writeln!(out, "  marks: {}", marks(&timeline.client.marks));
     }
     if !timeline.client.unrouted.is_empty() {
-        let _ = writeln!(out, "  unrouted rpcs: {}", rpcs(&timeline.client.unrouted));
+        let _ = writeln!(
+            out,
+            "  rpcs without conn: {}",
+            rpcs(&timeline.client.unrouted)
+        );
     }
     for plot in &timeline.client.plots {
         let _ = writeln!(

@@ -147,25 +147,16 @@ impl Canvas {
         );
     }
 
-    /// A rectangle from `from` to `to`, at least 1 unit wide so an instant
-    /// state still shows.
-    fn bar(
-        &mut self,
-        from: Duration,
-        to: Duration,
-        y: f64,
-        h: f64,
-        fill: &str,
-        title: &str,
-        kind: &str,
-    ) {
-        let x = self.axis.xf(from);
-        let w = (self.axis.xf(to) - x).max(1.0);
+    /// A span's rectangle in the band `(y, height)`, at least 1 unit wide
+    /// so an instant state still shows.
+    fn bar<S>(&mut self, span: &Span<S>, (y, h): (f64, f64), fill: &str, kind: &str) {
+        let x = self.axis.xf(span.from);
+        let w = (self.axis.xf(span.to) - x).max(1.0);
         let _ = write!(
             self.lanes,
             r#"<rect data-kind="{kind}" data-at-ms="{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"><title>{}</title></rect>"#,
-            from.as_millis(),
-            esc(title)
+            span.from.as_millis(),
+            esc(&span.text)
         );
     }
 }
@@ -354,15 +345,7 @@ fn host_row(c: &mut Canvas, group: &HostGroup) {
             HostState::Up => (colour::HOST_UP, "host-up"),
             HostState::Down => (colour::HOST_DOWN, "host-down"),
         };
-        c.bar(
-            span.from,
-            span.to,
-            y + 3.0,
-            HOST_H - 6.0,
-            fill,
-            &span.text,
-            kind,
-        );
+        c.bar(span, (y + 3.0, HOST_H - 6.0), fill, kind);
     }
     for mark in &group.marks {
         glyph(c, mark, y, HOST_H);
@@ -389,7 +372,7 @@ fn conn_row(c: &mut Canvas, row: &ConnRow, label: &str) {
             ConnState::Backoff => (y + 3.0, CONN_H - 6.0),
             _ => (y, CONN_H),
         };
-        c.bar(span.from, span.to, y, h, fill, &span.text, kind);
+        c.bar(span, (y, h), fill, kind);
     }
     for mark in &row.marks {
         glyph(c, mark, y, CONN_H);
@@ -563,7 +546,7 @@ fn breaker_row(c: &mut Canvas, spans: &[Span<BreakerState>]) {
             BreakerState::Open => (colour::BREAKER_OPEN, "breaker-open"),
             BreakerState::HalfOpen => (colour::BREAKER_HALF_OPEN, "breaker-half-open"),
         };
-        c.bar(span.from, span.to, y, CONN_H, fill, &span.text, kind);
+        c.bar(span, (y, CONN_H), fill, kind);
     }
     c.y += CONN_H + CONN_GAP;
 }
@@ -612,7 +595,7 @@ fn client(c: &mut Canvas, timeline: &Timeline) {
         c.y += HOST_H + CONN_GAP;
     }
     if !lanes.unrouted.is_empty() {
-        rpc_row(c, &lanes.unrouted, "unrouted rpcs");
+        rpc_row(c, &lanes.unrouted, "rpcs, no conn");
     }
     for series in &lanes.plots {
         plot(c, series, &series.label, PLOT_H);
