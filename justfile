@@ -28,3 +28,7 @@ proptest-long CASES="20000":
 # Everything CI checks.
 ci:
     CI=true bash .ci/run
+
+# Run a script and write its timeline (one self-contained HTML page) to FILE.
+timeline SCRIPT="black-hole" FILE="timeline.html":
+    cargo run --release -p squall-scenarios -- run {{SCRIPT}} --html {{FILE}}

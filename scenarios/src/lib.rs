@@ -8,12 +8,14 @@
 //! - [`invariants`]: checks a script's `[expect]` adds.
 //! - [`report`]: running a script, the verdict and JSON.
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
+//! - [`timeline`]: a run drawn as one self-contained HTML page.
 
 pub mod invariants;
 pub mod library;
 pub mod replay;
 pub mod report;
 pub mod script;
+pub mod timeline;
 
 pub use report::{Report, run_script, run_script_observed};
 pub use script::{DEFAULT_SEED, Script};
