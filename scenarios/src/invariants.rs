@@ -1,10 +1,98 @@
 //! The checks a script's `[expect]` adds, plus the deadline check every run
 //! gets. Each reads the finished trace; names say what they check.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
-use squall_pool::{ConnEvent, ConnId};
-use squall_sim::{Trace, TraceEvent, check::Invariant};
+use squall_pool::{ConnEvent, ConnId, breaker::State};
+use squall_sim::{Fault, ScheduledFault, Trace, TraceEvent, check::Invariant};
+
+/// Holds if, for every server a failing-server fault hits, the client's
+/// breaker for it opens within `opens_within` of the fault's start and
+/// (for a healed fault) is closed again within `closes_within` of the heal.
+/// Closing goes through HALF_OPEN; `breaker_transitions_legal` checks that.
+pub fn breaker_follows_failing_server(
+    trace: &Trace,
+    faults: &[ScheduledFault],
+    opens_within: Option<Duration>,
+    closes_within: Option<Duration>,
+) -> Invariant {
+    let name = "breaker_follows_failing_server";
+    let first = |host: &str, state: State, from: Duration| {
+        trace.lines.iter().find_map(|line| match &line.event {
+            TraceEvent::Breaker { endpoint, to, .. }
+                if endpoint == host && *to == state && line.at >= from =>
+            {
+                Some(line.at)
+            }
+            _ => None,
+        })
+    };
+    let ms = |d: Duration| d.as_millis();
+    let mut seen = Vec::new();
+    for scheduled in faults {
+        let Fault::FailingServer(failing) = &scheduled.fault else {
+            continue;
+        };
+        for host in &failing.hosts {
+            let start = scheduled.at;
+            if let Some(bound) = opens_within {
+                match first(host, State::Open, start) {
+                    Some(at) if at <= start + bound => {
+                        seen.push(format!("{host} open at {} ms", ms(at)));
+                    }
+                    found => {
+                        return Invariant {
+                            name,
+                            ok: false,
+                            detail: format!(
+                                "{host} failing from {} ms: breaker open by {} ms expected, {}",
+                                ms(start),
+                                ms(start + bound),
+                                found.map_or("never opened".to_owned(), |at| format!(
+                                    "opened at {} ms",
+                                    ms(at)
+                                ))
+                            ),
+                        };
+                    }
+                }
+            }
+            let (Some(bound), Some(heal_after)) = (closes_within, scheduled.heal_after) else {
+                continue;
+            };
+            let healed = start + heal_after;
+            match first(host, State::Closed, healed) {
+                Some(at) if at <= healed + bound => {
+                    seen.push(format!("{host} closed at {} ms", ms(at)));
+                }
+                found => {
+                    return Invariant {
+                        name,
+                        ok: false,
+                        detail: format!(
+                            "{host} healed at {} ms: breaker closed by {} ms expected, {}",
+                            ms(healed),
+                            ms(healed + bound),
+                            found.map_or("never closed".to_owned(), |at| format!(
+                                "closed at {} ms",
+                                ms(at)
+                            ))
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    Invariant {
+        name,
+        ok: !seen.is_empty(),
+        detail: if seen.is_empty() {
+            "no failing-server fault to follow".to_owned()
+        } else {
+            seen.join(", ")
+        },
+    }
+}
 
 /// Holds if at most `max` RPCs failed.
 pub fn failed_rpcs_at_most(trace: &Trace, max: u64) -> Invariant {

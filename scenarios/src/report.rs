@@ -7,7 +7,10 @@ use squall_sim::{
     run_observed,
 };
 
-use crate::{invariants, script::Script};
+use crate::{
+    invariants,
+    script::{ClientKind, LINK_LATENCY, Script},
+};
 
 /// Everything a run of a script showed.
 #[derive(Debug, Clone)]
@@ -228,6 +231,28 @@ pub fn run_script_observed(
     }
     if expect.no_leaks {
         invariants.push(invariants::no_leaks(&output.trace));
+    }
+    if expect.breaker_opens_within.is_some() || expect.breaker_closes_within.is_some() {
+        invariants.push(invariants::breaker_follows_failing_server(
+            &output.trace,
+            &script.faults,
+            expect.breaker_opens_within,
+            expect.breaker_closes_within,
+        ));
+    }
+    // The admission checks every run with a limiter or breaker gets.
+    if let ClientKind::Pool = script.client.kind {
+        let config = script.pool.apply(seed);
+        if let Some(limiter) = &config.limiter {
+            invariants.push(check::limiter_inflight_within_limit(&output.trace, limiter));
+        }
+        if config.breaker.is_some() {
+            invariants.push(check::breaker_transitions_legal(&output.trace));
+            invariants.push(check::no_rpc_reaches_server_while_breaker_open(
+                &output.trace,
+                LINK_LATENCY,
+            ));
+        }
     }
     invariants.push(check::check_no_rpc_on_dead_conn(&output.trace));
     invariants.push(invariants::rpcs_end_within_deadline(&output.trace));

@@ -65,6 +65,9 @@ pub enum TraceEvent {
     ServerConnOpen { peer: String },
     /// A server's connection ended.
     ServerConnClosed { peer: String },
+    /// A server received an RPC for `method` (a gRPC path) from `peer`.
+    /// Recorded only when the world asks servers to (see `WorldConfig`).
+    ServerRpc { peer: String, method: String },
     /// A server closed a new connection at once: it had too many open.
     ServerConnRefused { peer: String },
     /// A server (re)started listening for connections.
@@ -128,6 +131,7 @@ impl TraceEvent {
             TraceEvent::ServerConnOpen { .. } => "server_conn_open",
             TraceEvent::ServerConnClosed { .. } => "server_conn_closed",
             TraceEvent::ServerConnRefused { .. } => "server_conn_refused",
+            TraceEvent::ServerRpc { .. } => "server_rpc",
             TraceEvent::ServerListening => "server_listening",
             TraceEvent::ServerGoaway { .. } => "server_goaway",
             TraceEvent::ServerStopped { .. } => "server_stopped",
@@ -175,6 +179,7 @@ impl fmt::Display for TraceLine {
             TraceEvent::ServerConnOpen { peer }
             | TraceEvent::ServerConnClosed { peer }
             | TraceEvent::ServerConnRefused { peer } => write!(f, " peer={peer}"),
+            TraceEvent::ServerRpc { peer, method } => write!(f, " peer={peer} method={method}"),
             TraceEvent::ServerGoaway { peer, mode } => {
                 write!(f, " peer={peer} mode={}", mode.name())
             }

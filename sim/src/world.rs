@@ -100,6 +100,14 @@ pub struct RunOutput {
 }
 
 impl WorldConfig {
+    /// Whether servers record a `server_rpc` line per RPC received: when the
+    /// client pool has a circuit breaker, so that "no RPC reaches a server
+    /// while its breaker is open" is counted where it matters, on the
+    /// server. Off otherwise, to keep traces short.
+    pub fn servers_trace_rpcs(&self) -> bool {
+        matches!(&self.client, ClientKind::Pool { config, .. } if config.breaker.is_some())
+    }
+
     fn validate(&self) -> Result<(), SimError> {
         let invalid = |what: String| Err(SimError::InvalidWorld(what));
         if !(1..=MAX_SERVERS).contains(&self.servers) {
@@ -203,7 +211,11 @@ fn drive(
     // software (a crashed server restarts with the faults still set).
     let mut controls: BTreeMap<String, ServerControl> = BTreeMap::new();
     for name in config.server_names() {
-        let control = ServerControl::default();
+        let control = if config.servers_trace_rpcs() {
+            ServerControl::tracing_rpcs()
+        } else {
+            ServerControl::default()
+        };
         controls.insert(name.clone(), control.clone());
         let recorder = recorder.clone();
         sim.host(name.clone(), move || {

@@ -547,6 +547,13 @@ pub struct Expect {
     /// opened reaches Closed.
     #[serde(default)]
     pub no_leaks: bool,
+    /// Every server a failing-server fault hits has its breaker OPEN within
+    /// this of the fault's start. Needs `[pool.breaker]`.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub breaker_opens_within: Option<Duration>,
+    /// ... and CLOSED again, through HALF_OPEN, within this of its heal.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub breaker_closes_within: Option<Duration>,
 }
 
 #[cfg(test)]

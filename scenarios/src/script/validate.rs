@@ -494,6 +494,28 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
     if let Some(within) = script.expect.detection_within {
         positive(found, "expect.detection_within", within);
     }
+    let breaker_fields = [
+        (
+            "expect.breaker_opens_within",
+            script.expect.breaker_opens_within,
+        ),
+        (
+            "expect.breaker_closes_within",
+            script.expect.breaker_closes_within,
+        ),
+    ];
+    for (field, within) in breaker_fields {
+        let Some(within) = within else { continue };
+        positive(found, field, within);
+        if script.pool.breaker.is_none() {
+            found.push(problem(
+                field,
+                format!("`{field}` needs a circuit breaker"),
+                "a [pool.breaker] table",
+                "add `[pool.breaker]` (an empty table takes the defaults)",
+            ));
+        }
+    }
     let pool_only = |field: &str, found: &mut Vec<Problem>| {
         found.push(problem(
             field,

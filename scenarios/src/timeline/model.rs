@@ -585,7 +585,10 @@ fn host_line(group: &mut HostGroup, line: &TraceLine) {
             step(&mut group.server_conns, line.at, open.saturating_sub(1));
             None
         }
-        TraceEvent::Pool { .. }
+        // Shown by the client's RPC ticks already; a second tick per RPC on
+        // the server lane would only add noise.
+        TraceEvent::ServerRpc { .. }
+        | TraceEvent::Pool { .. }
         | TraceEvent::Breaker { .. }
         | TraceEvent::Limiter { .. }
         | TraceEvent::PoolShutdown { .. }

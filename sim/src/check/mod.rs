@@ -1,9 +1,14 @@
 //! Invariant checkers: each reads a finished trace and says whether a
 //! property users rely on held, and if not, where it broke.
 
+mod admission;
 mod detection;
 mod routing;
 
+pub use admission::{
+    breaker_transitions_legal, limiter_inflight_within_limit,
+    no_rpc_reaches_server_while_breaker_open,
+};
 pub use detection::{Detection, check_detection, detections};
 pub use routing::check_no_rpc_on_dead_conn;
 

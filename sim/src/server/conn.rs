@@ -25,6 +25,8 @@ pub(super) struct Task {
     pub(super) recorder: Recorder,
     /// The server's GOAWAY rounds.
     pub(super) goaway: watch::Receiver<GoawayMode>,
+    /// Record a `server_rpc` line for every request received.
+    pub(super) trace_rpcs: bool,
 }
 
 impl Task {
@@ -43,7 +45,14 @@ impl Task {
         let relay = frames::relay(stream, relay_io, injections);
         tokio::pin!(relay);
         let mut relay_done = false;
-        let service = TowerToHyperService::new(routes);
+        let service = TowerToHyperService::new(RecordRpcs {
+            inner: routes,
+            rpcs: self.trace_rpcs.then(|| RpcLines {
+                server: self.server.clone(),
+                peer: self.peer.clone(),
+                recorder: self.recorder.clone(),
+            }),
+        });
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(hyper_io), service);
@@ -95,5 +104,50 @@ impl Task {
             &self.server,
             TraceEvent::ServerConnClosed { peer: self.peer },
         );
+    }
+}
+
+/// Where `server_rpc` lines go, when they are recorded.
+#[derive(Clone)]
+struct RpcLines {
+    server: String,
+    peer: String,
+    recorder: Recorder,
+}
+
+/// The connection's service: records each request as it arrives (when
+/// asked to), then hands it to the routes.
+#[derive(Clone)]
+struct RecordRpcs<S> {
+    inner: S,
+    rpcs: Option<RpcLines>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RecordRpcs<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if let Some(lines) = &self.rpcs {
+            lines.recorder.record(
+                &lines.server,
+                TraceEvent::ServerRpc {
+                    peer: lines.peer.clone(),
+                    method: request.uri().path().to_owned(),
+                },
+            );
+        }
+        self.inner.call(request)
     }
 }

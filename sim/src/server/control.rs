@@ -102,6 +102,7 @@ pub struct RestartPlan {
 pub struct ServerControl {
     behaviour: watch::Sender<Behaviour>,
     commands: watch::Sender<Commands>,
+    trace_rpcs: bool,
 }
 
 impl Default for ServerControl {
@@ -109,11 +110,25 @@ impl Default for ServerControl {
         Self {
             behaviour: watch::Sender::new(Behaviour::default()),
             commands: watch::Sender::new(Commands::default()),
+            trace_rpcs: false,
         }
     }
 }
 
 impl ServerControl {
+    /// A control whose server also traces every RPC it receives
+    /// (`server_rpc`), for checks that count calls on the server's side.
+    pub fn tracing_rpcs() -> Self {
+        Self {
+            trace_rpcs: true,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn traces_rpcs(&self) -> bool {
+        self.trace_rpcs
+    }
+
     /// Changes how the echo service answers from now on.
     pub fn set_behaviour(&self, change: impl FnOnce(&mut Behaviour)) {
         // `send_modify` works with or without receivers (a crashed server

@@ -48,6 +48,7 @@ pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> 
         seen: Commands::default(),
         conns: FuturesUnordered::new(),
         goaway: watch::Sender::new(GoawayMode::Graceful),
+        trace_rpcs: control.traces_rpcs(),
         name,
         recorder,
     };
@@ -81,6 +82,8 @@ struct Server {
     /// Set (and so announced) once per GOAWAY round, with the round's kind;
     /// every connection task watches it.
     goaway: watch::Sender<GoawayMode>,
+    /// Record a `server_rpc` line for every request received.
+    trace_rpcs: bool,
 }
 
 impl Server {
@@ -152,6 +155,7 @@ impl Server {
             peer,
             recorder: self.recorder.clone(),
             goaway: self.goaway.subscribe(),
+            trace_rpcs: self.trace_rpcs,
         };
         self.conns
             .push(Box::pin(task.run(stream, self.routes.clone())));

@@ -1,0 +1,299 @@
+//! Checkers for the pool's admission control, read from the trace: the
+//! circuit breakers' transitions (`breaker_*` lines), what servers received
+//! while a breaker was open (`server_rpc` lines), and the limiter's
+//! occupancy (`limiter` lines).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use squall_pool::{breaker::State, limit::LimiterConfig};
+
+use super::Invariant;
+use crate::{
+    trace::{Trace, TraceEvent},
+    world::CLIENT_HOST,
+};
+
+/// Every breaker starts CLOSED and moves only CLOSED→OPEN, OPEN→HALF_OPEN,
+/// HALF_OPEN→OPEN or HALF_OPEN→CLOSED, each line leaving the state the
+/// previous one entered.
+pub fn breaker_transitions_legal(trace: &Trace) -> Invariant {
+    let mut states: BTreeMap<&str, State> = BTreeMap::new();
+    let mut transitions = 0usize;
+    for line in &trace.lines {
+        let TraceEvent::Breaker {
+            endpoint, from, to, ..
+        } = &line.event
+        else {
+            continue;
+        };
+        transitions += 1;
+        let current = states.entry(endpoint.as_str()).or_insert(State::Closed);
+        let legal = matches!(
+            (*from, *to),
+            (State::Closed, State::Open)
+                | (State::Open, State::HalfOpen)
+                | (State::HalfOpen, State::Open)
+                | (State::HalfOpen, State::Closed)
+        );
+        if *from != *current || !legal {
+            return Invariant {
+                name: "breaker_transitions_legal",
+                ok: false,
+                detail: format!(
+                    "{endpoint}'s breaker was {current:?}; illegal transition at: {line}"
+                ),
+            };
+        }
+        *current = *to;
+    }
+    Invariant {
+        name: "breaker_transitions_legal",
+        ok: true,
+        detail: format!(
+            "{transitions} transitions over {} endpoints, all legal",
+            states.len()
+        ),
+    }
+}
+
+/// No RPC from the client reaches a server while the client's breaker for
+/// that server is OPEN. Counted on the server (`server_rpc` lines, which a
+/// world records when the pool has a breaker). A call sent just before the
+/// breaker opened still arrives one `link_latency` later, so each OPEN span
+/// `[opened, left)` is checked as `(opened + latency, left + latency)`.
+/// Endpoints that are not servers (a NAT in front of one) are not checked.
+pub fn no_rpc_reaches_server_while_breaker_open(
+    trace: &Trace,
+    link_latency: Duration,
+) -> Invariant {
+    let name = "no_rpc_reaches_server_while_breaker_open";
+    let open_spans = open_spans(trace);
+    let client_peer = format!("{CLIENT_HOST}:");
+    let mut received = 0usize;
+    for line in &trace.lines {
+        let TraceEvent::ServerRpc { peer, .. } = &line.event else {
+            continue;
+        };
+        if !peer.starts_with(&client_peer) {
+            continue;
+        }
+        received += 1;
+        let spans = open_spans
+            .get(line.host.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        if let Some((opened, left)) = spans.iter().find(|(opened, left)| {
+            line.at > opened.saturating_add(link_latency)
+                && line.at < left.saturating_add(link_latency)
+        }) {
+            return Invariant {
+                name,
+                ok: false,
+                detail: format!(
+                    "the breaker for {} was open from {} ms to {} ms, yet: {line}",
+                    line.host,
+                    opened.as_millis(),
+                    left.as_millis()
+                ),
+            };
+        }
+    }
+    let spans: usize = open_spans.values().map(Vec::len).sum();
+    Invariant {
+        name,
+        ok: true,
+        detail: format!(
+            "servers received {received} RPCs from the client, none while one of {spans} open spans held"
+        ),
+    }
+}
+
+/// Each endpoint's OPEN spans `[opened, left)`; an OPEN never left lasts
+/// to the end of time.
+fn open_spans(trace: &Trace) -> BTreeMap<&str, Vec<(Duration, Duration)>> {
+    let mut spans: BTreeMap<&str, Vec<(Duration, Duration)>> = BTreeMap::new();
+    for line in &trace.lines {
+        let TraceEvent::Breaker {
+            endpoint, from, to, ..
+        } = &line.event
+        else {
+            continue;
+        };
+        let mine = spans.entry(endpoint.as_str()).or_default();
+        if *to == State::Open {
+            mine.push((line.at, Duration::MAX));
+        } else if *from == State::Open
+            && let Some(last) = mine.last_mut()
+        {
+            last.1 = line.at;
+        }
+    }
+    spans
+}
+
+/// The limiter's occupancy never exceeds its configuration: at most
+/// `max_concurrency` RPCs hold a permit and at most `max_queue_len` wait,
+/// at every change (each change is a `limiter` line).
+pub fn limiter_inflight_within_limit(trace: &Trace, config: &LimiterConfig) -> Invariant {
+    let name = "limiter_inflight_within_limit";
+    let mut changes = 0usize;
+    let (mut peak_in_flight, mut peak_queued) = (0, 0);
+    for line in &trace.lines {
+        let TraceEvent::Limiter { in_flight, queued } = &line.event else {
+            continue;
+        };
+        changes += 1;
+        peak_in_flight = peak_in_flight.max(*in_flight);
+        peak_queued = peak_queued.max(*queued);
+        if *in_flight > config.max_concurrency || *queued > config.max_queue_len {
+            return Invariant {
+                name,
+                ok: false,
+                detail: format!(
+                    "limits are {} in flight and {} queued, yet: {line}",
+                    config.max_concurrency, config.max_queue_len
+                ),
+            };
+        }
+    }
+    Invariant {
+        name,
+        ok: true,
+        detail: format!(
+            "{changes} changes; peak {peak_in_flight} in flight (limit {}), {peak_queued} queued (limit {})",
+            config.max_concurrency, config.max_queue_len
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use squall_pool::breaker::TransitionReason;
+
+    use super::*;
+    use crate::trace::TraceLine;
+
+    fn line(at_ms: u64, host: &str, event: TraceEvent) -> TraceLine {
+        TraceLine {
+            at: Duration::from_millis(at_ms),
+            host: host.into(),
+            event,
+        }
+    }
+
+    fn breaker(at_ms: u64, from: State, to: State) -> TraceLine {
+        line(
+            at_ms,
+            CLIENT_HOST,
+            TraceEvent::Breaker {
+                endpoint: "server-1".into(),
+                from,
+                to,
+                reason: TransitionReason::OpenWaitElapsed,
+            },
+        )
+    }
+
+    fn server_rpc(at_ms: u64) -> TraceLine {
+        line(
+            at_ms,
+            "server-1",
+            TraceEvent::ServerRpc {
+                peer: "client:49152".into(),
+                method: "/squall.echo.v1.Echo/Echo".into(),
+            },
+        )
+    }
+
+    fn trace(lines: Vec<TraceLine>) -> Trace {
+        Trace { lines, dropped: 0 }
+    }
+
+    #[test]
+    fn transitions_must_chain_and_follow_the_state_diagram() {
+        let cycle = vec![
+            breaker(10, State::Closed, State::Open),
+            breaker(20, State::Open, State::HalfOpen),
+            breaker(30, State::HalfOpen, State::Open),
+            breaker(40, State::Open, State::HalfOpen),
+            breaker(50, State::HalfOpen, State::Closed),
+        ];
+        assert!(breaker_transitions_legal(&trace(cycle.clone())).ok);
+        // OPEN → CLOSED skips the probes.
+        let skip = vec![
+            breaker(10, State::Closed, State::Open),
+            breaker(20, State::Open, State::Closed),
+        ];
+        let verdict = breaker_transitions_legal(&trace(skip));
+        assert!(!verdict.ok);
+        assert!(
+            verdict.detail.contains("20 client breaker_closed"),
+            "{}",
+            verdict.detail
+        );
+        // A line that leaves a state the breaker was not in.
+        let gap = vec![breaker(10, State::Open, State::HalfOpen)];
+        assert!(!breaker_transitions_legal(&trace(gap)).ok);
+    }
+
+    #[test]
+    fn a_server_rpc_inside_an_open_span_is_a_violation() {
+        let latency = Duration::from_millis(1);
+        let spans = || {
+            vec![
+                breaker(100, State::Closed, State::Open),
+                breaker(200, State::Open, State::HalfOpen),
+            ]
+        };
+        // Sent at 100 just before opening (arrives 101), and the first probe
+        // (sent 200, arrives 201): both fine.
+        let mut lines = spans();
+        lines.extend([server_rpc(101), server_rpc(201)]);
+        let verdict = no_rpc_reaches_server_while_breaker_open(&trace(lines), latency);
+        assert!(verdict.ok, "{}", verdict.detail);
+        assert!(
+            verdict.detail.contains("received 2 RPCs"),
+            "{}",
+            verdict.detail
+        );
+        let mut lines = spans();
+        lines.push(server_rpc(150));
+        let verdict = no_rpc_reaches_server_while_breaker_open(&trace(lines), latency);
+        assert!(!verdict.ok);
+        assert!(
+            verdict.detail.contains("from 100 ms to 200 ms"),
+            "{}",
+            verdict.detail
+        );
+        // An OPEN never left covers the rest of the run.
+        let lines = vec![breaker(100, State::Closed, State::Open), server_rpc(9_000)];
+        assert!(!no_rpc_reaches_server_while_breaker_open(&trace(lines), latency).ok);
+    }
+
+    #[test]
+    fn limiter_lines_over_either_bound_are_violations() {
+        let config = LimiterConfig {
+            max_concurrency: 2,
+            max_queue_len: 1,
+            ..LimiterConfig::default()
+        };
+        let limiter = |at_ms, in_flight, queued| {
+            line(
+                at_ms,
+                CLIENT_HOST,
+                TraceEvent::Limiter { in_flight, queued },
+            )
+        };
+        let fine = vec![limiter(1, 1, 0), limiter(2, 2, 1), limiter(3, 0, 0)];
+        let verdict = limiter_inflight_within_limit(&trace(fine), &config);
+        assert!(verdict.ok);
+        assert!(
+            verdict.detail.contains("peak 2 in flight"),
+            "{}",
+            verdict.detail
+        );
+        for (in_flight, queued) in [(3, 0), (2, 2)] {
+            let over = vec![limiter(1, in_flight, queued)];
+            assert!(!limiter_inflight_within_limit(&trace(over), &config).ok);
+        }
+    }
+}
