@@ -3,14 +3,14 @@
 //! Users rely on the limiter to bound what they send (never more than
 //! `max_concurrency` in flight, a bounded FIFO queue, immediate
 //! RESOURCE_EXHAUSTED when it is full, no waiter past its deadline, no permit
-//! lost when a caller gives up), and on the breaker to stop sending to a
+//! lost when a caller gives up or panics), and on the breaker to stop sending to a
 //! failing endpoint without touching the network, then probe it and resume.
 //! Times are simulated and asserted exactly: every link has 1 ms latency, so
 //! an RPC that reaches the server takes at least 2 ms.
 
-use std::time::Duration;
+use std::{panic::AssertUnwindSafe, time::Duration};
 
-use futures_util::future::join_all;
+use futures_util::{FutureExt, future::join_all};
 use squall_pool::{
     Pool, PoolConfig, PoolError,
     breaker::{BreakerConfig, SlidingWindow},
@@ -323,6 +323,44 @@ fn queue_full_is_resource_exhausted_with_a_typed_source() {
                 PoolError::from_status(&status),
                 Some(PoolError::Limited(Rejection::QueueFull { .. }))
             ));
+        },
+    );
+}
+
+#[test]
+fn a_caller_that_panics_mid_rpc_leaks_no_permit() {
+    let limiter = LimiterConfig {
+        max_concurrency: 1,
+        rate: None,
+        max_queue_len: 0,
+        max_queue_wait: Duration::from_secs(1),
+    };
+    simulate(
+        one_connection(Some(limiter), None),
+        |client, pool| async move {
+            // turmoil turns a panicking task into a failed simulation, so the
+            // caller's panic is caught where tokio would catch it: around the
+            // caller's future, which unwinding drops with the RPC inside.
+            let mut panicking = client.clone();
+            let observer = pool.clone();
+            let caller = async move {
+                let rpc = panicking.echo(request(100, Code::Ok, Duration::from_secs(5)));
+                tokio::pin!(rpc);
+                let still_running = tokio::time::timeout(Duration::from_millis(10), &mut rpc).await;
+                assert!(still_running.is_err(), "the RPC was still in flight");
+                let held = observer.stats().limiter.expect("the pool has a limiter");
+                assert_eq!((held.in_flight, held.queued), (1, 0));
+                panic!("the caller panics while its RPC holds a permit");
+            };
+            let caught = AssertUnwindSafe(caller).catch_unwind().await;
+            assert!(caught.is_err(), "the caller panicked");
+            let limiter = pool.stats().limiter.expect("the pool has a limiter");
+            assert_eq!((limiter.in_flight, limiter.queued), (0, 0));
+
+            // With no queue, a leaked permit would make this fail at once.
+            let start = Instant::now();
+            let after = call(client, start, request(0, Code::Ok, Duration::from_secs(5))).await;
+            assert_eq!(after, (2, Code::Ok));
         },
     );
 }
