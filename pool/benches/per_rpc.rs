@@ -77,6 +77,10 @@ where
     run(rt, client, count);
 }
 
+/// Never inlined, and `measured` only calls it: so the compiler cannot fold
+/// the warm-up into `measured` (identical functions get merged), and
+/// callgrind counts exactly `count` RPCs.
+#[inline(never)]
 fn run<S>(rt: &tokio::runtime::Runtime, client: &mut HealthClient<S>, count: usize)
 where
     S: tonic::client::GrpcService<tonic::body::Body>,

@@ -20,7 +20,7 @@ fn main() {
 /// RPCs in flight per iteration: one at a time, and a batch sent together.
 const IN_FLIGHT: &[usize] = &[1, 64];
 
-#[divan::bench(args = IN_FLIGHT)]
+#[divan::bench(args = IN_FLIGHT, sample_count = 200, sample_size = 10)]
 fn pool(bencher: Bencher, in_flight: usize) {
     let rt = runtime();
     let (_pool, client) = rt.block_on(pool_client(2));
@@ -29,7 +29,7 @@ fn pool(bencher: Bencher, in_flight: usize) {
         .bench_local(|| rt.block_on(batch(&client, in_flight)));
 }
 
-#[divan::bench(args = IN_FLIGHT)]
+#[divan::bench(args = IN_FLIGHT, sample_count = 200, sample_size = 10)]
 fn bare_hyper(bencher: Bencher, in_flight: usize) {
     let rt = runtime();
     let client = rt.block_on(bare_client());
@@ -38,7 +38,7 @@ fn bare_hyper(bencher: Bencher, in_flight: usize) {
         .bench_local(|| rt.block_on(batch(&client, in_flight)));
 }
 
-#[divan::bench(args = IN_FLIGHT)]
+#[divan::bench(args = IN_FLIGHT, sample_count = 200, sample_size = 10)]
 fn tonic_channel(bencher: Bencher, in_flight: usize) {
     let rt = runtime();
     let client = rt.block_on(channel_client());
