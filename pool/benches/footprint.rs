@@ -31,7 +31,6 @@ use tokio::{net::TcpStream, sync::watch};
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 
-#[allow(dead_code, reason = "only the request is used here")]
 mod support;
 
 /// Counts live heap bytes allocated by threads that opted in.

@@ -176,3 +176,161 @@ fn close_cause(cause: &CloseCause) -> &'static str {
         CloseCause::Shutdown => "shutdown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, time::Duration};
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::{
+        conn::ConnState,
+        endpoint::Endpoint,
+        event::{ConnId, ConnectError},
+        status::{ConnStats, EndpointStats, SlotStats},
+    };
+
+    /// Runs `f` with a recorder of its own and returns every metric as
+    /// `name{label=value,...}` → value.
+    fn recorded(f: impl FnOnce()) -> BTreeMap<String, f64> {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, f);
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let mut labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                let value = match value {
+                    DebugValue::Counter(n) => n as f64,
+                    DebugValue::Gauge(g) => g.0,
+                    DebugValue::Histogram(_) => unreachable!("the pool records no histogram"),
+                };
+                (format!("{}{{{}}}", key.name(), labels.join(",")), value)
+            })
+            .collect()
+    }
+
+    fn event(endpoint: u32, kind: EventKind) -> PoolEvent {
+        PoolEvent {
+            at: Instant::now(),
+            endpoint: EndpointId(endpoint),
+            conn: ConnId(1),
+            kind,
+        }
+    }
+
+    /// Dashboards count reconnects and dead peers from these counters, so
+    /// each event must land on its own counter, by endpoint and cause.
+    #[test]
+    fn events_count_by_endpoint_and_cause() {
+        let metrics = recorded(|| {
+            let sink = MetricsSink;
+            sink.on_event(&event(0, EventKind::Connecting { attempt: 1 }));
+            sink.on_event(&event(0, EventKind::Ready));
+            sink.on_event(&event(
+                0,
+                EventKind::Closed {
+                    cause: CloseCause::KeepaliveTimeout,
+                },
+            ));
+            sink.on_event(&event(
+                1,
+                EventKind::Closed {
+                    cause: CloseCause::ConnectFailed(ConnectError::Timeout),
+                },
+            ));
+            sink.on_event(&event(
+                1,
+                EventKind::Closed {
+                    cause: CloseCause::ConnectFailed(ConnectError::Handshake),
+                },
+            ));
+            sink.on_event(&event(
+                1,
+                EventKind::Backoff {
+                    delay: Duration::from_secs(1),
+                },
+            ));
+        });
+        let expected = BTreeMap::from(
+            [
+                ("squall_pool_connect_attempts_total{endpoint=0}", 1.0),
+                ("squall_pool_connections_opened_total{endpoint=0}", 1.0),
+                (
+                    "squall_pool_connections_closed_total{cause=keepalive_timeout,endpoint=0}",
+                    1.0,
+                ),
+                // Error details stay out of labels: both failures share one series.
+                (
+                    "squall_pool_connections_closed_total{cause=connect_failed,endpoint=1}",
+                    2.0,
+                ),
+                ("squall_pool_backoffs_total{endpoint=1}", 1.0),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        assert_eq!(metrics, expected);
+    }
+
+    #[test]
+    fn stats_set_slot_and_in_flight_gauges_including_zeros() {
+        let conn = |in_flight| ConnStats {
+            conn: ConnId(1),
+            state: ConnState::Ready,
+            age: Duration::from_secs(1),
+            in_flight,
+            rpcs_routed: 10,
+        };
+        let stats = PoolStats {
+            state: Connectivity::Ready,
+            endpoints: vec![EndpointStats {
+                id: EndpointId(0),
+                endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
+                state: Connectivity::Ready,
+                slots: vec![
+                    SlotStats {
+                        state: Connectivity::Ready,
+                        dials: 1,
+                        connection: Some(conn(3)),
+                    },
+                    SlotStats {
+                        state: Connectivity::Ready,
+                        dials: 2,
+                        connection: Some(conn(4)),
+                    },
+                    SlotStats {
+                        state: Connectivity::TransientFailure,
+                        dials: 5,
+                        connection: None,
+                    },
+                ],
+            }],
+        };
+        let metrics = recorded(|| record_stats(&stats));
+        let gauge = |key: &str| metrics.get(key).copied();
+        assert_eq!(gauge("squall_pool_rpcs_in_flight{endpoint=0}"), Some(7.0));
+        assert_eq!(
+            gauge("squall_pool_slots{endpoint=0,state=ready}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            gauge("squall_pool_slots{endpoint=0,state=transient_failure}"),
+            Some(1.0)
+        );
+        // A state no slot is in still reads 0, not a stale value.
+        assert_eq!(
+            gauge("squall_pool_slots{endpoint=0,state=connecting}"),
+            Some(0.0)
+        );
+        assert_eq!(metrics.len(), 1 + STATES.len());
+    }
+}
