@@ -29,6 +29,10 @@ proptest-long CASES="20000":
 ci:
     CI=true bash .ci/run
 
+# Run a script and write its timeline (one self-contained HTML page) to FILE.
+timeline SCRIPT="black-hole" FILE="timeline.html":
+    cargo run --release -p squall-scenarios -- run {{SCRIPT}} --html {{FILE}}
+
 # The pool against one and N tonic Channels over loopback TCP at concurrency
 # 1, 16, 256, 1024 (release; ~1.5 min); prints the tables for docs/benchmarks.md.
 bench-net *ARGS="":

@@ -127,7 +127,7 @@ fn black_hole_trace_snapshot() {
 #[test]
 fn the_script_builds_the_hand_written_world() {
     use squall_pool::{KeepaliveConfig, PoolConfig};
-    use squall_sim::{BlackHole, ClientKind, Fault, LoadConfig, ScheduledFault, WorldConfig};
+    use squall_sim::{BlackHole, ClientKind, Fault, LoadConfig, Pace, ScheduledFault, WorldConfig};
     let seed = 7;
     let expected = WorldConfig {
         seed,
@@ -150,8 +150,11 @@ fn the_script_builds_the_hand_written_world() {
         load: LoadConfig {
             start: Duration::from_secs(1),
             stop: Duration::from_secs(60),
-            interval: Duration::from_millis(100),
+            pace: Pace::Open {
+                interval: Duration::from_millis(100),
+            },
             deadline: Duration::from_secs(1),
+            mix: Vec::new(),
         },
         middleboxes: Vec::new(),
         faults: vec![ScheduledFault {

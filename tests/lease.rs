@@ -8,7 +8,9 @@ use std::{
     time::Duration,
 };
 
-use squall_pool::{EventKind, KeepaliveConfig, Pool, PoolConfig, PoolError, PoolEvent, RoutedTo};
+use squall_pool::{
+    ConnEvent, EventKind, KeepaliveConfig, Pool, PoolConfig, PoolError, PoolEvent, RoutedTo,
+};
 use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
@@ -63,14 +65,27 @@ fn leases_pin_report_leaks_once_and_never_fail_over() {
             let events = events.lock().unwrap();
             let held: Vec<&PoolEvent> = events
                 .iter()
-                .filter(|e| matches!(e.kind, EventKind::LeaseHeld { .. }))
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EventKind::Conn {
+                            event: ConnEvent::LeaseHeld { .. },
+                            ..
+                        }
+                    )
+                })
                 .collect();
             assert_eq!(held.len(), 1, "only the forgotten lease: {held:?}");
-            let EventKind::LeaseHeld { lease, age, site } = &held[0].kind else {
+            let EventKind::Conn {
+                conn,
+                event: ConnEvent::LeaseHeld { lease, age, site },
+                ..
+            } = &held[0].kind
+            else {
                 unreachable!()
             };
             assert_eq!(*lease, forgotten.id());
-            assert_eq!(held[0].conn, forgotten.conn());
+            assert_eq!(*conn, forgotten.conn());
             assert_eq!(held[0].at, taken_at + Duration::from_secs(10));
             assert_eq!(*age, Duration::from_secs(10));
             assert!(site.file().ends_with("lease.rs"), "{}", site.file());

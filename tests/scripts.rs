@@ -52,6 +52,22 @@ fn every_builtin_script_passes_and_its_trace_is_pinned() {
     }
 }
 
+/// A trace depends on the script and the seed alone, not on what ran
+/// before it in the same process (tokio's task ids, for one, are
+/// process-wide): run in reverse order, while the test above runs forward
+/// on another thread, every script must give the very trace pinned above.
+#[test]
+fn traces_do_not_depend_on_what_ran_before_in_the_process() {
+    let mut files = script_files();
+    files.reverse();
+    for path in files {
+        let name = stem(&path);
+        let script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let report = run_script(&script, script.default_seed());
+        insta::assert_snapshot!(name.as_str(), report.trace.text());
+    }
+}
+
 /// The binary embeds exactly the files in the directory, byte for byte, so
 /// `squall list` and `squall run <NAME>` run what the tests ran.
 #[test]

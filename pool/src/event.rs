@@ -9,7 +9,11 @@ use std::{fmt, io, panic::Location, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{breaker::Transition, endpoint::EndpointId, lease::LeaseId};
+use crate::{
+    breaker::{State as BreakerState, Transition, TransitionReason},
+    endpoint::EndpointId,
+    lease::LeaseId,
+};
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
 /// A reconnect gets a new id; ids are never reused within a pool.
@@ -22,20 +26,68 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// One thing that happened to one connection.
+/// One thing that happened in the pool: to a connection, to an endpoint's
+/// circuit breaker, or to the limiter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolEvent {
     /// When it happened, on tokio's clock (simulated time under turmoil).
     pub at: Instant,
-    pub endpoint: EndpointId,
-    pub conn: ConnId,
     pub kind: EventKind,
 }
 
-/// What happened. Every variant but `Backoff` and `LeaseHeld` is a
-/// transition of the connection's [`ConnState`](crate::conn::ConnState).
+/// What happened, and to what.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
+    /// Something happened to one connection of `endpoint`.
+    Conn {
+        endpoint: EndpointId,
+        conn: ConnId,
+        event: ConnEvent,
+    },
+    /// `endpoint`'s circuit breaker changed state. Leaving OPEN is noticed
+    /// by the next call after `wait_in_open` (resilience4j's default), so
+    /// that transition is stamped with that call's time.
+    Breaker {
+        endpoint: EndpointId,
+        from: BreakerState,
+        to: BreakerState,
+        reason: TransitionReason,
+    },
+    /// The limiter's occupancy changed: `in_flight` RPCs hold a permit and
+    /// `queued` wait for one. Emitted only when a limiter is configured.
+    Limiter { in_flight: usize, queued: usize },
+}
+
+impl EventKind {
+    /// A short snake_case name, used as the event column of traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Conn { event, .. } => event.name(),
+            EventKind::Breaker { to, .. } => match to {
+                BreakerState::Closed => "breaker_closed",
+                BreakerState::Open => "breaker_open",
+                BreakerState::HalfOpen => "breaker_half_open",
+            },
+            EventKind::Limiter { .. } => "limiter",
+        }
+    }
+
+    /// The endpoint this event is about, if it is about one.
+    pub fn endpoint(&self) -> Option<EndpointId> {
+        match self {
+            EventKind::Conn { endpoint, .. } | EventKind::Breaker { endpoint, .. } => {
+                Some(*endpoint)
+            }
+            EventKind::Limiter { .. } => None,
+        }
+    }
+}
+
+/// What happened to one connection. Every variant but `Backoff` and
+/// `LeaseHeld` is a transition of the connection's
+/// [`ConnState`](crate::conn::ConnState).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnEvent {
     /// Dialling started. `attempt` counts consecutive attempts since the
     /// endpoint was last healthy, from 1.
     Connecting { attempt: u32 },
@@ -57,30 +109,30 @@ pub enum EventKind {
     },
 }
 
-impl EventKind {
+impl ConnEvent {
     /// A short snake_case name, used as the event column of traces.
     pub fn name(&self) -> &'static str {
         match self {
-            EventKind::Connecting { .. } => "conn_connecting",
-            EventKind::Ready => "conn_ready",
-            EventKind::Draining { .. } => "conn_draining",
-            EventKind::Closed { .. } => "conn_closed",
-            EventKind::Backoff { .. } => "conn_backoff",
-            EventKind::LeaseHeld { .. } => "lease_held",
+            ConnEvent::Connecting { .. } => "conn_connecting",
+            ConnEvent::Ready => "conn_ready",
+            ConnEvent::Draining { .. } => "conn_draining",
+            ConnEvent::Closed { .. } => "conn_closed",
+            ConnEvent::Backoff { .. } => "conn_backoff",
+            ConnEvent::LeaseHeld { .. } => "lease_held",
         }
     }
 }
 
 /// The event's fields as ` key=value` pairs (empty for `Ready`).
-impl fmt::Display for EventKind {
+impl fmt::Display for ConnEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventKind::Connecting { attempt } => write!(f, " attempt={attempt}"),
-            EventKind::Ready => Ok(()),
-            EventKind::Draining { cause } => write!(f, " cause={cause}"),
-            EventKind::Closed { cause } => write!(f, " cause={cause}"),
-            EventKind::Backoff { delay } => write!(f, " delay_ms={}", delay.as_millis()),
-            EventKind::LeaseHeld { lease, age, site } => write!(
+            ConnEvent::Connecting { attempt } => write!(f, " attempt={attempt}"),
+            ConnEvent::Ready => Ok(()),
+            ConnEvent::Draining { cause } => write!(f, " cause={cause}"),
+            ConnEvent::Closed { cause } => write!(f, " cause={cause}"),
+            ConnEvent::Backoff { delay } => write!(f, " delay_ms={}", delay.as_millis()),
+            ConnEvent::LeaseHeld { lease, age, site } => write!(
                 f,
                 " lease={} age_ms={} site={}:{}",
                 lease.0,
@@ -88,6 +140,47 @@ impl fmt::Display for EventKind {
                 site.file(),
                 site.line()
             ),
+        }
+    }
+}
+
+/// A breaker transition's fields as ` key=value` pairs, shared by `tracing`
+/// and the simulator's trace.
+pub fn fmt_breaker_change(
+    f: &mut impl fmt::Write,
+    from: BreakerState,
+    reason: TransitionReason,
+) -> fmt::Result {
+    let from = match from {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half_open",
+    };
+    write!(f, " from={from}")?;
+    match reason {
+        TransitionReason::FailureRate { failures, calls } => {
+            write!(f, " reason=failure_rate failures={failures} calls={calls}")
+        }
+        TransitionReason::SlowCallRate { slow, calls } => {
+            write!(f, " reason=slow_call_rate slow={slow} calls={calls}")
+        }
+        TransitionReason::OpenWaitElapsed => f.write_str(" reason=open_wait_elapsed"),
+        TransitionReason::ProbesHealthy { probes } => {
+            write!(f, " reason=probes_healthy probes={probes}")
+        }
+    }
+}
+
+/// The event's fields as ` key=value` pairs, without the endpoint (which
+/// readers name in their own way).
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Conn { conn, event, .. } => write!(f, " conn={conn}{event}"),
+            EventKind::Breaker { from, reason, .. } => fmt_breaker_change(f, *from, *reason),
+            EventKind::Limiter { in_flight, queued } => {
+                write!(f, " in_flight={in_flight} queued={queued}")
+            }
         }
     }
 }
@@ -169,27 +262,36 @@ pub(crate) struct Events {
     sink: Option<Arc<dyn EventSink>>,
 }
 
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("sink", &self.sink.is_some())
+            .finish()
+    }
+}
+
 impl Events {
     pub(crate) fn new(sink: Option<Arc<dyn EventSink>>) -> Self {
         Self { sink }
     }
 
-    /// A breaker changed state. Traced only for now: publishing it as a
-    /// `PoolEvent` needs endpoint-level events (next step).
+    /// `endpoint`'s breaker changed state.
     pub(crate) fn breaker_transition(&self, endpoint: EndpointId, transition: Transition) {
-        tracing::info!(
-            endpoint = endpoint.0,
-            from = ?transition.from,
-            to = ?transition.to,
-            reason = ?transition.reason,
-            "breaker_transition"
-        );
+        debug_assert_ne!(transition.from, transition.to);
+        self.emit(PoolEvent {
+            at: transition.at,
+            kind: EventKind::Breaker {
+                endpoint,
+                from: transition.from,
+                to: transition.to,
+                reason: transition.reason,
+            },
+        });
     }
 
     pub(crate) fn emit(&self, event: PoolEvent) {
         tracing::debug!(
-            conn = event.conn.0,
-            endpoint = event.endpoint.0,
+            endpoint = event.kind.endpoint().map(|e| e.0),
             "{}{}",
             event.kind.name(),
             event.kind

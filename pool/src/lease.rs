@@ -23,7 +23,7 @@ use crate::{
     body::PoolBody,
     endpoint::EndpointId,
     error::PoolError,
-    event::{ConnId, EventKind, PoolEvent},
+    event::{ConnEvent, ConnId, EventKind, PoolEvent},
     service::{Attempt, ResponseFuture, admit, attempt, deadline_of},
     shared::Shared,
     wait,
@@ -202,12 +202,14 @@ impl Leases {
             held.reported = true;
             events.push(PoolEvent {
                 at: now,
-                endpoint: held.endpoint,
-                conn: held.conn,
-                kind: EventKind::LeaseHeld {
-                    lease: *id,
-                    age,
-                    site: held.site,
+                kind: EventKind::Conn {
+                    endpoint: held.endpoint,
+                    conn: held.conn,
+                    event: ConnEvent::LeaseHeld {
+                        lease: *id,
+                        age,
+                        site: held.site,
+                    },
                 },
             });
         }

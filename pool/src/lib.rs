@@ -72,8 +72,10 @@ pub use conn::{ConnState, IllegalTransition};
 pub use connector::{Connector, TcpConnector};
 pub use endpoint::{Endpoint, EndpointError, EndpointId};
 pub use error::{BuildError, PoolError};
-pub use event::{CloseCause, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
+pub use event::{
+    CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
+};
 pub use lease::{Lease, LeaseId};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use service::{ResponseFuture, RoutedTo};
-pub use status::{ConnStats, Connectivity, EndpointStats, PoolStats, SlotStats};
+pub use status::{ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats};

@@ -2,8 +2,10 @@
 //!
 //! [`MetricsSink`] is an [`EventSink`]: give it to
 //! [`PoolBuilder::on_event`](crate::PoolBuilder::on_event) and every
-//! connection transition becomes a counter. Gauges (connections by state,
-//! RPCs in flight) are a snapshot, so the caller samples them:
+//! connection transition and breaker transition becomes a counter, and
+//! limiter events set the limiter's gauges. Gauges of things that have no
+//! event (slots by state, RPCs in flight, breaker states) are a snapshot,
+//! so the caller samples them:
 //! [`record_stats`] with [`Pool::stats`](crate::Pool::stats), e.g. once a
 //! second or on each scrape. Whatever recorder is installed (Prometheus,
 //! StatsD, ...) receives them; with none installed every call is a no-op.
@@ -20,15 +22,20 @@
 //! | `squall_pool_connections_closed_total` | counter | endpoint, cause |
 //! | `squall_pool_backoffs_total` | counter | endpoint |
 //! | `squall_pool_leases_held_too_long_total` | counter | endpoint |
+//! | `squall_pool_breaker_transitions_total` | counter | endpoint, to |
 //! | `squall_pool_slots` | gauge | endpoint, state |
 //! | `squall_pool_rpcs_in_flight` | gauge | endpoint |
+//! | `squall_pool_breaker_state` | gauge (1 for the current state, else 0) | endpoint, state |
+//! | `squall_pool_limiter_in_flight` | gauge | |
+//! | `squall_pool_limiter_queued` | gauge | |
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
 
 use crate::{
+    breaker::State as BreakerState,
     endpoint::EndpointId,
-    event::{CloseCause, DrainCause, EventKind, EventSink, PoolEvent},
-    status::{Connectivity, PoolStats},
+    event::{CloseCause, ConnEvent, DrainCause, EventKind, EventSink, PoolEvent},
+    status::{Connectivity, LimiterStats, PoolStats},
 };
 
 /// Turns every [`PoolEvent`] into a counter increment.
@@ -37,45 +44,69 @@ pub struct MetricsSink;
 
 impl EventSink for MetricsSink {
     fn on_event(&self, event: &PoolEvent) {
-        let endpoint = endpoint_label(event.endpoint);
         match &event.kind {
-            EventKind::Connecting { .. } => {
-                counter!("squall_pool_connect_attempts_total", "endpoint" => endpoint).increment(1);
-            }
-            EventKind::Ready => {
-                counter!("squall_pool_connections_opened_total", "endpoint" => endpoint)
-                    .increment(1);
-            }
-            EventKind::Draining { cause } => {
+            EventKind::Conn {
+                endpoint, event, ..
+            } => conn_event(endpoint_label(*endpoint), event),
+            EventKind::Breaker { endpoint, to, .. } => {
                 counter!(
-                    "squall_pool_connections_draining_total",
-                    "endpoint" => endpoint,
-                    "cause" => drain_cause(*cause)
+                    "squall_pool_breaker_transitions_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "to" => breaker_state_name(*to)
                 )
                 .increment(1);
             }
-            EventKind::Closed { cause } => {
-                counter!(
-                    "squall_pool_connections_closed_total",
-                    "endpoint" => endpoint,
-                    "cause" => close_cause(cause)
-                )
-                .increment(1);
-            }
-            EventKind::Backoff { .. } => {
-                counter!("squall_pool_backoffs_total", "endpoint" => endpoint).increment(1);
-            }
-            EventKind::LeaseHeld { .. } => {
-                counter!("squall_pool_leases_held_too_long_total", "endpoint" => endpoint)
-                    .increment(1);
-            }
+            EventKind::Limiter { in_flight, queued } => record_limiter(&LimiterStats {
+                in_flight: *in_flight,
+                queued: *queued,
+            }),
         }
     }
 }
 
+fn conn_event(endpoint: String, event: &ConnEvent) {
+    match event {
+        ConnEvent::Connecting { .. } => {
+            counter!("squall_pool_connect_attempts_total", "endpoint" => endpoint).increment(1);
+        }
+        ConnEvent::Ready => {
+            counter!("squall_pool_connections_opened_total", "endpoint" => endpoint).increment(1);
+        }
+        ConnEvent::Draining { cause } => {
+            counter!(
+                "squall_pool_connections_draining_total",
+                "endpoint" => endpoint,
+                "cause" => drain_cause(*cause)
+            )
+            .increment(1);
+        }
+        ConnEvent::Closed { cause } => {
+            counter!(
+                "squall_pool_connections_closed_total",
+                "endpoint" => endpoint,
+                "cause" => close_cause(cause)
+            )
+            .increment(1);
+        }
+        ConnEvent::Backoff { .. } => {
+            counter!("squall_pool_backoffs_total", "endpoint" => endpoint).increment(1);
+        }
+        ConnEvent::LeaseHeld { .. } => {
+            counter!("squall_pool_leases_held_too_long_total", "endpoint" => endpoint).increment(1);
+        }
+    }
+}
+
+fn record_limiter(limiter: &LimiterStats) {
+    gauge!("squall_pool_limiter_in_flight").set(limiter.in_flight as f64);
+    gauge!("squall_pool_limiter_queued").set(limiter.queued as f64);
+}
+
 /// Sets the gauges from a stats snapshot: each endpoint's slots by
 /// connectivity state (every state is written, zeros included, so a state
-/// that empties reads 0 rather than its last value) and its RPCs in flight.
+/// that empties reads 0 rather than its last value), its RPCs in flight,
+/// its breaker's state (when breakers are on) and the limiter's occupancy
+/// (when there is a limiter).
 pub fn record_stats(stats: &PoolStats) {
     for endpoint in &stats.endpoints {
         let label = endpoint_label(endpoint.id);
@@ -90,7 +121,21 @@ pub fn record_stats(stats: &PoolStats) {
             .filter_map(|s| s.connection.as_ref())
             .map(|c| c.in_flight)
             .sum();
-        gauge!("squall_pool_rpcs_in_flight", "endpoint" => label).set(in_flight as f64);
+        gauge!("squall_pool_rpcs_in_flight", "endpoint" => label.clone()).set(in_flight as f64);
+        if let Some(current) = endpoint.breaker {
+            for state in BREAKER_STATES {
+                let on = if state == current { 1.0 } else { 0.0 };
+                gauge!(
+                    "squall_pool_breaker_state",
+                    "endpoint" => label.clone(),
+                    "state" => breaker_state_name(state)
+                )
+                .set(on);
+            }
+        }
+    }
+    if let Some(limiter) = &stats.limiter {
+        record_limiter(limiter);
     }
 }
 
@@ -127,6 +172,26 @@ pub fn describe() {
         Unit::Count,
         "Leases held past lease_leak_threshold: likely leaks."
     );
+    describe_counter!(
+        "squall_pool_breaker_transitions_total",
+        Unit::Count,
+        "Circuit breaker state changes, by the state entered."
+    );
+    describe_gauge!(
+        "squall_pool_breaker_state",
+        Unit::Count,
+        "1 for each endpoint's current circuit breaker state, 0 for the others."
+    );
+    describe_gauge!(
+        "squall_pool_limiter_in_flight",
+        Unit::Count,
+        "RPCs holding a limiter permit."
+    );
+    describe_gauge!(
+        "squall_pool_limiter_queued",
+        Unit::Count,
+        "RPCs waiting for a limiter permit."
+    );
     describe_gauge!(
         "squall_pool_slots",
         Unit::Count,
@@ -146,6 +211,20 @@ const STATES: [Connectivity; 5] = [
     Connectivity::TransientFailure,
     Connectivity::Shutdown,
 ];
+
+const BREAKER_STATES: [BreakerState; 3] = [
+    BreakerState::Closed,
+    BreakerState::Open,
+    BreakerState::HalfOpen,
+];
+
+fn breaker_state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half_open",
+    }
+}
 
 fn endpoint_label(endpoint: EndpointId) -> String {
     endpoint.0.to_string()
@@ -189,7 +268,7 @@ mod tests {
         conn::ConnState,
         endpoint::Endpoint,
         event::{ConnId, ConnectError},
-        status::{ConnStats, EndpointStats, SlotStats},
+        status::{ConnStats, EndpointStats, LimiterStats, SlotStats},
     };
 
     /// Runs `f` with a recorder of its own and returns every metric as
@@ -219,12 +298,14 @@ mod tests {
             .collect()
     }
 
-    fn event(endpoint: u32, kind: EventKind) -> PoolEvent {
+    fn event(endpoint: u32, event: ConnEvent) -> PoolEvent {
         PoolEvent {
             at: Instant::now(),
-            endpoint: EndpointId(endpoint),
-            conn: ConnId(1),
-            kind,
+            kind: EventKind::Conn {
+                endpoint: EndpointId(endpoint),
+                conn: ConnId(1),
+                event,
+            },
         }
     }
 
@@ -234,29 +315,29 @@ mod tests {
     fn events_count_by_endpoint_and_cause() {
         let metrics = recorded(|| {
             let sink = MetricsSink;
-            sink.on_event(&event(0, EventKind::Connecting { attempt: 1 }));
-            sink.on_event(&event(0, EventKind::Ready));
+            sink.on_event(&event(0, ConnEvent::Connecting { attempt: 1 }));
+            sink.on_event(&event(0, ConnEvent::Ready));
             sink.on_event(&event(
                 0,
-                EventKind::Closed {
+                ConnEvent::Closed {
                     cause: CloseCause::KeepaliveTimeout,
                 },
             ));
             sink.on_event(&event(
                 1,
-                EventKind::Closed {
+                ConnEvent::Closed {
                     cause: CloseCause::ConnectFailed(ConnectError::Timeout),
                 },
             ));
             sink.on_event(&event(
                 1,
-                EventKind::Closed {
+                ConnEvent::Closed {
                     cause: CloseCause::ConnectFailed(ConnectError::Handshake),
                 },
             ));
             sink.on_event(&event(
                 1,
-                EventKind::Backoff {
+                ConnEvent::Backoff {
                     delay: Duration::from_secs(1),
                 },
             ));
@@ -296,6 +377,7 @@ mod tests {
                 id: EndpointId(0),
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
                 state: Connectivity::Ready,
+                breaker: Some(BreakerState::Open),
                 slots: vec![
                     SlotStats {
                         state: Connectivity::Ready,
@@ -314,6 +396,10 @@ mod tests {
                     },
                 ],
             }],
+            limiter: Some(LimiterStats {
+                in_flight: 5,
+                queued: 2,
+            }),
         };
         let metrics = recorded(|| record_stats(&stats));
         let gauge = |key: &str| metrics.get(key).copied();
@@ -331,6 +417,57 @@ mod tests {
             gauge("squall_pool_slots{endpoint=0,state=connecting}"),
             Some(0.0)
         );
-        assert_eq!(metrics.len(), 1 + STATES.len());
+        assert_eq!(
+            gauge("squall_pool_breaker_state{endpoint=0,state=open}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            gauge("squall_pool_breaker_state{endpoint=0,state=closed}"),
+            Some(0.0)
+        );
+        assert_eq!(gauge("squall_pool_limiter_in_flight{}"), Some(5.0));
+        assert_eq!(gauge("squall_pool_limiter_queued{}"), Some(2.0));
+        assert_eq!(
+            metrics.len(),
+            1 + STATES.len() + BREAKER_STATES.len() + 2,
+            "{metrics:?}"
+        );
+    }
+
+    /// Breaker transitions count by the state entered; limiter events set
+    /// the limiter's gauges to the latest occupancy.
+    #[test]
+    fn breaker_and_limiter_events() {
+        use crate::breaker::TransitionReason;
+        let metrics = recorded(|| {
+            let sink = MetricsSink;
+            let at = Instant::now();
+            let open = EventKind::Breaker {
+                endpoint: EndpointId(2),
+                from: BreakerState::Closed,
+                to: BreakerState::Open,
+                reason: TransitionReason::FailureRate {
+                    failures: 5,
+                    calls: 10,
+                },
+            };
+            sink.on_event(&PoolEvent { at, kind: open });
+            for (in_flight, queued) in [(1, 0), (4, 3), (2, 0)] {
+                let kind = EventKind::Limiter { in_flight, queued };
+                sink.on_event(&PoolEvent { at, kind });
+            }
+        });
+        let expected = BTreeMap::from(
+            [
+                (
+                    "squall_pool_breaker_transitions_total{endpoint=2,to=open}",
+                    1.0,
+                ),
+                ("squall_pool_limiter_in_flight{}", 2.0),
+                ("squall_pool_limiter_queued{}", 0.0),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        assert_eq!(metrics, expected);
     }
 }

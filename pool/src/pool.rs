@@ -224,6 +224,7 @@ fn admission(
         None => None,
         Some(c) => Some(LimitGate::new(
             Limiter::new(c.clone()).map_err(|e| invalid("limiter", e.field(), e.problem()))?,
+            events.clone(),
         )),
     };
     let breakers = match &config.breaker {

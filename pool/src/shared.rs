@@ -26,7 +26,7 @@ use crate::{
     lease::Leases,
     limit::LimitGate,
     pick,
-    status::{Connectivity, EndpointStats, PoolStats, SlotStats, SlotStatus},
+    status::{Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats, SlotStatus},
 };
 
 /// A connection RPCs may be routed to. Only `Ready` connections are here:
@@ -281,6 +281,7 @@ impl Shared {
                     id,
                     endpoint: endpoint.clone(),
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
+                    breaker: self.breakers.as_ref().map(|b| b.state(id)),
                     slots: mine,
                 }
             })
@@ -288,6 +289,10 @@ impl Shared {
         PoolStats {
             state: Connectivity::aggregate(endpoints.iter().map(|e| e.state)),
             endpoints,
+            limiter: self.limiter.as_ref().map(|gate| {
+                let (in_flight, queued) = gate.occupancy();
+                LimiterStats { in_flight, queued }
+            }),
         }
     }
 

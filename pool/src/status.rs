@@ -11,6 +11,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
+    breaker::State as BreakerState,
     conn::ConnState,
     endpoint::{Endpoint, EndpointId},
     event::ConnId,
@@ -64,6 +65,17 @@ pub struct PoolStats {
     pub state: Connectivity,
     /// In endpoint order ([`EndpointId`]).
     pub endpoints: Vec<EndpointStats>,
+    /// The limiter's occupancy, when a limiter is configured.
+    pub limiter: Option<LimiterStats>,
+}
+
+/// The limiter in a [`PoolStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterStats {
+    /// RPCs holding a permit.
+    pub in_flight: usize,
+    /// Callers waiting for one.
+    pub queued: usize,
 }
 
 /// One endpoint in a [`PoolStats`].
@@ -72,6 +84,9 @@ pub struct EndpointStats {
     pub id: EndpointId,
     pub endpoint: Endpoint,
     pub state: Connectivity,
+    /// The endpoint's circuit breaker, when breakers are configured. OPEN
+    /// stays OPEN here until a call notices `wait_in_open` has passed.
+    pub breaker: Option<BreakerState>,
     /// One per connection slot (`connections_per_endpoint`).
     pub slots: Vec<SlotStats>,
 }

@@ -1,9 +1,9 @@
 //! The checks a script's `[expect]` adds, plus the deadline check every run
 //! gets. Each reads the finished trace; names say what they check.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
-use squall_pool::{ConnId, EventKind};
+use squall_pool::{ConnEvent, ConnId};
 use squall_sim::{Trace, TraceEvent, check::Invariant};
 
 /// Holds if at most `max` RPCs failed.
@@ -27,7 +27,7 @@ pub fn no_leaks(trace: &Trace) -> Invariant {
     let mut closed: BTreeMap<ConnId, bool> = BTreeMap::new();
     for line in &trace.lines {
         if let TraceEvent::Pool { conn, kind, .. } = &line.event {
-            let reached = matches!(kind, EventKind::Closed { .. });
+            let reached = matches!(kind, ConnEvent::Closed { .. });
             *closed.entry(*conn).or_default() |= reached;
         }
     }
@@ -61,34 +61,44 @@ pub fn no_leaks(trace: &Trace) -> Invariant {
     }
 }
 
-/// Holds if every RPC ended (succeeded or failed) no later than its
+/// Holds if every RPC ended (succeeded or failed) no later than its own
 /// deadline after it was sent: the caller never waits past a deadline.
-pub fn rpcs_end_within_deadline(trace: &Trace, deadline: Duration) -> Invariant {
+pub fn rpcs_end_within_deadline(trace: &Trace) -> Invariant {
     let total = trace.rpcs().count();
     let late = trace
         .rpcs()
-        .find(|(line, rpc)| line.at.saturating_sub(rpc.sent_at) > deadline);
+        .find(|(line, rpc)| line.at.saturating_sub(rpc.sent_at) > rpc.deadline);
+    let longest = trace.rpcs().map(|(_, rpc)| rpc.deadline).max();
+    let shortest = trace.rpcs().map(|(_, rpc)| rpc.deadline).min();
     Invariant {
         name: "rpcs_end_within_deadline",
         ok: late.is_none(),
-        detail: match late {
-            None => format!(
-                "{total} RPC(s), each ended within {} ms of being sent",
-                deadline.as_millis()
-            ),
-            Some((line, rpc)) => format!(
+        detail: match (late, shortest, longest) {
+            (Some((line, rpc)), _, _) => format!(
                 "rpc {} sent at {} ms ended at {} ms, past its {} ms deadline",
                 rpc.id,
                 rpc.sent_at.as_millis(),
                 line.at.as_millis(),
+                rpc.deadline.as_millis()
+            ),
+            (None, Some(shortest), Some(longest)) if shortest != longest => format!(
+                "{total} RPC(s), each ended within its deadline ({} to {} ms) of being sent",
+                shortest.as_millis(),
+                longest.as_millis()
+            ),
+            (None, _, Some(deadline)) => format!(
+                "{total} RPC(s), each ended within {} ms of being sent",
                 deadline.as_millis()
             ),
+            (None, _, None) => "no RPC was sent".to_owned(),
         },
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use squall_pool::CloseCause;
     use squall_sim::{RpcOutcome, TraceLine};
     use tonic::Code;
@@ -104,10 +114,16 @@ mod tests {
     }
 
     fn rpc(sent_ms: u64, ended_ms: u64, ok: bool) -> TraceLine {
+        rpc_with_deadline(sent_ms, ended_ms, ok, Duration::from_secs(1))
+    }
+
+    fn rpc_with_deadline(sent_ms: u64, ended_ms: u64, ok: bool, deadline: Duration) -> TraceLine {
         line(
             ended_ms,
             TraceEvent::Rpc(RpcOutcome {
                 id: sent_ms,
+                call: squall_sim::Call::Echo,
+                deadline,
                 conn: None,
                 endpoint: None,
                 sent_at: Duration::from_millis(sent_ms),
@@ -121,7 +137,7 @@ mod tests {
         )
     }
 
-    fn pool(conn: u64, kind: EventKind) -> TraceLine {
+    fn pool(conn: u64, kind: ConnEvent) -> TraceLine {
         line(
             0,
             TraceEvent::Pool {
@@ -144,19 +160,25 @@ mod tests {
         };
         assert!(failed_rpcs_at_most(&trace, 2).ok);
         assert!(!failed_rpcs_at_most(&trace, 1).ok);
-        let deadline = rpcs_end_within_deadline(&trace, Duration::from_secs(1));
+        let deadline = rpcs_end_within_deadline(&trace);
         assert!(!deadline.ok);
         assert!(deadline.detail.contains("rpc 200"), "{}", deadline.detail);
-        assert!(rpcs_end_within_deadline(&trace, Duration::from_millis(1001)).ok);
+        // Each RPC is held to its own deadline: the one that took 1001 ms
+        // had a longer one.
+        let mut lines = trace.lines;
+        lines[2] = rpc_with_deadline(200, 1201, false, Duration::from_millis(1001));
+        let mixed = rpcs_end_within_deadline(&Trace { lines, dropped: 0 });
+        assert!(mixed.ok, "{}", mixed.detail);
+        assert!(mixed.detail.contains("1000 to 1001 ms"), "{}", mixed.detail);
     }
 
     #[test]
     fn no_leaks_needs_a_clean_shutdown_and_every_connection_closed() {
-        let closed = EventKind::Closed {
+        let closed = ConnEvent::Closed {
             cause: CloseCause::Shutdown,
         };
         let shutdown = |left| line(9, TraceEvent::PoolShutdown { tasks_left: left });
-        let mut lines = vec![pool(1, EventKind::Ready), pool(1, closed), shutdown(0)];
+        let mut lines = vec![pool(1, ConnEvent::Ready), pool(1, closed), shutdown(0)];
         assert!(
             no_leaks(&Trace {
                 lines: lines.clone(),
@@ -173,7 +195,7 @@ mod tests {
             .ok
         );
         lines[2] = shutdown(0);
-        lines.push(pool(2, EventKind::Ready));
+        lines.push(pool(2, ConnEvent::Ready));
         let open = no_leaks(&Trace { lines, dropped: 0 });
         assert!(
             !open.ok && open.detail.contains("never reached Closed"),

@@ -9,6 +9,7 @@
 //! - [`report`]: running a script, the verdict and JSON.
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
+//! - [`timeline`]: a run drawn as one self-contained HTML page.
 
 pub mod invariants;
 pub mod library;
@@ -16,6 +17,7 @@ pub mod net;
 pub mod replay;
 pub mod report;
 pub mod script;
+pub mod timeline;
 
 pub use report::{Report, run_script, run_script_observed};
 pub use script::{DEFAULT_SEED, Script};

@@ -1,9 +1,9 @@
 //! `squall`: run squall's fault scripts from the command line.
 //!
-//! - `squall run <SCRIPT|NAME> [--seed N] [--json] [--trace FILE] [--save-case FILE]`
+//! - `squall run <SCRIPT|NAME> [--seed N] [--json] [--trace FILE] [--html FILE] [--save-case FILE]`
 //! - `squall check <SCRIPT>...`
 //! - `squall list`
-//! - `squall replay <FILE>`
+//! - `squall replay <FILE> [--html FILE]`
 //! - `squall serve --addr 127.0.0.1:PORT` (real TCP, loopback only)
 //! - `squall load --target URL --client pool|channel|channels:N ...`
 //! - `squall bench-net` (the pool against tonic, one command)
@@ -82,6 +82,10 @@ struct Output {
     /// Also write the trace text to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Also write the run's timeline to FILE: one self-contained HTML page
+    /// (lanes per connection, faults, detections, RPCs; no network needed).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 const INVALID: u8 = 2;
@@ -205,6 +209,12 @@ fn run(
         && let Err(e) = std::fs::write(path, report.trace.text())
     {
         eprintln!("error: cannot write the trace to `{}`: {e}", path.display());
+        return ExitCode::from(INVALID);
+    }
+    if let Some(path) = &output.html
+        && let Err(e) = squall_scenarios::timeline::write_html(&report, path)
+    {
+        eprintln!("error: {e}");
         return ExitCode::from(INVALID);
     }
     if output.json {

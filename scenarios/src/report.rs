@@ -230,10 +230,7 @@ pub fn run_script_observed(
         invariants.push(invariants::no_leaks(&output.trace));
     }
     invariants.push(check::check_no_rpc_on_dead_conn(&output.trace));
-    invariants.push(invariants::rpcs_end_within_deadline(
-        &output.trace,
-        script.load.deadline,
-    ));
+    invariants.push(invariants::rpcs_end_within_deadline(&output.trace));
     Report {
         scenario: script.name.clone(),
         seed,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use squall_scenarios::{
     Script, library,
-    script::{BUILDER_FILE, ClientKind, Load},
+    script::{BUILDER_FILE, CallName, ClientKind, Load, MixEntry, RateOverride, WindowOverride},
 };
-use squall_sim::{BlackHole, Fault};
+use squall_sim::{BlackHole, Fault, Pace, StatusCode};
 
 fn hole(b: &str) -> Fault {
     Fault::BlackHole(BlackHole {
@@ -42,7 +42,10 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
             start: Duration::from_secs(1),
             rate: Some(10),
             interval: None,
+            concurrency: None,
+            think: None,
             deadline: Duration::from_secs(1),
+            mix: Vec::new(),
         })
         .fault_at(
             Duration::from_secs(5),
@@ -100,7 +103,13 @@ fn builder_defaults_are_a_runnable_script() {
     assert_eq!(script.time_limit(), Duration::from_secs(70));
     let world = script.world(5);
     assert_eq!(world.seed, 5);
-    assert_eq!(world.load.interval, Duration::from_millis(100));
+    assert_eq!(
+        world.load.pace,
+        Pace::Open {
+            interval: Duration::from_millis(100)
+        }
+    );
+    assert!(world.load.mix.is_empty());
 }
 
 /// Every prefix of a real script, and every single-byte corruption of it
@@ -123,4 +132,119 @@ fn no_prefix_or_corruption_of_a_script_panics() {
             let _ = Script::parse("c", "c.toml", &broken);
         }
     }
+}
+
+/// The builder's load and pool knobs (closed loop, call mix, limiter,
+/// breaker) build the same script as the TOML keys they stand for.
+#[test]
+fn builder_and_toml_agree_on_load_mix_and_pool_overrides() {
+    let text = r#"
+description = "mixed"
+duration = "10s"
+
+[topology]
+servers = 1
+
+[pool.limiter]
+max_concurrency = 8
+rate = { per_second = 100, burst = 10 }
+
+[pool.breaker]
+sliding_window = { time = "5s" }
+minimum_calls = 5
+failure_codes = ["UNAVAILABLE", "INTERNAL"]
+
+[load]
+start = "1s"
+concurrency = 8
+think = "5ms"
+deadline = "1s"
+
+[[load.mix]]
+call = "echo"
+weight = 5
+
+[[load.mix]]
+call = "slow-echo"
+weight = 2
+delay = "200ms"
+deadline = "2s"
+
+[[load.mix]]
+call = "failing-echo"
+weight = 1
+code = "UNAVAILABLE"
+
+[[load.mix]]
+call = "echo-stream"
+weight = 1
+count = 4
+interval = "25ms"
+
+[[load.mix]]
+call = "health-check"
+weight = 1
+"#;
+    let from_toml = Script::parse("mixed", "mixed.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    let ms = Duration::from_millis;
+    let built = Script::builder("mixed")
+        .description("mixed")
+        .duration(Duration::from_secs(10))
+        .limiter(|l| {
+            l.max_concurrency = Some(8);
+            l.rate = Some(RateOverride {
+                per_second: 100,
+                burst: 10,
+            });
+        })
+        .breaker(|b| {
+            b.sliding_window = Some(WindowOverride::Time(Duration::from_secs(5)));
+            b.minimum_calls = Some(5);
+            b.failure_codes = Some(vec![StatusCode::Unavailable, StatusCode::Internal]);
+        })
+        .closed_loop(8, ms(5))
+        .mix(MixEntry::echo(5))
+        .mix(MixEntry::slow_echo(2, ms(200)).with_deadline(Duration::from_secs(2)))
+        .mix(MixEntry::failing_echo(1, StatusCode::Unavailable))
+        .mix(MixEntry::echo_stream(1, 4, ms(25)))
+        .mix(MixEntry::health_check(1))
+        .build()
+        .expect("valid");
+    assert_eq!(built, from_toml);
+    let world = built.world(3);
+    assert_eq!(
+        world.load.pace,
+        Pace::Closed {
+            callers: 8,
+            think: ms(5)
+        }
+    );
+    assert_eq!(world.load.mix.len(), 5);
+}
+
+/// The builder reports load and pool problems by field, like the loader.
+#[test]
+fn builder_rejects_bad_load_and_pool_overrides() {
+    let errors = Script::builder("bad")
+        .limiter(|l| l.max_queue_wait = Some(Duration::ZERO))
+        .closed_loop(2000, Duration::from_millis(1))
+        .mix(MixEntry::new(CallName::SlowEcho, 0))
+        .build()
+        .expect_err("problems");
+    let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "pool.limiter.max_queue_wait",
+            "load.concurrency",
+            "load.mix[0].weight",
+            "load.mix[0].delay"
+        ]
+    );
+    assert!(
+        errors
+            .0
+            .iter()
+            .all(|e| e.file == BUILDER_FILE && e.location.is_none())
+    );
 }

@@ -33,7 +33,7 @@ pub use fault::{
     BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, LossyLink, OneWayPartition,
     Partition, ScheduledFault, ServerCrash, SlowServer, StatusCode,
 };
-pub use load::LoadConfig;
+pub use load::{Call, LoadConfig, Pace, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run, run_observed};

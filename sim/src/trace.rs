@@ -13,10 +13,14 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use squall_pool::{CloseCause, ConnId, EventKind};
+use squall_pool::{
+    CloseCause, ConnEvent, ConnId,
+    breaker::{State as BreakerState, TransitionReason},
+    event::fmt_breaker_change,
+};
 use tonic::Code;
 
-use crate::{fault::Fault, middlebox::Expiry, server::GoawayMode};
+use crate::{fault::Fault, load::Call, middlebox::Expiry, server::GoawayMode};
 
 /// Most lines one run records. A run that hits it is cut short and reported,
 /// rather than growing without bound.
@@ -34,12 +38,23 @@ pub struct TraceLine {
 /// What a line records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceEvent {
-    /// A `PoolEvent` of the client's pool; `endpoint` is the server host name.
+    /// A connection event of the client's pool; `endpoint` is the server
+    /// host name.
     Pool {
         conn: ConnId,
         endpoint: String,
-        kind: EventKind,
+        kind: ConnEvent,
     },
+    /// The client pool's breaker for `endpoint` (a server host name) moved
+    /// from `from` to `to`.
+    Breaker {
+        endpoint: String,
+        from: BreakerState,
+        to: BreakerState,
+        reason: TransitionReason,
+    },
+    /// The client pool's limiter occupancy changed.
+    Limiter { in_flight: usize, queued: usize },
     /// `Pool::shutdown` returned, leaving `tasks_left` tasks alive.
     PoolShutdown { tasks_left: usize },
     /// A fault was injected into the network.
@@ -80,6 +95,10 @@ pub enum TraceEvent {
 pub struct RpcOutcome {
     /// Sequence number of the RPC within the run, from 1.
     pub id: u64,
+    /// What it asked of the server; shown as `call=` unless a plain echo.
+    pub call: Call,
+    /// The deadline it was sent with (not shown: the script says it).
+    pub deadline: Duration,
     /// The connection the pool routed it to, when known.
     pub conn: Option<ConnId>,
     /// The server host that connection leads to, when known.
@@ -97,6 +116,12 @@ impl TraceEvent {
     pub fn name(&self) -> &'static str {
         match self {
             TraceEvent::Pool { kind, .. } => kind.name(),
+            TraceEvent::Breaker { to, .. } => match to {
+                BreakerState::Closed => "breaker_closed",
+                BreakerState::Open => "breaker_open",
+                BreakerState::HalfOpen => "breaker_half_open",
+            },
+            TraceEvent::Limiter { .. } => "limiter",
             TraceEvent::PoolShutdown { .. } => "pool_shutdown",
             TraceEvent::FaultStart(_) => "fault_start",
             TraceEvent::FaultHeal(_) => "fault_heal",
@@ -133,6 +158,18 @@ impl fmt::Display for TraceLine {
                 endpoint,
                 kind,
             } => write!(f, " conn={conn} endpoint={endpoint}{kind}"),
+            TraceEvent::Breaker {
+                endpoint,
+                from,
+                reason,
+                ..
+            } => {
+                write!(f, " endpoint={endpoint}")?;
+                fmt_breaker_change(f, *from, *reason)
+            }
+            TraceEvent::Limiter { in_flight, queued } => {
+                write!(f, " in_flight={in_flight} queued={queued}")
+            }
             TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
             TraceEvent::ServerConnOpen { peer }
@@ -152,6 +189,9 @@ impl fmt::Display for TraceLine {
             }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;
+                if rpc.call != Call::Echo {
+                    write!(f, " call={}", rpc.call.name())?;
+                }
                 match (&rpc.conn, &rpc.endpoint) {
                     (Some(conn), Some(endpoint)) => write!(f, " conn={conn} endpoint={endpoint}")?,
                     _ => f.write_str(" conn=-")?,
@@ -297,7 +337,7 @@ impl Trace {
             .filter_map(|line| match &line.event {
                 TraceEvent::Pool {
                     endpoint: to_host,
-                    kind: EventKind::Closed { cause },
+                    kind: ConnEvent::Closed { cause },
                     ..
                 } if to_host == endpoint => Some((line.at, cause.clone())),
                 _ => None,

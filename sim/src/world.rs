@@ -14,11 +14,10 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use squall_pool::{Pool, PoolConfig, PoolEvent};
+use squall_pool::{EndpointId, EventKind, Pool, PoolConfig, PoolEvent};
 
 use crate::{
     connector::TurmoilConnector,
-    echo::proto::echo_client::EchoClient,
     fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
     middlebox::{self, Middlebox},
@@ -106,9 +105,7 @@ impl WorldConfig {
         if !(1..=MAX_SERVERS).contains(&self.servers) {
             return invalid(format!("servers must be between 1 and {MAX_SERVERS}"));
         }
-        if self.load.interval.is_zero() {
-            return invalid("load.interval must be greater than zero".into());
-        }
+        self.load.validate().map_err(SimError::InvalidWorld)?;
         if self.tick.is_zero() {
             return invalid("tick must be greater than zero".into());
         }
@@ -296,9 +293,10 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 host: CLIENT_HOST.into(),
                 recorder,
                 endpoint_names: names,
+                seed: config.seed,
             };
             let recorder = context.recorder.clone();
-            load::run(EchoClient::new(pool.clone()), config.load, context).await;
+            load::run(pool.clone(), config.load, context).await;
             let report = pool.shutdown().await;
             recorder.record(
                 CLIENT_HOST,
@@ -313,8 +311,9 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 host: CLIENT_HOST.into(),
                 recorder,
                 endpoint_names: Arc::from([]),
+                seed: config.seed,
             };
-            load::run(EchoClient::new(channel), config.load, context).await;
+            load::run(channel, config.load, context).await;
         }
     }
     Ok(())
@@ -323,14 +322,34 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
 /// Turns pool events into trace lines of the client host.
 fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + Send + Sync {
     move |event: &PoolEvent| {
-        recorder.record(
-            CLIENT_HOST,
-            TraceEvent::Pool {
-                conn: event.conn,
-                endpoint: names[event.endpoint.0 as usize].clone(),
-                kind: event.kind.clone(),
+        let name = |endpoint: EndpointId| names[endpoint.0 as usize].clone();
+        let line = match &event.kind {
+            EventKind::Conn {
+                endpoint,
+                conn,
+                event,
+            } => TraceEvent::Pool {
+                conn: *conn,
+                endpoint: name(*endpoint),
+                kind: event.clone(),
             },
-        )
+            EventKind::Breaker {
+                endpoint,
+                from,
+                to,
+                reason,
+            } => TraceEvent::Breaker {
+                endpoint: name(*endpoint),
+                from: *from,
+                to: *to,
+                reason: *reason,
+            },
+            EventKind::Limiter { in_flight, queued } => TraceEvent::Limiter {
+                in_flight: *in_flight,
+                queued: *queued,
+            },
+        };
+        recorder.record(CLIENT_HOST, line)
     }
 }
 

@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, EventKind};
+use squall_pool::{CloseCause, ConnEvent};
 use squall_sim::{Fault, LossyLink, Trace, TraceEvent};
 
 const FAULT_AT: Duration = Duration::from_secs(5);
@@ -86,7 +86,7 @@ fn loss_wedges_connections_that_keepalive_replaces() {
         .iter()
         .filter_map(|l| match &l.event {
             TraceEvent::Pool {
-                kind: EventKind::Closed { cause },
+                kind: ConnEvent::Closed { cause },
                 ..
             } if l.at < secs(20) => Some((l.at, cause.clone())),
             _ => None,

@@ -15,8 +15,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, EventKind, KeepaliveConfig};
-use squall_sim::{ClientKind, Expiry, Middlebox, MiddleboxKind, Trace, TraceEvent, WorldConfig};
+use squall_pool::{CloseCause, ConnEvent, KeepaliveConfig};
+use squall_sim::{
+    ClientKind, Expiry, Middlebox, MiddleboxKind, Pace, Trace, TraceEvent, WorldConfig,
+};
 
 const NAT_IDLE: Duration = Duration::from_secs(5);
 
@@ -38,7 +40,7 @@ fn nat_world(expiry: Expiry, keepalive_interval: Duration, stop: Duration) -> Wo
         timeout: KEEPALIVE_TIMEOUT,
         while_idle: true,
     };
-    w.load.interval = secs(20);
+    w.load.pace = Pace::Open { interval: secs(20) };
     w
 }
 
@@ -55,7 +57,7 @@ fn expiries_and_closes(trace: &Trace) -> (Vec<Duration>, Vec<(Duration, CloseCau
         .iter()
         .filter_map(|l| match &l.event {
             TraceEvent::Pool {
-                kind: EventKind::Closed { cause },
+                kind: ConnEvent::Closed { cause },
                 ..
             } => Some((l.at, cause.clone())),
             _ => None,

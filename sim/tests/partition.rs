@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, ConnId, EventKind};
+use squall_pool::{CloseCause, ConnEvent, ConnId};
 use squall_sim::{Fault, OneWayPartition, Partition, Trace, TraceEvent, check};
 
 const FAULT_AT: Duration = Duration::from_secs(5);
@@ -28,8 +28,8 @@ fn ready_at(trace: &Trace, server: &str, at: Duration) -> Vec<ConnId> {
         } = &line.event
         {
             match kind {
-                EventKind::Ready if endpoint == server => ready.push(*conn),
-                EventKind::Closed { .. } => ready.retain(|c| c != conn),
+                ConnEvent::Ready if endpoint == server => ready.push(*conn),
+                ConnEvent::Closed { .. } => ready.retain(|c| c != conn),
                 _ => {}
             }
         }
@@ -42,7 +42,7 @@ fn closed(trace: &Trace, conn: ConnId) -> Option<(Duration, CloseCause)> {
     trace.lines.iter().find_map(|line| match &line.event {
         TraceEvent::Pool {
             conn: c,
-            kind: EventKind::Closed { cause },
+            kind: ConnEvent::Closed { cause },
             ..
         } if *c == conn => Some((line.at, cause.clone())),
         _ => None,

@@ -71,6 +71,11 @@ impl Breakers {
         self.publish(endpoint, transition);
     }
 
+    /// `endpoint`'s breaker state now (without acting on elapsed time).
+    pub(crate) fn state(&self, endpoint: EndpointId) -> super::State {
+        self.lock(endpoint).state()
+    }
+
     fn lock(&self, endpoint: EndpointId) -> std::sync::MutexGuard<'_, CircuitBreaker> {
         self.per_endpoint[endpoint.0 as usize]
             .lock()

@@ -14,7 +14,7 @@ use tonic::body::Body;
 use crate::{
     conn::state::{ConnState, IllegalTransition},
     endpoint::EndpointId,
-    event::{CloseCause, ConnId, DrainCause, EventKind, PoolEvent},
+    event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
     inflight::InFlight,
     shared::{ReadyConn, Shared},
     status::{Connectivity, LiveConn},
@@ -55,7 +55,7 @@ impl Conn {
                 in_flight: Arc::clone(&conn.in_flight),
             });
         });
-        conn.emit(EventKind::Connecting { attempt });
+        conn.emit(ConnEvent::Connecting { attempt });
         conn
     }
 
@@ -68,7 +68,7 @@ impl Conn {
             in_flight: Arc::clone(&self.in_flight),
         });
         self.publish(Connectivity::Ready);
-        self.emit(EventKind::Ready);
+        self.emit(ConnEvent::Ready);
     }
 
     pub(crate) fn drain(&mut self, cause: DrainCause) {
@@ -77,7 +77,7 @@ impl Conn {
         debug_assert!(was_ready, "a Ready connection is in the ready set");
         // Draining only happens on shutdown, and the slot will not redial.
         self.publish(Connectivity::Shutdown);
-        self.emit(EventKind::Draining { cause });
+        self.emit(ConnEvent::Draining { cause });
     }
 
     pub(crate) fn close(&mut self, cause: CloseCause) {
@@ -96,7 +96,7 @@ impl Conn {
             status.state = next;
             status.conn = None;
         });
-        self.emit(EventKind::Closed { cause });
+        self.emit(ConnEvent::Closed { cause });
     }
 
     /// The slot is waiting out its backoff.
@@ -105,7 +105,7 @@ impl Conn {
         self.shared.update_slot(self.slot, |status| {
             status.state = Connectivity::TransientFailure
         });
-        self.emit(EventKind::Backoff { delay });
+        self.emit(ConnEvent::Backoff { delay });
     }
 
     /// Records the new state of this (still live) connection and its slot.
@@ -120,12 +120,14 @@ impl Conn {
         });
     }
 
-    fn emit(&self, kind: EventKind) {
+    fn emit(&self, event: ConnEvent) {
         self.shared.events.emit(PoolEvent {
             at: Instant::now(),
-            endpoint: self.endpoint,
-            conn: self.id,
-            kind,
+            kind: EventKind::Conn {
+                endpoint: self.endpoint,
+                conn: self.id,
+                event,
+            },
         });
     }
 }

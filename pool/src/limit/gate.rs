@@ -7,6 +7,10 @@
 //! and then polls the core, so no background task is needed. Every path out
 //! of a wait (admitted, rejected, or the caller's future dropped) settles
 //! the caller's place in the core, so permits cannot leak.
+//!
+//! Every change of occupancy (in flight, queued) is published as an
+//! [`EventKind::Limiter`] event, built under the lock and emitted after it,
+//! so a sink may call back into the pool.
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +20,10 @@ use std::{
 use tokio::{sync::oneshot, time::Instant};
 
 use super::{Acquire, Limiter, Permit, Rejection, Resolved, WaiterId};
-use crate::wait;
+use crate::{
+    event::{EventKind, Events, PoolEvent},
+    wait,
+};
 
 type Verdict = Result<Permit, Rejection>;
 
@@ -24,6 +31,7 @@ type Verdict = Result<Permit, Rejection>;
 #[derive(Debug)]
 pub(crate) struct LimitGate {
     state: Mutex<GateState>,
+    events: Events,
 }
 
 #[derive(Debug)]
@@ -32,7 +40,13 @@ struct GateState {
     /// Where to send each queued caller's verdict. Bounded by the core's
     /// queue length.
     waiting: BTreeMap<WaiterId, oneshot::Sender<Verdict>>,
+    /// (in flight, queued) as last published.
+    published: (usize, usize),
 }
+
+/// An occupancy to publish, taken under the lock.
+#[must_use = "publish it with LimitGate::report"]
+struct Occupancy(Option<(usize, usize)>);
 
 /// One admitted RPC's slot; released when dropped.
 #[derive(Debug)]
@@ -50,13 +64,21 @@ impl Drop for LimitPermit {
 }
 
 impl LimitGate {
-    pub(crate) fn new(core: Limiter) -> Self {
+    pub(crate) fn new(core: Limiter, events: Events) -> Self {
         Self {
             state: Mutex::new(GateState {
                 core,
                 waiting: BTreeMap::new(),
+                published: (0, 0),
             }),
+            events,
         }
+    }
+
+    /// (in flight, queued) now.
+    pub(crate) fn occupancy(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.core.in_flight(), state.core.queue_len())
     }
 
     /// Waits for a permit until the core admits or rejects the call; the
@@ -65,17 +87,24 @@ impl LimitGate {
         self: &Arc<Self>,
         deadline: Instant,
     ) -> Result<LimitPermit, Rejection> {
-        let (waiter, receiver) = {
+        let (acquire, change) = {
             let mut state = self.lock();
-            match state.core.try_acquire(Instant::now(), Some(deadline)) {
-                Acquire::Admitted(permit) => return Ok(self.permit(permit)),
-                Acquire::Rejected(rejection) => return Err(rejection),
+            let acquire = state.core.try_acquire(Instant::now(), Some(deadline));
+            let queued = match acquire {
                 Acquire::Queued(waiter) => {
                     let (sender, receiver) = oneshot::channel();
                     state.waiting.insert(waiter, sender);
-                    (waiter, receiver)
+                    Ok((waiter, receiver))
                 }
-            }
+                Acquire::Admitted(permit) => Err(Ok(permit)),
+                Acquire::Rejected(rejection) => Err(Err(rejection)),
+            };
+            (queued, state.occupancy_change())
+        };
+        self.report(change);
+        let (waiter, receiver) = match acquire {
+            Ok(queued) => queued,
+            Err(decided) => return decided.map(|permit| self.permit(permit)),
         };
         let mut wait = Waiting {
             gate: self,
@@ -98,16 +127,33 @@ impl LimitGate {
     }
 
     fn release(&self, permit: Permit) {
-        let mut state = self.lock();
-        let resolved = state.core.release(Instant::now(), permit);
-        state.deliver(resolved);
+        let change = {
+            let mut state = self.lock();
+            let resolved = state.core.release(Instant::now(), permit);
+            state.deliver(resolved);
+            state.occupancy_change()
+        };
+        self.report(change);
     }
 
     /// Lets the core act on the time that has passed.
     fn poll(&self) {
-        let mut state = self.lock();
-        let resolved = state.core.poll(Instant::now());
-        state.deliver(resolved);
+        let change = {
+            let mut state = self.lock();
+            let resolved = state.core.poll(Instant::now());
+            state.deliver(resolved);
+            state.occupancy_change()
+        };
+        self.report(change);
+    }
+
+    fn report(&self, Occupancy(change): Occupancy) {
+        if let Some((in_flight, queued)) = change {
+            self.events.emit(PoolEvent {
+                at: Instant::now(),
+                kind: EventKind::Limiter { in_flight, queued },
+            });
+        }
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
@@ -116,6 +162,18 @@ impl LimitGate {
 }
 
 impl GateState {
+    /// The occupancy, if it changed since it was last taken.
+    fn occupancy_change(&mut self) -> Occupancy {
+        let now = (self.core.in_flight(), self.core.queue_len());
+        debug_assert!(now.0 <= self.core.config().max_concurrency);
+        debug_assert!(now.1 <= self.core.config().max_queue_len);
+        if now == self.published {
+            return Occupancy(None);
+        }
+        self.published = now;
+        Occupancy(Some(now))
+    }
+
     /// Sends each verdict to its waiter. A permit whose waiter has gone is
     /// released at once, which may admit others: hence the work list.
     fn deliver(&mut self, resolved: Vec<Resolved>) {
@@ -166,12 +224,16 @@ impl Drop for Waiting<'_> {
         let Some(mut receiver) = self.receiver.take() else {
             return;
         };
-        let mut state = self.gate.lock();
-        if state.core.cancel(self.waiter) {
-            state.waiting.remove(&self.waiter);
-        } else if let Ok(Ok(permit)) = receiver.try_recv() {
-            let resolved = state.core.release(Instant::now(), permit);
-            state.deliver(resolved);
-        }
+        let change = {
+            let mut state = self.gate.lock();
+            if state.core.cancel(self.waiter) {
+                state.waiting.remove(&self.waiter);
+            } else if let Ok(Ok(permit)) = receiver.try_recv() {
+                let resolved = state.core.release(Instant::now(), permit);
+                state.deliver(resolved);
+            }
+            state.occupancy_change()
+        };
+        self.gate.report(change);
     }
 }

@@ -14,7 +14,7 @@ use std::{
 use bytes::Bytes;
 use http_body::Body as HttpBody;
 use hyper_util::rt::TokioIo;
-use squall_pool::{EventSink, Pool, PoolConfig, PoolEvent, TcpConnector};
+use squall_pool::{ConnEvent, EventKind, EventSink, Pool, PoolConfig, PoolEvent, TcpConnector};
 use squall_sim::echo::proto::{EchoRequest, echo_client::EchoClient};
 use tokio::{net::TcpStream, sync::Notify};
 use tonic::{Code, Request, body::Body, client::GrpcService, transport::Channel};
@@ -69,7 +69,11 @@ struct CountOpened(Arc<Opened>);
 
 impl EventSink for CountOpened {
     fn on_event(&self, event: &PoolEvent) {
-        if event.kind == squall_pool::EventKind::Ready {
+        if let EventKind::Conn {
+            event: ConnEvent::Ready,
+            ..
+        } = event.kind
+        {
             self.0.add();
         }
     }

@@ -26,7 +26,10 @@ use squall_sim::{Fault, ScheduledFault};
 
 use crate::script::{
     error::{BUILDER_FILE, ScriptError, ScriptErrors},
-    model::{Client, ClientKind, Expect, Load, PoolOverrides, Script, Topology},
+    model::{
+        BreakerOverrides, Client, ClientKind, Expect, LimiterOverrides, Load, MixEntry,
+        PoolOverrides, Script, Topology,
+    },
     validate,
 };
 
@@ -58,7 +61,10 @@ impl Script {
                     start: Duration::from_secs(1),
                     rate: Some(10),
                     interval: None,
+                    concurrency: None,
+                    think: None,
                     deadline: Duration::from_secs(1),
+                    mix: Vec::new(),
                 },
                 faults: Vec::new(),
                 expect: Expect::default(),
@@ -108,8 +114,49 @@ impl ScriptBuilder {
         self
     }
 
+    /// Turns the limiter on (`[pool.limiter]`) and edits its overrides.
+    pub fn limiter(mut self, edit: impl FnOnce(&mut LimiterOverrides)) -> Self {
+        edit(self.script.pool.limiter.get_or_insert_default());
+        self
+    }
+
+    /// Turns the breaker on (`[pool.breaker]`) and edits its overrides.
+    pub fn breaker(mut self, edit: impl FnOnce(&mut BreakerOverrides)) -> Self {
+        edit(self.script.pool.breaker.get_or_insert_default());
+        self
+    }
+
     pub fn load(mut self, load: Load) -> Self {
         self.script.load = load;
+        self
+    }
+
+    /// Edits the load.
+    pub fn edit_load(mut self, edit: impl FnOnce(&mut Load)) -> Self {
+        edit(&mut self.script.load);
+        self
+    }
+
+    /// Open loop at `rate` RPCs per second (the default pace, at 10).
+    pub fn rate(mut self, rate: u32) -> Self {
+        let load = &mut self.script.load;
+        (load.rate, load.interval) = (Some(rate), None);
+        (load.concurrency, load.think) = (None, None);
+        self
+    }
+
+    /// Closed loop: `concurrency` callers, each pausing `think` between
+    /// the end of one RPC and the next.
+    pub fn closed_loop(mut self, concurrency: u32, think: Duration) -> Self {
+        let load = &mut self.script.load;
+        (load.rate, load.interval) = (None, None);
+        (load.concurrency, load.think) = (Some(concurrency), Some(think));
+        self
+    }
+
+    /// Adds a `[[load.mix]]` entry.
+    pub fn mix(mut self, entry: MixEntry) -> Self {
+        self.script.load.mix.push(entry);
         self
     }
 

@@ -20,7 +20,8 @@ mod world;
 pub use builder::ScriptBuilder;
 pub use error::{BUILDER_FILE, LoadError, Location, ScriptError, ScriptErrors};
 pub use model::{
-    BackoffOverrides, Client, ClientKind, DEFAULT_SEED, Expect, KeepaliveOverrides, Load,
-    PoolOverrides, Script, Topology,
+    BackoffOverrides, BreakerOverrides, CallName, Client, ClientKind, DEFAULT_SEED, Expect,
+    KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RateOverride, Script,
+    Topology, WindowOverride,
 };
 pub use world::{LINK_LATENCY, TICK};

@@ -8,8 +8,12 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use squall_pool::PoolConfig;
-use squall_sim::ScheduledFault;
+use squall_pool::{
+    PoolConfig,
+    breaker::{BreakerConfig, GrpcCode, SlidingWindow},
+    limit::{LimiterConfig, RateLimit},
+};
+use squall_sim::{Call, Pace, ScheduledFault, StatusCode, WeightedCall};
 
 use crate::script::duration;
 
@@ -105,6 +109,12 @@ pub struct PoolOverrides {
     pub keepalive: KeepaliveOverrides,
     #[serde(default)]
     pub backoff: BackoffOverrides,
+    /// `[pool.limiter]`: present, the limiter is on, with these overrides
+    /// of `LimiterConfig::default()`.
+    pub limiter: Option<LimiterOverrides>,
+    /// `[pool.breaker]`: present, a breaker per endpoint is on, with these
+    /// overrides of `BreakerConfig::default()`.
+    pub breaker: Option<BreakerOverrides>,
 }
 
 /// `[pool.keepalive]`.
@@ -130,6 +140,126 @@ pub struct BackoffOverrides {
     pub max: Option<Duration>,
     #[serde(default, deserialize_with = "duration::optional")]
     pub min_connect_timeout: Option<Duration>,
+}
+
+/// `[pool.limiter]`: overrides of `squall_pool::limit::LimiterConfig`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimiterOverrides {
+    pub max_concurrency: Option<usize>,
+    /// `rate = { per_second = 100, burst = 20 }`; default: no rate limit.
+    pub rate: Option<RateOverride>,
+    pub max_queue_len: Option<usize>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub max_queue_wait: Option<Duration>,
+}
+
+/// `pool.limiter.rate`: a token bucket; both fields are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateOverride {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// `[pool.breaker]`: overrides of `squall_pool::breaker::BreakerConfig`.
+/// `failure_codes` and `ignored_codes` replace the default sets (of the
+/// breaker's `failure_predicate`) rather than adding to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerOverrides {
+    pub failure_rate_threshold: Option<u8>,
+    pub slow_call_rate_threshold: Option<u8>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub slow_call_duration: Option<Duration>,
+    pub minimum_calls: Option<u32>,
+    /// `{ count = 20 }` (the last 20 calls) or `{ time = "10s" }`.
+    pub sliding_window: Option<WindowOverride>,
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub wait_in_open: Option<Duration>,
+    pub permitted_in_half_open: Option<u32>,
+    /// Status names as in gRPC's spec: `["UNAVAILABLE", "DEADLINE_EXCEEDED"]`.
+    pub failure_codes: Option<Vec<StatusCode>>,
+    pub ignored_codes: Option<Vec<StatusCode>>,
+}
+
+/// `pool.breaker.sliding_window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowOverride {
+    /// The last `n` calls.
+    Count(u32),
+    /// The calls of the last `d`.
+    Time(#[serde(deserialize_with = "duration::required")] Duration),
+}
+
+impl LimiterOverrides {
+    fn apply(&self) -> LimiterConfig {
+        let mut config = LimiterConfig::default();
+        if let Some(n) = self.max_concurrency {
+            config.max_concurrency = n;
+        }
+        if let Some(rate) = self.rate {
+            config.rate = Some(RateLimit {
+                per_second: rate.per_second,
+                burst: rate.burst,
+            });
+        }
+        if let Some(n) = self.max_queue_len {
+            config.max_queue_len = n;
+        }
+        if let Some(wait) = self.max_queue_wait {
+            config.max_queue_wait = wait;
+        }
+        config
+    }
+}
+
+impl BreakerOverrides {
+    fn apply(&self) -> BreakerConfig {
+        let mut config = BreakerConfig::default();
+        let codes = |codes: &[StatusCode]| codes.iter().map(|c| grpc_code(*c)).collect();
+        if let Some(p) = self.failure_rate_threshold {
+            config.failure_rate_threshold = p;
+        }
+        if let Some(p) = self.slow_call_rate_threshold {
+            config.slow_call_rate_threshold = p;
+        }
+        if let Some(d) = self.slow_call_duration {
+            config.slow_call_duration = d;
+        }
+        if let Some(n) = self.minimum_calls {
+            config.minimum_calls = n;
+        }
+        if let Some(window) = self.sliding_window {
+            config.sliding_window = match window {
+                WindowOverride::Count(n) => SlidingWindow::Count(n),
+                WindowOverride::Time(d) => SlidingWindow::Time(d),
+            };
+        }
+        if let Some(d) = self.wait_in_open {
+            config.wait_in_open = d;
+        }
+        if let Some(n) = self.permitted_in_half_open {
+            config.permitted_in_half_open = n;
+        }
+        if let Some(failure) = &self.failure_codes {
+            config.failure_predicate.failure_codes = codes(failure);
+        }
+        if let Some(ignored) = &self.ignored_codes {
+            config.failure_predicate.ignored_codes = codes(ignored);
+        }
+        config
+    }
+}
+
+/// The breaker's code for a script's status name (both are gRPC's numbers).
+fn grpc_code(code: StatusCode) -> GrpcCode {
+    let number = code.code() as i32;
+    u8::try_from(number)
+        .ok()
+        .and_then(GrpcCode::from_number)
+        .expect("every StatusCode is one of gRPC's 17 codes")
 }
 
 impl PoolOverrides {
@@ -172,36 +302,228 @@ impl PoolOverrides {
         if let Some(j) = self.backoff.jitter {
             backoff.jitter = j;
         }
+        config.limiter = self.limiter.map(|l| l.apply());
+        config.breaker = self.breaker.as_ref().map(BreakerOverrides::apply);
         config
     }
 }
 
-/// `[load]`: a steady stream of unary Echo RPCs.
+/// `[load]`: RPCs at a rate (open loop) or from a fixed number of callers
+/// (closed loop), plain unary echoes or a weighted mix of calls.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// First RPC at this simulated time.
     #[serde(default, deserialize_with = "duration::required")]
     pub start: Duration,
-    /// RPCs per second, 1..=[`Load::MAX_RATE`]. Exactly one of `rate`
-    /// and `interval` is given.
+    /// RPCs per second, 1..=[`Load::MAX_RATE`]. Exactly one of `rate`,
+    /// `interval` and `concurrency` is given.
     #[serde(default)]
     pub rate: Option<u32>,
     /// Time between two RPCs, for loads slower than one per second (e.g.
     /// `"20s"`, so a NAT flow idles between calls).
     #[serde(default, deserialize_with = "duration::optional")]
     pub interval: Option<Duration>,
-    /// Each RPC's deadline.
+    /// Closed loop: this many callers (1..=1024), each sending its next RPC
+    /// `think` after its previous one ended.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// A closed-loop caller's pause between two RPCs; required with
+    /// `concurrency`, and at least [`Load::min_think`] so that the callers
+    /// together can never exceed [`Load::MAX_RATE`].
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub think: Option<Duration>,
+    /// Each RPC's deadline (unless its mix entry sets one).
     #[serde(deserialize_with = "duration::required")]
     pub deadline: Duration,
+    /// `[[load.mix]]`: which calls, by weight. Empty: plain unary echoes.
+    #[serde(default)]
+    pub mix: Vec<MixEntry>,
+}
+
+/// One `[[load.mix]]` entry. Which of `delay`, `code`, `count` and
+/// `interval` it needs depends on `call`; validation says.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    pub call: CallName,
+    /// Relative weight, 1..=1000.
+    pub weight: u32,
+    /// This call's deadline; default: `load.deadline`.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub deadline: Option<Duration>,
+    /// `slow-echo`: how long the server waits before answering.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub delay: Option<Duration>,
+    /// `failing-echo`: the status the server fails the call with.
+    pub code: Option<StatusCode>,
+    /// `echo-stream`: how many replies.
+    pub count: Option<u32>,
+    /// `echo-stream`: time between two replies.
+    #[serde(default, deserialize_with = "duration::optional")]
+    pub interval: Option<Duration>,
+}
+
+/// `load.mix[].call`: the echo server's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallName {
+    /// Unary `Echo`, answered at once.
+    Echo,
+    /// Unary `Echo` the server answers after `delay`.
+    SlowEcho,
+    /// Unary `Echo` the server fails with `code`.
+    FailingEcho,
+    /// Server-streaming `EchoStream`: `count` replies `interval` apart.
+    EchoStream,
+    /// `grpc.health.v1.Health/Check` of the echo service.
+    HealthCheck,
+}
+
+impl CallName {
+    /// As written in scripts.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallName::Echo => "echo",
+            CallName::SlowEcho => "slow-echo",
+            CallName::FailingEcho => "failing-echo",
+            CallName::EchoStream => "echo-stream",
+            CallName::HealthCheck => "health-check",
+        }
+    }
+
+    /// The optional entry fields this call takes (besides `call`,
+    /// `weight`, `deadline`); all of them are required for it.
+    pub(crate) fn fields(self) -> &'static [&'static str] {
+        match self {
+            CallName::Echo | CallName::HealthCheck => &[],
+            CallName::SlowEcho => &["delay"],
+            CallName::FailingEcho => &["code"],
+            CallName::EchoStream => &["count", "interval"],
+        }
+    }
+}
+
+impl MixEntry {
+    /// An entry of `call` with `weight` and no call fields.
+    pub fn new(call: CallName, weight: u32) -> Self {
+        Self {
+            call,
+            weight,
+            deadline: None,
+            delay: None,
+            code: None,
+            count: None,
+            interval: None,
+        }
+    }
+
+    pub fn echo(weight: u32) -> Self {
+        Self::new(CallName::Echo, weight)
+    }
+
+    pub fn slow_echo(weight: u32, delay: Duration) -> Self {
+        Self {
+            delay: Some(delay),
+            ..Self::new(CallName::SlowEcho, weight)
+        }
+    }
+
+    pub fn failing_echo(weight: u32, code: StatusCode) -> Self {
+        Self {
+            code: Some(code),
+            ..Self::new(CallName::FailingEcho, weight)
+        }
+    }
+
+    pub fn echo_stream(weight: u32, count: u32, interval: Duration) -> Self {
+        Self {
+            count: Some(count),
+            interval: Some(interval),
+            ..Self::new(CallName::EchoStream, weight)
+        }
+    }
+
+    pub fn health_check(weight: u32) -> Self {
+        Self::new(CallName::HealthCheck, weight)
+    }
+
+    /// This entry with its own deadline.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Names of the call fields this entry sets.
+    pub(crate) fn fields_set(&self) -> Vec<&'static str> {
+        [
+            ("delay", self.delay.is_some()),
+            ("code", self.code.is_some()),
+            ("count", self.count.is_some()),
+            ("interval", self.interval.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// The simulator's call. Expects a validated entry; a missing field
+    /// takes a zero value, which the simulator rejects where it matters.
+    pub fn weighted_call(&self) -> WeightedCall {
+        let call = match self.call {
+            CallName::Echo => Call::Echo,
+            CallName::SlowEcho => Call::SlowEcho {
+                delay: self.delay.unwrap_or_default(),
+            },
+            CallName::FailingEcho => Call::FailingEcho {
+                code: self.code.unwrap_or(StatusCode::Unknown),
+            },
+            CallName::EchoStream => Call::EchoStream {
+                count: self.count.unwrap_or(0),
+                interval: self.interval.unwrap_or_default(),
+            },
+            CallName::HealthCheck => Call::HealthCheck,
+        };
+        WeightedCall {
+            weight: self.weight,
+            call,
+            deadline: self.deadline,
+        }
+    }
 }
 
 impl Load {
     /// Highest rate a script may ask for: bounds a run's trace and time.
+    /// A closed loop is held to it too (see [`Load::min_think`]).
     pub const MAX_RATE: u32 = 10_000;
+    /// Most closed-loop callers.
+    pub const MAX_CONCURRENCY: u32 = squall_sim::LoadConfig::MAX_CALLERS;
 
-    /// Time between two RPCs. Expects a validated load (exactly one of
-    /// `rate` and `interval`, non-zero).
+    /// The shortest `think` for `concurrency` callers: each caller sends at
+    /// most once per `think`, so `concurrency / think` RPCs per second at
+    /// most, which must not exceed [`Load::MAX_RATE`]. Never below 1 ms, the
+    /// simulation's tick.
+    pub fn min_think(concurrency: u32) -> Duration {
+        let per_caller = Duration::from_nanos(1_000_000_000 / u64::from(Self::MAX_RATE));
+        (per_caller * concurrency).max(Duration::from_millis(1))
+    }
+
+    /// When RPCs are sent: closed loop with `concurrency`, else open loop.
+    /// Expects a validated load.
+    pub fn pace(&self) -> Pace {
+        match self.concurrency {
+            Some(callers) => Pace::Closed {
+                callers,
+                think: self.think.unwrap_or_default(),
+            },
+            None => Pace::Open {
+                interval: self.period(),
+            },
+        }
+    }
+
+    /// Time between two RPCs of an open loop. Expects a validated load
+    /// (exactly one of `rate` and `interval`, non-zero).
     pub fn period(&self) -> Duration {
         match (self.rate, self.interval) {
             (_, Some(interval)) => interval,
@@ -225,4 +547,131 @@ pub struct Expect {
     /// opened reaches Closed.
     #[serde(default)]
     pub no_leaks: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn pool(text: &str) -> PoolOverrides {
+        toml::from_str(text).expect("valid [pool]")
+    }
+
+    /// No table, no limiter or breaker: the pool's defaults stay off.
+    #[test]
+    fn limiter_and_breaker_are_off_unless_their_table_is_there() {
+        let config = pool("connections_per_endpoint = 3").apply(1);
+        assert_eq!((config.limiter, config.breaker), (None, None));
+        let config = pool("[limiter]\n[breaker]\n").apply(1);
+        assert_eq!(config.limiter, Some(LimiterConfig::default()));
+        assert_eq!(config.breaker, Some(BreakerConfig::default()));
+    }
+
+    #[test]
+    fn limiter_fields_override_the_defaults() {
+        let config = pool(
+            "[limiter]\nmax_concurrency = 8\nmax_queue_wait = \"250ms\"\nrate = { per_second = 100, burst = 5 }\n",
+        )
+        .apply(1);
+        let limiter = config.limiter.expect("on");
+        assert_eq!(limiter.max_concurrency, 8);
+        assert_eq!(limiter.max_queue_wait, Duration::from_millis(250));
+        assert_eq!(
+            limiter.max_queue_len,
+            LimiterConfig::default().max_queue_len
+        );
+        assert_eq!(
+            limiter.rate,
+            Some(RateLimit {
+                per_second: 100,
+                burst: 5
+            })
+        );
+    }
+
+    /// Code lists replace the default sets; windows are counts or times.
+    #[test]
+    fn breaker_fields_override_the_defaults() {
+        let breaker = pool(
+            "[breaker]\nwait_in_open = \"5s\"\nsliding_window = { time = \"10s\" }\nfailure_codes = [\"UNAVAILABLE\", \"RESOURCE_EXHAUSTED\"]\nignored_codes = []\n",
+        )
+        .apply(1)
+        .breaker
+        .expect("on");
+        assert_eq!(breaker.wait_in_open, Duration::from_secs(5));
+        assert_eq!(
+            breaker.sliding_window,
+            SlidingWindow::Time(Duration::from_secs(10))
+        );
+        assert_eq!(
+            breaker.failure_predicate.failure_codes,
+            BTreeSet::from([GrpcCode::Unavailable, GrpcCode::ResourceExhausted])
+        );
+        assert!(breaker.failure_predicate.ignored_codes.is_empty());
+        assert_eq!(
+            breaker.minimum_calls,
+            BreakerConfig::default().minimum_calls
+        );
+        let counted = pool("[breaker]\nsliding_window = { count = 20 }\n").apply(1);
+        assert_eq!(
+            counted.breaker.expect("on").sliding_window,
+            SlidingWindow::Count(20)
+        );
+    }
+
+    /// Every status name maps to the breaker's code of the same number.
+    #[test]
+    fn status_names_map_to_the_same_grpc_code() {
+        let unavailable: StatusCode = toml::Value::String("UNAVAILABLE".into())
+            .try_into()
+            .expect("a status");
+        assert_eq!(grpc_code(unavailable), GrpcCode::Unavailable);
+        assert_eq!(
+            grpc_code(StatusCode::Unauthenticated),
+            GrpcCode::Unauthenticated
+        );
+        assert_eq!(grpc_code(StatusCode::Cancelled), GrpcCode::Cancelled);
+    }
+
+    /// `concurrency / min_think` never exceeds `MAX_RATE`, and the floor is
+    /// the simulation's 1 ms tick.
+    #[test]
+    fn min_think_bounds_the_closed_loop_rate() {
+        assert_eq!(Load::min_think(1), Duration::from_millis(1));
+        assert_eq!(Load::min_think(10), Duration::from_millis(1));
+        assert_eq!(Load::min_think(100), Duration::from_millis(10));
+        assert_eq!(Load::min_think(1024), Duration::from_micros(102_400));
+        for n in [1, 7, 10, 11, 333, 1024] {
+            let rate = f64::from(n) / Load::min_think(n).as_secs_f64();
+            assert!(rate <= f64::from(Load::MAX_RATE) + 1e-6, "{n}: {rate}");
+        }
+    }
+
+    #[test]
+    fn mix_entries_become_the_simulators_calls() {
+        let entry = MixEntry::echo_stream(3, 5, Duration::from_millis(10))
+            .with_deadline(Duration::from_secs(2));
+        assert_eq!(
+            entry.weighted_call(),
+            WeightedCall {
+                weight: 3,
+                call: Call::EchoStream {
+                    count: 5,
+                    interval: Duration::from_millis(10)
+                },
+                deadline: Some(Duration::from_secs(2)),
+            }
+        );
+        assert_eq!(entry.fields_set(), ["count", "interval"]);
+        assert_eq!(
+            MixEntry::failing_echo(1, StatusCode::Internal)
+                .weighted_call()
+                .call,
+            Call::FailingEcho {
+                code: StatusCode::Internal
+            }
+        );
+    }
 }

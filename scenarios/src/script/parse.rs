@@ -65,6 +65,10 @@ impl Source<'_> {
         };
         if !self.spans.parsed {
             problem.hint = TOML_HINT.to_owned();
+        } else if e.message().starts_with("unknown variant")
+            && let Some(hint) = variant_hint(&problem.field)
+        {
+            problem.hint = hint.to_owned();
         }
         self.error(span, problem)
     }
@@ -242,6 +246,21 @@ fn fault_problem(message: &str, table: &toml::Table) -> (Option<String>, Problem
             "fault kinds are listed in docs/fault-scripts.md; kinds are kebab-case".into();
     }
     (key, problem)
+}
+
+/// What to say about an unknown name in one of the fields that take a
+/// fixed set of names.
+fn variant_hint(field: &str) -> Option<&'static str> {
+    let last = field.rsplit('.').next()?;
+    match last.split('[').next()? {
+        "call" => Some(
+            "calls are the echo server's: echo, slow-echo, failing-echo, echo-stream, health-check; see [[load.mix]] in docs/fault-scripts.md",
+        ),
+        "code" | "failure_codes" | "ignored_codes" => Some(
+            "status codes are written as in the gRPC spec, in capitals: \"UNAVAILABLE\", \"DEADLINE_EXCEEDED\"",
+        ),
+        _ => None,
+    }
 }
 
 /// The first `quoted` word of a serde message.

@@ -6,7 +6,10 @@
 use crate::script::world::middlebox;
 use std::time::Duration;
 
-use squall_sim::world::{CLIENT_HOST, MAX_SERVERS, server_name};
+use squall_sim::{
+    LoadConfig, WeightedCall,
+    world::{CLIENT_HOST, MAX_SERVERS, server_name},
+};
 
 use crate::script::model::{ClientKind, Load, Script};
 
@@ -201,43 +204,25 @@ fn pool(script: &Script, found: &mut Vec<Problem>) {
         return;
     }
     if let Err(e) = script.pool.apply(script.default_seed()).validate() {
+        // The breaker's code sets sit in its failure predicate; scripts
+        // write them in [pool.breaker] directly.
+        let field = e.field.replace("breaker.failure_predicate.", "breaker.");
+        let docs = match field.split('.').next() {
+            Some("limiter") => "pool/src/limit/config.rs",
+            Some("breaker") => "pool/src/breaker/config.rs",
+            _ => "pool/src/config.rs",
+        };
         found.push(problem(
-            format!("pool.{}", e.field),
-            format!("`pool.{}` {}", e.field, e.problem),
+            format!("pool.{field}"),
+            format!("`pool.{field}` {}", e.problem),
             &format!("a value that {}", e.problem),
-            "pool fields and their limits are documented in pool/src/config.rs",
+            &format!("pool fields and their limits are documented in {docs}"),
         ));
     }
 }
 
 fn load(load: &Load, duration: Duration, found: &mut Vec<Problem>) {
-    match (load.rate, load.interval) {
-        (Some(rate), None) if !(1..=Load::MAX_RATE).contains(&rate) => found.push(problem(
-            "load.rate",
-            format!("load.rate is {rate}"),
-            &format!("RPCs per second from 1 to {}", Load::MAX_RATE),
-            "a script without load shows nothing; the cap bounds the trace",
-        )),
-        (None, Some(interval)) if interval < Duration::from_millis(1) => found.push(problem(
-            "load.interval",
-            format!("load.interval is {}", fmt(interval)),
-            "at least \"1ms\"",
-            "for faster loads write `rate` (RPCs per second, at most 10000)",
-        )),
-        (Some(_), Some(_)) => found.push(problem(
-            "load.interval",
-            "both load.rate and load.interval are given",
-            "one of `rate` (RPCs per second) or `interval` (time between RPCs)",
-            "use `interval` for loads slower than one RPC per second",
-        )),
-        (None, None) => found.push(problem(
-            "load",
-            "the load has no rate",
-            "`rate = 10` (RPCs per second) or `interval = \"20s\"`",
-            "every script sends RPCs; they are what the faults are judged by",
-        )),
-        _ => {}
-    }
+    pace(load, found);
     positive(found, "load.deadline", load.deadline);
     if load.start >= duration {
         found.push(problem(
@@ -251,6 +236,179 @@ fn load(load: &Load, duration: Duration, found: &mut Vec<Problem>) {
             "the load runs from load.start until duration",
         ));
     }
+    mix(load, found);
+}
+
+/// Exactly one of `rate`, `interval` and `concurrency`, each in range, and
+/// `think` exactly with `concurrency`.
+fn pace(load: &Load, found: &mut Vec<Problem>) {
+    let given: Vec<&str> = [
+        ("rate", load.rate.is_some()),
+        ("interval", load.interval.is_some()),
+        ("concurrency", load.concurrency.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    match given[..] {
+        [] => found.push(problem(
+            "load",
+            "the load has no rate",
+            "`rate = 10` (RPCs per second), `interval = \"20s\"`, or `concurrency = 8` with `think`",
+            "every script sends RPCs; they are what the faults are judged by",
+        )),
+        [first, second, ..] => found.push(problem(
+            format!("load.{second}"),
+            format!("both load.{first} and load.{second} are given"),
+            "one of `rate` (RPCs per second), `interval` (time between RPCs) or `concurrency` (callers)",
+            "use `interval` for loads slower than one RPC per second, `concurrency` for a closed loop",
+        )),
+        [_] => {}
+    }
+    if let Some(rate) = load.rate
+        && !(1..=Load::MAX_RATE).contains(&rate)
+    {
+        found.push(problem(
+            "load.rate",
+            format!("load.rate is {rate}"),
+            &format!("RPCs per second from 1 to {}", Load::MAX_RATE),
+            "a script without load shows nothing; the cap bounds the trace",
+        ));
+    }
+    if let Some(interval) = load.interval
+        && interval < Duration::from_millis(1)
+    {
+        found.push(problem(
+            "load.interval",
+            format!("load.interval is {}", fmt(interval)),
+            "at least \"1ms\"",
+            "for faster loads write `rate` (RPCs per second, at most 10000)",
+        ));
+    }
+    closed_loop(load, found);
+}
+
+fn closed_loop(load: &Load, found: &mut Vec<Problem>) {
+    let Some(concurrency) = load.concurrency else {
+        if load.think.is_some() {
+            found.push(problem(
+                "load.think",
+                "`load.think` is given without `load.concurrency`",
+                "`think` only together with `concurrency`",
+                "think is a closed-loop caller's pause between RPCs; an open loop is paced by `rate` or `interval`",
+            ));
+        }
+        return;
+    };
+    if !(1..=Load::MAX_CONCURRENCY).contains(&concurrency) {
+        found.push(problem(
+            "load.concurrency",
+            format!("load.concurrency is {concurrency}"),
+            &format!("a number of callers from 1 to {}", Load::MAX_CONCURRENCY),
+            "each caller keeps one RPC in flight; the cap bounds the run",
+        ));
+        return;
+    }
+    let min = Load::min_think(concurrency);
+    let hint = format!(
+        "{concurrency} callers each sending once per `think` must stay within {} RPCs per second",
+        Load::MAX_RATE
+    );
+    match load.think {
+        None => found.push(problem(
+            "load.think",
+            "a closed-loop load needs `think`",
+            &format!("`think = \"{}\"` or longer", fmt(min)),
+            &format!("think is each caller's pause after an RPC ends; {hint}"),
+        )),
+        Some(think) if think < min => found.push(problem(
+            "load.think",
+            format!("load.think ({}) is too short", fmt(think)),
+            &format!("at least \"{}\" for {concurrency} callers", fmt(min)),
+            &hint,
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Each `[[load.mix]]` entry: a weight in range, the fields its call needs
+/// and no others, and values the echo server accepts.
+fn mix(load: &Load, found: &mut Vec<Problem>) {
+    if load.mix.len() > LoadConfig::MAX_MIX_ENTRIES {
+        found.push(problem(
+            "load.mix",
+            format!("load.mix has {} entries", load.mix.len()),
+            &format!("at most {} entries", LoadConfig::MAX_MIX_ENTRIES),
+            "merge entries of the same call: weights are relative",
+        ));
+    }
+    for (index, entry) in load.mix.iter().enumerate() {
+        let field = |name: &str| format!("load.mix[{index}].{name}");
+        if !(1..=WeightedCall::MAX_WEIGHT).contains(&entry.weight) {
+            found.push(problem(
+                field("weight"),
+                format!("{} is {}", field("weight"), entry.weight),
+                &format!("a weight from 1 to {}", WeightedCall::MAX_WEIGHT),
+                "weights are relative: an entry is drawn with probability weight / sum of weights; remove an entry to never draw it",
+            ));
+        }
+        if let Some(deadline) = entry.deadline {
+            positive(found, &field("deadline"), deadline);
+        }
+        let call = entry.call;
+        let wanted = call.fields();
+        let takes = if wanted.is_empty() {
+            format!(
+                "no field besides `weight` and `deadline` for `{}`",
+                call.name()
+            )
+        } else {
+            format!("only `{}`'s fields: {}", call.name(), backticked(wanted))
+        };
+        for set in entry.fields_set() {
+            if !wanted.contains(&set) {
+                found.push(problem(
+                    field(set),
+                    format!("`{set}` does not apply to call `{}`", call.name()),
+                    &takes,
+                    "delay: slow-echo; code: failing-echo; count and interval: echo-stream",
+                ));
+            }
+        }
+        for name in wanted {
+            if !entry.fields_set().contains(name) {
+                found.push(problem(
+                    field(name),
+                    format!("call `{}` needs `{name}`", call.name()),
+                    &format!("a `{name}` entry in this [[load.mix]] table"),
+                    "see [[load.mix]] in docs/fault-scripts.md",
+                ));
+            }
+        }
+        // The simulator's own checks: counts and whole milliseconds.
+        let sim_call = entry.weighted_call().call;
+        if wanted.iter().all(|name| entry.fields_set().contains(name))
+            && let Err(message) = (WeightedCall {
+                weight: 1,
+                call: sim_call,
+                deadline: None,
+            })
+            .validate()
+        {
+            let (name, problem_text) = message.split_once(' ').unwrap_or((&message, ""));
+            found.push(problem(
+                field(name),
+                format!("`{}` {problem_text}", field(name)),
+                &format!("a value that {problem_text}"),
+                "the echo protocol carries delays and intervals in whole milliseconds",
+            ));
+        }
+    }
+}
+
+fn backticked(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    names.join(" and ")
 }
 
 fn faults(script: &Script, found: &mut Vec<Problem>) {
@@ -357,4 +515,124 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
 /// `5s`, `250ms`: durations as a script would write them.
 pub(crate) fn fmt(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "description = \"t\"\nduration = \"10s\"\n[topology]\nservers = 1\n";
+
+    /// The fields of every problem in a script made of `HEAD` and `rest`.
+    fn fields(rest: &str) -> Vec<String> {
+        match Script::parse("t", "t.toml", &format!("{HEAD}{rest}")) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.into_iter().map(|e| e.field).collect(),
+        }
+    }
+
+    fn load(rest: &str) -> Vec<String> {
+        fields(&format!("[load]\ndeadline = \"1s\"\n{rest}"))
+    }
+
+    #[test]
+    fn a_pace_is_exactly_one_of_rate_interval_and_concurrency() {
+        assert!(load("rate = 10").is_empty());
+        assert!(load("interval = \"2s\"").is_empty());
+        assert!(load("concurrency = 4\nthink = \"1ms\"").is_empty());
+        assert_eq!(load(""), ["load"]);
+        assert_eq!(
+            load("interval = \"2s\"\nconcurrency = 4\nthink = \"1ms\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(load("rate = 10\ninterval = \"2s\""), ["load.interval"]);
+    }
+
+    #[test]
+    fn closed_loops_need_a_long_enough_think_and_a_bounded_concurrency() {
+        assert_eq!(load("concurrency = 4"), ["load.think"]);
+        assert_eq!(load("rate = 10\nthink = \"5ms\""), ["load.think"]);
+        assert_eq!(
+            load("concurrency = 1025\nthink = \"1s\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(
+            load("concurrency = 0\nthink = \"1s\""),
+            ["load.concurrency"]
+        );
+        assert_eq!(
+            load("concurrency = 1024\nthink = \"102ms\""),
+            ["load.think"]
+        );
+        assert!(load("concurrency = 1024\nthink = \"103ms\"").is_empty());
+    }
+
+    #[test]
+    fn mix_entries_get_exactly_their_calls_fields() {
+        let mix = |entry: &str| load(&format!("rate = 10\n[[load.mix]]\n{entry}"));
+        assert!(mix("call = \"echo\"\nweight = 1").is_empty());
+        assert!(mix("call = \"health-check\"\nweight = 1\ndeadline = \"5s\"").is_empty());
+        assert!(mix("call = \"slow-echo\"\nweight = 1\ndelay = \"200ms\"").is_empty());
+        assert!(mix("call = \"failing-echo\"\nweight = 1\ncode = \"INTERNAL\"").is_empty());
+        assert!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 5\ninterval = \"0ms\"").is_empty()
+        );
+        assert_eq!(
+            mix("call = \"slow-echo\"\nweight = 1"),
+            ["load.mix[0].delay"]
+        );
+        assert_eq!(
+            mix("call = \"echo\"\nweight = 1\ncount = 3"),
+            ["load.mix[0].count"]
+        );
+        assert_eq!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 0\ninterval = \"1ms\""),
+            ["load.mix[0].count"]
+        );
+        assert_eq!(
+            mix("call = \"echo-stream\"\nweight = 1\ncount = 2\ninterval = \"1500us\""),
+            ["load.mix[0].interval"]
+        );
+        assert_eq!(
+            mix("call = \"echo\"\nweight = 1001\ndeadline = \"0s\""),
+            ["load.mix[0].weight", "load.mix[0].deadline"]
+        );
+        assert_eq!(mix("call = \"echo\""), ["load.mix[0].weight"]);
+    }
+
+    /// Limiter and breaker errors name the script's field, including the
+    /// breaker's code lists, which the pool keeps in its failure predicate.
+    #[test]
+    fn limiter_and_breaker_errors_name_the_script_field() {
+        let pool =
+            |table: &str| fields(&format!("{table}\n[load]\nrate = 10\ndeadline = \"1s\"\n"));
+        assert_eq!(
+            pool("[pool.limiter]\nrate = { per_second = 10, burst = 0 }"),
+            ["pool.limiter.rate.burst"]
+        );
+        assert_eq!(
+            pool("[pool.limiter]\nrate = { per_second = 10 }"),
+            ["pool.limiter.rate.burst"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_rate_threshold = 101"),
+            ["pool.breaker.failure_rate_threshold"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_codes = [\"CANCELLED\"]"),
+            ["pool.breaker.ignored_codes"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nsliding_window = { time = \"0s\" }"),
+            ["pool.breaker.sliding_window"]
+        );
+        assert_eq!(
+            pool("[pool.breaker]\nfailure_codes = [\"OK\"]"),
+            ["pool.breaker.failure_codes[0]"]
+        );
+        assert_eq!(
+            pool("[pool.limiter]\nmax_queue = 3"),
+            ["pool.limiter.max_queue"]
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use squall_sim::{LoadConfig, Middlebox, WorldConfig};
 
-use crate::script::model::{ClientKind, Script};
+use crate::script::model::{ClientKind, MixEntry, Script};
 
 /// Length of one simulation step.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -26,8 +26,9 @@ impl Script {
             load: LoadConfig {
                 start: self.load.start,
                 stop: self.duration,
-                interval: self.load.period(),
+                pace: self.load.pace(),
                 deadline: self.load.deadline,
+                mix: self.load.mix.iter().map(MixEntry::weighted_call).collect(),
             },
             faults: self.faults.clone(),
             middleboxes: self.middleboxes(),

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use squall_pool::{CloseCause, ConnId, EventKind};
+use squall_pool::{CloseCause, ConnEvent, ConnId};
 
 use crate::{
     check::Invariant,
@@ -47,22 +47,22 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
                 endpoint,
                 kind,
             } => match kind {
-                EventKind::Ready => {
+                ConnEvent::Ready => {
                     ready.insert(*conn, endpoint);
                 }
-                EventKind::Draining { .. } => {
+                ConnEvent::Draining { .. } => {
                     ready.remove(conn);
                 }
-                EventKind::Closed { cause } => {
+                ConnEvent::Closed { cause } => {
                     ready.remove(conn);
                     if let Some(index) = pending.remove(conn) {
                         found[index].detected_at = Some(line.at);
                         found[index].cause = Some(cause.clone());
                     }
                 }
-                EventKind::Connecting { .. }
-                | EventKind::Backoff { .. }
-                | EventKind::LeaseHeld { .. } => {}
+                ConnEvent::Connecting { .. }
+                | ConnEvent::Backoff { .. }
+                | ConnEvent::LeaseHeld { .. } => {}
             },
             TraceEvent::FaultStart(fault) => {
                 let cut = cut_off_from_client(fault);
@@ -167,7 +167,7 @@ mod tests {
         }
     }
 
-    fn pool(at_ms: u64, conn: u64, endpoint: &str, kind: EventKind) -> TraceLine {
+    fn pool(at_ms: u64, conn: u64, endpoint: &str, kind: ConnEvent) -> TraceLine {
         line(
             at_ms,
             TraceEvent::Pool {
@@ -188,22 +188,22 @@ mod tests {
         )
     }
 
-    fn closed(cause: CloseCause) -> EventKind {
-        EventKind::Closed { cause }
+    fn closed(cause: CloseCause) -> ConnEvent {
+        ConnEvent::Closed { cause }
     }
 
     #[test]
     fn only_ready_connections_to_the_cut_server_count() {
         let trace = Trace {
             lines: vec![
-                pool(0, 1, "server-1", EventKind::Ready),
-                pool(0, 2, "server-2", EventKind::Ready),
-                pool(0, 3, "server-2", EventKind::Ready),
+                pool(0, 1, "server-1", ConnEvent::Ready),
+                pool(0, 2, "server-2", ConnEvent::Ready),
+                pool(0, 3, "server-2", ConnEvent::Ready),
                 pool(
                     1,
                     3,
                     "server-2",
-                    EventKind::Draining {
+                    ConnEvent::Draining {
                         cause: DrainCause::Shutdown,
                     },
                 ),
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn a_connection_never_closed_fails_the_check() {
         let trace = Trace {
-            lines: vec![pool(0, 7, "server-2", EventKind::Ready), hole(10)],
+            lines: vec![pool(0, 7, "server-2", ConnEvent::Ready), hole(10)],
             dropped: 0,
         };
         let found = detections(&trace);

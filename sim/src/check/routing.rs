@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use squall_pool::{ConnId, EventKind};
+use squall_pool::{ConnEvent, ConnId};
 
 use crate::{
     check::Invariant,
@@ -20,7 +20,7 @@ pub fn check_no_rpc_on_dead_conn(trace: &Trace) -> Invariant {
     for (index, line) in trace.lines.iter().enumerate() {
         if let TraceEvent::Pool {
             conn,
-            kind: EventKind::Draining { .. } | EventKind::Closed { .. },
+            kind: ConnEvent::Draining { .. } | ConnEvent::Closed { .. },
             ..
         } = &line.event
         {
@@ -54,12 +54,12 @@ pub fn check_no_rpc_on_dead_conn(trace: &Trace) -> Invariant {
 mod tests {
     use std::time::Duration;
 
-    use squall_pool::{CloseCause, ConnId, EventKind};
+    use squall_pool::{CloseCause, ConnEvent, ConnId};
 
     use super::*;
     use crate::trace::{RpcOutcome, TraceLine};
 
-    fn pool(at_ms: u64, conn: u64, kind: EventKind) -> TraceLine {
+    fn pool(at_ms: u64, conn: u64, kind: ConnEvent) -> TraceLine {
         TraceLine {
             at: Duration::from_millis(at_ms),
             host: "client".into(),
@@ -77,6 +77,8 @@ mod tests {
             host: "client".into(),
             event: TraceEvent::Rpc(RpcOutcome {
                 id: 1,
+                call: crate::Call::Echo,
+                deadline: Duration::from_secs(1),
                 conn: Some(ConnId(conn)),
                 endpoint: Some("server-1".into()),
                 sent_at: Duration::from_millis(at_ms),
@@ -88,12 +90,12 @@ mod tests {
 
     #[test]
     fn an_rpc_sent_before_the_close_is_fine_one_sent_after_is_not() {
-        let closed = EventKind::Closed {
+        let closed = ConnEvent::Closed {
             cause: CloseCause::KeepaliveTimeout,
         };
         let before = Trace {
             lines: vec![
-                pool(0, 1, EventKind::Ready),
+                pool(0, 1, ConnEvent::Ready),
                 pool(5, 1, closed.clone()),
                 rpc(5, 1, 1),
             ],
@@ -103,7 +105,7 @@ mod tests {
 
         let after = Trace {
             lines: vec![
-                pool(0, 1, EventKind::Ready),
+                pool(0, 1, ConnEvent::Ready),
                 pool(5, 1, closed),
                 rpc(5, 1, 2),
             ],

@@ -36,8 +36,13 @@ impl Task {
         let (hyper_io, relay_io) = tokio::io::duplex(PIPE_CAPACITY);
         let (inject, injections) = watch::channel(None);
         // The relay ends when either side closes; it owns the socket, so
-        // its end closes the connection.
-        let relay = tokio::spawn(frames::relay(stream, relay_io, injections));
+        // its end closes the connection. It runs inside this future, not as
+        // a task of its own: when a crash drops the host's tasks, tokio
+        // drops them in an order set by process-wide task ids, and the
+        // order in which sockets close must depend on the run alone.
+        let relay = frames::relay(stream, relay_io, injections);
+        tokio::pin!(relay);
+        let mut relay_done = false;
         let service = TowerToHyperService::new(routes);
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -52,6 +57,7 @@ impl Task {
                 // How the connection ended is the client's story, told by
                 // the pool's events; the server only records that it did.
                 _ = conn.as_mut() => break,
+                () = relay.as_mut(), if !relay_done => relay_done = true,
                 changed = self.goaway.changed(), if !goaway_sent => {
                     // One goodbye per connection: after a graceful GOAWAY
                     // hyper is already draining. A closed channel means the
@@ -82,7 +88,9 @@ impl Task {
         }
         // hyper has dropped its end of the pipe, so the relay finishes
         // passing on hyper's last frames and ends.
-        let _ = relay.await;
+        if !relay_done {
+            relay.await;
+        }
         self.recorder.record(
             &self.server,
             TraceEvent::ServerConnClosed { peer: self.peer },

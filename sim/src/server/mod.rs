@@ -17,9 +17,9 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use tokio::{
     sync::watch,
-    task::JoinSet,
     time::{Instant, sleep_until},
 };
 use turmoil::net::TcpListener;
@@ -46,7 +46,7 @@ pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> 
         routes: echo::routes_with(echo).await,
         commands: control.commands(),
         seen: Commands::default(),
-        conns: JoinSet::new(),
+        conns: FuturesUnordered::new(),
         goaway: watch::Sender::new(GoawayMode::Graceful),
         name,
         recorder,
@@ -72,7 +72,12 @@ struct Server {
     commands: watch::Receiver<Commands>,
     /// The last commands acted on.
     seen: Commands,
-    conns: JoinSet<()>,
+    /// Connection futures, polled by this (the host's main) future rather
+    /// than spawned: a crash then drops them, and so closes their sockets,
+    /// in an order fixed by the run (tokio drops spawned tasks in an order
+    /// set by process-wide task ids, which earlier runs in the same test
+    /// process change).
+    conns: FuturesUnordered<BoxFuture<'static, ()>>,
     /// Set (and so announced) once per GOAWAY round, with the round's kind;
     /// every connection task watches it.
     goaway: watch::Sender<GoawayMode>,
@@ -120,8 +125,8 @@ impl Server {
                     self.goaway_round(self.seen.goaway_mode);
                     next_round = self.seen.goaway_every.map(|every| Instant::now() + every);
                 }
-                Some(_) = self.conns.join_next() => {
-                    // Reaps finished connection tasks so the set stays small.
+                Some(()) = self.conns.next() => {
+                    // Drives the connections; a finished one leaves the set.
                 }
                 accepted = listener.accept() => {
                     let (stream, peer) = accepted?;
@@ -148,7 +153,8 @@ impl Server {
             recorder: self.recorder.clone(),
             goaway: self.goaway.subscribe(),
         };
-        self.conns.spawn(task.run(stream, self.routes.clone()));
+        self.conns
+            .push(Box::pin(task.run(stream, self.routes.clone())));
     }
 
     /// Sends a GOAWAY of this kind on every open connection.
@@ -163,16 +169,15 @@ impl Server {
     async fn drain(&mut self, timeout: Duration) {
         self.goaway_round(GoawayMode::Graceful);
         let drained = tokio::time::timeout(timeout, async {
-            while self.conns.join_next().await.is_some() {}
+            while self.conns.next().await.is_some() {}
         })
         .await;
         let aborted = match drained {
             Ok(()) => 0,
             Err(_elapsed) => {
                 let left = self.conns.len();
-                // Dropping a connection's task drops its socket: a FIN.
-                self.conns.abort_all();
-                while self.conns.join_next().await.is_some() {}
+                // Dropping a connection's future drops its socket: a FIN.
+                self.conns.clear();
                 left
             }
         };

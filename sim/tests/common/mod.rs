@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use squall_pool::{KeepaliveConfig, PoolConfig};
 use squall_sim::{
-    ClientKind, Fault, LoadConfig, RpcOutcome, ScheduledFault, Trace, TraceLine, WorldConfig, run,
+    ClientKind, Fault, LoadConfig, Pace, RpcOutcome, ScheduledFault, Trace, TraceLine, WorldConfig,
+    run,
 };
 
 pub const TICK: Duration = Duration::from_millis(1);
@@ -66,8 +67,9 @@ pub fn world(
         load: LoadConfig {
             start: secs(1),
             stop,
-            interval: ms(100),
+            pace: Pace::Open { interval: ms(100) },
             deadline: secs(1),
+            mix: Vec::new(),
         },
         faults,
         time_limit: stop + secs(10),
