@@ -32,3 +32,20 @@ ci:
 # Run a script and write its timeline (one self-contained HTML page) to FILE.
 timeline SCRIPT="black-hole" FILE="timeline.html":
     cargo run --release -p squall-scenarios -- run {{SCRIPT}} --html {{FILE}}
+
+# The pool against one and N tonic Channels over loopback TCP at concurrency
+# 1, 16, 256, 1024 (release; ~1.5 min); prints the tables for docs/benchmarks.md.
+bench-net *ARGS="":
+    cargo run --release -p squall-scenarios -- bench-net {{ARGS}}
+
+# Simulated seconds per wall second: idle-heavy and load-heavy worlds (release).
+bench-sim:
+    bash scenarios/benches/sim-speed.sh
+
+# Per-RPC time (divan) and heap per idle connection and per in-flight RPC.
+bench-pool:
+    cargo bench -p squall-pool --bench rpc --bench footprint
+
+# Instructions per RPC under callgrind (independent of machine load).
+bench-callgrind:
+    bash pool/benches/callgrind.sh

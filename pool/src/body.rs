@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderMap, Response};
+use http::{HeaderMap, HeaderName, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tonic::Status;
@@ -88,9 +88,13 @@ impl PoolBody {
     }
 }
 
+/// The trailer (or trailers-only header) that carries a call's status.
+/// Looked up as a `HeaderName`, so the name is not parsed on every RPC.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
 /// The `grpc-status` in `headers`, if there is one.
 fn grpc_status(headers: &HeaderMap) -> Option<CallResult> {
-    let value = headers.get("grpc-status")?;
+    let value = headers.get(&GRPC_STATUS)?;
     let code = value
         .to_str()
         .ok()

@@ -57,6 +57,8 @@ mod executor;
 mod inflight;
 pub mod lease;
 pub mod limit;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod pick;
 mod pool;
 mod service;

@@ -69,10 +69,14 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
     let deadline = deadline_of(shared, &request);
     let mut limit = admit(shared, deadline).await?;
     let mut request = request;
-    let mut tried: Vec<ConnId> = Vec::with_capacity(MAX_TRANSPARENT_ATTEMPTS);
+    // Connections already tried, in an array: a Vec would be an allocation
+    // per RPC for a list that is almost always one long.
+    let mut tried = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
+    let mut attempts = 0;
     loop {
-        let routed = shared.pick(Instant::now(), &tried)?;
-        tried.push(routed.conn);
+        let routed = shared.pick(Instant::now(), &tried[..attempts])?;
+        tried[attempts] = routed.conn;
+        attempts += 1;
         match attempt(shared, routed, request, limit, deadline).await {
             Attempt::Done(result) => return result,
             // Never sent: it can safely go elsewhere.
@@ -80,7 +84,7 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
                 request: unsent,
                 limit: permit,
                 ..
-            } if tried.len() < MAX_TRANSPARENT_ATTEMPTS => {
+            } if attempts < MAX_TRANSPARENT_ATTEMPTS => {
                 request = unsent;
                 limit = permit;
             }

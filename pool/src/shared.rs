@@ -158,16 +158,24 @@ impl Shared {
         }
         let mut refused: Vec<EndpointId> = Vec::new();
         loop {
-            let candidates: Vec<&ReadyConn> = ready
-                .iter()
-                .filter(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint))
-                .collect();
-            let at = self
-                .with_rng(|rng| {
+            let chosen = if avoid.is_empty() && refused.is_empty() {
+                // The usual case, every ready connection a candidate: no
+                // list to build (an allocation per RPC). Same draws as below.
+                self.with_rng(|rng| {
+                    pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng)
+                })
+                .map(|at| &ready[at])
+            } else {
+                let candidates: Vec<&ReadyConn> = ready
+                    .iter()
+                    .filter(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint))
+                    .collect();
+                self.with_rng(|rng| {
                     pick::two_choices(candidates.len(), |i| candidates[i].in_flight.load(), rng)
                 })
-                .ok_or(PoolError::BreakerOpen)?;
-            let chosen = candidates[at];
+                .map(|at| candidates[at])
+            };
+            let chosen = chosen.ok_or(PoolError::BreakerOpen)?;
             let breaker = match &self.breakers {
                 None => None,
                 Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {

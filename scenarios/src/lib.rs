@@ -7,11 +7,13 @@
 //! - [`library`]: the built-in scripts (`scenarios/scripts/*.toml`), by name.
 //! - [`invariants`]: checks a script's `[expect]` adds.
 //! - [`report`]: running a script, the verdict and JSON.
+//! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 //! - [`timeline`]: a run drawn as one self-contained HTML page.
 
 pub mod invariants;
 pub mod library;
+pub mod net;
 pub mod replay;
 pub mod report;
 pub mod script;

@@ -4,6 +4,9 @@
 //! - `squall check <SCRIPT>...`
 //! - `squall list`
 //! - `squall replay <FILE> [--html FILE]`
+//! - `squall serve --addr 127.0.0.1:PORT` (real TCP, loopback only)
+//! - `squall load --target URL --client pool|channel|channels:N ...`
+//! - `squall bench-net` (the pool against tonic, one command)
 //!
 //! Exit status: 0 when every run passed (or every script is valid), 1 when
 //! a run failed an expectation or invariant, 2 when a script is invalid or
@@ -60,6 +63,14 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Serve the echo service and gRPC health over real TCP until Ctrl-C.
+    Serve(squall_scenarios::net::cli::ServeArgs),
+    /// Load a real gRPC server (loopback only) and report QPS, latency,
+    /// errors, peak memory and connections opened.
+    Load(squall_scenarios::net::cli::LoadArgs),
+    /// Compare squall's pool with one and with N tonic channels at several
+    /// concurrencies, against `squall serve` in its own process.
+    BenchNet(squall_scenarios::net::cli::BenchNetArgs),
 }
 
 #[derive(clap::Args)]
@@ -94,6 +105,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { scripts } => check(&scripts),
+        Command::Serve(args) => squall_scenarios::net::cli::serve(&args),
+        Command::Load(args) => squall_scenarios::net::cli::load(&args),
+        Command::BenchNet(args) => squall_scenarios::net::cli::bench_net(&args),
         Command::Run {
             script,
             seed,
