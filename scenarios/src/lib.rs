@@ -6,14 +6,19 @@
 //!   loader with positioned errors, its builder, its mapping to a world.
 //! - [`library`]: the built-in scripts (`scenarios/scripts/*.toml`), by name.
 //! - [`invariants`]: checks a script's `[expect]` adds.
+//! - [`checks`]: checks every pool run gets, and `expect.live_within`.
 //! - [`report`]: running a script, the verdict and JSON.
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 //! - [`timeline`]: a run drawn as one self-contained HTML page.
+//! - [`prop`]: property tests over random fault scripts: generate, run,
+//!   check, shrink, replay.
 
+pub mod checks;
 pub mod invariants;
 pub mod library;
 pub mod net;
+pub mod prop;
 pub mod replay;
 pub mod report;
 pub mod script;

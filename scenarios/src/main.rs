@@ -4,6 +4,7 @@
 //! - `squall check <SCRIPT>...`
 //! - `squall list`
 //! - `squall replay <FILE> [--html FILE]`
+//! - `squall sweep [--suite faults|admission] [--cases N] [--seed S] [--shard k/n] [--case SEED]`
 //! - `squall serve --addr 127.0.0.1:PORT` (real TCP, loopback only)
 //! - `squall load --target URL --client pool|channel|channels:N ...`
 //! - `squall bench-net` (the pool against tonic, one command)
@@ -63,6 +64,9 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Property sweep: random fault scripts, every invariant checked,
+    /// failures shrunk and written for `squall replay`.
+    Sweep(squall_scenarios::prop::cli::SweepArgs),
     /// Serve the echo service and gRPC health over real TCP until Ctrl-C.
     Serve(squall_scenarios::net::cli::ServeArgs),
     /// Load a real gRPC server (loopback only) and report QPS, latency,
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { scripts } => check(&scripts),
+        Command::Sweep(args) => squall_scenarios::prop::cli::run(&args),
         Command::Serve(args) => squall_scenarios::net::cli::serve(&args),
         Command::Load(args) => squall_scenarios::net::cli::load(&args),
         Command::BenchNet(args) => squall_scenarios::net::cli::bench_net(&args),

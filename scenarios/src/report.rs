@@ -8,7 +8,7 @@ use squall_sim::{
 };
 
 use crate::{
-    invariants,
+    checks, invariants,
     script::{ClientKind, LINK_LATENCY, Script},
 };
 
@@ -240,9 +240,19 @@ pub fn run_script_observed(
             expect.breaker_closes_within,
         ));
     }
-    // The admission checks every run with a limiter or breaker gets.
+    // The checks every pool run gets, and the admission checks of a run
+    // with a limiter or breaker.
     if let ClientKind::Pool = script.client.kind {
         let config = script.pool.apply(seed);
+        invariants.extend(checks::pool_invariants(&output.trace, &config));
+        if let Some(within) = expect.live_within {
+            invariants.push(checks::live_after_faults(
+                &output.trace,
+                script,
+                &config,
+                within,
+            ));
+        }
         if let Some(limiter) = &config.limiter {
             invariants.push(check::limiter_inflight_within_limit(&output.trace, limiter));
         }

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use squall_sim::{Fault, ScheduledFault};
+use squall_sim::{Fault, Middlebox, ScheduledFault};
 
 use crate::script::{
     error::{BUILDER_FILE, ScriptError, ScriptErrors},
@@ -167,6 +167,14 @@ impl ScriptBuilder {
             heal_after,
             fault,
         });
+        self
+    }
+
+    /// Adds a middlebox host (clients reach it by its name).
+    pub fn middlebox(mut self, middlebox: &Middlebox) -> Self {
+        let table = toml::Table::try_from(middlebox)
+            .expect("a middlebox is a struct of strings and durations: always a table");
+        self.script.topology.middleboxes.push(table);
         self
     }
 

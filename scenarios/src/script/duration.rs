@@ -7,7 +7,7 @@
 use std::{fmt, time::Duration};
 
 use humantime_serde::re::humantime;
-use serde::{Deserializer, de};
+use serde::{Deserializer, Serializer, de};
 
 /// Marks errors raised here, so the loader can give them a duration hint.
 pub(crate) const INVALID_DURATION: &str = "invalid duration";
@@ -66,6 +66,21 @@ pub(crate) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
 /// `#[serde(default, deserialize_with = "duration::optional")]`
 pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     d.deserialize_any(Visitor).map(Some)
+}
+
+/// `#[serde(serialize_with = "duration::ser")]`: as a script writes it,
+/// `"5s"`, `"1s 500ms"`, which [`parse`] reads back exactly.
+pub(crate) fn ser<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// `#[serde(serialize_with = "duration::ser_optional")]`; TOML leaves a
+/// `None` field out.
+pub(crate) fn ser_optional<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 //! - `parse`: TOML → [`Script`], with positioned errors.
 //! - `builder`: Rust → [`Script`], with the same checks.
 //! - `validate`: the checks both share.
+//! - `emit`: [`Script`] → TOML that parses back to the same script.
 //! - `world`: [`Script`] → `squall_sim::WorldConfig`.
 //! - `spans`, `duration`, `error`: positions, durations, diagnostics.
 
 mod builder;
 mod duration;
+mod emit;
 mod error;
 mod model;
 mod parse;
@@ -18,10 +20,12 @@ mod validate;
 mod world;
 
 pub use builder::ScriptBuilder;
+pub use emit::EmitError;
 pub use error::{BUILDER_FILE, LoadError, Location, ScriptError, ScriptErrors};
 pub use model::{
     BackoffOverrides, BreakerOverrides, CallName, Client, ClientKind, DEFAULT_SEED, Expect,
     KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RateOverride, Script,
     Topology, WindowOverride,
 };
+pub(crate) use validate::downtime;
 pub use world::{LINK_LATENCY, TICK};

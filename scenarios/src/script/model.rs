@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use squall_pool::{
     PoolConfig,
     breaker::{BreakerConfig, GrpcCode, SlidingWindow},
     limit::{LimiterConfig, RateLimit},
 };
-use squall_sim::{Call, Pace, ScheduledFault, StatusCode, WeightedCall};
+use squall_sim::{Call, Fault, Pace, ScheduledFault, StatusCode, WeightedCall};
 
 use crate::script::duration;
 
@@ -56,10 +56,27 @@ impl Script {
     pub fn time_limit(&self) -> Duration {
         self.time_limit.unwrap_or(self.duration + Self::SETTLE_TIME)
     }
+
+    /// When the last fault is over: healed, or for a graceful restart,
+    /// the server back after its drain and downtime. `None` if a fault
+    /// never heals; no faults: time zero.
+    pub fn last_fault_end(&self) -> Option<Duration> {
+        self.faults
+            .iter()
+            .try_fold(Duration::ZERO, |last, scheduled| {
+                let end = match &scheduled.fault {
+                    Fault::GracefulRestart(restart) => {
+                        scheduled.at + restart.drain_timeout + restart.downtime
+                    }
+                    _ => scheduled.at + scheduled.heal_after?,
+                };
+                Some(last.max(end))
+            })
+    }
 }
 
 /// `[topology]`: the hosts besides `client`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// Echo servers `server-1..=server-N`.
@@ -67,12 +84,12 @@ pub struct Topology {
     /// `[[topology.middleboxes]]` (NAT and the like). Read so that scripts
     /// written for them get a clear, positioned "not supported yet" error
     /// rather than "unknown field"; typed once the simulator has them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub middleboxes: Vec<toml::Table>,
 }
 
 /// `[client]`: what the client host runs and which hosts it dials.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Client {
     #[serde(default)]
@@ -83,7 +100,7 @@ pub struct Client {
 }
 
 /// `client.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientKind {
     /// A squall pool (with `[pool]` overrides).
@@ -95,19 +112,27 @@ pub enum ClientKind {
 
 /// `[pool]`: overrides of [`PoolConfig::default()`], field names as in
 /// `pool/src/config.rs`. Unset fields keep the pool's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolOverrides {
     pub connections_per_endpoint: Option<usize>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub default_rpc_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub shutdown_grace: Option<Duration>,
     /// `None`: the run's seed, so `--seed` also varies the pool's choices.
     pub rng_seed: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub keepalive: KeepaliveOverrides,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub backoff: BackoffOverrides,
     /// `[pool.limiter]`: present, the limiter is on, with these overrides
     /// of `LimiterConfig::default()`.
@@ -117,45 +142,74 @@ pub struct PoolOverrides {
     pub breaker: Option<BreakerOverrides>,
 }
 
+/// Leaves an all-default section out of a written script.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 /// `[pool.keepalive]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeepaliveOverrides {
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub interval: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub timeout: Option<Duration>,
     pub while_idle: Option<bool>,
 }
 
 /// `[pool.backoff]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackoffOverrides {
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub initial: Option<Duration>,
     pub multiplier: Option<f64>,
     pub jitter: Option<f64>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub max: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub min_connect_timeout: Option<Duration>,
 }
 
 /// `[pool.limiter]`: overrides of `squall_pool::limit::LimiterConfig`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimiterOverrides {
     pub max_concurrency: Option<usize>,
     /// `rate = { per_second = 100, burst = 20 }`; default: no rate limit.
     pub rate: Option<RateOverride>,
     pub max_queue_len: Option<usize>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub max_queue_wait: Option<Duration>,
 }
 
 /// `pool.limiter.rate`: a token bucket; both fields are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateOverride {
     pub per_second: u32,
@@ -165,17 +219,25 @@ pub struct RateOverride {
 /// `[pool.breaker]`: overrides of `squall_pool::breaker::BreakerConfig`.
 /// `failure_codes` and `ignored_codes` replace the default sets (of the
 /// breaker's `failure_predicate`) rather than adding to them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerOverrides {
     pub failure_rate_threshold: Option<u8>,
     pub slow_call_rate_threshold: Option<u8>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub slow_call_duration: Option<Duration>,
     pub minimum_calls: Option<u32>,
     /// `{ count = 20 }` (the last 20 calls) or `{ time = "10s" }`.
     pub sliding_window: Option<WindowOverride>,
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub wait_in_open: Option<Duration>,
     pub permitted_in_half_open: Option<u32>,
     /// Status names as in gRPC's spec: `["UNAVAILABLE", "DEADLINE_EXCEEDED"]`.
@@ -184,13 +246,19 @@ pub struct BreakerOverrides {
 }
 
 /// `pool.breaker.sliding_window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WindowOverride {
     /// The last `n` calls.
     Count(u32),
     /// The calls of the last `d`.
-    Time(#[serde(deserialize_with = "duration::required")] Duration),
+    Time(
+        #[serde(
+            deserialize_with = "duration::required",
+            serialize_with = "duration::ser"
+        )]
+        Duration,
+    ),
 }
 
 impl LimiterOverrides {
@@ -310,11 +378,15 @@ impl PoolOverrides {
 
 /// `[load]`: RPCs at a rate (open loop) or from a fixed number of callers
 /// (closed loop), plain unary echoes or a weighted mix of calls.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
     /// First RPC at this simulated time.
-    #[serde(default, deserialize_with = "duration::required")]
+    #[serde(
+        default,
+        deserialize_with = "duration::required",
+        serialize_with = "duration::ser"
+    )]
     pub start: Duration,
     /// RPCs per second, 1..=[`Load::MAX_RATE`]. Exactly one of `rate`,
     /// `interval` and `concurrency` is given.
@@ -322,7 +394,11 @@ pub struct Load {
     pub rate: Option<u32>,
     /// Time between two RPCs, for loads slower than one per second (e.g.
     /// `"20s"`, so a NAT flow idles between calls).
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub interval: Option<Duration>,
     /// Closed loop: this many callers (1..=1024), each sending its next RPC
     /// `think` after its previous one ended.
@@ -331,41 +407,60 @@ pub struct Load {
     /// A closed-loop caller's pause between two RPCs; required with
     /// `concurrency`, and at least [`Load::min_think`] so that the callers
     /// together can never exceed [`Load::MAX_RATE`].
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub think: Option<Duration>,
     /// Each RPC's deadline (unless its mix entry sets one).
-    #[serde(deserialize_with = "duration::required")]
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::ser"
+    )]
     pub deadline: Duration,
     /// `[[load.mix]]`: which calls, by weight. Empty: plain unary echoes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mix: Vec<MixEntry>,
 }
 
 /// One `[[load.mix]]` entry. Which of `delay`, `code`, `count` and
 /// `interval` it needs depends on `call`; validation says.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MixEntry {
     pub call: CallName,
     /// Relative weight, 1..=1000.
     pub weight: u32,
     /// This call's deadline; default: `load.deadline`.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub deadline: Option<Duration>,
     /// `slow-echo`: how long the server waits before answering.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub delay: Option<Duration>,
     /// `failing-echo`: the status the server fails the call with.
     pub code: Option<StatusCode>,
     /// `echo-stream`: how many replies.
     pub count: Option<u32>,
     /// `echo-stream`: time between two replies.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub interval: Option<Duration>,
 }
 
 /// `load.mix[].call`: the echo server's calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallName {
     /// Unary `Echo`, answered at once.
@@ -535,25 +630,46 @@ impl Load {
 }
 
 /// `[expect]`: what the run must show, beyond the checks every run gets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Every connection a black hole cuts off is closed within this.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub detection_within: Option<Duration>,
     /// At most this many RPCs fail.
     pub max_failed_rpcs: Option<u64>,
     /// The pool's shutdown leaves no task running and every connection it
     /// opened reaches Closed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_leaks: bool,
     /// Every server a failing-server fault hits has its breaker OPEN within
     /// this of the fault's start. Needs `[pool.breaker]`.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub breaker_opens_within: Option<Duration>,
     /// ... and CLOSED again, through HALF_OPEN, within this of its heal.
-    #[serde(default, deserialize_with = "duration::optional")]
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
     pub breaker_closes_within: Option<Duration>,
+    /// Within this of the last fault's end, every endpoint is back at full
+    /// capacity and every RPC sent from then on succeeds. Needs every fault
+    /// to heal.
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
+    pub live_within: Option<Duration>,
 }
 
 #[cfg(test)]

@@ -3,15 +3,17 @@
 //! problem names the field it is about; the loader turns that into a line
 //! and column, the builder reports it as is.
 
-use crate::script::world::middlebox;
 use std::time::Duration;
 
 use squall_sim::{
-    LoadConfig, WeightedCall,
+    Fault, LoadConfig, ScheduledFault, WeightedCall,
     world::{CLIENT_HOST, MAX_SERVERS, server_name},
 };
 
-use crate::script::model::{ClientKind, Load, Script};
+use crate::script::{
+    model::{ClientKind, Load, Script},
+    world::middlebox,
+};
 
 /// One problem, by field path (`faults[0].heal_after`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -451,6 +453,61 @@ fn faults(script: &Script, found: &mut Vec<Problem>) {
         }
         fault_hosts(&scheduled.fault, &hosts, &field, found);
     }
+    overlapping_downtimes(script, found);
+}
+
+/// When `scheduled` takes servers down, and until when: a crash until its
+/// heal (never healed: forever), a graceful restart until it is back.
+pub(crate) fn downtime(scheduled: &ScheduledFault) -> Option<(&[String], Duration, Duration)> {
+    match &scheduled.fault {
+        Fault::ServerCrash(crash) => Some((
+            &crash.hosts,
+            scheduled.at,
+            scheduled
+                .heal_after
+                .map_or(Duration::MAX, |after| scheduled.at + after),
+        )),
+        Fault::GracefulRestart(restart) => Some((
+            &restart.hosts,
+            scheduled.at,
+            scheduled.at + restart.drain_timeout + restart.downtime,
+        )),
+        _ => None,
+    }
+}
+
+/// A server cannot crash or restart while it is already down: the second
+/// fault's restart would bring it back under the first, or stop it for
+/// good. Said at the later fault.
+fn overlapping_downtimes(script: &Script, found: &mut Vec<Problem>) {
+    let windows: Vec<(usize, &[String], Duration, Duration)> = script
+        .faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| downtime(f).map(|(hosts, start, end)| (i, hosts, start, end)))
+        .collect();
+    for (n, (later, hosts, start, end)) in windows.iter().enumerate() {
+        let clash = windows[..n].iter().find_map(|(earlier, other, s, e)| {
+            let host = hosts.iter().find(|h| other.contains(h))?;
+            (*start < *e && *s < *end).then_some((earlier, host, s, e))
+        });
+        if let Some((earlier, host, s, e)) = clash {
+            let until = if *e == Duration::MAX {
+                "for good".to_owned()
+            } else {
+                format!("until {}", fmt(*e))
+            };
+            found.push(problem(
+                format!("faults[{later}].at"),
+                format!(
+                    "`{host}` is already down from {} {until} (faults[{earlier}])",
+                    fmt(*s)
+                ),
+                "a crash or restart of a server that is up",
+                "start this fault after the earlier one has healed, or make them one fault",
+            ));
+        }
+    }
 }
 
 fn fault_hosts(
@@ -516,6 +573,17 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
             ));
         }
     }
+    if let Some(within) = script.expect.live_within {
+        positive(found, "expect.live_within", within);
+        if script.last_fault_end().is_none() {
+            found.push(problem(
+                "expect.live_within",
+                "`expect.live_within` needs every fault to heal".to_owned(),
+                "a `heal_after` on every fault (a graceful restart heals itself)",
+                "a pool cannot recover from a fault that never ends",
+            ));
+        }
+    }
     let pool_only = |field: &str, found: &mut Vec<Problem>| {
         found.push(problem(
             field,
@@ -530,6 +598,9 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
         }
         if script.expect.no_leaks {
             pool_only("expect.no_leaks", found);
+        }
+        if script.expect.live_within.is_some() {
+            pool_only("expect.live_within", found);
         }
     }
 }

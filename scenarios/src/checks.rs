@@ -1,0 +1,343 @@
+//! Invariants every run of a pool client gets, whatever its script says,
+//! and the liveness check `expect.live_within` asks for. They were written
+//! for the property suites (random scripts have no hand-written
+//! expectations), and hold for every built-in script too. Each reads the
+//! finished trace.
+//!
+//! - `connections_within_max`: an endpoint never has more connections
+//!   connecting or ready than `connections_per_endpoint` (draining ones
+//!   are on their way out and do not count).
+//! - `backoff_within_schedule`: every reconnect delay lies within the
+//!   schedule's bounds, `initial × (1 − jitter)` to `max × (1 + jitter)`.
+//! - `detection_within_keepalive`: every connection a fault cut off for at
+//!   least `interval + timeout + 1 tick` is closed within that long.
+//! - `live_after_faults` (with `expect.live_within`): by that long after
+//!   the last fault ends, every endpoint is back at full capacity, and
+//!   every RPC sent from then on succeeds (those the pool's own limiter
+//!   turns away aside).
+//! - `server_conns_closed`: at the end, every server connection is closed,
+//!   unless a fault cut its client off (then the server cannot know).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use squall_pool::{BackoffConfig, ConnEvent, ConnId, KeepaliveConfig, PoolConfig};
+use squall_sim::{
+    Fault, RpcOutcome, Trace, TraceEvent,
+    check::{self, Invariant},
+    world::CLIENT_HOST,
+};
+use tonic::Code;
+
+use crate::script::{Script, TICK};
+
+/// The checks every pool run gets, for a pool configured as `config`.
+pub fn pool_invariants(trace: &Trace, config: &PoolConfig) -> Vec<Invariant> {
+    vec![
+        connections_within_max(trace, config.connections_per_endpoint),
+        backoff_within_schedule(trace, &config.backoff),
+        detection_within_keepalive(trace, &config.keepalive),
+        server_conns_closed(trace),
+    ]
+}
+
+fn invariant(name: &'static str, result: Result<String, String>) -> Invariant {
+    match result {
+        Ok(detail) => Invariant {
+            name,
+            ok: true,
+            detail,
+        },
+        Err(detail) => Invariant {
+            name,
+            ok: false,
+            detail,
+        },
+    }
+}
+
+/// Connections per endpoint that are connecting or ready, at every line.
+pub fn connections_within_max(trace: &Trace, max: usize) -> Invariant {
+    let mut live: BTreeMap<ConnId, &str> = BTreeMap::new();
+    let mut peak = 0;
+    let result = trace
+        .lines
+        .iter()
+        .try_for_each(|line| {
+            let TraceEvent::Pool {
+                conn,
+                endpoint,
+                kind,
+            } = &line.event
+            else {
+                return Ok(());
+            };
+            match kind {
+                ConnEvent::Connecting { .. } | ConnEvent::Ready => {
+                    live.insert(*conn, endpoint);
+                }
+                ConnEvent::Draining { .. } | ConnEvent::Closed { .. } => {
+                    live.remove(conn);
+                }
+                ConnEvent::Backoff { .. } | ConnEvent::LeaseHeld { .. } => {}
+            }
+            let count = live.values().filter(|e| **e == endpoint.as_str()).count();
+            peak = peak.max(count);
+            if count > max {
+                return Err(format!(
+                    "{} ms: {count} connections to {endpoint} connecting or ready, at most {max} allowed",
+                    line.at.as_millis()
+                ));
+            }
+            Ok(())
+        })
+        .map(|()| format!("at most {peak} per endpoint (max {max})"));
+    invariant("connections_within_max", result)
+}
+
+/// Every reconnect waits out a delay within the schedule's bounds. As in
+/// gRPC, the delay runs from the start of the failed attempt (its
+/// `conn_connecting`), and the `conn_backoff` line shows what is left of
+/// it, so the check is on `backoff line + delay − attempt start`.
+pub fn backoff_within_schedule(trace: &Trace, backoff: &BackoffConfig) -> Invariant {
+    let low = backoff
+        .initial
+        .min(backoff.max)
+        .mul_f64(1.0 - backoff.jitter);
+    let high = backoff.max.mul_f64(1.0 + backoff.jitter);
+    // Delays are traced in whole milliseconds of a jittered value.
+    let slack = Duration::from_millis(1);
+    let mut started: BTreeMap<ConnId, Duration> = BTreeMap::new();
+    let mut count = 0usize;
+    let result = trace
+        .lines
+        .iter()
+        .try_for_each(|line| {
+            let TraceEvent::Pool { conn, kind, .. } = &line.event else {
+                return Ok(());
+            };
+            match kind {
+                ConnEvent::Connecting { .. } => {
+                    started.insert(*conn, line.at);
+                }
+                ConnEvent::Backoff { delay } => {
+                    count += 1;
+                    let Some(start) = started.get(conn) else {
+                        return Err(format!(
+                            "{} ms: conn {conn} backs off without having dialled",
+                            line.at.as_millis()
+                        ));
+                    };
+                    let waited = line.at + *delay - *start;
+                    if waited + slack < low || waited > high + slack {
+                        return Err(format!(
+                            "{} ms: conn {conn} (dialled at {} ms) redials {} ms after its attempt began, outside {}..={} ms",
+                            line.at.as_millis(),
+                            start.as_millis(),
+                            waited.as_millis(),
+                            low.as_millis(),
+                            high.as_millis()
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .map(|()| {
+            format!(
+                "{count} backoff(s), each redial {}..={} ms after its failed attempt began",
+                low.as_millis(),
+                high.as_millis()
+            )
+        });
+    invariant("backoff_within_schedule", result)
+}
+
+/// The keepalive bound for every connection cut off long enough for
+/// keepalive to be sure to fire while it was.
+pub fn detection_within_keepalive(trace: &Trace, keepalive: &KeepaliveConfig) -> Invariant {
+    let bound = keepalive.interval + keepalive.timeout + TICK;
+    let heals = fault_heals(trace);
+    let relevant: Vec<_> = check::detections(trace)
+        .into_iter()
+        .filter(|d| {
+            // How long the fault that cut it off held; a shorter cut may
+            // heal before a PING is lost, and nothing needs detecting.
+            heals
+                .iter()
+                .find(|(start, _)| *start == d.fault_at)
+                .is_none_or(|(start, end)| end.is_none_or(|end| end - *start >= bound))
+        })
+        .collect();
+    let mut verdict = check::check_detection(&relevant, bound);
+    verdict.name = "detection_within_keepalive";
+    verdict
+}
+
+/// (start, heal) of every fault in the trace, in order; heal `None` if it
+/// never healed. Matched by equal fault values, first come first served.
+fn fault_heals(trace: &Trace) -> Vec<(Duration, Option<Duration>)> {
+    let mut spans: Vec<(Duration, Option<Duration>, &Fault)> = Vec::new();
+    for line in &trace.lines {
+        match &line.event {
+            TraceEvent::FaultStart(fault) => spans.push((line.at, None, fault)),
+            TraceEvent::FaultHeal(fault) => {
+                if let Some(span) = spans
+                    .iter_mut()
+                    .find(|(_, end, f)| end.is_none() && *f == fault)
+                {
+                    span.1 = Some(line.at);
+                }
+            }
+            _ => {}
+        }
+    }
+    spans.into_iter().map(|(s, e, _)| (s, e)).collect()
+}
+
+/// Full capacity and succeeding RPCs from `within` after the last fault
+/// ended on: `connections_per_endpoint` ready to each of the script's
+/// targets, and no RPC failing but those the pool's limiter turned away.
+pub fn live_after_faults(
+    trace: &Trace,
+    script: &Script,
+    config: &PoolConfig,
+    within: Duration,
+) -> Invariant {
+    let capacity = config.connections_per_endpoint;
+    let has_limiter = config.limiter.is_some();
+    let name = "live_after_faults";
+    let Some(ended) = script.last_fault_end() else {
+        return invariant(
+            name,
+            Err("a fault never heals, so the pool need not recover".to_owned()),
+        );
+    };
+    let by = ended + within;
+    // Ready (not draining) connections per endpoint at `by`.
+    let mut ready: BTreeMap<ConnId, &str> = BTreeMap::new();
+    for line in trace.lines.iter().take_while(|l| l.at <= by) {
+        if let TraceEvent::Pool {
+            conn,
+            endpoint,
+            kind,
+        } = &line.event
+        {
+            match kind {
+                ConnEvent::Ready => {
+                    ready.insert(*conn, endpoint);
+                }
+                ConnEvent::Draining { .. } | ConnEvent::Closed { .. } => {
+                    ready.remove(conn);
+                }
+                _ => {}
+            }
+        }
+    }
+    for endpoint in &script.client.targets {
+        let count = ready.values().filter(|e| **e == endpoint.as_str()).count();
+        if count != capacity {
+            return invariant(
+                name,
+                Err(format!(
+                    "{} ms ({} ms after the last fault ended at {} ms): {endpoint} has {count} ready connection(s), {capacity} configured",
+                    by.as_millis(),
+                    within.as_millis(),
+                    ended.as_millis(),
+                )),
+            );
+        }
+    }
+    // The pool's limiter turns RPCs away under overload whether or not the
+    // pool is healthy: refused (RESOURCE_EXHAUSTED) or out of time while
+    // queued (DEADLINE_EXCEEDED before reaching a connection).
+    let limited = |rpc: &RpcOutcome| match rpc.result {
+        Err(Code::ResourceExhausted) => true,
+        Err(Code::DeadlineExceeded) => has_limiter && rpc.conn.is_none(),
+        _ => false,
+    };
+    let late = trace
+        .rpcs()
+        .find(|(_, rpc)| rpc.sent_at >= by && rpc.result.is_err() && !limited(rpc));
+    let sent_after = trace.rpcs().filter(|(_, rpc)| rpc.sent_at >= by).count();
+    let result = match late {
+        Some((line, rpc)) => Err(format!(
+            "rpc {} sent at {} ms, after the pool should be live again ({} ms), failed at {} ms with {:?}",
+            rpc.id,
+            rpc.sent_at.as_millis(),
+            by.as_millis(),
+            line.at.as_millis(),
+            rpc.result.err()
+        )),
+        None if sent_after == 0 => Err(format!(
+            "no RPC was sent after {} ms, so liveness went unchecked",
+            by.as_millis()
+        )),
+        None => Ok(format!(
+            "full capacity ({capacity} per endpoint) by {} ms; {sent_after} RPC(s) sent since, none failed",
+            by.as_millis()
+        )),
+    };
+    invariant(name, result)
+}
+
+/// Server connections still open at the end of the run, excluding those
+/// whose client a fault cut off from the server (its FIN may be lost).
+pub fn server_conns_closed(trace: &Trace) -> Invariant {
+    let mut open: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut cut_servers: Vec<&str> = Vec::new();
+    for line in &trace.lines {
+        match &line.event {
+            TraceEvent::ServerConnOpen { peer } => {
+                *open.entry((&line.host, peer)).or_default() += 1;
+            }
+            TraceEvent::ServerConnClosed { peer } => {
+                if let Some(n) = open.get_mut(&(line.host.as_str(), peer.as_str())) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            TraceEvent::HostCrash => {
+                open.retain(|(host, _), _| *host != line.host);
+            }
+            TraceEvent::FaultStart(fault) => cut_servers.extend(cut_hosts(fault)),
+            _ => {}
+        }
+    }
+    let left: Vec<String> = open
+        .iter()
+        .filter(|((host, peer), n)| {
+            **n > 0 && !peer.starts_with("nat-") && !cut_servers.contains(host)
+        })
+        .map(|((host, peer), n)| format!("{host}←{peer}×{n}"))
+        .collect();
+    let result = if left.is_empty() {
+        Ok("every server connection closed".to_owned())
+    } else {
+        Err(format!("still open at the end: {}", left.join(", ")))
+    };
+    invariant("server_conns_closed", result)
+}
+
+/// Hosts a network fault separates from the client (either way).
+fn cut_hosts(fault: &Fault) -> Vec<&str> {
+    match fault {
+        Fault::BlackHole(f) => other_side(std::slice::from_ref(&f.a), std::slice::from_ref(&f.b)),
+        Fault::Partition(f) => other_side(&f.a, &f.b),
+        Fault::OneWayPartition(f) => other_side(&f.from, &f.to),
+        Fault::LossyLink(f) => other_side(&f.a, &f.b),
+        Fault::ServerCrash(f) if f.silent => f.hosts.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The hosts of whichever side does not hold the client, if one does.
+fn other_side<'f>(a: &'f [String], b: &'f [String]) -> Vec<&'f str> {
+    let side = if a.iter().any(|h| h == CLIENT_HOST) {
+        b
+    } else if b.iter().any(|h| h == CLIENT_HOST) {
+        a
+    } else {
+        &[]
+    };
+    side.iter().map(String::as_str).collect()
+}
