@@ -63,6 +63,16 @@ impl std::fmt::Debug for PoolBody {
 }
 
 impl PoolBody {
+    /// Makes the body hold the RPC's limiter permit, when the permit was
+    /// kept apart from the attempts (a retried RPC holds one permit for
+    /// all of its attempts).
+    pub(crate) fn hold_limit(&mut self, limit: Option<LimitPermit>) {
+        debug_assert!(limit.is_none() || self.call._limit.is_none());
+        if limit.is_some() {
+            self.call._limit = limit;
+        }
+    }
+
     /// Wraps hyper's response, noting where it was routed. A trailers-only
     /// response (the usual gRPC error) already carries its status.
     pub(crate) fn wrap(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::{breaker::BreakerConfig, limit::LimiterConfig};
+use crate::{breaker::BreakerConfig, limit::LimiterConfig, retry::RetryConfig};
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
 /// fields; [`PoolBuilder::build`](crate::PoolBuilder::build) validates it.
@@ -41,6 +41,10 @@ pub struct PoolConfig {
     /// A circuit breaker per endpoint. Default `None`: thresholds only mean
     /// something once tuned to a service's normal failure rate.
     pub breaker: Option<BreakerConfig>,
+    /// Retries of calls marked [`Idempotent`](crate::Idempotent). Default
+    /// `None`: resending is only safe for calls the caller vouches for, and
+    /// the budget should fit the service.
+    pub retry: Option<RetryConfig>,
 }
 
 impl Default for PoolConfig {
@@ -55,6 +59,7 @@ impl Default for PoolConfig {
             lease_leak_threshold: Duration::from_secs(600),
             limiter: None,
             breaker: None,
+            retry: None,
         }
     }
 }
@@ -161,6 +166,9 @@ impl PoolConfig {
                 problem: e.problem().to_owned(),
             })?;
         }
+        if let Some(retry) = &self.retry {
+            retry.validate()?;
+        }
         Ok(())
     }
 }
@@ -245,5 +253,14 @@ mod tests {
             c.validate().unwrap_err().field,
             "breaker.permitted_in_half_open"
         );
+
+        let c = PoolConfig {
+            retry: Some(RetryConfig {
+                max_attempts: 9,
+                ..RetryConfig::default()
+            }),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "retry.max_attempts");
     }
 }

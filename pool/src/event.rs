@@ -10,7 +10,7 @@ use std::{fmt, io, panic::Location, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    breaker::{State as BreakerState, Transition, TransitionReason},
+    breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
     lease::LeaseId,
 };
@@ -56,6 +56,16 @@ pub enum EventKind {
     /// The limiter's occupancy changed: `in_flight` RPCs hold a permit and
     /// `queued` wait for one. Emitted only when a limiter is configured.
     Limiter { in_flight: usize, queued: usize },
+    /// The retry policy resends an idempotent RPC: its attempt on `conn`
+    /// of `endpoint` ended with `code`, and attempt number `attempt`
+    /// (2 for the first retry) starts after `backoff`.
+    Retry {
+        endpoint: EndpointId,
+        conn: ConnId,
+        attempt: u32,
+        code: GrpcCode,
+        backoff: Duration,
+    },
 }
 
 impl EventKind {
@@ -69,15 +79,16 @@ impl EventKind {
                 BreakerState::HalfOpen => "breaker_half_open",
             },
             EventKind::Limiter { .. } => "limiter",
+            EventKind::Retry { .. } => "retry",
         }
     }
 
     /// The endpoint this event is about, if it is about one.
     pub fn endpoint(&self) -> Option<EndpointId> {
         match self {
-            EventKind::Conn { endpoint, .. } | EventKind::Breaker { endpoint, .. } => {
-                Some(*endpoint)
-            }
+            EventKind::Conn { endpoint, .. }
+            | EventKind::Breaker { endpoint, .. }
+            | EventKind::Retry { endpoint, .. } => Some(*endpoint),
             EventKind::Limiter { .. } => None,
         }
     }
@@ -181,6 +192,17 @@ impl fmt::Display for EventKind {
             EventKind::Limiter { in_flight, queued } => {
                 write!(f, " in_flight={in_flight} queued={queued}")
             }
+            EventKind::Retry {
+                conn,
+                attempt,
+                code,
+                backoff,
+                ..
+            } => write!(
+                f,
+                " conn={conn} attempt={attempt} code={code} backoff_ms={}",
+                backoff.as_millis()
+            ),
         }
     }
 }

@@ -42,6 +42,7 @@
 //! - [`error`]: typed errors and their gRPC status codes.
 //! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
 //!   cores (driven by the clock you pass in; not yet wired into the RPC path).
+//! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
 
 mod backoff;
 mod body;
@@ -61,6 +62,7 @@ pub mod limit;
 pub mod metrics;
 mod pick;
 mod pool;
+pub mod retry;
 mod service;
 mod shared;
 pub mod status;
@@ -77,5 +79,8 @@ pub use event::{
 };
 pub use lease::{Lease, LeaseId};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
+pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::{ResponseFuture, RoutedTo};
-pub use status::{ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats};
+pub use status::{
+    ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
+};

@@ -60,6 +60,14 @@ impl EventSink for MetricsSink {
                 in_flight: *in_flight,
                 queued: *queued,
             }),
+            EventKind::Retry { endpoint, code, .. } => {
+                counter!(
+                    "squall_pool_retries_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "code" => code.name()
+                )
+                .increment(1);
+            }
         }
     }
 }
@@ -400,6 +408,7 @@ mod tests {
                 in_flight: 5,
                 queued: 2,
             }),
+            retry: None,
         };
         let metrics = recorded(|| record_stats(&stats));
         let gauge = |key: &str| metrics.get(key).copied();

@@ -16,6 +16,7 @@ use crate::{
     event::{EventSink, Events},
     lease::{Lease, watch_leases},
     limit::{LimitGate, Limiter},
+    retry::RetryPolicy,
     shared::{Admission, Shared},
     status::{Connectivity, PoolStats},
 };
@@ -234,7 +235,12 @@ fn admission(
                 .map_err(|e| invalid("breaker", e.field(), e.problem()))?,
         ),
     };
-    Ok(Admission { limiter, breakers })
+    let retry = config.retry.clone().map(RetryPolicy::new);
+    Ok(Admission {
+        limiter,
+        breakers,
+        retry,
+    })
 }
 
 fn parse_endpoints(texts: &[String]) -> Result<Vec<Endpoint>, BuildError> {

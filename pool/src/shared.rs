@@ -26,7 +26,11 @@ use crate::{
     lease::Leases,
     limit::LimitGate,
     pick,
-    status::{Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats, SlotStatus},
+    retry::RetryPolicy,
+    service::RoutedTo,
+    status::{
+        Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats, SlotStatus,
+    },
 };
 
 /// A connection RPCs may be routed to. Only `Ready` connections are here:
@@ -54,6 +58,7 @@ pub(crate) struct Routed {
 pub(crate) struct Admission {
     pub(crate) limiter: Option<LimitGate>,
     pub(crate) breakers: Option<Breakers>,
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 pub(crate) struct Shared {
@@ -65,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<Arc<LimitGate>>,
     /// One breaker per endpoint, when configured.
     breakers: Option<Arc<Breakers>>,
+    /// The retry policy for idempotent calls, when configured.
+    pub(crate) retry: Option<RetryPolicy>,
     /// Outstanding leases, watched for leaks.
     pub(crate) leases: Leases,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
@@ -106,6 +113,7 @@ impl Shared {
             events,
             limiter: admission.limiter.map(Arc::new),
             breakers: admission.breakers.map(Arc::new),
+            retry: admission.retry,
             leases: Leases::default(),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
@@ -195,6 +203,28 @@ impl Shared {
                 breaker,
             });
         }
+    }
+
+    /// Chooses a connection for a retry of an RPC that already went to
+    /// `tried`: preferably on another endpoint, else on another connection,
+    /// else any ready connection.
+    pub(crate) fn pick_elsewhere(
+        &self,
+        now: Instant,
+        tried: &[RoutedTo],
+    ) -> Result<Routed, PoolError> {
+        let other_endpoints: Vec<ConnId> = {
+            let ready = self.ready.lock().expect("ready lock poisoned");
+            ready
+                .iter()
+                .filter(|c| tried.iter().any(|t| t.endpoint == c.endpoint))
+                .map(|c| c.conn)
+                .collect()
+        };
+        let other_conns: Vec<ConnId> = tried.iter().map(|t| t.conn).collect();
+        self.pick(now, &other_endpoints)
+            .or_else(|_| self.pick(now, &other_conns))
+            .or_else(|_| self.pick(now, &[]))
     }
 
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
@@ -292,6 +322,13 @@ impl Shared {
             limiter: self.limiter.as_ref().map(|gate| {
                 let (in_flight, queued) = gate.occupancy();
                 LimiterStats { in_flight, queued }
+            }),
+            retry: self.retry.as_ref().map(|policy| {
+                let (retries, budget_refused) = policy.counts();
+                RetryStats {
+                    retries,
+                    budget_refused,
+                }
             }),
         }
     }

@@ -67,6 +67,17 @@ pub struct PoolStats {
     pub endpoints: Vec<EndpointStats>,
     /// The limiter's occupancy, when a limiter is configured.
     pub limiter: Option<LimiterStats>,
+    /// What the retry policy did, when one is configured.
+    pub retry: Option<RetryStats>,
+}
+
+/// The retry policy in a [`PoolStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryStats {
+    /// Retries sent so far (transparent retries are not counted).
+    pub retries: u64,
+    /// Retries the policy wanted but the retry budget refused.
+    pub budget_refused: u64,
 }
 
 /// The limiter in a [`PoolStats`].

@@ -360,6 +360,10 @@ fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + 
                 in_flight: *in_flight,
                 queued: *queued,
             },
+            EventKind::Retry { endpoint, .. } => TraceEvent::PoolEndpoint {
+                endpoint: name(*endpoint),
+                kind: event.kind.clone(),
+            },
         };
         recorder.record(CLIENT_HOST, line)
     }
