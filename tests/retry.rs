@@ -14,8 +14,8 @@ use std::{
 };
 
 use squall_pool::{
-    EndpointId, EventKind, Idempotent, Pool, PoolConfig, PoolEvent, RetryBudgetConfig,
-    RetryConfig, RoutedTo, breaker::GrpcCode,
+    EndpointId, EventKind, Idempotent, Pool, PoolConfig, PoolEvent, RetryBudgetConfig, RetryConfig,
+    RoutedTo, breaker::GrpcCode,
 };
 use squall_sim::{
     Recorder, TurmoilConnector,
@@ -149,7 +149,10 @@ fn idempotent_calls_succeed_by_retrying_elsewhere_and_others_fail() {
                 other => panic!("unexpected retries {other:?}"),
             }
         }
-        assert!(retried > 0 && direct > 0, "{retried} retried, {direct} direct");
+        assert!(
+            retried > 0 && direct > 0,
+            "{retried} retried, {direct} direct"
+        );
 
         let (mut failed, mut ok) = (0, 0);
         for _ in 0..20 {

@@ -19,6 +19,7 @@ use crate::{
     error::PoolError,
     inflight::InFlightGuard,
     limit::LimitPermit,
+    outlier::OutlierCall,
     service::RoutedTo,
 };
 
@@ -30,6 +31,7 @@ pub(crate) struct CallGuards {
     pub(crate) _in_flight: InFlightGuard,
     pub(crate) _limit: Option<LimitPermit>,
     pub(crate) breaker: Option<BreakerCall>,
+    pub(crate) outlier: Option<OutlierCall>,
 }
 
 impl CallGuards {
@@ -41,6 +43,9 @@ impl CallGuards {
     /// Reports how the call ended to the breaker (once; later calls do nothing).
     pub(crate) fn finish(&mut self, result: CallResult) {
         if let Some(call) = self.breaker.take() {
+            call.finish(result);
+        }
+        if let Some(call) = self.outlier.take() {
             call.finish(result);
         }
     }

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use crate::{breaker::BreakerConfig, limit::LimiterConfig, retry::RetryConfig};
+use crate::{
+    breaker::BreakerConfig, limit::LimiterConfig, outlier::OutlierConfig, retry::RetryConfig,
+};
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
 /// fields; [`PoolBuilder::build`](crate::PoolBuilder::build) validates it.
@@ -45,6 +47,9 @@ pub struct PoolConfig {
     /// `None`: resending is only safe for calls the caller vouches for, and
     /// the budget should fit the service.
     pub retry: Option<RetryConfig>,
+    /// Passive outlier ejection. Default `None`: what counts as an outlier
+    /// depends on the service's normal failure rate.
+    pub outlier: Option<OutlierConfig>,
 }
 
 impl Default for PoolConfig {
@@ -60,6 +65,7 @@ impl Default for PoolConfig {
             limiter: None,
             breaker: None,
             retry: None,
+            outlier: None,
         }
     }
 }
@@ -168,6 +174,9 @@ impl PoolConfig {
         }
         if let Some(retry) = &self.retry {
             retry.validate()?;
+        }
+        if let Some(outlier) = &self.outlier {
+            outlier.validate()?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use crate::{
     breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
     lease::LeaseId,
+    outlier::{EjectReason, OutlierChange},
 };
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
@@ -56,6 +57,11 @@ pub enum EventKind {
     /// The limiter's occupancy changed: `in_flight` RPCs hold a permit and
     /// `queued` wait for one. Emitted only when a limiter is configured.
     Limiter { in_flight: usize, queued: usize },
+    /// Outlier detection took `endpoint` out of rotation, or returned it.
+    Outlier {
+        endpoint: EndpointId,
+        change: OutlierChange,
+    },
     /// The retry policy resends an idempotent RPC: its attempt on `conn`
     /// of `endpoint` ended with `code`, and attempt number `attempt`
     /// (2 for the first retry) starts after `backoff`.
@@ -80,6 +86,10 @@ impl EventKind {
             },
             EventKind::Limiter { .. } => "limiter",
             EventKind::Retry { .. } => "retry",
+            EventKind::Outlier { change, .. } => match change {
+                OutlierChange::Ejected { .. } => "outlier_ejected",
+                OutlierChange::Returned => "outlier_returned",
+            },
         }
     }
 
@@ -88,7 +98,8 @@ impl EventKind {
         match self {
             EventKind::Conn { endpoint, .. }
             | EventKind::Breaker { endpoint, .. }
-            | EventKind::Retry { endpoint, .. } => Some(*endpoint),
+            | EventKind::Retry { endpoint, .. }
+            | EventKind::Outlier { endpoint, .. } => Some(*endpoint),
             EventKind::Limiter { .. } => None,
         }
     }
@@ -203,8 +214,30 @@ impl fmt::Display for EventKind {
                 " conn={conn} attempt={attempt} code={code} backoff_ms={}",
                 backoff.as_millis()
             ),
+            EventKind::Outlier { change, .. } => fmt_outlier_change(f, change),
         }
     }
+}
+
+/// An outlier change's fields as ` key=value` pairs.
+fn fmt_outlier_change(f: &mut fmt::Formatter<'_>, change: &OutlierChange) -> fmt::Result {
+    let OutlierChange::Ejected {
+        reason,
+        times,
+        duration,
+    } = change
+    else {
+        return Ok(());
+    };
+    match reason {
+        EjectReason::ConsecutiveFailures { failures } => {
+            write!(f, " reason=consecutive_failures failures={failures}")?
+        }
+        EjectReason::FailureRate { failures, calls } => {
+            write!(f, " reason=failure_rate failures={failures} calls={calls}")?
+        }
+    }
+    write!(f, " times={times} duration_ms={}", duration.as_millis())
 }
 
 /// Why a connection stopped taking new RPCs.

@@ -43,6 +43,7 @@
 //! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
 //!   cores (driven by the clock you pass in; not yet wired into the RPC path).
 //! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
+//! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
 
 mod backoff;
 mod body;
@@ -60,6 +61,7 @@ pub mod lease;
 pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod outlier;
 mod pick;
 mod pool;
 pub mod retry;
@@ -78,6 +80,7 @@ pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
 };
 pub use lease::{Lease, LeaseId};
+pub use outlier::{OutlierChange, OutlierConfig};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::{ResponseFuture, RoutedTo};

@@ -35,6 +35,7 @@ use crate::{
     breaker::State as BreakerState,
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, DrainCause, EventKind, EventSink, PoolEvent},
+    outlier::OutlierChange,
     status::{Connectivity, LimiterStats, PoolStats},
 };
 
@@ -60,6 +61,18 @@ impl EventSink for MetricsSink {
                 in_flight: *in_flight,
                 queued: *queued,
             }),
+            EventKind::Outlier { endpoint, change } => {
+                let to = match change {
+                    OutlierChange::Ejected { .. } => "ejected",
+                    OutlierChange::Returned => "returned",
+                };
+                counter!(
+                    "squall_pool_outlier_changes_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "to" => to
+                )
+                .increment(1);
+            }
             EventKind::Retry { endpoint, code, .. } => {
                 counter!(
                     "squall_pool_retries_total",
@@ -386,6 +399,7 @@ mod tests {
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
                 state: Connectivity::Ready,
                 breaker: Some(BreakerState::Open),
+                ejected: None,
                 slots: vec![
                     SlotStats {
                         state: Connectivity::Ready,

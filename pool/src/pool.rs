@@ -16,6 +16,7 @@ use crate::{
     event::{EventSink, Events},
     lease::{Lease, watch_leases},
     limit::{LimitGate, Limiter},
+    outlier::{Outliers, return_ejected},
     retry::RetryPolicy,
     shared::{Admission, Shared},
     status::{Connectivity, PoolStats},
@@ -201,6 +202,9 @@ impl PoolBuilder {
             })
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
+        if let Some(outliers) = &shared.outliers {
+            tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
+        }
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),
@@ -236,10 +240,15 @@ fn admission(
         ),
     };
     let retry = config.retry.clone().map(RetryPolicy::new);
+    let outliers = config
+        .outlier
+        .clone()
+        .map(|c| Outliers::new(c, endpoints, events.clone()));
     Ok(Admission {
         limiter,
         breakers,
         retry,
+        outliers,
     })
 }
 

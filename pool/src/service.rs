@@ -169,6 +169,7 @@ pub(crate) async fn attempt(
         _in_flight: routed.guard,
         _limit: limit,
         breaker: routed.breaker,
+        outlier: routed.outlier,
     };
     let mut sender = routed.sender;
     let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {

@@ -25,6 +25,7 @@ use crate::{
     inflight::{InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
+    outlier::{OutlierCall, Outliers},
     pick,
     retry::RetryPolicy,
     service::RoutedTo,
@@ -51,6 +52,8 @@ pub(crate) struct Routed {
     pub(crate) guard: InFlightGuard,
     /// The breaker's admission, when breakers are on.
     pub(crate) breaker: Option<BreakerCall>,
+    /// The outlier detector's record, when outlier detection is on.
+    pub(crate) outlier: Option<OutlierCall>,
 }
 
 /// The optional admission layers, built from the config.
@@ -59,6 +62,7 @@ pub(crate) struct Admission {
     pub(crate) limiter: Option<LimitGate>,
     pub(crate) breakers: Option<Breakers>,
     pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) outliers: Option<Outliers>,
 }
 
 pub(crate) struct Shared {
@@ -72,6 +76,8 @@ pub(crate) struct Shared {
     breakers: Option<Arc<Breakers>>,
     /// The retry policy for idempotent calls, when configured.
     pub(crate) retry: Option<RetryPolicy>,
+    /// Passive outlier ejection, when configured.
+    pub(crate) outliers: Option<Arc<Outliers>>,
     /// Outstanding leases, watched for leaks.
     pub(crate) leases: Leases,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
@@ -114,6 +120,7 @@ impl Shared {
             limiter: admission.limiter.map(Arc::new),
             breakers: admission.breakers.map(Arc::new),
             retry: admission.retry,
+            outliers: admission.outliers.map(Arc::new),
             leases: Leases::default(),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
@@ -153,6 +160,16 @@ impl Shared {
         }
     }
 
+    /// Endpoints that take no new RPCs at `now`: ejected as outliers. Empty
+    /// (and no allocation) when outlier detection is off.
+    fn out_of_rotation(&self, now: Instant) -> Vec<EndpointId> {
+        let mut out = Vec::new();
+        if let Some(outliers) = &self.outliers {
+            outliers.ejected(now, &mut out);
+        }
+        out
+    }
+
     /// Chooses a ready connection for one RPC and counts the RPC on it.
     ///
     /// Connections in `avoid` (already tried by this RPC) are skipped. With
@@ -164,7 +181,10 @@ impl Shared {
         if ready.iter().all(|c| avoid.contains(&c.conn)) {
             return Err(PoolError::NoReadyConnection);
         }
-        let mut refused: Vec<EndpointId> = Vec::new();
+        // Endpoints out of rotation (ejected, failing health checks) are
+        // left out from the start; breakers may refuse more below.
+        let mut refused: Vec<EndpointId> = self.out_of_rotation(now);
+        let excluded = refused.len();
         loop {
             let chosen = if avoid.is_empty() && refused.is_empty() {
                 // The usual case, every ready connection a candidate: no
@@ -183,7 +203,11 @@ impl Shared {
                 })
                 .map(|at| candidates[at])
             };
-            let chosen = chosen.ok_or(PoolError::BreakerOpen)?;
+            let chosen = chosen.ok_or(if refused.len() > excluded {
+                PoolError::BreakerOpen
+            } else {
+                PoolError::NoHealthyEndpoint
+            })?;
             let breaker = match &self.breakers {
                 None => None,
                 Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {
@@ -201,6 +225,7 @@ impl Shared {
                 sender: chosen.sender.clone(),
                 guard: chosen.in_flight.acquire(),
                 breaker,
+                outlier: self.outliers.as_ref().map(|o| o.call(chosen.endpoint)),
             });
         }
     }
@@ -255,6 +280,7 @@ impl Shared {
             sender: chosen.sender.clone(),
             guard: chosen.in_flight.acquire(),
             breaker,
+            outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
         })
     }
 
@@ -312,6 +338,7 @@ impl Shared {
                     endpoint: endpoint.clone(),
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
                     breaker: self.breakers.as_ref().map(|b| b.state(id)),
+                    ejected: self.outliers.as_ref().map(|o| o.is_ejected(id, now)),
                     slots: mine,
                 }
             })

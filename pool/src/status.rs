@@ -98,6 +98,9 @@ pub struct EndpointStats {
     /// The endpoint's circuit breaker, when breakers are configured. OPEN
     /// stays OPEN here until a call notices `wait_in_open` has passed.
     pub breaker: Option<BreakerState>,
+    /// Whether outlier detection has the endpoint out of rotation, when
+    /// outlier detection is configured.
+    pub ejected: Option<bool>,
     /// One per connection slot (`connections_per_endpoint`).
     pub slots: Vec<SlotStats>,
 }

@@ -393,3 +393,38 @@ mod pool_endpoint_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod outlier_line_tests {
+    use squall_pool::{EndpointId, OutlierChange, outlier::EjectReason};
+
+    use super::*;
+
+    #[test]
+    fn outlier_lines_name_the_server_and_the_ejection() {
+        let line = |change| TraceLine {
+            at: Duration::from_millis(82),
+            host: "client".into(),
+            event: TraceEvent::PoolEndpoint {
+                endpoint: "server-1".into(),
+                kind: EventKind::Outlier {
+                    endpoint: EndpointId(0),
+                    change,
+                },
+            },
+        };
+        let ejected = OutlierChange::Ejected {
+            reason: EjectReason::ConsecutiveFailures { failures: 3 },
+            times: 2,
+            duration: Duration::from_secs(2),
+        };
+        assert_eq!(
+            line(ejected).to_string(),
+            "82 client outlier_ejected endpoint=server-1 reason=consecutive_failures failures=3 times=2 duration_ms=2000"
+        );
+        assert_eq!(
+            line(OutlierChange::Returned).to_string(),
+            "82 client outlier_returned endpoint=server-1"
+        );
+    }
+}

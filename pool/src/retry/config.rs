@@ -164,12 +164,18 @@ mod tests {
             "retry.max_backoff"
         );
         assert_eq!(field(|c| c.jitter = 1.5), "retry.jitter");
-        assert_eq!(field(|c| c.retryable_codes.clear()), "retry.retryable_codes");
+        assert_eq!(
+            field(|c| c.retryable_codes.clear()),
+            "retry.retryable_codes"
+        );
         assert_eq!(
             field(|c| c.retryable_codes.push(GrpcCode::Ok)),
             "retry.retryable_codes"
         );
-        assert_eq!(field(|c| c.max_buffered_body = 0), "retry.max_buffered_body");
+        assert_eq!(
+            field(|c| c.max_buffered_body = 0),
+            "retry.max_buffered_body"
+        );
         assert_eq!(
             field(|c| c.budget.ttl = Duration::from_millis(500)),
             "retry.budget.ttl"

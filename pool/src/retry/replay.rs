@@ -194,9 +194,7 @@ mod tests {
         tx.send(Ok(Frame::data(Bytes::from_static(b"first"))))
             .await
             .unwrap();
-        let streaming = Request::new(Body::new(StreamBody::new(
-            tokio_stream_from(rx),
-        )));
+        let streaming = Request::new(Body::new(StreamBody::new(tokio_stream_from(rx))));
         let Err(once) = Replayable::capture(streaming, 1024) else {
             panic!("an open stream cannot be kept");
         };

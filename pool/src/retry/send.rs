@@ -97,7 +97,11 @@ fn retryable(
         // The deadline has passed, or the call never reached a connection.
         Err(_) => return None,
     };
-    policy.config.retryable_codes.contains(&code).then_some((to, code))
+    policy
+        .config
+        .retryable_codes
+        .contains(&code)
+        .then_some((to, code))
 }
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
