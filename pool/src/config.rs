@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use crate::{
-    breaker::BreakerConfig, limit::LimiterConfig, outlier::OutlierConfig, retry::RetryConfig,
+    breaker::BreakerConfig, health::HealthCheckConfig, limit::LimiterConfig,
+    outlier::OutlierConfig, retry::RetryConfig,
 };
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
@@ -50,6 +51,9 @@ pub struct PoolConfig {
     /// Passive outlier ejection. Default `None`: what counts as an outlier
     /// depends on the service's normal failure rate.
     pub outlier: Option<OutlierConfig>,
+    /// Active `grpc.health.v1` checks of every endpoint. Default `None`:
+    /// they add traffic, and not every server serves the health service.
+    pub health_check: Option<HealthCheckConfig>,
 }
 
 impl Default for PoolConfig {
@@ -66,6 +70,7 @@ impl Default for PoolConfig {
             breaker: None,
             retry: None,
             outlier: None,
+            health_check: None,
         }
     }
 }
@@ -177,6 +182,9 @@ impl PoolConfig {
         }
         if let Some(outlier) = &self.outlier {
             outlier.validate()?;
+        }
+        if let Some(health) = &self.health_check {
+            health.validate()?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::{
     breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
+    health::{CheckResult, HealthState},
     lease::LeaseId,
     outlier::{EjectReason, OutlierChange},
 };
@@ -62,6 +63,14 @@ pub enum EventKind {
         endpoint: EndpointId,
         change: OutlierChange,
     },
+    /// `endpoint`'s active health checks moved it to `to`, after `checks`
+    /// results in a row, the last of which was `last`.
+    Health {
+        endpoint: EndpointId,
+        to: HealthState,
+        checks: u32,
+        last: CheckResult,
+    },
     /// The retry policy resends an idempotent RPC: its attempt on `conn`
     /// of `endpoint` ended with `code`, and attempt number `attempt`
     /// (2 for the first retry) starts after `backoff`.
@@ -86,6 +95,10 @@ impl EventKind {
             },
             EventKind::Limiter { .. } => "limiter",
             EventKind::Retry { .. } => "retry",
+            EventKind::Health { to, .. } => match to {
+                HealthState::Healthy => "health_healthy",
+                HealthState::Unhealthy => "health_unhealthy",
+            },
             EventKind::Outlier { change, .. } => match change {
                 OutlierChange::Ejected { .. } => "outlier_ejected",
                 OutlierChange::Returned => "outlier_returned",
@@ -99,7 +112,8 @@ impl EventKind {
             EventKind::Conn { endpoint, .. }
             | EventKind::Breaker { endpoint, .. }
             | EventKind::Retry { endpoint, .. }
-            | EventKind::Outlier { endpoint, .. } => Some(*endpoint),
+            | EventKind::Outlier { endpoint, .. }
+            | EventKind::Health { endpoint, .. } => Some(*endpoint),
             EventKind::Limiter { .. } => None,
         }
     }
@@ -215,6 +229,7 @@ impl fmt::Display for EventKind {
                 backoff.as_millis()
             ),
             EventKind::Outlier { change, .. } => fmt_outlier_change(f, change),
+            EventKind::Health { checks, last, .. } => write!(f, " checks={checks} last={last}"),
         }
     }
 }

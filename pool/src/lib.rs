@@ -44,6 +44,7 @@
 //!   cores (driven by the clock you pass in; not yet wired into the RPC path).
 //! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
 //! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
+//! - [`health`]: active `grpc.health.v1` checks of every endpoint.
 
 mod backoff;
 mod body;
@@ -56,6 +57,7 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 mod executor;
+pub mod health;
 mod inflight;
 pub mod lease;
 pub mod limit;
@@ -79,6 +81,7 @@ pub use error::{BuildError, PoolError};
 pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
 };
+pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};

@@ -73,6 +73,14 @@ impl EventSink for MetricsSink {
                 )
                 .increment(1);
             }
+            EventKind::Health { endpoint, to, .. } => {
+                counter!(
+                    "squall_pool_health_changes_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "to" => to.to_string()
+                )
+                .increment(1);
+            }
             EventKind::Retry { endpoint, code, .. } => {
                 counter!(
                     "squall_pool_retries_total",
@@ -400,6 +408,7 @@ mod tests {
                 state: Connectivity::Ready,
                 breaker: Some(BreakerState::Open),
                 ejected: None,
+                health: None,
                 slots: vec![
                     SlotStats {
                         state: Connectivity::Ready,

@@ -10,10 +10,11 @@ use crate::{
     config::{ConfigError, PoolConfig},
     conn::Slot,
     connector::Connector,
-    endpoint::Endpoint,
+    endpoint::{Endpoint, EndpointId},
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
+    health::{Health, check_endpoint},
     lease::{Lease, watch_leases},
     limit::{LimitGate, Limiter},
     outlier::{Outliers, return_ejected},
@@ -205,6 +206,13 @@ impl PoolBuilder {
         if let Some(outliers) = &shared.outliers {
             tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
         }
+        if let Some(health) = &shared.health {
+            for index in 0..shared.endpoints.len() {
+                let endpoint = EndpointId(index as u32);
+                let (shared, health) = (Arc::clone(&shared), Arc::clone(health));
+                tasks.push(runtime.spawn(check_endpoint(shared, health, endpoint)));
+            }
+        }
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),
@@ -244,11 +252,16 @@ fn admission(
         .outlier
         .clone()
         .map(|c| Outliers::new(c, endpoints, events.clone()));
+    let health = config
+        .health_check
+        .clone()
+        .map(|c| Health::new(c, endpoints, events.clone()));
     Ok(Admission {
         limiter,
         breakers,
         retry,
         outliers,
+        health,
     })
 }
 

@@ -207,7 +207,7 @@ pub(crate) async fn attempt(
 }
 
 /// tonic sends path-only URIs; HTTP/2 needs `:scheme` and `:authority` too.
-fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
+pub(crate) fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
     let path = uri
         .path_and_query()
         .cloned()

@@ -22,6 +22,7 @@ use crate::{
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
+    health::Health,
     inflight::{InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
@@ -63,6 +64,7 @@ pub(crate) struct Admission {
     pub(crate) breakers: Option<Breakers>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) outliers: Option<Outliers>,
+    pub(crate) health: Option<Health>,
 }
 
 pub(crate) struct Shared {
@@ -78,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) retry: Option<RetryPolicy>,
     /// Passive outlier ejection, when configured.
     pub(crate) outliers: Option<Arc<Outliers>>,
+    /// Active health checks' verdicts, when configured.
+    pub(crate) health: Option<Arc<Health>>,
     /// Outstanding leases, watched for leaks.
     pub(crate) leases: Leases,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
@@ -121,6 +125,7 @@ impl Shared {
             breakers: admission.breakers.map(Arc::new),
             retry: admission.retry,
             outliers: admission.outliers.map(Arc::new),
+            health: admission.health.map(Arc::new),
             leases: Leases::default(),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
@@ -160,14 +165,28 @@ impl Shared {
         }
     }
 
-    /// Endpoints that take no new RPCs at `now`: ejected as outliers. Empty
-    /// (and no allocation) when outlier detection is off.
+    /// Endpoints that take no new RPCs at `now`: ejected as outliers or
+    /// failing their health checks. Empty (and no allocation) when both
+    /// are off.
     fn out_of_rotation(&self, now: Instant) -> Vec<EndpointId> {
         let mut out = Vec::new();
         if let Some(outliers) = &self.outliers {
             outliers.ejected(now, &mut out);
         }
+        if let Some(health) = &self.health {
+            health.unhealthy(&mut out);
+        }
         out
+    }
+
+    /// The sender of `endpoint`'s ready connection with the lowest id (for
+    /// health checks: no RNG draw, so checks change no RPC's pick).
+    pub(crate) fn ready_sender_of(&self, endpoint: EndpointId) -> Option<SendRequest<Body>> {
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        ready
+            .iter()
+            .find(|c| c.endpoint == endpoint)
+            .map(|c| c.sender.clone())
     }
 
     /// Chooses a ready connection for one RPC and counts the RPC on it.
@@ -339,6 +358,7 @@ impl Shared {
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
                     breaker: self.breakers.as_ref().map(|b| b.state(id)),
                     ejected: self.outliers.as_ref().map(|o| o.is_ejected(id, now)),
+                    health: self.health.as_ref().map(|h| h.state(id)),
                     slots: mine,
                 }
             })

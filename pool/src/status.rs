@@ -15,6 +15,7 @@ use crate::{
     conn::ConnState,
     endpoint::{Endpoint, EndpointId},
     event::ConnId,
+    health::HealthState,
     inflight::InFlight,
 };
 
@@ -101,6 +102,8 @@ pub struct EndpointStats {
     /// Whether outlier detection has the endpoint out of rotation, when
     /// outlier detection is configured.
     pub ejected: Option<bool>,
+    /// The endpoint's health from active checks, when they are configured.
+    pub health: Option<HealthState>,
     /// One per connection slot (`connections_per_endpoint`).
     pub slots: Vec<SlotStats>,
 }

@@ -428,3 +428,31 @@ mod outlier_line_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod health_line_tests {
+    use squall_pool::{CheckResult, EndpointId, HealthState};
+
+    use super::*;
+
+    #[test]
+    fn health_lines_name_the_server_and_the_last_check() {
+        let line = TraceLine {
+            at: Duration::from_millis(4002),
+            host: "client".into(),
+            event: TraceEvent::PoolEndpoint {
+                endpoint: "server-2".into(),
+                kind: EventKind::Health {
+                    endpoint: EndpointId(1),
+                    to: HealthState::Unhealthy,
+                    checks: 2,
+                    last: CheckResult::NotServing,
+                },
+            },
+        };
+        assert_eq!(
+            line.to_string(),
+            "4002 client health_unhealthy endpoint=server-2 checks=2 last=not_serving"
+        );
+    }
+}

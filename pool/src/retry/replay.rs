@@ -20,6 +20,14 @@ use http::{HeaderMap, Request, request::Parts};
 use http_body::{Body as _, Frame, SizeHint};
 use tonic::{Status, body::Body};
 
+/// What reading a request's body gave.
+pub(crate) enum Captured {
+    /// The whole body was ready and small enough: send it as often as needed.
+    Replayable(Replayable),
+    /// It was not: send this (what was read, then the rest) once.
+    Once(Request<Body>),
+}
+
 /// A request that can be sent any number of times.
 pub(crate) struct Replayable {
     head: Parts,
@@ -30,7 +38,7 @@ pub(crate) struct Replayable {
 impl Replayable {
     /// Reads `request`'s body as far as it is ready. Gives the request
     /// back, unchanged in what it will send, if it cannot be replayed.
-    pub(crate) fn capture(request: Request<Body>, max_body: usize) -> Result<Self, Request<Body>> {
+    pub(crate) fn capture(request: Request<Body>, max_body: usize) -> Captured {
         let (head, mut body) = request.into_parts();
         let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
         let mut size = 0usize;
@@ -55,7 +63,7 @@ impl Replayable {
                 error,
                 rest: body,
             };
-            return Err(Request::from_parts(head, Body::new(rest)));
+            return Captured::Once(Request::from_parts(head, Body::new(rest)));
         }
         let mut data = BytesMut::with_capacity(size);
         let mut trailers = None;
@@ -65,7 +73,7 @@ impl Replayable {
                 Err(frame) => trailers = frame.into_trailers().ok(),
             }
         }
-        Ok(Self {
+        Captured::Replayable(Self {
             head,
             data: data.freeze(),
             trailers,
@@ -169,9 +177,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_complete_body_is_replayed_whole_every_time() {
-        let replay = Replayable::capture(request(vec![b"ab", b"cd"]), 4)
-            .ok()
-            .expect("4 bytes fit in 4");
+        let Captured::Replayable(replay) = Replayable::capture(request(vec![b"ab", b"cd"]), 4)
+        else {
+            panic!("4 bytes fit in 4");
+        };
         for _ in 0..3 {
             let again = replay.request();
             assert_eq!(again.headers()["x-test"], "1");
@@ -182,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_sent_once_intact() {
-        let Err(once) = Replayable::capture(request(vec![b"ab", b"cd", b"e"]), 4) else {
+        let Captured::Once(once) = Replayable::capture(request(vec![b"ab", b"cd", b"e"]), 4) else {
             panic!("5 bytes must not be kept with a 4-byte limit");
         };
         assert_eq!(body_of(once).await, b"abcde");
@@ -195,7 +204,7 @@ mod tests {
             .await
             .unwrap();
         let streaming = Request::new(Body::new(StreamBody::new(tokio_stream_from(rx))));
-        let Err(once) = Replayable::capture(streaming, 1024) else {
+        let Captured::Once(once) = Replayable::capture(streaming, 1024) else {
             panic!("an open stream cannot be kept");
         };
         tx.send(Ok(Frame::data(Bytes::from_static(b"+second"))))

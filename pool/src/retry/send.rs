@@ -13,7 +13,10 @@ use http::{HeaderMap, HeaderName, Request, Response};
 use tokio::time::{Instant, sleep};
 use tonic::body::Body;
 
-use super::{RetryPolicy, backoff, replay::Replayable};
+use super::{
+    RetryPolicy, backoff,
+    replay::{Captured, Replayable},
+};
 use crate::{
     body::PoolBody,
     breaker::GrpcCode,
@@ -35,8 +38,8 @@ pub(crate) async fn send(
 ) -> Result<Response<PoolBody>, PoolError> {
     policy.budget.deposit();
     let replay = match Replayable::capture(request, policy.config.max_buffered_body) {
-        Ok(replay) => replay,
-        Err(once) => {
+        Captured::Replayable(replay) => replay,
+        Captured::Once(once) => {
             let routed = shared.pick(Instant::now(), &[])?;
             return send_on(shared, routed, once, limit, deadline).await;
         }
