@@ -19,6 +19,7 @@ use crate::{
     error::PoolError,
     inflight::InFlightGuard,
     limit::LimitPermit,
+    outlier::OutlierCall,
     service::RoutedTo,
 };
 
@@ -30,6 +31,7 @@ pub(crate) struct CallGuards {
     pub(crate) _in_flight: InFlightGuard,
     pub(crate) _limit: Option<LimitPermit>,
     pub(crate) breaker: Option<BreakerCall>,
+    pub(crate) outlier: Option<OutlierCall>,
 }
 
 impl CallGuards {
@@ -41,6 +43,9 @@ impl CallGuards {
     /// Reports how the call ended to the breaker (once; later calls do nothing).
     pub(crate) fn finish(&mut self, result: CallResult) {
         if let Some(call) = self.breaker.take() {
+            call.finish(result);
+        }
+        if let Some(call) = self.outlier.take() {
             call.finish(result);
         }
     }
@@ -63,6 +68,16 @@ impl std::fmt::Debug for PoolBody {
 }
 
 impl PoolBody {
+    /// Makes the body hold the RPC's limiter permit, when the permit was
+    /// kept apart from the attempts (a retried RPC holds one permit for
+    /// all of its attempts).
+    pub(crate) fn hold_limit(&mut self, limit: Option<LimitPermit>) {
+        debug_assert!(limit.is_none() || self.call._limit.is_none());
+        if limit.is_some() {
+            self.call._limit = limit;
+        }
+    }
+
     /// Wraps hyper's response, noting where it was routed. A trailers-only
     /// response (the usual gRPC error) already carries its status.
     pub(crate) fn wrap(

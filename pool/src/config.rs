@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use crate::{breaker::BreakerConfig, limit::LimiterConfig};
+use crate::{
+    breaker::BreakerConfig, health::HealthCheckConfig, limit::LimiterConfig,
+    outlier::OutlierConfig, retry::RetryConfig,
+};
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
 /// fields; [`PoolBuilder::build`](crate::PoolBuilder::build) validates it.
@@ -41,6 +44,16 @@ pub struct PoolConfig {
     /// A circuit breaker per endpoint. Default `None`: thresholds only mean
     /// something once tuned to a service's normal failure rate.
     pub breaker: Option<BreakerConfig>,
+    /// Retries of calls marked [`Idempotent`](crate::Idempotent). Default
+    /// `None`: resending is only safe for calls the caller vouches for, and
+    /// the budget should fit the service.
+    pub retry: Option<RetryConfig>,
+    /// Passive outlier ejection. Default `None`: what counts as an outlier
+    /// depends on the service's normal failure rate.
+    pub outlier: Option<OutlierConfig>,
+    /// Active `grpc.health.v1` checks of every endpoint. Default `None`:
+    /// they add traffic, and not every server serves the health service.
+    pub health_check: Option<HealthCheckConfig>,
 }
 
 impl Default for PoolConfig {
@@ -55,6 +68,9 @@ impl Default for PoolConfig {
             lease_leak_threshold: Duration::from_secs(600),
             limiter: None,
             breaker: None,
+            retry: None,
+            outlier: None,
+            health_check: None,
         }
     }
 }
@@ -161,6 +177,15 @@ impl PoolConfig {
                 problem: e.problem().to_owned(),
             })?;
         }
+        if let Some(retry) = &self.retry {
+            retry.validate()?;
+        }
+        if let Some(outlier) = &self.outlier {
+            outlier.validate()?;
+        }
+        if let Some(health) = &self.health_check {
+            health.validate()?;
+        }
         Ok(())
     }
 }
@@ -245,5 +270,14 @@ mod tests {
             c.validate().unwrap_err().field,
             "breaker.permitted_in_half_open"
         );
+
+        let c = PoolConfig {
+            retry: Some(RetryConfig {
+                max_attempts: 9,
+                ..RetryConfig::default()
+            }),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "retry.max_attempts");
     }
 }

@@ -35,6 +35,10 @@ pub enum PoolError {
     /// (or its half-open probes taken): fail fast without touching the network.
     #[error("circuit breaker open on every ready endpoint")]
     BreakerOpen,
+    /// Every endpoint with a ready connection is out of rotation: ejected
+    /// as an outlier or failing its health checks.
+    #[error("every endpoint with a ready connection is ejected or unhealthy")]
+    NoHealthyEndpoint,
     /// The RPC's deadline passed before the response headers arrived.
     #[error("deadline exceeded waiting on connection {conn}")]
     DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
@@ -56,9 +60,10 @@ impl PoolError {
     /// The gRPC status code a caller sees for this error.
     pub fn code(&self) -> Code {
         match self {
-            PoolError::NoReadyConnection | PoolError::Shutdown | PoolError::BreakerOpen => {
-                Code::Unavailable
-            }
+            PoolError::NoReadyConnection
+            | PoolError::Shutdown
+            | PoolError::BreakerOpen
+            | PoolError::NoHealthyEndpoint => Code::Unavailable,
             PoolError::Limited(rejection) => Code::from_i32(rejection.code().number().into()),
             PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             PoolError::LeaseLost { .. } => Code::Unavailable,
@@ -75,7 +80,8 @@ impl PoolError {
             PoolError::NoReadyConnection
             | PoolError::Shutdown
             | PoolError::Limited(_)
-            | PoolError::BreakerOpen => None,
+            | PoolError::BreakerOpen
+            | PoolError::NoHealthyEndpoint => None,
         }
     }
 

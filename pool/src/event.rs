@@ -10,9 +10,11 @@ use std::{fmt, io, panic::Location, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    breaker::{State as BreakerState, Transition, TransitionReason},
+    breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
+    health::{CheckResult, HealthState},
     lease::LeaseId,
+    outlier::{EjectReason, OutlierChange},
 };
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
@@ -56,6 +58,29 @@ pub enum EventKind {
     /// The limiter's occupancy changed: `in_flight` RPCs hold a permit and
     /// `queued` wait for one. Emitted only when a limiter is configured.
     Limiter { in_flight: usize, queued: usize },
+    /// Outlier detection took `endpoint` out of rotation, or returned it.
+    Outlier {
+        endpoint: EndpointId,
+        change: OutlierChange,
+    },
+    /// `endpoint`'s active health checks moved it to `to`, after `checks`
+    /// results in a row, the last of which was `last`.
+    Health {
+        endpoint: EndpointId,
+        to: HealthState,
+        checks: u32,
+        last: CheckResult,
+    },
+    /// The retry policy resends an idempotent RPC: its attempt on `conn`
+    /// of `endpoint` ended with `code`, and attempt number `attempt`
+    /// (2 for the first retry) starts after `backoff`.
+    Retry {
+        endpoint: EndpointId,
+        conn: ConnId,
+        attempt: u32,
+        code: GrpcCode,
+        backoff: Duration,
+    },
 }
 
 impl EventKind {
@@ -69,15 +94,26 @@ impl EventKind {
                 BreakerState::HalfOpen => "breaker_half_open",
             },
             EventKind::Limiter { .. } => "limiter",
+            EventKind::Retry { .. } => "retry",
+            EventKind::Health { to, .. } => match to {
+                HealthState::Healthy => "health_healthy",
+                HealthState::Unhealthy => "health_unhealthy",
+            },
+            EventKind::Outlier { change, .. } => match change {
+                OutlierChange::Ejected { .. } => "outlier_ejected",
+                OutlierChange::Returned => "outlier_returned",
+            },
         }
     }
 
     /// The endpoint this event is about, if it is about one.
     pub fn endpoint(&self) -> Option<EndpointId> {
         match self {
-            EventKind::Conn { endpoint, .. } | EventKind::Breaker { endpoint, .. } => {
-                Some(*endpoint)
-            }
+            EventKind::Conn { endpoint, .. }
+            | EventKind::Breaker { endpoint, .. }
+            | EventKind::Retry { endpoint, .. }
+            | EventKind::Outlier { endpoint, .. }
+            | EventKind::Health { endpoint, .. } => Some(*endpoint),
             EventKind::Limiter { .. } => None,
         }
     }
@@ -181,8 +217,42 @@ impl fmt::Display for EventKind {
             EventKind::Limiter { in_flight, queued } => {
                 write!(f, " in_flight={in_flight} queued={queued}")
             }
+            EventKind::Retry {
+                conn,
+                attempt,
+                code,
+                backoff,
+                ..
+            } => write!(
+                f,
+                " conn={conn} attempt={attempt} code={code} backoff_ms={}",
+                backoff.as_millis()
+            ),
+            EventKind::Outlier { change, .. } => fmt_outlier_change(f, change),
+            EventKind::Health { checks, last, .. } => write!(f, " checks={checks} last={last}"),
         }
     }
+}
+
+/// An outlier change's fields as ` key=value` pairs.
+fn fmt_outlier_change(f: &mut fmt::Formatter<'_>, change: &OutlierChange) -> fmt::Result {
+    let OutlierChange::Ejected {
+        reason,
+        times,
+        duration,
+    } = change
+    else {
+        return Ok(());
+    };
+    match reason {
+        EjectReason::ConsecutiveFailures { failures } => {
+            write!(f, " reason=consecutive_failures failures={failures}")?
+        }
+        EjectReason::FailureRate { failures, calls } => {
+            write!(f, " reason=failure_rate failures={failures} calls={calls}")?
+        }
+    }
+    write!(f, " times={times} duration_ms={}", duration.as_millis())
 }
 
 /// Why a connection stopped taking new RPCs.

@@ -42,6 +42,9 @@
 //! - [`error`]: typed errors and their gRPC status codes.
 //! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
 //!   cores (driven by the clock you pass in; not yet wired into the RPC path).
+//! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
+//! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
+//! - [`health`]: active `grpc.health.v1` checks of every endpoint.
 
 mod backoff;
 mod body;
@@ -54,13 +57,16 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 mod executor;
+pub mod health;
 mod inflight;
 pub mod lease;
 pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod outlier;
 mod pick;
 mod pool;
+pub mod retry;
 mod service;
 mod shared;
 pub mod status;
@@ -75,7 +81,12 @@ pub use error::{BuildError, PoolError};
 pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
 };
+pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use lease::{Lease, LeaseId};
+pub use outlier::{OutlierChange, OutlierConfig};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
+pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::{ResponseFuture, RoutedTo};
-pub use status::{ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats};
+pub use status::{
+    ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
+};

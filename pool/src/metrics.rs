@@ -35,6 +35,7 @@ use crate::{
     breaker::State as BreakerState,
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, DrainCause, EventKind, EventSink, PoolEvent},
+    outlier::OutlierChange,
     status::{Connectivity, LimiterStats, PoolStats},
 };
 
@@ -60,6 +61,34 @@ impl EventSink for MetricsSink {
                 in_flight: *in_flight,
                 queued: *queued,
             }),
+            EventKind::Outlier { endpoint, change } => {
+                let to = match change {
+                    OutlierChange::Ejected { .. } => "ejected",
+                    OutlierChange::Returned => "returned",
+                };
+                counter!(
+                    "squall_pool_outlier_changes_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "to" => to
+                )
+                .increment(1);
+            }
+            EventKind::Health { endpoint, to, .. } => {
+                counter!(
+                    "squall_pool_health_changes_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "to" => to.to_string()
+                )
+                .increment(1);
+            }
+            EventKind::Retry { endpoint, code, .. } => {
+                counter!(
+                    "squall_pool_retries_total",
+                    "endpoint" => endpoint_label(*endpoint),
+                    "code" => code.name()
+                )
+                .increment(1);
+            }
         }
     }
 }
@@ -378,6 +407,8 @@ mod tests {
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
                 state: Connectivity::Ready,
                 breaker: Some(BreakerState::Open),
+                ejected: None,
+                health: None,
                 slots: vec![
                     SlotStats {
                         state: Connectivity::Ready,
@@ -400,6 +431,7 @@ mod tests {
                 in_flight: 5,
                 queued: 2,
             }),
+            retry: None,
         };
         let metrics = recorded(|| record_stats(&stats));
         let gauge = |key: &str| metrics.get(key).copied();

@@ -10,12 +10,15 @@ use crate::{
     config::{ConfigError, PoolConfig},
     conn::Slot,
     connector::Connector,
-    endpoint::Endpoint,
+    endpoint::{Endpoint, EndpointId},
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
+    health::{Health, check_endpoint},
     lease::{Lease, watch_leases},
     limit::{LimitGate, Limiter},
+    outlier::{Outliers, return_ejected},
+    retry::RetryPolicy,
     shared::{Admission, Shared},
     status::{Connectivity, PoolStats},
 };
@@ -200,6 +203,16 @@ impl PoolBuilder {
             })
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
+        if let Some(outliers) = &shared.outliers {
+            tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
+        }
+        if let Some(health) = &shared.health {
+            for index in 0..shared.endpoints.len() {
+                let endpoint = EndpointId(index as u32);
+                let (shared, health) = (Arc::clone(&shared), Arc::clone(health));
+                tasks.push(runtime.spawn(check_endpoint(shared, health, endpoint)));
+            }
+        }
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),
@@ -234,7 +247,22 @@ fn admission(
                 .map_err(|e| invalid("breaker", e.field(), e.problem()))?,
         ),
     };
-    Ok(Admission { limiter, breakers })
+    let retry = config.retry.clone().map(RetryPolicy::new);
+    let outliers = config
+        .outlier
+        .clone()
+        .map(|c| Outliers::new(c, endpoints, events.clone()));
+    let health = config
+        .health_check
+        .clone()
+        .map(|c| Health::new(c, endpoints, events.clone()));
+    Ok(Admission {
+        limiter,
+        breakers,
+        retry,
+        outliers,
+        health,
+    })
 }
 
 fn parse_endpoints(texts: &[String]) -> Result<Vec<Endpoint>, BuildError> {

@@ -1,4 +1,6 @@
 //! The RPC path: `Pool` as a `tower::Service`, from request to response.
+//! An idempotent call, when the pool has a retry policy, goes through
+//! `retry::send`, which uses `send_on` below for each attempt.
 //!
 //! An RPC takes a limiter permit (if configured), picks a ready connection
 //! whose endpoint's breaker admits it, completes the request URI and hands
@@ -26,6 +28,7 @@ use crate::{
     event::ConnId,
     limit::LimitPermit,
     pool::Pool,
+    retry::{self, Idempotent},
     shared::{Routed, Shared},
 };
 
@@ -67,14 +70,30 @@ pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
     // The permit is the caller's, so it is kept across transparent retries.
     let deadline = deadline_of(shared, &request);
-    let mut limit = admit(shared, deadline).await?;
-    let mut request = request;
+    let limit = admit(shared, deadline).await?;
+    if let Some(retry) = &shared.retry
+        && request.extensions().get::<Idempotent>().is_some()
+    {
+        return retry::send(shared, retry, request, limit, deadline).await;
+    }
+    let routed = shared.pick(Instant::now(), &[])?;
+    send_on(shared, routed, request, limit, deadline).await
+}
+
+/// Sends `request` on `routed`, and on other connections while hyper hands
+/// it back unsent (a transparent retry).
+pub(crate) async fn send_on(
+    shared: &Shared,
+    mut routed: Routed,
+    mut request: Request<Body>,
+    mut limit: Option<LimitPermit>,
+    deadline: Instant,
+) -> Result<Response<PoolBody>, PoolError> {
     // Connections already tried, in an array: a Vec would be an allocation
     // per RPC for a list that is almost always one long.
     let mut tried = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
     let mut attempts = 0;
     loop {
-        let routed = shared.pick(Instant::now(), &tried[..attempts])?;
         tried[attempts] = routed.conn;
         attempts += 1;
         match attempt(shared, routed, request, limit, deadline).await {
@@ -87,6 +106,7 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
             } if attempts < MAX_TRANSPARENT_ATTEMPTS => {
                 request = unsent;
                 limit = permit;
+                routed = shared.pick(Instant::now(), &tried[..attempts])?;
             }
             Attempt::Unsent { error, .. } => return Err(error),
         }
@@ -149,6 +169,7 @@ pub(crate) async fn attempt(
         _in_flight: routed.guard,
         _limit: limit,
         breaker: routed.breaker,
+        outlier: routed.outlier,
     };
     let mut sender = routed.sender;
     let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
@@ -186,7 +207,7 @@ pub(crate) async fn attempt(
 }
 
 /// tonic sends path-only URIs; HTTP/2 needs `:scheme` and `:authority` too.
-fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
+pub(crate) fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
     let path = uri
         .path_and_query()
         .cloned()

@@ -22,11 +22,17 @@ use crate::{
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
+    health::Health,
     inflight::{InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
+    outlier::{OutlierCall, Outliers},
     pick,
-    status::{Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats, SlotStatus},
+    retry::RetryPolicy,
+    service::RoutedTo,
+    status::{
+        Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats, SlotStatus,
+    },
 };
 
 /// A connection RPCs may be routed to. Only `Ready` connections are here:
@@ -47,6 +53,8 @@ pub(crate) struct Routed {
     pub(crate) guard: InFlightGuard,
     /// The breaker's admission, when breakers are on.
     pub(crate) breaker: Option<BreakerCall>,
+    /// The outlier detector's record, when outlier detection is on.
+    pub(crate) outlier: Option<OutlierCall>,
 }
 
 /// The optional admission layers, built from the config.
@@ -54,6 +62,9 @@ pub(crate) struct Routed {
 pub(crate) struct Admission {
     pub(crate) limiter: Option<LimitGate>,
     pub(crate) breakers: Option<Breakers>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) outliers: Option<Outliers>,
+    pub(crate) health: Option<Health>,
 }
 
 pub(crate) struct Shared {
@@ -65,6 +76,12 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<Arc<LimitGate>>,
     /// One breaker per endpoint, when configured.
     breakers: Option<Arc<Breakers>>,
+    /// The retry policy for idempotent calls, when configured.
+    pub(crate) retry: Option<RetryPolicy>,
+    /// Passive outlier ejection, when configured.
+    pub(crate) outliers: Option<Arc<Outliers>>,
+    /// Active health checks' verdicts, when configured.
+    pub(crate) health: Option<Arc<Health>>,
     /// Outstanding leases, watched for leaks.
     pub(crate) leases: Leases,
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
@@ -106,6 +123,9 @@ impl Shared {
             events,
             limiter: admission.limiter.map(Arc::new),
             breakers: admission.breakers.map(Arc::new),
+            retry: admission.retry,
+            outliers: admission.outliers.map(Arc::new),
+            health: admission.health.map(Arc::new),
             leases: Leases::default(),
             executor: TrackedExecutor::default(),
             ready: Mutex::new(Vec::new()),
@@ -145,6 +165,30 @@ impl Shared {
         }
     }
 
+    /// Endpoints that take no new RPCs at `now`: ejected as outliers or
+    /// failing their health checks. Empty (and no allocation) when both
+    /// are off.
+    fn out_of_rotation(&self, now: Instant) -> Vec<EndpointId> {
+        let mut out = Vec::new();
+        if let Some(outliers) = &self.outliers {
+            outliers.ejected(now, &mut out);
+        }
+        if let Some(health) = &self.health {
+            health.unhealthy(&mut out);
+        }
+        out
+    }
+
+    /// The sender of `endpoint`'s ready connection with the lowest id (for
+    /// health checks: no RNG draw, so checks change no RPC's pick).
+    pub(crate) fn ready_sender_of(&self, endpoint: EndpointId) -> Option<SendRequest<Body>> {
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        ready
+            .iter()
+            .find(|c| c.endpoint == endpoint)
+            .map(|c| c.sender.clone())
+    }
+
     /// Chooses a ready connection for one RPC and counts the RPC on it.
     ///
     /// Connections in `avoid` (already tried by this RPC) are skipped. With
@@ -156,7 +200,10 @@ impl Shared {
         if ready.iter().all(|c| avoid.contains(&c.conn)) {
             return Err(PoolError::NoReadyConnection);
         }
-        let mut refused: Vec<EndpointId> = Vec::new();
+        // Endpoints out of rotation (ejected, failing health checks) are
+        // left out from the start; breakers may refuse more below.
+        let mut refused: Vec<EndpointId> = self.out_of_rotation(now);
+        let excluded = refused.len();
         loop {
             let chosen = if avoid.is_empty() && refused.is_empty() {
                 // The usual case, every ready connection a candidate: no
@@ -175,7 +222,11 @@ impl Shared {
                 })
                 .map(|at| candidates[at])
             };
-            let chosen = chosen.ok_or(PoolError::BreakerOpen)?;
+            let chosen = chosen.ok_or(if refused.len() > excluded {
+                PoolError::BreakerOpen
+            } else {
+                PoolError::NoHealthyEndpoint
+            })?;
             let breaker = match &self.breakers {
                 None => None,
                 Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {
@@ -193,8 +244,31 @@ impl Shared {
                 sender: chosen.sender.clone(),
                 guard: chosen.in_flight.acquire(),
                 breaker,
+                outlier: self.outliers.as_ref().map(|o| o.call(chosen.endpoint)),
             });
         }
+    }
+
+    /// Chooses a connection for a retry of an RPC that already went to
+    /// `tried`: preferably on another endpoint, else on another connection,
+    /// else any ready connection.
+    pub(crate) fn pick_elsewhere(
+        &self,
+        now: Instant,
+        tried: &[RoutedTo],
+    ) -> Result<Routed, PoolError> {
+        let other_endpoints: Vec<ConnId> = {
+            let ready = self.ready.lock().expect("ready lock poisoned");
+            ready
+                .iter()
+                .filter(|c| tried.iter().any(|t| t.endpoint == c.endpoint))
+                .map(|c| c.conn)
+                .collect()
+        };
+        let other_conns: Vec<ConnId> = tried.iter().map(|t| t.conn).collect();
+        self.pick(now, &other_endpoints)
+            .or_else(|_| self.pick(now, &other_conns))
+            .or_else(|_| self.pick(now, &[]))
     }
 
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
@@ -225,6 +299,7 @@ impl Shared {
             sender: chosen.sender.clone(),
             guard: chosen.in_flight.acquire(),
             breaker,
+            outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
         })
     }
 
@@ -282,6 +357,8 @@ impl Shared {
                     endpoint: endpoint.clone(),
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
                     breaker: self.breakers.as_ref().map(|b| b.state(id)),
+                    ejected: self.outliers.as_ref().map(|o| o.is_ejected(id, now)),
+                    health: self.health.as_ref().map(|h| h.state(id)),
                     slots: mine,
                 }
             })
@@ -292,6 +369,13 @@ impl Shared {
             limiter: self.limiter.as_ref().map(|gate| {
                 let (in_flight, queued) = gate.occupancy();
                 LimiterStats { in_flight, queued }
+            }),
+            retry: self.retry.as_ref().map(|policy| {
+                let (retries, budget_refused) = policy.counts();
+                RetryStats {
+                    retries,
+                    budget_refused,
+                }
             }),
         }
     }

@@ -15,6 +15,7 @@ use crate::{
     conn::ConnState,
     endpoint::{Endpoint, EndpointId},
     event::ConnId,
+    health::HealthState,
     inflight::InFlight,
 };
 
@@ -67,6 +68,17 @@ pub struct PoolStats {
     pub endpoints: Vec<EndpointStats>,
     /// The limiter's occupancy, when a limiter is configured.
     pub limiter: Option<LimiterStats>,
+    /// What the retry policy did, when one is configured.
+    pub retry: Option<RetryStats>,
+}
+
+/// The retry policy in a [`PoolStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryStats {
+    /// Retries sent so far (transparent retries are not counted).
+    pub retries: u64,
+    /// Retries the policy wanted but the retry budget refused.
+    pub budget_refused: u64,
 }
 
 /// The limiter in a [`PoolStats`].
@@ -87,6 +99,11 @@ pub struct EndpointStats {
     /// The endpoint's circuit breaker, when breakers are configured. OPEN
     /// stays OPEN here until a call notices `wait_in_open` has passed.
     pub breaker: Option<BreakerState>,
+    /// Whether outlier detection has the endpoint out of rotation, when
+    /// outlier detection is configured.
+    pub ejected: Option<bool>,
+    /// The endpoint's health from active checks, when they are configured.
+    pub health: Option<HealthState>,
     /// One per connection slot (`connections_per_endpoint`).
     pub slots: Vec<SlotStats>,
 }

@@ -14,7 +14,7 @@ use std::{
 
 use sha2::{Digest, Sha256};
 use squall_pool::{
-    CloseCause, ConnEvent, ConnId,
+    CloseCause, ConnEvent, ConnId, EventKind,
     breaker::{State as BreakerState, TransitionReason},
     event::fmt_breaker_change,
 };
@@ -55,6 +55,10 @@ pub enum TraceEvent {
     },
     /// The client pool's limiter occupancy changed.
     Limiter { in_flight: usize, queued: usize },
+    /// Any other pool event about `endpoint` (a server host name): a
+    /// retry, an outlier ejection, a health change. Rendered by the
+    /// event's own `Display`, so the pool owns its fields.
+    PoolEndpoint { endpoint: String, kind: EventKind },
     /// `Pool::shutdown` returned, leaving `tasks_left` tasks alive.
     PoolShutdown { tasks_left: usize },
     /// A fault was injected into the network.
@@ -125,6 +129,7 @@ impl TraceEvent {
                 BreakerState::HalfOpen => "breaker_half_open",
             },
             TraceEvent::Limiter { .. } => "limiter",
+            TraceEvent::PoolEndpoint { kind, .. } => kind.name(),
             TraceEvent::PoolShutdown { .. } => "pool_shutdown",
             TraceEvent::FaultStart(_) => "fault_start",
             TraceEvent::FaultHeal(_) => "fault_heal",
@@ -174,6 +179,7 @@ impl fmt::Display for TraceLine {
             TraceEvent::Limiter { in_flight, queued } => {
                 write!(f, " in_flight={in_flight} queued={queued}")
             }
+            TraceEvent::PoolEndpoint { endpoint, kind } => write!(f, " endpoint={endpoint}{kind}"),
             TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
             TraceEvent::ServerConnOpen { peer }
@@ -356,5 +362,97 @@ impl Trace {
             TraceEvent::Rpc(rpc) => Some((line, rpc)),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod pool_endpoint_tests {
+    use squall_pool::{EndpointId, breaker::GrpcCode};
+
+    use super::*;
+
+    #[test]
+    fn a_retry_line_names_the_server_and_the_retry() {
+        let line = TraceLine {
+            at: Duration::from_millis(62),
+            host: "client".into(),
+            event: TraceEvent::PoolEndpoint {
+                endpoint: "server-1".into(),
+                kind: EventKind::Retry {
+                    endpoint: EndpointId(0),
+                    conn: ConnId(1),
+                    attempt: 2,
+                    code: GrpcCode::Unavailable,
+                    backoff: Duration::from_millis(10),
+                },
+            },
+        };
+        assert_eq!(
+            line.to_string(),
+            "62 client retry endpoint=server-1 conn=1 attempt=2 code=UNAVAILABLE backoff_ms=10"
+        );
+    }
+}
+
+#[cfg(test)]
+mod outlier_line_tests {
+    use squall_pool::{EndpointId, OutlierChange, outlier::EjectReason};
+
+    use super::*;
+
+    #[test]
+    fn outlier_lines_name_the_server_and_the_ejection() {
+        let line = |change| TraceLine {
+            at: Duration::from_millis(82),
+            host: "client".into(),
+            event: TraceEvent::PoolEndpoint {
+                endpoint: "server-1".into(),
+                kind: EventKind::Outlier {
+                    endpoint: EndpointId(0),
+                    change,
+                },
+            },
+        };
+        let ejected = OutlierChange::Ejected {
+            reason: EjectReason::ConsecutiveFailures { failures: 3 },
+            times: 2,
+            duration: Duration::from_secs(2),
+        };
+        assert_eq!(
+            line(ejected).to_string(),
+            "82 client outlier_ejected endpoint=server-1 reason=consecutive_failures failures=3 times=2 duration_ms=2000"
+        );
+        assert_eq!(
+            line(OutlierChange::Returned).to_string(),
+            "82 client outlier_returned endpoint=server-1"
+        );
+    }
+}
+
+#[cfg(test)]
+mod health_line_tests {
+    use squall_pool::{CheckResult, EndpointId, HealthState};
+
+    use super::*;
+
+    #[test]
+    fn health_lines_name_the_server_and_the_last_check() {
+        let line = TraceLine {
+            at: Duration::from_millis(4002),
+            host: "client".into(),
+            event: TraceEvent::PoolEndpoint {
+                endpoint: "server-2".into(),
+                kind: EventKind::Health {
+                    endpoint: EndpointId(1),
+                    to: HealthState::Unhealthy,
+                    checks: 2,
+                    last: CheckResult::NotServing,
+                },
+            },
+        };
+        assert_eq!(
+            line.to_string(),
+            "4002 client health_unhealthy endpoint=server-2 checks=2 last=not_serving"
+        );
     }
 }

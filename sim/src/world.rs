@@ -360,6 +360,12 @@ fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + 
                 in_flight: *in_flight,
                 queued: *queued,
             },
+            EventKind::Retry { endpoint, .. }
+            | EventKind::Outlier { endpoint, .. }
+            | EventKind::Health { endpoint, .. } => TraceEvent::PoolEndpoint {
+                endpoint: name(*endpoint),
+                kind: event.kind.clone(),
+            },
         };
         recorder.record(CLIENT_HOST, line)
     }

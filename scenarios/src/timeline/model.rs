@@ -591,6 +591,7 @@ fn host_line(group: &mut HostGroup, line: &TraceLine) {
         | TraceEvent::Pool { .. }
         | TraceEvent::Breaker { .. }
         | TraceEvent::Limiter { .. }
+        | TraceEvent::PoolEndpoint { .. }
         | TraceEvent::PoolShutdown { .. }
         | TraceEvent::FaultStart(_)
         | TraceEvent::FaultHeal(_)

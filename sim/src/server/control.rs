@@ -25,6 +25,10 @@ pub struct Behaviour {
     pub added_latency: Duration,
     /// Fail a share of calls with a status, or `None` for none.
     pub failure: Option<Failure>,
+    /// `grpc.health.v1` reports NOT_SERVING, for the whole server (`""`)
+    /// and the echo service, instead of SERVING. Calls are still served:
+    /// this is what a server being drained by its operator looks like.
+    pub not_serving: bool,
 }
 
 /// A share of calls to fail, and how.
@@ -134,6 +138,11 @@ impl ServerControl {
         // `send_modify` works with or without receivers (a crashed server
         // has none), and wakes the ones there are.
         self.behaviour.send_modify(change);
+    }
+
+    /// Makes the server's health service report SERVING or NOT_SERVING.
+    pub fn set_serving(&self, serving: bool) {
+        self.set_behaviour(|b| b.not_serving = !serving);
     }
 
     /// Sends a GOAWAY round now; with `every`, keeps repeating it.

@@ -11,6 +11,7 @@
 mod conn;
 pub mod control;
 mod frames;
+mod health;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -28,7 +29,7 @@ use control::Commands;
 pub use control::{Behaviour, Failure, GoawayMode, RestartPlan, ServerControl};
 
 use crate::{
-    echo::{self, EchoService},
+    echo::EchoService,
     trace::{Recorder, TraceEvent},
 };
 
@@ -43,7 +44,7 @@ pub const MAX_SERVER_CONNECTIONS: usize = 1024;
 pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> turmoil::Result {
     let echo = EchoService::with_behaviour(name.as_str(), control.behaviour());
     let mut server = Server {
-        routes: echo::routes_with(echo).await,
+        routes: health::routes_reporting(echo, control.behaviour()).await,
         commands: control.commands(),
         seen: Commands::default(),
         conns: FuturesUnordered::new(),

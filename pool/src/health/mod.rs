@@ -1,0 +1,112 @@
+//! Active health checks: every endpoint is asked
+//! `grpc.health.v1.Health/Check` every `interval` on one of its ready
+//! connections, and an endpoint that fails `unhealthy_threshold` checks in
+//! a row takes no new RPCs until it passes `healthy_threshold` in a row.
+//!
+//! `tracker.rs` is the per-endpoint state machine, `check.rs` one check;
+//! here are the pool's handle on the states ([`Health`]) and the task that
+//! checks one endpoint on a fixed schedule.
+
+mod check;
+mod config;
+mod tracker;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::time::{Instant, sleep_until};
+
+pub use check::CheckResult;
+pub use config::HealthCheckConfig;
+pub use tracker::HealthState;
+
+use crate::{
+    endpoint::EndpointId,
+    event::{EventKind, Events, PoolEvent},
+    shared::Shared,
+    wait,
+};
+use tracker::Tracker;
+
+/// Every endpoint's health, by endpoint index.
+pub(crate) struct Health {
+    config: HealthCheckConfig,
+    trackers: Mutex<Vec<Tracker>>,
+    events: Events,
+}
+
+impl Health {
+    pub(crate) fn new(config: HealthCheckConfig, endpoints: usize, events: Events) -> Self {
+        debug_assert!(config.validate().is_ok());
+        Self {
+            config,
+            trackers: Mutex::new(vec![Tracker::default(); endpoints]),
+            events,
+        }
+    }
+
+    /// Unhealthy endpoints not yet in `out`, appended to it.
+    pub(crate) fn unhealthy(&self, out: &mut Vec<EndpointId>) {
+        let trackers = self.lock();
+        for (index, tracker) in trackers.iter().enumerate() {
+            let id = EndpointId(index as u32);
+            if tracker.state() == HealthState::Unhealthy && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+
+    pub(crate) fn state(&self, endpoint: EndpointId) -> HealthState {
+        self.lock()[endpoint.0 as usize].state()
+    }
+
+    fn record(&self, endpoint: EndpointId, result: CheckResult) {
+        let change = self.lock()[endpoint.0 as usize].record(
+            result.passed(),
+            self.config.unhealthy_threshold,
+            self.config.healthy_threshold,
+        );
+        if let Some((to, checks)) = change {
+            self.events.emit(PoolEvent {
+                at: Instant::now(),
+                kind: EventKind::Health {
+                    endpoint,
+                    to,
+                    checks,
+                    last: result,
+                },
+            });
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Tracker>> {
+        self.trackers.lock().expect("health lock poisoned")
+    }
+}
+
+/// Checks `endpoint` every `interval` from the pool's start, until the
+/// pool shuts down. A tick with no ready connection to the endpoint checks
+/// nothing and records nothing: whether the endpoint can be reached is the
+/// connections' business, not the health service's.
+pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, endpoint: EndpointId) {
+    let mut shutdown = shared.shutdown_signal();
+    let interval = health.config.interval;
+    let mut next = Instant::now() + interval;
+    loop {
+        tokio::select! {
+            biased;
+            () = wait::for_shutdown(&mut shutdown) => return,
+            () = sleep_until(next) => {}
+        }
+        next += interval;
+        let Some(sender) = shared.ready_sender_of(endpoint) else {
+            continue;
+        };
+        let address = shared.endpoints[endpoint.0 as usize].clone();
+        let result = tokio::select! {
+            biased;
+            () = wait::for_shutdown(&mut shutdown) => return,
+            result = check::check(sender, address, health.config.service.clone(), health.config.timeout) => result,
+        };
+        health.record(endpoint, result);
+    }
+}

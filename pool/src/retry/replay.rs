@@ -1,0 +1,223 @@
+//! Keeping a request so it can be sent again: its head and its whole body,
+//! when the body is small and complete at once.
+//!
+//! A unary call's body (tonic encodes the one message as it is polled) is
+//! complete the moment it is sent. A client stream's next message may not
+//! exist yet, and waiting for it could wait for the server's reply, so the
+//! body is read only as far as it is ready *now* (polled with a no-op
+//! waker). If it ends within `max_buffered_body` bytes, the request can be
+//! replayed; otherwise what was read is put back in front of the rest and
+//! the request is sent once, as if retries were off.
+
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    task::{Context, Poll, Waker},
+};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Request, request::Parts};
+use http_body::{Body as _, Frame, SizeHint};
+use tonic::{Status, body::Body};
+
+/// What reading a request's body gave.
+pub(crate) enum Captured {
+    /// The whole body was ready and small enough: send it as often as needed.
+    Replayable(Replayable),
+    /// It was not: send this (what was read, then the rest) once.
+    Once(Request<Body>),
+}
+
+/// A request that can be sent any number of times.
+pub(crate) struct Replayable {
+    head: Parts,
+    data: Bytes,
+    trailers: Option<HeaderMap>,
+}
+
+impl Replayable {
+    /// Reads `request`'s body as far as it is ready. Gives the request
+    /// back, unchanged in what it will send, if it cannot be replayed.
+    pub(crate) fn capture(request: Request<Body>, max_body: usize) -> Captured {
+        let (head, mut body) = request.into_parts();
+        let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
+        let mut size = 0usize;
+        let mut cx = Context::from_waker(Waker::noop());
+        let cut_short = loop {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(None) => break None,
+                Poll::Ready(Some(Ok(frame))) => {
+                    size += frame.data_ref().map_or(0, Bytes::len);
+                    frames.push_back(frame);
+                    if size > max_body {
+                        break Some(None);
+                    }
+                }
+                Poll::Ready(Some(Err(status))) => break Some(Some(status)),
+                Poll::Pending => break Some(None),
+            }
+        };
+        if let Some(error) = cut_short {
+            let rest = Prefixed {
+                frames,
+                error,
+                rest: body,
+            };
+            return Captured::Once(Request::from_parts(head, Body::new(rest)));
+        }
+        let mut data = BytesMut::with_capacity(size);
+        let mut trailers = None;
+        for frame in frames {
+            match frame.into_data() {
+                Ok(chunk) => data.extend_from_slice(&chunk),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        Captured::Replayable(Self {
+            head,
+            data: data.freeze(),
+            trailers,
+        })
+    }
+
+    /// A fresh copy of the request.
+    pub(crate) fn request(&self) -> Request<Body> {
+        let body = Whole {
+            data: (!self.data.is_empty()).then(|| self.data.clone()),
+            trailers: self.trailers.clone(),
+        };
+        Request::from_parts(self.head.clone(), Body::new(body))
+    }
+}
+
+/// A kept body, sent again: its data in one frame, then its trailers.
+struct Whole {
+    data: Option<Bytes>,
+    trailers: Option<HeaderMap>,
+}
+
+impl http_body::Body for Whole {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let frame = match self.data.take() {
+            Some(data) => Frame::data(data),
+            None => match self.trailers.take() {
+                Some(trailers) => Frame::trailers(trailers),
+                None => return Poll::Ready(None),
+            },
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let length = self.data.as_ref().map_or(0, Bytes::len);
+        SizeHint::with_exact(length as u64)
+    }
+}
+
+/// A body that could not be kept: the frames already read, the error that
+/// stopped the reading (if one did), then the rest of the original body.
+struct Prefixed {
+    frames: VecDeque<Frame<Bytes>>,
+    error: Option<Status>,
+    rest: Body,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if let Some(frame) = self.frames.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use futures_util::stream;
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+
+    fn request(chunks: Vec<&'static [u8]>) -> Request<Body> {
+        let frames = chunks
+            .into_iter()
+            .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::from_static(c))));
+        Request::builder()
+            .uri("/svc/Method")
+            .header("x-test", "1")
+            .body(Body::new(StreamBody::new(stream::iter(frames))))
+            .unwrap()
+    }
+
+    async fn body_of(request: Request<Body>) -> Vec<u8> {
+        let collected = request.into_body().collect().await.unwrap();
+        collected.to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_small_complete_body_is_replayed_whole_every_time() {
+        let Captured::Replayable(replay) = Replayable::capture(request(vec![b"ab", b"cd"]), 4)
+        else {
+            panic!("4 bytes fit in 4");
+        };
+        for _ in 0..3 {
+            let again = replay.request();
+            assert_eq!(again.headers()["x-test"], "1");
+            assert_eq!(again.uri(), "/svc/Method");
+            assert_eq!(body_of(again).await, b"abcd");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_sent_once_intact() {
+        let Captured::Once(once) = Replayable::capture(request(vec![b"ab", b"cd", b"e"]), 4) else {
+            panic!("5 bytes must not be kept with a 4-byte limit");
+        };
+        assert_eq!(body_of(once).await, b"abcde");
+    }
+
+    #[tokio::test]
+    async fn a_body_not_yet_complete_is_not_waited_for() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+        tx.send(Ok(Frame::data(Bytes::from_static(b"first"))))
+            .await
+            .unwrap();
+        let streaming = Request::new(Body::new(StreamBody::new(tokio_stream_from(rx))));
+        let Captured::Once(once) = Replayable::capture(streaming, 1024) else {
+            panic!("an open stream cannot be kept");
+        };
+        tx.send(Ok(Frame::data(Bytes::from_static(b"+second"))))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(body_of(once).await, b"first+second");
+    }
+
+    /// An mpsc receiver as a stream, without tokio-stream.
+    fn tokio_stream_from<T: Send + 'static>(
+        rx: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures_util::Stream<Item = T> + Send {
+        stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+    }
+}

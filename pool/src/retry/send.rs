@@ -1,0 +1,128 @@
+//! The retry loop of one idempotent RPC: send, judge the outcome, wait the
+//! backoff, send again elsewhere, all within the RPC's deadline and the
+//! pool's retry budget.
+//!
+//! An outcome is retried when the server answered with a retryable code
+//! before sending any response data (a trailers-only response: once data
+//! has reached the caller the call is committed, as in gRPC), or when the
+//! connection failed after the request was sent (UNAVAILABLE). Requests
+//! that never left the client are the transparent retries of
+//! `service::send_on`, inside each attempt; they spend no budget.
+
+use http::{HeaderMap, HeaderName, Request, Response};
+use tokio::time::{Instant, sleep};
+use tonic::body::Body;
+
+use super::{
+    RetryPolicy, backoff,
+    replay::{Captured, Replayable},
+};
+use crate::{
+    body::PoolBody,
+    breaker::GrpcCode,
+    error::PoolError,
+    event::{EventKind, PoolEvent},
+    limit::LimitPermit,
+    service::{RoutedTo, send_on},
+    shared::Shared,
+};
+
+/// Sends an idempotent RPC under `policy`. `limit` is the RPC's limiter
+/// permit, held across every attempt and then by the response body.
+pub(crate) async fn send(
+    shared: &Shared,
+    policy: &RetryPolicy,
+    request: Request<Body>,
+    limit: Option<LimitPermit>,
+    deadline: Instant,
+) -> Result<Response<PoolBody>, PoolError> {
+    policy.budget.deposit();
+    let replay = match Replayable::capture(request, policy.config.max_buffered_body) {
+        Captured::Replayable(replay) => replay,
+        Captured::Once(once) => {
+            let routed = shared.pick(Instant::now(), &[])?;
+            return send_on(shared, routed, once, limit, deadline).await;
+        }
+    };
+    // Where earlier attempts went, so a retry can go elsewhere.
+    let mut tried: Vec<RoutedTo> = Vec::new();
+    loop {
+        let routed = if tried.is_empty() {
+            shared.pick(Instant::now(), &[])?
+        } else {
+            shared.pick_elsewhere(Instant::now(), &tried)?
+        };
+        let result = send_on(shared, routed, replay.request(), None, deadline).await;
+        let attempts = tried.len() as u32 + 1;
+        let Some((to, code)) = retryable(policy, &result) else {
+            return hold(result, limit);
+        };
+        if attempts >= policy.config.max_attempts {
+            return hold(result, limit);
+        }
+        let wait = shared.with_rng(|rng| backoff::delay(&policy.config, attempts, rng));
+        // A retry that could not even start before the deadline is no retry.
+        if Instant::now() + wait >= deadline || !policy.budget.withdraw() {
+            return hold(result, limit);
+        }
+        shared.events.emit(PoolEvent {
+            at: Instant::now(),
+            kind: EventKind::Retry {
+                endpoint: to.endpoint,
+                conn: to.conn,
+                attempt: attempts + 1,
+                code,
+                backoff: wait,
+            },
+        });
+        // Frees the failed attempt's connection slot and breaker record
+        // before the wait, not after it.
+        drop(result);
+        sleep(wait).await;
+        tried.push(to);
+    }
+}
+
+/// Where an attempt went and which retryable code it ended with, if the
+/// policy retries this outcome.
+fn retryable(
+    policy: &RetryPolicy,
+    result: &Result<Response<PoolBody>, PoolError>,
+) -> Option<(RoutedTo, GrpcCode)> {
+    let (to, code) = match result {
+        Ok(response) => (
+            *response.extensions().get::<RoutedTo>()?,
+            trailers_only_status(response.headers())?,
+        ),
+        // Sent, then the connection failed: the server may or may not have
+        // seen it, which an idempotent call may ignore.
+        Err(error @ PoolError::Connection { .. }) => (error.routed()?, GrpcCode::Unavailable),
+        // The deadline has passed, or the call never reached a connection.
+        Err(_) => return None,
+    };
+    policy
+        .config
+        .retryable_codes
+        .contains(&code)
+        .then_some((to, code))
+}
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
+/// The status of a trailers-only response (the usual gRPC error), which
+/// carries `grpc-status` in its headers.
+fn trailers_only_status(headers: &HeaderMap) -> Option<GrpcCode> {
+    let number = headers.get(&GRPC_STATUS)?.to_str().ok()?.parse().ok()?;
+    GrpcCode::from_number(number)
+}
+
+/// The RPC's final outcome; a response body takes the limiter permit.
+fn hold(
+    result: Result<Response<PoolBody>, PoolError>,
+    limit: Option<LimitPermit>,
+) -> Result<Response<PoolBody>, PoolError> {
+    result.map(|mut response| {
+        response.body_mut().hold_limit(limit);
+        response
+    })
+}

@@ -1,0 +1,133 @@
+//! Active health checks on turmoil.
+//!
+//! Users rely on a server that reports NOT_SERVING on `grpc.health.v1`
+//! getting no new RPCs within `interval × unhealthy_threshold` (plus a
+//! round trip), and getting them again once it has reported SERVING
+//! `healthy_threshold` times in a row. Checks run every `interval` from the
+//! pool's start; every link has 1 ms latency, so a check's answer arrives
+//! 2 ms after it was sent, and every time below is exact.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use squall_pool::{
+    CheckResult, EndpointId, EventKind, HealthCheckConfig, HealthState, Pool, PoolConfig,
+    PoolEvent, RoutedTo,
+};
+use squall_sim::{
+    Recorder, TurmoilConnector,
+    echo::proto::{EchoRequest, echo_client::EchoClient},
+    server::{self, ServerControl},
+};
+use tokio::time::{Instant, sleep_until};
+
+#[test]
+fn a_not_serving_endpoint_gets_no_rpcs_until_it_serves_again() {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(13)
+        .epoch(SystemTime::UNIX_EPOCH)
+        .simulation_duration(Duration::from_secs(60))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(1))
+        .build();
+    let controls = [ServerControl::default(), ServerControl::default()];
+    for (index, control) in controls.iter().enumerate() {
+        let name = format!("server-{}", index + 1);
+        let control = control.clone();
+        sim.host(name.clone(), move || {
+            server::serve(name.clone(), Recorder::default(), control.clone())
+        });
+    }
+    let server_2 = controls[1].clone();
+    sim.client("client", async move {
+        let events: Arc<Mutex<Vec<PoolEvent>>> = Arc::default();
+        let sink = Arc::clone(&events);
+        let health = HealthCheckConfig {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            unhealthy_threshold: 2,
+            healthy_threshold: 2,
+            ..HealthCheckConfig::default()
+        };
+        let pool = Pool::builder()
+            .endpoints(["http://server-1:50051", "http://server-2:50051"])
+            .config(PoolConfig {
+                connections_per_endpoint: 1,
+                health_check: Some(health),
+                ..PoolConfig::default()
+            })
+            .on_event(move |e: &PoolEvent| sink.lock().unwrap().push(e.clone()))
+            .build(TurmoilConnector)?;
+        let built = Instant::now();
+        let ms = |at: Instant| at.duration_since(built).as_millis() as u64;
+
+        // server-2 is drained by its operator at 2.5 s and back at 6.5 s.
+        let operator = async {
+            sleep_until(built + Duration::from_millis(2500)).await;
+            server_2.set_serving(false);
+            sleep_until(built + Duration::from_millis(6500)).await;
+            server_2.set_serving(true);
+        };
+        // One call every 10 ms from 50 ms to 10 s: (sent ms, endpoint).
+        let load = async {
+            let mut client = EchoClient::new(pool.clone());
+            let mut calls = Vec::new();
+            let mut next = built + Duration::from_millis(50);
+            while next < built + Duration::from_secs(10) {
+                sleep_until(next).await;
+                let sent = ms(Instant::now());
+                let reply = client.echo(EchoRequest::default()).await.expect("served");
+                calls.push((sent, reply.extensions().get::<RoutedTo>().unwrap().endpoint));
+                next += Duration::from_millis(10);
+            }
+            calls
+        };
+        let ((), calls) = tokio::join!(operator, load);
+
+        let changes: Vec<(u64, u32, HealthState, u32, CheckResult)> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Health {
+                    endpoint,
+                    to,
+                    checks,
+                    last,
+                } => Some((ms(e.at), endpoint.0, to, checks, last)),
+                _ => None,
+            })
+            .collect();
+        // Checks at 3 s and 4 s find it NOT_SERVING: unhealthy when the
+        // second answer arrives. Checks at 7 s and 8 s find it SERVING.
+        assert_eq!(
+            changes,
+            vec![
+                (4002, 1, HealthState::Unhealthy, 2, CheckResult::NotServing),
+                (8002, 1, HealthState::Healthy, 2, CheckResult::Serving),
+            ]
+        );
+        let judged_after = changes[0].0 - 2500;
+        assert!(judged_after <= 2 * 1000 + 2, "within interval × threshold");
+
+        let to_server_2 = |from: u64, to: u64| {
+            calls
+                .iter()
+                .filter(|(sent, e)| *sent > from && *sent < to && *e == EndpointId(1))
+                .count()
+        };
+        assert!(
+            to_server_2(2500, 4002) > 0,
+            "still in rotation until judged"
+        );
+        assert_eq!(to_server_2(4002, 8002), 0, "no RPC while unhealthy");
+        assert!(to_server_2(8002, 10_000) > 0, "back in rotation");
+        let stats = pool.stats();
+        assert_eq!(stats.endpoints[1].health, Some(HealthState::Healthy));
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}
