@@ -49,3 +49,13 @@ bench-pool:
 # Instructions per RPC under callgrind (independent of machine load).
 bench-callgrind:
     bash pool/benches/callgrind.sh
+
+# A property sweep (release): N random fault scripts of SUITE (faults or
+# admission), every invariant checked, failures shrunk and written to
+# target/squall/failures/. Summary: cases, failures, probes, cases/s.
+sweep N="1000" SUITE="faults" *ARGS="":
+    cargo run --release -p squall-scenarios -- sweep --suite {{SUITE}} --cases {{N}} {{ARGS}}
+
+# The property suites as `cargo test` runs them, with N cases each.
+proptest-sim N="500":
+    SQUALL_CASES={{N}} cargo test --release -p squall-suite --test properties

@@ -353,6 +353,14 @@ impl CaseSpec {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// False when a NAT forgets flows faster than keepalive refreshes them:
+    /// then idle connections keep turning into zombies for the whole run, a
+    /// fault that never heals, and the pool need not be live at any point.
+    pub fn nat_keeps_flows(&self) -> bool {
+        self.nat
+            .is_none_or(|(idle_ms, _)| idle_ms > self.pool.keepalive_interval_ms + 100)
+    }
+
     fn server(&self, target: u8) -> String {
         format!("server-{}", target % self.servers.max(1) + 1)
     }
@@ -391,7 +399,7 @@ impl CaseSpec {
             })
             .expect(|e| {
                 e.no_leaks = true;
-                e.live_within = Some(live_within);
+                e.live_within = self.nat_keeps_flows().then_some(live_within);
             });
         if let Some(spec) = pool.limiter {
             builder = builder.limiter(|l: &mut LimiterOverrides| {
