@@ -41,6 +41,26 @@ pub struct PoolConfig {
     /// A circuit breaker per endpoint. Default `None`: thresholds only mean
     /// something once tuned to a service's normal failure rate.
     pub breaker: Option<BreakerConfig>,
+    /// Replace each connection after it has been ready this long (jittered
+    /// by `max_connection_age_jitter`), so load spreads onto servers added
+    /// behind a DNS name or load balancer. The replacement is dialled first
+    /// and the old connection drains only once it is ready. Default `None`:
+    /// connections live until they fail.
+    pub max_connection_age: Option<Duration>,
+    /// Each connection's age limit is `max_connection_age` scaled by a
+    /// uniform draw in `1 ± this`, from the pool's RNG, so connections
+    /// dialled together do not all rotate at once. Default 0.1 (grpc-go's
+    /// server-side ±10%); in [0, 1).
+    pub max_connection_age_jitter: f64,
+    /// How long a connection drained for its age lets in-flight RPCs finish
+    /// before it is closed under them. Default 30 s, the default RPC
+    /// deadline, so an RPC sent just before the drain can still finish.
+    pub max_connection_age_grace: Duration,
+    /// After no RPC has been in flight for this long, close every
+    /// connection and go IDLE (gRPC's channel idleness); the next RPC
+    /// reconnects and waits for a connection within its deadline. Default
+    /// `None`: connections stay open (kept alive by keepalive PINGs).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -55,6 +75,10 @@ impl Default for PoolConfig {
             lease_leak_threshold: Duration::from_secs(600),
             limiter: None,
             breaker: None,
+            max_connection_age: None,
+            max_connection_age_jitter: 0.1,
+            max_connection_age_grace: Duration::from_secs(30),
+            idle_timeout: None,
         }
     }
 }
@@ -149,6 +173,7 @@ impl PoolConfig {
         if self.lease_leak_threshold.is_zero() {
             return err("lease_leak_threshold", "must be greater than zero");
         }
+        self.validate_lifecycle()?;
         if let Some(limiter) = &self.limiter {
             limiter.validate().map_err(|e| ConfigError {
                 field: format!("limiter.{}", e.field()),
@@ -160,6 +185,28 @@ impl PoolConfig {
                 field: format!("breaker.{}", e.field()),
                 problem: e.problem().to_owned(),
             })?;
+        }
+        Ok(())
+    }
+}
+
+impl PoolConfig {
+    /// The connection-lifecycle knobs: age, idleness.
+    fn validate_lifecycle(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, problem: &str| {
+            Err(ConfigError {
+                field: field.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.max_connection_age.is_some_and(|age| age.is_zero()) {
+            return err("max_connection_age", "must be greater than zero");
+        }
+        if !(0.0..1.0).contains(&self.max_connection_age_jitter) {
+            return err("max_connection_age_jitter", "must be in [0, 1)");
+        }
+        if self.idle_timeout.is_some_and(|idle| idle.is_zero()) {
+            return err("idle_timeout", "must be greater than zero");
         }
         Ok(())
     }
@@ -224,6 +271,24 @@ mod tests {
         let mut c = PoolConfig::default();
         c.backoff.multiplier = f64::NAN;
         assert_eq!(c.validate().unwrap_err().field, "backoff.multiplier");
+
+        let c = PoolConfig {
+            max_connection_age: Some(Duration::ZERO),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_connection_age");
+
+        let c = PoolConfig {
+            max_connection_age_jitter: -0.1,
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_connection_age_jitter");
+
+        let c = PoolConfig {
+            idle_timeout: Some(Duration::ZERO),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "idle_timeout");
 
         let c = PoolConfig {
             limiter: Some(LimiterConfig {

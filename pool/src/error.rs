@@ -35,6 +35,11 @@ pub enum PoolError {
     /// (or its half-open probes taken): fail fast without touching the network.
     #[error("circuit breaker open on every ready endpoint")]
     BreakerOpen,
+    /// The RPC waited for a ready connection (it asked to with
+    /// [`WaitForReady`](crate::WaitForReady), or the pool was idle) and its
+    /// deadline came first.
+    #[error("deadline exceeded waiting for a ready connection")]
+    NoConnectionBeforeDeadline,
     /// The RPC's deadline passed before the response headers arrived.
     #[error("deadline exceeded waiting on connection {conn}")]
     DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
@@ -60,7 +65,9 @@ impl PoolError {
                 Code::Unavailable
             }
             PoolError::Limited(rejection) => Code::from_i32(rejection.code().number().into()),
-            PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            PoolError::DeadlineExceeded { .. } | PoolError::NoConnectionBeforeDeadline => {
+                Code::DeadlineExceeded
+            }
             PoolError::LeaseLost { .. } => Code::Unavailable,
             PoolError::Connection { .. } => Code::Unavailable,
         }
@@ -75,7 +82,8 @@ impl PoolError {
             PoolError::NoReadyConnection
             | PoolError::Shutdown
             | PoolError::Limited(_)
-            | PoolError::BreakerOpen => None,
+            | PoolError::BreakerOpen
+            | PoolError::NoConnectionBeforeDeadline => None,
         }
     }
 

@@ -190,12 +190,19 @@ impl fmt::Display for EventKind {
 pub enum DrainCause {
     /// `Pool::shutdown` was called or the last `Pool` handle was dropped.
     Shutdown,
+    /// The connection reached `max_connection_age` and its replacement is
+    /// ready; in-flight RPCs get `max_connection_age_grace`.
+    MaxAge,
+    /// No RPC for `idle_timeout`: the pool went IDLE.
+    Idle,
 }
 
 impl fmt::Display for DrainCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DrainCause::Shutdown => "shutdown",
+            DrainCause::MaxAge => "max_age",
+            DrainCause::Idle => "idle",
         })
     }
 }
@@ -214,6 +221,9 @@ pub enum CloseCause {
     Transport(String),
     /// Closed by the pool on shutdown, after draining.
     Shutdown,
+    /// Closed by the pool after draining for a reason other than shutdown
+    /// (max age, idle); shown as that reason.
+    Retired(DrainCause),
 }
 
 impl fmt::Display for CloseCause {
@@ -224,6 +234,7 @@ impl fmt::Display for CloseCause {
             CloseCause::PeerClosed => f.write_str("peer_closed"),
             CloseCause::Transport(e) => write!(f, "transport error={e:?}"),
             CloseCause::Shutdown => f.write_str("shutdown"),
+            CloseCause::Retired(reason) => write!(f, "{reason}"),
         }
     }
 }

@@ -15,6 +15,8 @@ use std::{
 
 use tokio::sync::Notify;
 
+use crate::idle::Activity;
+
 /// Count of RPCs in flight on one connection.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
@@ -22,9 +24,19 @@ pub(crate) struct InFlight {
     /// RPCs ever counted here, for stats.
     total: AtomicU64,
     idle: Notify,
+    /// The pool-wide count, when the pool has an idle timeout.
+    pool: Option<Arc<Activity>>,
 }
 
 impl InFlight {
+    /// A count that also feeds the pool-wide `activity`, if any.
+    pub(crate) fn new(pool: Option<Arc<Activity>>) -> Self {
+        Self {
+            pool,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn load(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
@@ -36,6 +48,9 @@ impl InFlight {
     pub(crate) fn acquire(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
         self.total.fetch_add(1, Ordering::Relaxed);
+        if let Some(pool) = &self.pool {
+            pool.started();
+        }
         InFlightGuard(Arc::clone(self))
     }
 
@@ -62,6 +77,9 @@ impl Drop for InFlightGuard {
     fn drop(&mut self) {
         let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(before > 0, "in-flight count underflow");
+        if let Some(pool) = &self.0.pool {
+            pool.ended();
+        }
         if before == 1 {
             self.0.idle.notify_waiters();
         }

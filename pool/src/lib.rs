@@ -33,6 +33,9 @@
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - [`lease`]: pinning one connection, and reporting leases held too long.
 //! - `pick`: power-of-two-choices connection picking.
+//! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
+//!   instead of failing fast.
+//! - `idle`: the idle timeout (gRPC channel idleness).
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
@@ -54,6 +57,7 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 mod executor;
+mod idle;
 mod inflight;
 pub mod lease;
 pub mod limit;
@@ -65,6 +69,7 @@ mod service;
 mod shared;
 pub mod status;
 mod wait;
+mod wait_for_ready;
 
 pub use body::PoolBody;
 pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
@@ -78,4 +83,5 @@ pub use event::{
 pub use lease::{Lease, LeaseId};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use service::{ResponseFuture, RoutedTo};
+pub use wait_for_ready::WaitForReady;
 pub use status::{ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats};

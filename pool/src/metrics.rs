@@ -243,6 +243,8 @@ fn state_name(state: Connectivity) -> &'static str {
 fn drain_cause(cause: DrainCause) -> &'static str {
     match cause {
         DrainCause::Shutdown => "shutdown",
+        DrainCause::MaxAge => "max_age",
+        DrainCause::Idle => "idle",
     }
 }
 
@@ -253,6 +255,7 @@ fn close_cause(cause: &CloseCause) -> &'static str {
         CloseCause::PeerClosed => "peer_closed",
         CloseCause::Transport(_) => "transport",
         CloseCause::Shutdown => "shutdown",
+        CloseCause::Retired(cause) => drain_cause(*cause),
     }
 }
 

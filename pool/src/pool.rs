@@ -200,6 +200,9 @@ impl PoolBuilder {
             })
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
+        if let Some(idle) = &shared.idle {
+            tasks.push(runtime.spawn(Arc::clone(idle).run(shared.shutdown_signal())));
+        }
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),

@@ -27,6 +27,7 @@ use crate::{
     limit::LimitPermit,
     pool::Pool,
     shared::{Routed, Shared},
+    wait_for_ready::{self, WaitForReady},
 };
 
 /// Which connection carried an RPC. Found in every successful response's
@@ -67,6 +68,7 @@ pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
     // The permit is the caller's, so it is kept across transparent retries.
     let deadline = deadline_of(shared, &request);
+    let wait_for_ready = request.extensions().get::<WaitForReady>().is_some();
     let mut limit = admit(shared, deadline).await?;
     let mut request = request;
     // Connections already tried, in an array: a Vec would be an allocation
@@ -74,7 +76,8 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
     let mut tried = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
     let mut attempts = 0;
     loop {
-        let routed = shared.pick(Instant::now(), &tried[..attempts])?;
+        let routed =
+            wait_for_ready::pick(shared, deadline, &tried[..attempts], wait_for_ready).await?;
         tried[attempts] = routed.conn;
         attempts += 1;
         match attempt(shared, routed, request, limit, deadline).await {

@@ -22,6 +22,7 @@ use crate::{
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
+    idle::Idleness,
     inflight::{InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
@@ -80,6 +81,11 @@ pub(crate) struct Shared {
     slots: Mutex<Vec<SlotStatus>>,
     /// The pool-wide connectivity, recomputed on every slot change.
     connectivity: watch::Sender<Connectivity>,
+    /// The idle cycle, when `idle_timeout` is set.
+    pub(crate) idle: Option<Arc<Idleness>>,
+    /// Bumped whenever an RPC waiting for a connection should look again:
+    /// a connection became ready, a waking pool settled, shutdown began.
+    ready_changes: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -98,6 +104,8 @@ impl Shared {
             .map(SlotStatus::new)
             .collect();
         Self {
+            idle: config.idle_timeout.map(|t| Arc::new(Idleness::new(t))),
+            ready_changes: watch::Sender::new(0),
             slots: Mutex::new(slots),
             connectivity: watch::Sender::new(Connectivity::Idle),
             endpoints,
@@ -127,10 +135,41 @@ impl Shared {
     }
 
     pub(crate) fn insert_ready(&self, entry: ReadyConn) {
-        let mut ready = self.ready.lock().expect("ready lock poisoned");
-        let at = ready.partition_point(|c| c.conn < entry.conn);
-        debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
-        ready.insert(at, entry);
+        {
+            let mut ready = self.ready.lock().expect("ready lock poisoned");
+            let at = ready.partition_point(|c| c.conn < entry.conn);
+            debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
+            ready.insert(at, entry);
+        }
+        if let Some(idle) = &self.idle {
+            idle.settle();
+        }
+        self.ready_changed();
+    }
+
+    /// A new connection's in-flight count, feeding the pool-wide activity
+    /// when the pool has an idle timeout.
+    pub(crate) fn new_in_flight(&self) -> Arc<InFlight> {
+        Arc::new(InFlight::new(
+            self.idle.as_ref().map(|idle| Arc::clone(&idle.activity)),
+        ))
+    }
+
+    /// A dial failed: a waking pool is now failing, so RPCs that waited
+    /// only because it was waking must look again (and fail fast).
+    pub(crate) fn connect_failed(&self) {
+        if self.idle.as_ref().is_some_and(|idle| idle.settle()) {
+            self.ready_changed();
+        }
+    }
+
+    fn ready_changed(&self) {
+        self.ready_changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// Changes RPCs waiting for a connection watch (see `ready_changes`).
+    pub(crate) fn watch_ready_changes(&self) -> watch::Receiver<u64> {
+        self.ready_changes.subscribe()
     }
 
     /// Removes `conn` from the ready set; returns whether it was there.
@@ -298,6 +337,7 @@ impl Shared {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+        self.ready_changed();
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

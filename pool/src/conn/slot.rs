@@ -11,26 +11,29 @@ use futures_util::FutureExt;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
-    sync::watch,
+    sync::{oneshot, watch},
     time::{Instant, sleep_until, timeout},
 };
 use tonic::body::Body;
 
 use crate::{
     backoff::Backoff,
-    conn::lifecycle::Conn,
+    conn::{lifecycle::Conn, retire},
     connector::BoxIo,
     endpoint::EndpointId,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
+    idle::{self, Phase},
     inflight::InFlight,
     shared::Shared,
     wait,
 };
 
-type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
+pub(super) type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
 
 pub(crate) struct Slot {
+    /// The pool's idle phase, when it has an idle timeout.
+    idle: Option<watch::Receiver<Phase>>,
     shared: Arc<Shared>,
     /// Index among all the pool's slots.
     index: usize,
@@ -42,14 +45,28 @@ pub(crate) struct Slot {
 /// How serving a ready connection ended.
 enum Served {
     /// The connection ended by itself (peer, keepalive, error).
-    Ended,
+    Ended(Conn),
     /// The pool is shutting down; the connection was drained and closed.
     Shutdown,
+    /// The pool went idle; the connection was drained and closed.
+    Idle,
+    /// The connection reached its age limit. It is still ready, and
+    /// retires once the slot has a replacement.
+    Aged(Conn, Pin<Box<Http2Connection>>),
+}
+
+/// What stopped `serve`'s wait.
+enum End {
+    Closed(CloseCause),
+    Shutdown,
+    Idle,
+    Aged,
 }
 
 impl Slot {
     pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId) -> Self {
         Self {
+            idle: shared.idle.as_ref().map(|idle| idle.watch()),
             index,
             backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
@@ -61,7 +78,17 @@ impl Slot {
     pub(crate) async fn run(mut self) {
         // Consecutive attempts since this slot last had a healthy connection.
         let mut attempt: u32 = 0;
+        // The previous connection, retiring for its age: told when its
+        // replacement is ready, so it keeps serving until then.
+        let mut retiring: Option<oneshot::Sender<()>> = None;
         while !self.shared.is_shutting_down() {
+            if self.is_idle() {
+                if !self.wait_awake().await {
+                    return;
+                }
+                self.backoff.reset();
+                attempt = 0;
+            }
             attempt = attempt.saturating_add(1);
             let started = Instant::now();
             let delay = self.shared.with_rng(|rng| self.backoff.next_delay(rng));
@@ -95,10 +122,36 @@ impl Slot {
             };
 
             conn.ready(sender);
-            let ready_at = Instant::now();
-            if let Served::Shutdown = self.serve(&mut conn, connection).await {
-                return;
+            if let Some(replaced) = retiring.take() {
+                // An error means the old connection already ended by itself.
+                let _ = replaced.send(());
             }
+            let ready_at = Instant::now();
+            let conn = match self.serve(conn, connection).await {
+                Served::Shutdown => return,
+                Served::Aged(old, connection) => {
+                    let (replaced, on_replaced) = oneshot::channel();
+                    retiring = Some(replaced);
+                    let retire = retire::run(
+                        Arc::clone(&self.shared),
+                        old,
+                        connection,
+                        on_replaced,
+                        self.shutdown.clone(),
+                    );
+                    hyper::rt::Executor::execute(&self.shared.executor, retire);
+                    // A connection that lived its full age was healthy.
+                    self.backoff.reset();
+                    attempt = 0;
+                    continue;
+                }
+                Served::Idle => {
+                    self.backoff.reset();
+                    attempt = 0;
+                    continue;
+                }
+                Served::Ended(conn) => conn,
+            };
             // A connection that stayed up proves the endpoint healthy: redial
             // at once, from the start of the schedule. One that died young
             // counts as a failed attempt, so a server that accepts and
@@ -112,32 +165,60 @@ impl Slot {
         }
     }
 
-    /// Drives a ready connection until it ends or the pool shuts down.
-    async fn serve(&mut self, conn: &mut Conn, connection: Http2Connection) -> Served {
+    /// Drives a ready connection until it ends, the pool shuts down or goes
+    /// idle, or the connection reaches its age limit.
+    async fn serve(&mut self, mut conn: Conn, connection: Http2Connection) -> Served {
         // Boxed so it can move into the drain future below.
         let mut connection = Box::pin(connection);
+        let retire_at = retire::age_limit(&self.shared).map(|age| Instant::now() + age);
         let ended = tokio::select! {
             biased;
-            result = &mut connection => Some(close_cause(result)),
-            _ = wait::for_shutdown(&mut self.shutdown) => None,
+            result = &mut connection => End::Closed(close_cause(result)),
+            _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
+            _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
+            _ = wait::until_some(retire_at) => End::Aged,
         };
-        if let Some(cause) = ended {
-            conn.close(cause);
-            return Served::Ended;
+        let grace = self.shared.config.shutdown_grace;
+        match ended {
+            End::Closed(cause) => {
+                conn.close(cause);
+                Served::Ended(conn)
+            }
+            End::Shutdown => {
+                drain_and_close(&mut conn, connection, DrainCause::Shutdown, grace).await;
+                Served::Shutdown
+            }
+            // No RPC is in flight, unless one raced the idle decision: the
+            // shutdown grace bounds that rare wait.
+            End::Idle => {
+                drain_and_close(&mut conn, connection, DrainCause::Idle, grace).await;
+                Served::Idle
+            }
+            End::Aged => Served::Aged(conn, connection),
         }
-
-        conn.drain(DrainCause::Shutdown);
-        // Draining dropped the pool's last request handle, so the dispatcher
-        // ends once in-flight RPCs are handed off; hyper's connection task
-        // then closes the socket when their streams finish. Both are bounded
-        // by the grace period.
-        let drained = drain(connection, Arc::clone(&conn.in_flight));
-        let _ = timeout(self.shared.config.shutdown_grace, drained).await;
-        conn.close(CloseCause::Shutdown);
-        Served::Shutdown
     }
 
-    /// Waits out the backoff until `retry_at`, unless the pool shuts down.
+    fn is_idle(&self) -> bool {
+        self.shared
+            .idle
+            .as_ref()
+            .is_some_and(|idle| idle.phase() == Phase::Idle)
+    }
+
+    /// Waits for an RPC to wake the idle pool; false if it shut down first.
+    async fn wait_awake(&mut self) -> bool {
+        let Some(phase) = self.idle.as_mut() else {
+            return true;
+        };
+        tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = idle::until_awake(phase) => true,
+        }
+    }
+
+    /// Waits out the backoff until `retry_at`, unless the pool shuts down
+    /// or goes idle.
     async fn wait_until(&mut self, conn: &Conn, retry_at: Instant) {
         let delay = retry_at.saturating_duration_since(Instant::now());
         if delay > Duration::ZERO {
@@ -146,9 +227,31 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => {}
+            _ = idle::until_idle(self.idle.as_mut()) => {}
             _ = sleep_until(retry_at) => {}
         }
     }
+}
+
+/// Drains `conn` for `cause`, lets in-flight RPCs finish within `grace`
+/// while driving the connection, then closes it.
+pub(super) async fn drain_and_close(
+    conn: &mut Conn,
+    connection: Pin<Box<Http2Connection>>,
+    cause: DrainCause,
+    grace: Duration,
+) {
+    conn.drain(cause);
+    // Draining dropped the pool's last request handle, so the dispatcher
+    // ends once in-flight RPCs are handed off; hyper's connection task
+    // then closes the socket when their streams finish. Both are bounded
+    // by the grace period.
+    let drained = drain(connection, Arc::clone(&conn.in_flight));
+    let _ = timeout(grace, drained).await;
+    conn.close(match cause {
+        DrainCause::Shutdown => CloseCause::Shutdown,
+        other => CloseCause::Retired(other),
+    });
 }
 
 /// Opens the byte stream and performs the HTTP/2 handshake.
@@ -174,7 +277,7 @@ async fn dial(
 }
 
 /// Waits for in-flight RPCs while driving the dispatcher to its end.
-fn drain(
+pub(super) fn drain(
     connection: Pin<Box<Http2Connection>>,
     in_flight: Arc<InFlight>,
 ) -> impl Future<Output = ()> + Send {
@@ -184,7 +287,7 @@ fn drain(
 }
 
 /// Why a ready connection ended, from what hyper's dispatcher returned.
-fn close_cause(result: hyper::Result<()>) -> CloseCause {
+pub(super) fn close_cause(result: hyper::Result<()>) -> CloseCause {
     match result {
         Ok(()) => CloseCause::PeerClosed,
         // The only timer on an established HTTP/2 client connection is the

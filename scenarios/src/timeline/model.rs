@@ -166,7 +166,8 @@ impl From<&CloseCause> for CloseKind {
             CloseCause::ConnectFailed(_) => CloseKind::ConnectFailed,
             CloseCause::PeerClosed => CloseKind::PeerClosed,
             CloseCause::Transport(_) => CloseKind::Transport,
-            CloseCause::Shutdown => CloseKind::Shutdown,
+            // Closed by the pool after draining, as on shutdown.
+            CloseCause::Shutdown | CloseCause::Retired(_) => CloseKind::Shutdown,
         }
     }
 }
