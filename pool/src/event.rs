@@ -195,6 +195,9 @@ pub enum DrainCause {
     MaxAge,
     /// No RPC for `idle_timeout`: the pool went IDLE.
     Idle,
+    /// Its endpoint was removed (`Pool::remove_endpoint`); in-flight RPCs
+    /// get `shutdown_grace`.
+    EndpointRemoved,
 }
 
 impl fmt::Display for DrainCause {
@@ -203,6 +206,7 @@ impl fmt::Display for DrainCause {
             DrainCause::Shutdown => "shutdown",
             DrainCause::MaxAge => "max_age",
             DrainCause::Idle => "idle",
+            DrainCause::EndpointRemoved => "endpoint_removed",
         })
     }
 }

@@ -54,6 +54,7 @@ mod conn;
 pub mod connector;
 pub mod deadline;
 pub mod endpoint;
+mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
@@ -76,6 +77,7 @@ pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
 pub use conn::{ConnState, IllegalTransition};
 pub use connector::{Connector, TcpConnector};
 pub use endpoint::{Endpoint, EndpointError, EndpointId};
+pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
 pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,

@@ -245,6 +245,7 @@ fn drain_cause(cause: DrainCause) -> &'static str {
         DrainCause::Shutdown => "shutdown",
         DrainCause::MaxAge => "max_age",
         DrainCause::Idle => "idle",
+        DrainCause::EndpointRemoved => "endpoint_removed",
     }
 }
 

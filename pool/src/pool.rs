@@ -10,7 +10,8 @@ use crate::{
     config::{ConfigError, PoolConfig},
     conn::Slot,
     connector::Connector,
-    endpoint::Endpoint,
+    endpoint::{Endpoint, EndpointId},
+    endpoints::{AddEndpointError, RemoveEndpointError},
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
@@ -52,9 +53,49 @@ impl Pool {
         PoolBuilder::default()
     }
 
-    /// The endpoints, indexed by [`EndpointId`].
-    pub fn endpoints(&self) -> &[Endpoint] {
-        &self.shared().endpoints
+    /// Every endpoint the pool has had, indexed by [`EndpointId`]; removed
+    /// ones stay (`Pool::stats` marks them), so ids stay indexes.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let all = self.shared().endpoints.all();
+        all.into_iter().map(|(e, _)| Endpoint::clone(&e)).collect()
+    }
+
+    /// Adds an endpoint at runtime (`http://host:port`) and starts its
+    /// `connections_per_endpoint` connection tasks on the current tokio
+    /// runtime. Returns its new id.
+    pub fn add_endpoint(&self, uri: &str) -> Result<EndpointId, AddEndpointError> {
+        let endpoint = Endpoint::parse(uri)?;
+        let shared = self.shared();
+        if shared.has_breakers() {
+            return Err(AddEndpointError::BreakersConfigured);
+        }
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| AddEndpointError::NoRuntime)?;
+        // Under the tasks lock, so a shutdown that already took the task
+        // list cannot miss the new tasks.
+        let mut tasks = shared.tasks.lock().expect("tasks lock poisoned");
+        if shared.is_shutting_down() {
+            return Err(AddEndpointError::Shutdown);
+        }
+        let id = shared.endpoints.add(endpoint)?;
+        let count = shared.config.connections_per_endpoint;
+        for index in shared.add_slots(id, count) {
+            tasks.push(runtime.spawn(Slot::new(Arc::clone(shared), index, id).run()));
+        }
+        Ok(id)
+    }
+
+    /// Removes an endpoint at runtime: its connections take no new RPCs,
+    /// in-flight ones get `shutdown_grace` to finish (`conn_draining
+    /// cause=endpoint_removed`), and its connection tasks end. Returns its id.
+    pub fn remove_endpoint(&self, uri: &str) -> Result<EndpointId, RemoveEndpointError> {
+        let endpoint = Endpoint::parse(uri)?;
+        let shared = self.shared();
+        let id = shared.endpoints.remove(&endpoint)?;
+        // At once, not when its slot tasks next run: no RPC sent after
+        // this returns may go there.
+        shared.remove_ready_of(id);
+        Ok(id)
     }
 
     /// The validated configuration the pool runs with.

@@ -142,8 +142,8 @@ pub(crate) async fn attempt(
     limit: Option<LimitPermit>,
     deadline: Instant,
 ) -> Attempt {
-    let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
-    *request.uri_mut() = absolute_uri(endpoint, request.uri());
+    let endpoint = shared.endpoints.get(routed.endpoint);
+    *request.uri_mut() = absolute_uri(&endpoint, request.uri());
     let to = RoutedTo {
         conn: routed.conn,
         endpoint: routed.endpoint,

@@ -19,6 +19,7 @@ use crate::{
     config::PoolConfig,
     connector::DynConnector,
     endpoint::{Endpoint, EndpointId},
+    endpoints::EndpointSet,
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
@@ -58,7 +59,7 @@ pub(crate) struct Admission {
 }
 
 pub(crate) struct Shared {
-    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) endpoints: EndpointSet,
     pub(crate) config: PoolConfig,
     pub(crate) connector: Box<dyn DynConnector>,
     pub(crate) events: Events,
@@ -108,7 +109,7 @@ impl Shared {
             ready_changes: watch::Sender::new(0),
             slots: Mutex::new(slots),
             connectivity: watch::Sender::new(Connectivity::Idle),
-            endpoints,
+            endpoints: EndpointSet::new(endpoints),
             config,
             connector,
             events,
@@ -170,6 +171,13 @@ impl Shared {
     /// Changes RPCs waiting for a connection watch (see `ready_changes`).
     pub(crate) fn watch_ready_changes(&self) -> watch::Receiver<u64> {
         self.ready_changes.subscribe()
+    }
+
+    /// Removes every connection of `endpoint` from the ready set (it was
+    /// removed; its slots drain those connections next).
+    pub(crate) fn remove_ready_of(&self, endpoint: EndpointId) {
+        let mut ready = self.ready.lock().expect("ready lock poisoned");
+        ready.retain(|c| c.endpoint != endpoint);
     }
 
     /// Removes `conn` from the ready set; returns whether it was there.
@@ -302,14 +310,27 @@ impl Shared {
         self.connectivity.subscribe()
     }
 
+    /// Adds `count` slots for `endpoint`; returns their indexes.
+    pub(crate) fn add_slots(&self, endpoint: EndpointId, count: usize) -> Vec<usize> {
+        let mut slots = self.slots.lock().expect("slots lock poisoned");
+        let first = slots.len();
+        slots.extend((0..count).map(|_| SlotStatus::new(endpoint)));
+        (first..first + count).collect()
+    }
+
+    /// Breakers are sized when the pool is built.
+    pub(crate) fn has_breakers(&self) -> bool {
+        self.breakers.is_some()
+    }
+
     pub(crate) fn stats(&self) -> PoolStats {
         let now = Instant::now();
+        let all = self.endpoints.all();
         let slots = self.slots.lock().expect("slots lock poisoned");
-        let endpoints: Vec<EndpointStats> = self
-            .endpoints
-            .iter()
+        let endpoints: Vec<EndpointStats> = all
+            .into_iter()
             .enumerate()
-            .map(|(index, endpoint)| {
+            .map(|(index, (endpoint, removed))| {
                 let id = EndpointId(index as u32);
                 let mine: Vec<SlotStats> = slots
                     .iter()
@@ -318,7 +339,8 @@ impl Shared {
                     .collect();
                 EndpointStats {
                     id,
-                    endpoint: endpoint.clone(),
+                    endpoint: Endpoint::clone(&endpoint),
+                    removed,
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
                     breaker: self.breakers.as_ref().map(|b| b.state(id)),
                     slots: mine,

@@ -83,6 +83,9 @@ pub struct LimiterStats {
 pub struct EndpointStats {
     pub id: EndpointId,
     pub endpoint: Endpoint,
+    /// Removed by `Pool::remove_endpoint`: its connections drain and its
+    /// slots end (then SHUTDOWN). Kept so ids stay indexes.
+    pub removed: bool,
     pub state: Connectivity,
     /// The endpoint's circuit breaker, when breakers are configured. OPEN
     /// stays OPEN here until a call notices `wait_in_open` has passed.

@@ -78,10 +78,15 @@ impl Conn {
     pub(crate) fn drain(&mut self, cause: DrainCause) {
         checked(self.state.on_drain(cause));
         let was_ready = self.shared.remove_ready(self.id);
-        debug_assert!(was_ready, "a Ready connection is in the ready set");
+        // `Pool::remove_endpoint` takes its connections out of the ready
+        // set itself, before their slots drain them.
+        debug_assert!(
+            was_ready || cause == DrainCause::EndpointRemoved,
+            "a Ready connection is in the ready set"
+        );
         let slot_state = match cause {
             // The slot will not redial.
-            DrainCause::Shutdown => Connectivity::Shutdown,
+            DrainCause::Shutdown | DrainCause::EndpointRemoved => Connectivity::Shutdown,
             // The slot waits for the next RPC before it redials.
             DrainCause::Idle => Connectivity::Idle,
             // Its replacement owns the slot by now; `publish` leaves it be.
@@ -98,7 +103,9 @@ impl Conn {
         // leaves the slot IDLE until it redials.
         let next = match cause {
             CloseCause::ConnectFailed(_) => Connectivity::TransientFailure,
-            CloseCause::Shutdown => Connectivity::Shutdown,
+            CloseCause::Shutdown | CloseCause::Retired(DrainCause::EndpointRemoved) => {
+                Connectivity::Shutdown
+            }
             CloseCause::KeepaliveTimeout
             | CloseCause::PeerClosed
             | CloseCause::Transport(_)

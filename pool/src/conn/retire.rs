@@ -51,23 +51,24 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let shutdown_grace = shared.config.shutdown_grace;
-    // A dropped sender means the slot ended (shutdown): wait for that.
-    let replaced = async {
-        if replaced.await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let still_ready = tokio::select! {
+    let replaced = tokio::select! {
         biased;
         result = &mut connection => {
             conn.close(close_cause(result));
             return;
         }
         _ = wait::for_shutdown(&mut shutdown) => false,
-        _ = replaced => true,
+        // An error means the slot ended without a replacement: its
+        // endpoint was removed (or the pool is shutting down).
+        replaced = replaced => replaced.is_ok(),
     };
-    if !still_ready {
-        drain_and_close(&mut conn, connection, DrainCause::Shutdown, shutdown_grace).await;
+    if !replaced {
+        let cause = if shared.is_shutting_down() {
+            DrainCause::Shutdown
+        } else {
+            DrainCause::EndpointRemoved
+        };
+        drain_and_close(&mut conn, connection, cause, shutdown_grace).await;
         return;
     }
 

@@ -26,6 +26,7 @@ use crate::{
     idle::{self, Phase},
     inflight::InFlight,
     shared::Shared,
+    status::Connectivity,
     wait,
 };
 
@@ -40,6 +41,8 @@ pub(crate) struct Slot {
     endpoint: EndpointId,
     backoff: Backoff,
     shutdown: watch::Receiver<bool>,
+    /// Set when the endpoint is removed: the slot drains and ends.
+    removed: watch::Receiver<bool>,
 }
 
 /// How serving a ready connection ended.
@@ -50,6 +53,8 @@ enum Served {
     Shutdown,
     /// The pool went idle; the connection was drained and closed.
     Idle,
+    /// The endpoint was removed; the connection was drained and closed.
+    Removed,
     /// The connection reached its age limit. It is still ready, and
     /// retires once the slot has a replacement.
     Aged(Conn, Pin<Box<Http2Connection>>),
@@ -59,6 +64,7 @@ enum Served {
 enum End {
     Closed(CloseCause),
     Shutdown,
+    Removed,
     Idle,
     Aged,
 }
@@ -70,6 +76,7 @@ impl Slot {
             index,
             backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
+            removed: shared.endpoints.watch_removed(endpoint),
             shared,
             endpoint,
         }
@@ -82,6 +89,10 @@ impl Slot {
         // replacement is ready, so it keeps serving until then.
         let mut retiring: Option<oneshot::Sender<()>> = None;
         while !self.shared.is_shutting_down() {
+            if *self.removed.borrow() {
+                self.end_removed();
+                return;
+            }
             if self.is_idle() {
                 if !self.wait_awake().await {
                     return;
@@ -103,6 +114,10 @@ impl Slot {
                 biased;
                 _ = wait::for_shutdown(&mut self.shutdown) => {
                     conn.close(CloseCause::Shutdown);
+                    return;
+                }
+                _ = wait::for_shutdown(&mut self.removed) => {
+                    conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
                     return;
                 }
                 dialled = timeout(connect_timeout, dial(&self.shared, self.endpoint)) => dialled,
@@ -128,7 +143,7 @@ impl Slot {
             }
             let ready_at = Instant::now();
             let conn = match self.serve(conn, connection).await {
-                Served::Shutdown => return,
+                Served::Shutdown | Served::Removed => return,
                 Served::Aged(old, connection) => {
                     let (replaced, on_replaced) = oneshot::channel();
                     retiring = Some(replaced);
@@ -175,6 +190,7 @@ impl Slot {
             biased;
             result = &mut connection => End::Closed(close_cause(result)),
             _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
+            _ = wait::for_shutdown(&mut self.removed) => End::Removed,
             _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
             _ = wait::until_some(retire_at) => End::Aged,
         };
@@ -193,6 +209,11 @@ impl Slot {
             End::Idle => {
                 drain_and_close(&mut conn, connection, DrainCause::Idle, grace).await;
                 Served::Idle
+            }
+            End::Removed => {
+                let cause = DrainCause::EndpointRemoved;
+                drain_and_close(&mut conn, connection, cause, grace).await;
+                Served::Removed
             }
             End::Aged => Served::Aged(conn, connection),
         }
@@ -213,8 +234,19 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = wait::for_shutdown(&mut self.removed) => {
+                self.end_removed();
+                false
+            }
             _ = idle::until_awake(phase) => true,
         }
+    }
+
+    /// The endpoint was removed while this slot had no connection.
+    fn end_removed(&self) {
+        self.shared.update_slot(self.index, |status| {
+            status.state = Connectivity::Shutdown;
+        });
     }
 
     /// Waits out the backoff until `retry_at`, unless the pool shuts down
@@ -227,6 +259,7 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => {}
+            _ = wait::for_shutdown(&mut self.removed) => {}
             _ = idle::until_idle(self.idle.as_mut()) => {}
             _ = sleep_until(retry_at) => {}
         }
@@ -259,10 +292,10 @@ async fn dial(
     shared: &Shared,
     endpoint: EndpointId,
 ) -> Result<(SendRequest<Body>, Http2Connection), ConnectError> {
-    let endpoint = &shared.endpoints[endpoint.0 as usize];
+    let endpoint = shared.endpoints.get(endpoint);
     let io = shared
         .connector
-        .connect(endpoint)
+        .connect(&endpoint)
         .await
         .map_err(|e| ConnectError::Io(e.kind()))?;
     let keepalive = &shared.config.keepalive;
