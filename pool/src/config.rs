@@ -61,6 +61,21 @@ pub struct PoolConfig {
     /// reconnects and waits for a connection within its deadline. Default
     /// `None`: connections stay open (kept alive by keepalive PINGs).
     pub idle_timeout: Option<Duration>,
+    /// Most RPCs in flight on one connection. Picking never exceeds it: an
+    /// RPC that finds every ready connection full waits (within its
+    /// deadline) for room, or for a new connection when the endpoint may
+    /// grow. Default `None`: no cap (hyper queues streams past the
+    /// server's `MAX_CONCURRENT_STREAMS` itself).
+    pub max_streams_per_connection: Option<usize>,
+    /// Most connections per endpoint when scaling up; `connections_per_endpoint`
+    /// is then the minimum, always kept open. When every ready connection
+    /// is at `max_streams_per_connection`, one more is dialled. Default
+    /// `None`: a fixed `connections_per_endpoint`.
+    pub max_connections_per_endpoint: Option<usize>,
+    /// A connection dialled to scale up closes (`cause=scale_down`) after
+    /// nothing has been in flight on it for this long. Default 60 s: long
+    /// enough that a bursty load does not dial and close in a loop.
+    pub scale_down_after: Duration,
 }
 
 impl Default for PoolConfig {
@@ -79,6 +94,9 @@ impl Default for PoolConfig {
             max_connection_age_jitter: 0.1,
             max_connection_age_grace: Duration::from_secs(30),
             idle_timeout: None,
+            max_streams_per_connection: None,
+            max_connections_per_endpoint: None,
+            scale_down_after: Duration::from_secs(60),
         }
     }
 }
@@ -208,6 +226,37 @@ impl PoolConfig {
         if self.idle_timeout.is_some_and(|idle| idle.is_zero()) {
             return err("idle_timeout", "must be greater than zero");
         }
+        self.validate_scaling()
+    }
+
+    /// The stream cap and scaling knobs.
+    fn validate_scaling(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, problem: &str| {
+            Err(ConfigError {
+                field: field.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.max_streams_per_connection == Some(0) {
+            return err("max_streams_per_connection", "must be at least 1");
+        }
+        if let Some(max) = self.max_connections_per_endpoint {
+            if !(self.connections_per_endpoint..=MAX_CONNECTIONS_PER_ENDPOINT).contains(&max) {
+                return err(
+                    "max_connections_per_endpoint",
+                    "must be between connections_per_endpoint and 64",
+                );
+            }
+            if max > self.connections_per_endpoint && self.max_streams_per_connection.is_none() {
+                return err(
+                    "max_connections_per_endpoint",
+                    "needs max_streams_per_connection: without a cap no connection is ever full",
+                );
+            }
+        }
+        if self.scale_down_after.is_zero() {
+            return err("scale_down_after", "must be greater than zero");
+        }
         Ok(())
     }
 }
@@ -289,6 +338,31 @@ mod tests {
             ..PoolConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().field, "idle_timeout");
+
+        let c = PoolConfig {
+            max_connections_per_endpoint: Some(4),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid pool config: `max_connections_per_endpoint` needs \
+             max_streams_per_connection: without a cap no connection is ever full"
+        );
+
+        let c = PoolConfig {
+            max_connections_per_endpoint: Some(1),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "max_connections_per_endpoint"
+        );
+
+        let c = PoolConfig {
+            max_streams_per_connection: Some(0),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_streams_per_connection");
 
         let c = PoolConfig {
             limiter: Some(LimiterConfig {

@@ -198,6 +198,9 @@ pub enum DrainCause {
     /// Its endpoint was removed (`Pool::remove_endpoint`); in-flight RPCs
     /// get `shutdown_grace`.
     EndpointRemoved,
+    /// A connection dialled to scale up had nothing in flight for
+    /// `scale_down_after`.
+    ScaleDown,
 }
 
 impl fmt::Display for DrainCause {
@@ -207,6 +210,7 @@ impl fmt::Display for DrainCause {
             DrainCause::MaxAge => "max_age",
             DrainCause::Idle => "idle",
             DrainCause::EndpointRemoved => "endpoint_removed",
+            DrainCause::ScaleDown => "scale_down",
         })
     }
 }

@@ -91,6 +91,22 @@ impl Activity {
         let state = self.state.lock().expect("activity lock poisoned");
         (state.in_flight, state.last_change)
     }
+
+    /// Resolves once nothing has been in flight for `quiet`.
+    pub(crate) async fn quiet_for(&self, quiet: Duration) {
+        loop {
+            let mut changed = pin!(self.changed.notified());
+            // Registered before reading, so a change in between is not missed.
+            changed.as_mut().enable();
+            let (in_flight, last_change) = self.snapshot();
+            let quiet_at = (in_flight == 0).then(|| last_change + quiet);
+            tokio::select! {
+                biased;
+                _ = changed => {}
+                _ = wait::until_some(quiet_at) => return,
+            }
+        }
+    }
 }
 
 /// The pool's idleness: its activity and its phase.
@@ -162,16 +178,10 @@ impl Idleness {
                 self.activity.touch();
                 continue;
             }
-            let mut changed = pin!(self.activity.changed.notified());
-            // Registered before reading, so a change in between is not missed.
-            changed.as_mut().enable();
-            let (in_flight, last_change) = self.activity.snapshot();
-            let idle_at = (in_flight == 0).then(|| last_change + self.timeout);
             tokio::select! {
                 biased;
                 _ = wait::for_shutdown(&mut shutdown) => return,
-                _ = changed => {}
-                _ = wait::until_some(idle_at) => {
+                _ = self.activity.quiet_for(self.timeout) => {
                     self.phase.send_replace(Phase::Idle);
                 }
             }

@@ -66,6 +66,7 @@ pub mod limit;
 pub mod metrics;
 mod pick;
 mod pool;
+mod scale;
 mod service;
 mod shared;
 pub mod status;

@@ -246,6 +246,7 @@ fn drain_cause(cause: DrainCause) -> &'static str {
         DrainCause::MaxAge => "max_age",
         DrainCause::Idle => "idle",
         DrainCause::EndpointRemoved => "endpoint_removed",
+        DrainCause::ScaleDown => "scale_down",
     }
 }
 

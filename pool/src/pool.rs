@@ -78,9 +78,11 @@ impl Pool {
             return Err(AddEndpointError::Shutdown);
         }
         let id = shared.endpoints.add(endpoint)?;
-        let count = shared.config.connections_per_endpoint;
-        for index in shared.add_slots(id, count) {
-            tasks.push(runtime.spawn(Slot::new(Arc::clone(shared), index, id).run()));
+        let min = shared.config.connections_per_endpoint;
+        let slots = shared.add_slots(id, shared.slots_per_endpoint());
+        for (nth, index) in slots.into_iter().enumerate() {
+            let slot = Slot::new(Arc::clone(shared), index, id, nth >= min);
+            tasks.push(runtime.spawn(slot.run()));
         }
         Ok(id)
     }
@@ -232,12 +234,19 @@ impl PoolBuilder {
             rng,
             admission,
         ));
+        // Each endpoint's slots are consecutive: its minimum first, then
+        // the extra ones scaling may wake.
+        let (min, per_endpoint) = (
+            shared.config.connections_per_endpoint,
+            shared.slots_per_endpoint(),
+        );
         let mut tasks: Vec<_> = shared
             .slot_endpoints()
             .into_iter()
             .enumerate()
             .map(|(index, endpoint)| {
-                runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint).run())
+                let extra = index % per_endpoint >= min;
+                runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint, extra).run())
             })
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));

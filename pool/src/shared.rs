@@ -23,11 +23,12 @@ use crate::{
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
-    idle::Idleness,
-    inflight::{InFlight, InFlightGuard},
+    idle::{Activity, Idleness},
+    inflight::{Hooks, InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
     pick,
+    scale::Scaling,
     status::{Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats, SlotStatus},
 };
 
@@ -85,8 +86,11 @@ pub(crate) struct Shared {
     /// The idle cycle, when `idle_timeout` is set.
     pub(crate) idle: Option<Arc<Idleness>>,
     /// Bumped whenever an RPC waiting for a connection should look again:
-    /// a connection became ready, a waking pool settled, shutdown began.
-    ready_changes: watch::Sender<u64>,
+    /// a connection became ready, a waking pool settled, shutdown began,
+    /// a full connection has room again.
+    ready_changes: Arc<watch::Sender<u64>>,
+    /// Extra connections, woken when every ready one is full.
+    pub(crate) scaling: Scaling,
 }
 
 impl Shared {
@@ -100,13 +104,17 @@ impl Shared {
     ) -> Self {
         let slots = (0..endpoints.len())
             .flat_map(|e| {
-                std::iter::repeat_n(EndpointId(e as u32), config.connections_per_endpoint)
+                let per_endpoint = config
+                    .max_connections_per_endpoint
+                    .unwrap_or(config.connections_per_endpoint);
+                std::iter::repeat_n(EndpointId(e as u32), per_endpoint)
             })
             .map(SlotStatus::new)
             .collect();
         Self {
             idle: config.idle_timeout.map(|t| Arc::new(Idleness::new(t))),
-            ready_changes: watch::Sender::new(0),
+            ready_changes: Arc::new(watch::Sender::new(0)),
+            scaling: Scaling::default(),
             slots: Mutex::new(slots),
             connectivity: watch::Sender::new(Connectivity::Idle),
             endpoints: EndpointSet::new(endpoints),
@@ -150,10 +158,17 @@ impl Shared {
 
     /// A new connection's in-flight count, feeding the pool-wide activity
     /// when the pool has an idle timeout.
-    pub(crate) fn new_in_flight(&self) -> Arc<InFlight> {
-        Arc::new(InFlight::new(
-            self.idle.as_ref().map(|idle| Arc::clone(&idle.activity)),
-        ))
+    /// An `extra` connection (dialled to scale up) also tracks its own
+    /// activity, to scale down when it has been quiet.
+    pub(crate) fn new_in_flight(&self, extra: bool) -> Arc<InFlight> {
+        Arc::new(InFlight::new(Hooks {
+            pool: self.idle.as_ref().map(|idle| Arc::clone(&idle.activity)),
+            conn: extra.then(|| Arc::new(Activity::new(Instant::now()))),
+            freed: self
+                .config
+                .max_streams_per_connection
+                .map(|cap| (cap, Arc::clone(&self.ready_changes))),
+        }))
     }
 
     /// A dial failed: a waking pool is now failing, so RPCs that waited
@@ -198,14 +213,22 @@ impl Shared {
     /// breakers on, a connection is only chosen if its endpoint's breaker
     /// admits the call; an endpoint that refuses is left out and the choice
     /// is made again among the rest (at most once per endpoint).
+    ///
+    /// A connection at `max_streams_per_connection` is never chosen; every
+    /// count is taken under the ready lock, so the cap cannot be overshot.
     pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        if ready.iter().all(|c| avoid.contains(&c.conn)) {
+        let cap = self.config.max_streams_per_connection;
+        let has_room = |c: &ReadyConn| cap.is_none_or(|cap| c.in_flight.load() < cap);
+        if !ready
+            .iter()
+            .any(|c| !avoid.contains(&c.conn) && has_room(c))
+        {
             return Err(PoolError::NoReadyConnection);
         }
         let mut refused: Vec<EndpointId> = Vec::new();
         loop {
-            let chosen = if avoid.is_empty() && refused.is_empty() {
+            let chosen = if avoid.is_empty() && refused.is_empty() && cap.is_none() {
                 // The usual case, every ready connection a candidate: no
                 // list to build (an allocation per RPC). Same draws as below.
                 self.with_rng(|rng| {
@@ -215,7 +238,9 @@ impl Shared {
             } else {
                 let candidates: Vec<&ReadyConn> = ready
                     .iter()
-                    .filter(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint))
+                    .filter(|c| {
+                        !avoid.contains(&c.conn) && !refused.contains(&c.endpoint) && has_room(c)
+                    })
                     .collect();
                 self.with_rng(|rng| {
                     pick::two_choices(candidates.len(), |i| candidates[i].in_flight.load(), rng)
@@ -242,6 +267,32 @@ impl Shared {
                 breaker,
             });
         }
+    }
+
+    /// Whether some ready connection (not in `avoid`) exists but every one
+    /// is at `max_streams_per_connection`.
+    pub(crate) fn saturated(&self, avoid: &[ConnId]) -> bool {
+        let Some(cap) = self.config.max_streams_per_connection else {
+            return false;
+        };
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let mut open = ready.iter().filter(|c| !avoid.contains(&c.conn)).peekable();
+        open.peek().is_some() && open.all(|c| c.in_flight.load() >= cap)
+    }
+
+    /// Every ready connection is full: asks for one more connection.
+    /// Returns whether one is on its way.
+    pub(crate) fn grow(&self) -> bool {
+        let live = self.endpoints.all();
+        self.scaling
+            .grow(|id| live.get(id.0 as usize).is_some_and(|(_, removed)| !removed))
+    }
+
+    /// Slots per endpoint: the minimum, then the extra ones scaling may wake.
+    pub(crate) fn slots_per_endpoint(&self) -> usize {
+        self.config
+            .max_connections_per_endpoint
+            .unwrap_or(self.config.connections_per_endpoint)
     }
 
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
@@ -298,7 +349,7 @@ impl Shared {
     pub(crate) fn update_slot(&self, slot: usize, change: impl FnOnce(&mut SlotStatus)) {
         let mut slots = self.slots.lock().expect("slots lock poisoned");
         change(&mut slots[slot]);
-        let state = Connectivity::aggregate(slots.iter().map(|s| s.state));
+        let state = Connectivity::aggregate(slots.iter().filter(|s| !s.dormant).map(|s| s.state));
         self.connectivity.send_if_modified(|current| {
             let changed = *current != state;
             *current = state;
@@ -334,7 +385,7 @@ impl Shared {
                 let id = EndpointId(index as u32);
                 let mine: Vec<SlotStats> = slots
                     .iter()
-                    .filter(|s| s.endpoint == id)
+                    .filter(|s| s.endpoint == id && !s.dormant)
                     .map(|s| s.stats(now))
                     .collect();
                 EndpointStats {

@@ -90,7 +90,8 @@ pub struct EndpointStats {
     /// The endpoint's circuit breaker, when breakers are configured. OPEN
     /// stays OPEN here until a call notices `wait_in_open` has passed.
     pub breaker: Option<BreakerState>,
-    /// One per connection slot (`connections_per_endpoint`).
+    /// One per connection slot (`connections_per_endpoint`, plus the
+    /// extra connections scaling has woken).
     pub slots: Vec<SlotStats>,
 }
 
@@ -119,6 +120,9 @@ pub struct ConnStats {
 /// A slot's live record, kept by the pool.
 pub(crate) struct SlotStatus {
     pub(crate) endpoint: EndpointId,
+    /// An extra slot asleep until the pool needs room: left out of stats
+    /// and of the aggregated connectivity.
+    pub(crate) dormant: bool,
     pub(crate) state: Connectivity,
     pub(crate) dials: u64,
     pub(crate) conn: Option<LiveConn>,
@@ -135,6 +139,7 @@ impl SlotStatus {
     pub(crate) fn new(endpoint: EndpointId) -> Self {
         Self {
             endpoint,
+            dormant: false,
             state: Connectivity::Idle,
             dials: 0,
             conn: None,

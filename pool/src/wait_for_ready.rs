@@ -8,6 +8,9 @@
 //! - the pool is IDLE or waking from it: IDLE is not a failure, so the RPC
 //!   wakes the pool and waits for its first connection. If that first dial
 //!   fails the pool is failing, and a fail-fast RPC fails.
+//! - every ready connection is at `max_streams_per_connection`: the RPC
+//!   asks for an extra connection (when the endpoint may grow) and waits
+//!   for room.
 
 use tokio::time::{Instant, timeout_at};
 
@@ -44,8 +47,14 @@ pub(crate) async fn pick(
         if shared.is_shutting_down() {
             return Err(PoolError::Shutdown);
         }
+        // Every ready connection is full: wait for room, or for the extra
+        // connection this asks for.
+        let saturated = shared.saturated(avoid);
+        if saturated {
+            shared.grow();
+        }
         let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
-        if !(wait_for_ready || waking) {
+        if !(wait_for_ready || waking || saturated) {
             return Err(PoolError::NoReadyConnection);
         }
         match timeout_at(deadline, changes.changed()).await {

@@ -40,13 +40,14 @@ impl Conn {
         slot: usize,
         endpoint: EndpointId,
         attempt: u32,
+        extra: bool,
     ) -> Self {
         let conn = Self {
             id: shared.next_conn_id(),
             slot,
             endpoint,
             state: ConnState::Connecting,
-            in_flight: shared.new_in_flight(),
+            in_flight: shared.new_in_flight(extra),
             shared,
         };
         conn.shared.update_slot(slot, |status| {
@@ -87,8 +88,9 @@ impl Conn {
         let slot_state = match cause {
             // The slot will not redial.
             DrainCause::Shutdown | DrainCause::EndpointRemoved => Connectivity::Shutdown,
-            // The slot waits for the next RPC before it redials.
-            DrainCause::Idle => Connectivity::Idle,
+            // The slot waits for the next RPC (or for the pool to need
+            // room) before it redials.
+            DrainCause::Idle | DrainCause::ScaleDown => Connectivity::Idle,
             // Its replacement owns the slot by now; `publish` leaves it be.
             DrainCause::MaxAge => Connectivity::Ready,
         };

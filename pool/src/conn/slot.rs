@@ -23,7 +23,7 @@ use crate::{
     endpoint::EndpointId,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
-    idle::{self, Phase},
+    idle::{self, Activity, Phase},
     inflight::InFlight,
     shared::Shared,
     status::Connectivity,
@@ -43,6 +43,9 @@ pub(crate) struct Slot {
     shutdown: watch::Receiver<bool>,
     /// Set when the endpoint is removed: the slot drains and ends.
     removed: watch::Receiver<bool>,
+    /// An extra slot (scaling): asleep until the pool needs room, and its
+    /// connection closes after `scale_down_after` without RPCs.
+    extra: bool,
 }
 
 /// How serving a ready connection ended.
@@ -51,8 +54,9 @@ enum Served {
     Ended(Conn),
     /// The pool is shutting down; the connection was drained and closed.
     Shutdown,
-    /// The pool went idle; the connection was drained and closed.
-    Idle,
+    /// The pool went idle, or an extra connection was quiet long enough;
+    /// the connection was drained and closed.
+    Retired,
     /// The endpoint was removed; the connection was drained and closed.
     Removed,
     /// The connection reached its age limit. It is still ready, and
@@ -66,12 +70,14 @@ enum End {
     Shutdown,
     Removed,
     Idle,
+    ScaleDown,
     Aged,
 }
 
 impl Slot {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId, extra: bool) -> Self {
         Self {
+            extra,
             idle: shared.idle.as_ref().map(|idle| idle.watch()),
             index,
             backoff: Backoff::new(shared.config.backoff),
@@ -100,6 +106,14 @@ impl Slot {
                 self.backoff.reset();
                 attempt = 0;
             }
+            // A retiring connection waits for this slot's replacement.
+            if self.extra && retiring.is_none() {
+                if !self.sleep().await {
+                    return;
+                }
+                self.backoff.reset();
+                attempt = 0;
+            }
             attempt = attempt.saturating_add(1);
             let started = Instant::now();
             let delay = self.shared.with_rng(|rng| self.backoff.next_delay(rng));
@@ -108,8 +122,13 @@ impl Slot {
             let connect_timeout = delay.max(self.shared.config.backoff.min_connect_timeout);
             let retry_at = started + delay;
 
-            let mut conn =
-                Conn::start(Arc::clone(&self.shared), self.index, self.endpoint, attempt);
+            let mut conn = Conn::start(
+                Arc::clone(&self.shared),
+                self.index,
+                self.endpoint,
+                attempt,
+                self.extra,
+            );
             let dialled = tokio::select! {
                 biased;
                 _ = wait::for_shutdown(&mut self.shutdown) => {
@@ -126,17 +145,20 @@ impl Slot {
                 Ok(Ok(session)) => session,
                 Ok(Err(error)) => {
                     conn.close(CloseCause::ConnectFailed(error));
+                    self.grown();
                     self.wait_until(&conn, retry_at).await;
                     continue;
                 }
                 Err(_elapsed) => {
                     conn.close(CloseCause::ConnectFailed(ConnectError::Timeout));
+                    self.grown();
                     self.wait_until(&conn, retry_at).await;
                     continue;
                 }
             };
 
             conn.ready(sender);
+            self.grown();
             if let Some(replaced) = retiring.take() {
                 // An error means the old connection already ended by itself.
                 let _ = replaced.send(());
@@ -160,11 +182,13 @@ impl Slot {
                     attempt = 0;
                     continue;
                 }
-                Served::Idle => {
+                Served::Retired => {
                     self.backoff.reset();
                     attempt = 0;
                     continue;
                 }
+                // An extra slot sleeps until it is needed again.
+                Served::Ended(_) if self.extra => continue,
                 Served::Ended(conn) => conn,
             };
             // A connection that stayed up proves the endpoint healthy: redial
@@ -186,12 +210,14 @@ impl Slot {
         // Boxed so it can move into the drain future below.
         let mut connection = Box::pin(connection);
         let retire_at = retire::age_limit(&self.shared).map(|age| Instant::now() + age);
+        let scale_down_after = self.shared.config.scale_down_after;
         let ended = tokio::select! {
             biased;
             result = &mut connection => End::Closed(close_cause(result)),
             _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
             _ = wait::for_shutdown(&mut self.removed) => End::Removed,
             _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
+            _ = quiet(conn.in_flight.activity(), scale_down_after) => End::ScaleDown,
             _ = wait::until_some(retire_at) => End::Aged,
         };
         let grace = self.shared.config.shutdown_grace;
@@ -208,7 +234,11 @@ impl Slot {
             // shutdown grace bounds that rare wait.
             End::Idle => {
                 drain_and_close(&mut conn, connection, DrainCause::Idle, grace).await;
-                Served::Idle
+                Served::Retired
+            }
+            End::ScaleDown => {
+                drain_and_close(&mut conn, connection, DrainCause::ScaleDown, grace).await;
+                Served::Retired
             }
             End::Removed => {
                 let cause = DrainCause::EndpointRemoved;
@@ -242,6 +272,38 @@ impl Slot {
         }
     }
 
+    /// An extra slot sleeps until the pool asks for room; false if the
+    /// pool shut down or the endpoint was removed first.
+    async fn sleep(&mut self) -> bool {
+        let wake = self.shared.scaling.sleep(self.endpoint);
+        self.shared.update_slot(self.index, |status| {
+            status.dormant = true;
+            status.state = Connectivity::Idle;
+        });
+        let woken = tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = wait::for_shutdown(&mut self.removed) => false,
+            _ = wake.notified() => true,
+        };
+        self.shared.scaling.left(self.endpoint);
+        if woken {
+            self.shared
+                .update_slot(self.index, |status| status.dormant = false);
+        } else {
+            self.end_removed();
+        }
+        woken
+    }
+
+    /// An extra slot's dial ended (ready or failed): the pool may ask for
+    /// another.
+    fn grown(&self) {
+        if self.extra {
+            self.shared.scaling.grown(self.endpoint);
+        }
+    }
+
     /// The endpoint was removed while this slot had no connection.
     fn end_removed(&self) {
         self.shared.update_slot(self.index, |status| {
@@ -263,6 +325,15 @@ impl Slot {
             _ = idle::until_idle(self.idle.as_mut()) => {}
             _ = sleep_until(retry_at) => {}
         }
+    }
+}
+
+/// Resolves once an extra connection has had nothing in flight for
+/// `after` (never for other connections).
+async fn quiet(activity: Option<&Arc<Activity>>, after: Duration) {
+    match activity {
+        Some(activity) => activity.quiet_for(after).await,
+        None => std::future::pending().await,
     }
 }
 
