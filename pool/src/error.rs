@@ -15,6 +15,7 @@ use crate::{
     event::ConnId,
     limit::Rejection,
     service::RoutedTo,
+    sniff::escape,
 };
 
 /// Why the pool failed an RPC.
@@ -47,6 +48,14 @@ pub enum PoolError {
     /// lease never fails over, so take a new one.
     #[error("leased connection {conn} is gone")]
     LeaseLost { conn: ConnId, endpoint: EndpointId },
+    /// The endpoint does not speak HTTP/2 (an HTTP/1.1 server, a TLS
+    /// port, anything else): these are the first bytes it sent (up to 16).
+    #[error("endpoint {endpoint} does not speak HTTP/2 (connection {conn}): it sent {:?} first", escape(.first_bytes))]
+    NotHttp2 {
+        conn: ConnId,
+        endpoint: EndpointId,
+        first_bytes: Vec<u8>,
+    },
     /// The connection carrying the RPC failed.
     #[error("connection {conn} failed: {source}")]
     Connection {
@@ -69,7 +78,7 @@ impl PoolError {
                 Code::DeadlineExceeded
             }
             PoolError::LeaseLost { .. } => Code::Unavailable,
-            PoolError::Connection { .. } => Code::Unavailable,
+            PoolError::Connection { .. } | PoolError::NotHttp2 { .. } => Code::Unavailable,
         }
     }
 
@@ -78,7 +87,8 @@ impl PoolError {
         match *self {
             PoolError::DeadlineExceeded { conn, endpoint }
             | PoolError::LeaseLost { conn, endpoint }
-            | PoolError::Connection { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
+            | PoolError::Connection { conn, endpoint, .. }
+            | PoolError::NotHttp2 { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
             PoolError::NoReadyConnection
             | PoolError::Shutdown
             | PoolError::Limited(_)

@@ -13,6 +13,7 @@ use crate::{
     breaker::{State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
     lease::LeaseId,
+    sniff::escape,
 };
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
@@ -227,6 +228,10 @@ pub enum CloseCause {
     PeerClosed,
     /// The session failed: I/O error, reset, or HTTP/2 protocol error.
     Transport(String),
+    /// The peer does not speak HTTP/2 (an HTTP/1.1 server, a TLS port,
+    /// anything else): its first bytes were not a SETTINGS frame. Up to
+    /// 16 of them are kept.
+    NotHttp2 { first_bytes: Vec<u8> },
     /// Closed by the pool on shutdown, after draining.
     Shutdown,
     /// Closed by the pool after draining for a reason other than shutdown
@@ -241,6 +246,9 @@ impl fmt::Display for CloseCause {
             CloseCause::KeepaliveTimeout => f.write_str("keepalive_timeout"),
             CloseCause::PeerClosed => f.write_str("peer_closed"),
             CloseCause::Transport(e) => write!(f, "transport error={e:?}"),
+            CloseCause::NotHttp2 { first_bytes } => {
+                write!(f, "not_http2 first_bytes={:?}", escape(first_bytes))
+            }
             CloseCause::Shutdown => f.write_str("shutdown"),
             CloseCause::Retired(reason) => write!(f, "{reason}"),
         }

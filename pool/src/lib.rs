@@ -69,6 +69,7 @@ mod pool;
 mod scale;
 mod service;
 mod shared;
+mod sniff;
 pub mod status;
 mod wait;
 mod wait_for_ready;

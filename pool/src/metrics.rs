@@ -256,6 +256,7 @@ fn close_cause(cause: &CloseCause) -> &'static str {
         CloseCause::KeepaliveTimeout => "keepalive_timeout",
         CloseCause::PeerClosed => "peer_closed",
         CloseCause::Transport(_) => "transport",
+        CloseCause::NotHttp2 { .. } => "not_http2",
         CloseCause::Shutdown => "shutdown",
         CloseCause::Retired(cause) => drain_cause(*cause),
     }

@@ -154,6 +154,21 @@ pub(crate) async fn attempt(
         breaker: routed.breaker,
     };
     let mut sender = routed.sender;
+    let peer = routed.peer;
+    // The connection failed under the RPC; the peer's first bytes say
+    // whether it was ever an HTTP/2 server.
+    let connection_error = |source: hyper::Error| match peer.not_http2() {
+        Some(first_bytes) => PoolError::NotHttp2 {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            first_bytes,
+        },
+        None => PoolError::Connection {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            source,
+        },
+    };
     let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
         Ok(Ok(response)) => return Attempt::Done(Ok(PoolBody::wrap(response, to, call))),
         Ok(Err(failed)) => failed,
@@ -171,19 +186,11 @@ pub(crate) async fn attempt(
         Some(request) => Attempt::Unsent {
             request,
             limit: call.take_limit(),
-            error: PoolError::Connection {
-                conn: to.conn,
-                endpoint: to.endpoint,
-                source: failed.into_error(),
-            },
+            error: connection_error(failed.into_error()),
         },
         None => {
             call.finish(CallResult::TransportError);
-            Attempt::Done(Err(PoolError::Connection {
-                conn: to.conn,
-                endpoint: to.endpoint,
-                source: failed.into_error(),
-            }))
+            Attempt::Done(Err(connection_error(failed.into_error())))
         }
     }
 }

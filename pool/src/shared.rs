@@ -29,6 +29,7 @@ use crate::{
     limit::LimitGate,
     pick,
     scale::Scaling,
+    sniff::FirstBytes,
     status::{Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats, SlotStatus},
 };
 
@@ -40,6 +41,8 @@ pub(crate) struct ReadyConn {
     pub(crate) endpoint: EndpointId,
     pub(crate) sender: SendRequest<Body>,
     pub(crate) in_flight: Arc<InFlight>,
+    /// The peer's first bytes, to tell a non-HTTP/2 peer from a failure.
+    pub(crate) peer: Arc<FirstBytes>,
 }
 
 /// What `pick` hands the RPC path.
@@ -50,6 +53,7 @@ pub(crate) struct Routed {
     pub(crate) guard: InFlightGuard,
     /// The breaker's admission, when breakers are on.
     pub(crate) breaker: Option<BreakerCall>,
+    pub(crate) peer: Arc<FirstBytes>,
 }
 
 /// The optional admission layers, built from the config.
@@ -265,6 +269,7 @@ impl Shared {
                 sender: chosen.sender.clone(),
                 guard: chosen.in_flight.acquire(),
                 breaker,
+                peer: Arc::clone(&chosen.peer),
             });
         }
     }
@@ -323,6 +328,7 @@ impl Shared {
             sender: chosen.sender.clone(),
             guard: chosen.in_flight.acquire(),
             breaker,
+            peer: Arc::clone(&chosen.peer),
         })
     }
 

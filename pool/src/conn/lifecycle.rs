@@ -20,6 +20,7 @@ use crate::{
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
     inflight::InFlight,
+    sniff::FirstBytes,
     shared::{ReadyConn, Shared},
     status::{Connectivity, LiveConn, SlotStatus},
 };
@@ -30,6 +31,8 @@ pub(crate) struct Conn {
     endpoint: EndpointId,
     state: ConnState,
     pub(crate) in_flight: Arc<InFlight>,
+    /// The peer's first bytes, once the connection is up.
+    peer: Option<Arc<FirstBytes>>,
     shared: Arc<Shared>,
 }
 
@@ -48,6 +51,7 @@ impl Conn {
             endpoint,
             state: ConnState::Connecting,
             in_flight: shared.new_in_flight(extra),
+            peer: None,
             shared,
         };
         conn.shared.update_slot(slot, |status| {
@@ -64,16 +68,22 @@ impl Conn {
         conn
     }
 
-    pub(crate) fn ready(&mut self, sender: SendRequest<Body>) {
+    pub(crate) fn ready(&mut self, sender: SendRequest<Body>, peer: Arc<FirstBytes>) {
         checked(self.state.on_ready());
+        self.peer = Some(Arc::clone(&peer));
         self.shared.insert_ready(ReadyConn {
             conn: self.id,
             endpoint: self.endpoint,
             sender,
             in_flight: Arc::clone(&self.in_flight),
+            peer,
         });
         self.publish(Connectivity::Ready);
         self.emit(ConnEvent::Ready);
+    }
+
+    pub(crate) fn peer(&self) -> Option<&FirstBytes> {
+        self.peer.as_deref()
     }
 
     pub(crate) fn drain(&mut self, cause: DrainCause) {
@@ -111,6 +121,7 @@ impl Conn {
             CloseCause::KeepaliveTimeout
             | CloseCause::PeerClosed
             | CloseCause::Transport(_)
+            | CloseCause::NotHttp2 { .. }
             | CloseCause::Retired(_) => Connectivity::Idle,
         };
         if matches!(cause, CloseCause::ConnectFailed(_)) {

@@ -54,7 +54,8 @@ pub(crate) async fn run(
     let replaced = tokio::select! {
         biased;
         result = &mut connection => {
-            conn.close(close_cause(result));
+            let cause = close_cause(result, conn.peer());
+            conn.close(cause);
             return;
         }
         _ = wait::for_shutdown(&mut shutdown) => false,

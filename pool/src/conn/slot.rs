@@ -20,6 +20,7 @@ use crate::{
     backoff::Backoff,
     conn::{lifecycle::Conn, retire},
     connector::BoxIo,
+    sniff::{FirstBytes, Sniff},
     endpoint::EndpointId,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
@@ -141,7 +142,7 @@ impl Slot {
                 }
                 dialled = timeout(connect_timeout, dial(&self.shared, self.endpoint)) => dialled,
             };
-            let (sender, connection) = match dialled {
+            let (sender, connection, first) = match dialled {
                 Ok(Ok(session)) => session,
                 Ok(Err(error)) => {
                     conn.close(CloseCause::ConnectFailed(error));
@@ -157,7 +158,7 @@ impl Slot {
                 }
             };
 
-            conn.ready(sender);
+            conn.ready(sender, first);
             self.grown();
             if let Some(replaced) = retiring.take() {
                 // An error means the old connection already ended by itself.
@@ -213,7 +214,7 @@ impl Slot {
         let scale_down_after = self.shared.config.scale_down_after;
         let ended = tokio::select! {
             biased;
-            result = &mut connection => End::Closed(close_cause(result)),
+            result = &mut connection => End::Closed(close_cause(result, conn.peer())),
             _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
             _ = wait::for_shutdown(&mut self.removed) => End::Removed,
             _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
@@ -359,26 +360,31 @@ pub(super) async fn drain_and_close(
 }
 
 /// Opens the byte stream and performs the HTTP/2 handshake.
-async fn dial(
-    shared: &Shared,
-    endpoint: EndpointId,
-) -> Result<(SendRequest<Body>, Http2Connection), ConnectError> {
+/// The stream is wrapped to keep the peer's first bytes (`sniff.rs`).
+async fn dial(shared: &Shared, endpoint: EndpointId) -> Result<Session, ConnectError> {
     let endpoint = shared.endpoints.get(endpoint);
     let io = shared
         .connector
         .connect(&endpoint)
         .await
         .map_err(|e| ConnectError::Io(e.kind()))?;
+    let (io, first) = Sniff::new(io);
+    let io: BoxIo = Box::new(io);
     let keepalive = &shared.config.keepalive;
-    http2::Builder::new(shared.executor.clone())
+    let (sender, connection) = http2::Builder::new(shared.executor.clone())
         .timer(TokioTimer::new())
         .keep_alive_interval(keepalive.interval)
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(keepalive.while_idle)
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|_| ConnectError::Handshake)
+        .map_err(|_| ConnectError::Handshake)?;
+    Ok((sender, connection, first))
 }
+
+/// A dialled connection: its request handle, hyper's dispatcher, and the
+/// peer's first bytes.
+type Session = (SendRequest<Body>, Http2Connection, Arc<FirstBytes>);
 
 /// Waits for in-flight RPCs while driving the dispatcher to its end.
 pub(super) fn drain(
@@ -390,8 +396,13 @@ pub(super) fn drain(
     futures_util::future::join(in_flight.wait_idle(), connection).map(drop)
 }
 
-/// Why a ready connection ended, from what hyper's dispatcher returned.
-pub(super) fn close_cause(result: hyper::Result<()>) -> CloseCause {
+/// Why a ready connection ended, from what hyper's dispatcher returned and
+/// the first bytes the peer sent.
+pub(super) fn close_cause(result: hyper::Result<()>, first: Option<&FirstBytes>) -> CloseCause {
+    let timeout = matches!(&result, Err(e) if e.is_timeout());
+    if !timeout && let Some(first_bytes) = first.and_then(FirstBytes::not_http2) {
+        return CloseCause::NotHttp2 { first_bytes };
+    }
     match result {
         Ok(()) => CloseCause::PeerClosed,
         // The only timer on an established HTTP/2 client connection is the
