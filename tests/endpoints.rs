@@ -91,7 +91,10 @@ fn endpoints_are_added_and_removed_endpoints_drain() {
         let client = EchoClient::new(pool.clone());
 
         sleep_until(start + Duration::from_millis(100)).await;
-        assert_eq!(pool.add_endpoint("http://server-2:50051"), Ok(EndpointId(1)));
+        assert_eq!(
+            pool.add_endpoint("http://server-2:50051"),
+            Ok(EndpointId(1))
+        );
         assert_eq!(
             pool.add_endpoint("http://server-2:50051"),
             Err(AddEndpointError::Duplicate("http://server-2:50051".into()))
@@ -102,7 +105,9 @@ fn endpoints_are_added_and_removed_endpoints_drain() {
         ));
         assert_eq!(
             pool.remove_endpoint("http://server-9:50051"),
-            Err(RemoveEndpointError::NotFound("http://server-9:50051".into()))
+            Err(RemoveEndpointError::NotFound(
+                "http://server-9:50051".into()
+            ))
         );
 
         // Four slow RPCs spread over both endpoints; server-1 is removed
@@ -125,7 +130,10 @@ fn endpoints_are_added_and_removed_endpoints_drain() {
             slow_endpoints,
             [EndpointId(0), EndpointId(0), EndpointId(1), EndpointId(1)].map(Some)
         );
-        assert!(slow.iter().all(|(at, code, _)| (*at, *code) == (702, Code::Ok)));
+        assert!(
+            slow.iter()
+                .all(|(at, code, _)| (*at, *code) == (702, Code::Ok))
+        );
         assert!(
             after
                 .iter()
@@ -145,7 +153,10 @@ fn endpoints_are_added_and_removed_endpoints_drain() {
         assert_eq!(pool.ready_connections(), 1);
 
         // Removed endpoints can come back, under a new id.
-        assert_eq!(pool.add_endpoint("http://server-1:50051"), Ok(EndpointId(2)));
+        assert_eq!(
+            pool.add_endpoint("http://server-1:50051"),
+            Ok(EndpointId(2))
+        );
         assert_eq!(pool.endpoints().len(), 3);
         assert_eq!(pool.shutdown().await.tasks_left, 0);
         assert_eq!(

@@ -102,7 +102,10 @@ fn an_idle_pool_closes_its_connections_and_the_next_rpc_reconnects() {
         sleep_until(start + Duration::from_secs(30)).await;
         assert_eq!(pool.stats().state, Connectivity::Idle);
         turmoil::partition("client", "server-1");
-        assert_eq!(echo(&mut client, start, 0).await, (30_000, Code::Unavailable));
+        assert_eq!(
+            echo(&mut client, start, 0).await,
+            (30_000, Code::Unavailable)
+        );
 
         assert_eq!(pool.shutdown().await.tasks_left, 0);
         Ok(())

@@ -104,7 +104,15 @@ fn saturation_scales_up_idle_scales_down_and_the_cap_holds() {
 
         sleep_until(start + Duration::from_millis(100)).await;
         assert_eq!(pool.ready_connections(), 1);
-        let call = |delay| echo(client.clone(), pool.clone(), Arc::clone(&by_client), start, delay);
+        let call = |delay| {
+            echo(
+                client.clone(),
+                pool.clone(),
+                Arc::clone(&by_client),
+                start,
+                delay,
+            )
+        };
         // Seven RPCs of 1 s at once: room for two per connection, and at
         // most three connections.
         let results = join_all((0..7).map(|_| call(1000))).await;
@@ -137,7 +145,11 @@ fn saturation_scales_up_idle_scales_down_and_the_cap_holds() {
         sleep_until(start + Duration::from_secs(5)).await;
         assert_eq!(pool.ready_connections(), 1);
         let stats = pool.stats();
-        assert_eq!(stats.endpoints[0].slots.len(), 1, "asleep slots are not shown");
+        assert_eq!(
+            stats.endpoints[0].slots.len(),
+            1,
+            "asleep slots are not shown"
+        );
 
         // And up again when needed.
         let again = join_all((0..3).map(|_| call(100))).await;

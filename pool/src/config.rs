@@ -362,7 +362,10 @@ mod tests {
             max_streams_per_connection: Some(0),
             ..PoolConfig::default()
         };
-        assert_eq!(c.validate().unwrap_err().field, "max_streams_per_connection");
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "max_streams_per_connection"
+        );
 
         let c = PoolConfig {
             limiter: Some(LimiterConfig {

@@ -6,15 +6,57 @@
 //! a new id. Removing an endpoint only flips its `removed` signal; its slot
 //! tasks see it, drain their connections and end.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    pin::pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::endpoint::{Endpoint, EndpointError, EndpointId};
 
 struct Entry {
     endpoint: Arc<Endpoint>,
-    removed: watch::Sender<bool>,
+    removed: Arc<Removed>,
+}
+
+/// Set once, when an endpoint is removed; its slots wait on it.
+///
+/// A `Notify` and a flag rather than a `watch`: each wait on a tokio
+/// `watch` draws from the runtime's seeded RNG, and extra draws would
+/// reorder every simulated trace, even of pools that never remove an
+/// endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct Removed {
+    set: AtomicBool,
+    notify: Notify,
+}
+
+impl Removed {
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.set.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves once the endpoint is removed.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            // Registered before checking, so a removal in between is seen.
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 pub(crate) struct EndpointSet {
@@ -72,7 +114,7 @@ impl EndpointSet {
     pub(crate) fn all(&self) -> Vec<(Arc<Endpoint>, bool)> {
         self.lock()
             .iter()
-            .map(|e| (Arc::clone(&e.endpoint), *e.removed.borrow()))
+            .map(|e| (Arc::clone(&e.endpoint), e.removed.is_set()))
             .collect()
     }
 
@@ -81,7 +123,7 @@ impl EndpointSet {
         let mut entries = self.lock();
         if entries
             .iter()
-            .any(|e| !*e.removed.borrow() && *e.endpoint == endpoint)
+            .any(|e| !e.removed.is_set() && *e.endpoint == endpoint)
         {
             return Err(AddEndpointError::Duplicate(endpoint.to_string()));
         }
@@ -94,15 +136,15 @@ impl EndpointSet {
         let entries = self.lock();
         let at = entries
             .iter()
-            .position(|e| !*e.removed.borrow() && *e.endpoint == *endpoint)
+            .position(|e| !e.removed.is_set() && *e.endpoint == *endpoint)
             .ok_or_else(|| RemoveEndpointError::NotFound(endpoint.to_string()))?;
-        entries[at].removed.send_replace(true);
+        entries[at].removed.set();
         Ok(EndpointId(at as u32))
     }
 
-    /// Resolves when `id` is removed.
-    pub(crate) fn watch_removed(&self, id: EndpointId) -> watch::Receiver<bool> {
-        self.lock()[id.0 as usize].removed.subscribe()
+    /// The signal set when `id` is removed.
+    pub(crate) fn removed(&self, id: EndpointId) -> Arc<Removed> {
+        Arc::clone(&self.lock()[id.0 as usize].removed)
     }
 }
 
@@ -110,7 +152,7 @@ impl Entry {
     fn new(endpoint: Endpoint) -> Self {
         Self {
             endpoint: Arc::new(endpoint),
-            removed: watch::Sender::new(false),
+            removed: Arc::default(),
         }
     }
 }

@@ -87,5 +87,5 @@ pub use event::{
 pub use lease::{Lease, LeaseId};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use service::{ResponseFuture, RoutedTo};
-pub use wait_for_ready::WaitForReady;
 pub use status::{ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, SlotStats};
+pub use wait_for_ready::WaitForReady;

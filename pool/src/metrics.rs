@@ -382,6 +382,7 @@ mod tests {
             endpoints: vec![EndpointStats {
                 id: EndpointId(0),
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
+                removed: false,
                 state: Connectivity::Ready,
                 breaker: Some(BreakerState::Open),
                 slots: vec![

@@ -184,7 +184,8 @@ impl Shared {
     }
 
     fn ready_changed(&self) {
-        self.ready_changes.send_modify(|generation| *generation += 1);
+        self.ready_changes
+            .send_modify(|generation| *generation += 1);
     }
 
     /// Changes RPCs waiting for a connection watch (see `ready_changes`).

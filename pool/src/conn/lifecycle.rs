@@ -20,8 +20,8 @@ use crate::{
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
     inflight::InFlight,
-    sniff::FirstBytes,
     shared::{ReadyConn, Shared},
+    sniff::FirstBytes,
     status::{Connectivity, LiveConn, SlotStatus},
 };
 

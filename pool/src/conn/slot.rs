@@ -20,13 +20,14 @@ use crate::{
     backoff::Backoff,
     conn::{lifecycle::Conn, retire},
     connector::BoxIo,
-    sniff::{FirstBytes, Sniff},
     endpoint::EndpointId,
+    endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
     idle::{self, Activity, Phase},
     inflight::InFlight,
     shared::Shared,
+    sniff::{FirstBytes, Sniff},
     status::Connectivity,
     wait,
 };
@@ -43,7 +44,7 @@ pub(crate) struct Slot {
     backoff: Backoff,
     shutdown: watch::Receiver<bool>,
     /// Set when the endpoint is removed: the slot drains and ends.
-    removed: watch::Receiver<bool>,
+    removed: Arc<Removed>,
     /// An extra slot (scaling): asleep until the pool needs room, and its
     /// connection closes after `scale_down_after` without RPCs.
     extra: bool,
@@ -76,14 +77,19 @@ enum End {
 }
 
 impl Slot {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId, extra: bool) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        endpoint: EndpointId,
+        extra: bool,
+    ) -> Self {
         Self {
             extra,
             idle: shared.idle.as_ref().map(|idle| idle.watch()),
             index,
             backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
-            removed: shared.endpoints.watch_removed(endpoint),
+            removed: shared.endpoints.removed(endpoint),
             shared,
             endpoint,
         }
@@ -96,7 +102,7 @@ impl Slot {
         // replacement is ready, so it keeps serving until then.
         let mut retiring: Option<oneshot::Sender<()>> = None;
         while !self.shared.is_shutting_down() {
-            if *self.removed.borrow() {
+            if self.removed.is_set() {
                 self.end_removed();
                 return;
             }
@@ -136,7 +142,7 @@ impl Slot {
                     conn.close(CloseCause::Shutdown);
                     return;
                 }
-                _ = wait::for_shutdown(&mut self.removed) => {
+                _ = self.removed.wait() => {
                     conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
                     return;
                 }
@@ -216,7 +222,7 @@ impl Slot {
             biased;
             result = &mut connection => End::Closed(close_cause(result, conn.peer())),
             _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
-            _ = wait::for_shutdown(&mut self.removed) => End::Removed,
+            _ = self.removed.wait() => End::Removed,
             _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
             _ = quiet(conn.in_flight.activity(), scale_down_after) => End::ScaleDown,
             _ = wait::until_some(retire_at) => End::Aged,
@@ -265,7 +271,7 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => false,
-            _ = wait::for_shutdown(&mut self.removed) => {
+            _ = self.removed.wait() => {
                 self.end_removed();
                 false
             }
@@ -284,7 +290,7 @@ impl Slot {
         let woken = tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => false,
-            _ = wait::for_shutdown(&mut self.removed) => false,
+            _ = self.removed.wait() => false,
             _ = wake.notified() => true,
         };
         self.shared.scaling.left(self.endpoint);
@@ -322,7 +328,7 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => {}
-            _ = wait::for_shutdown(&mut self.removed) => {}
+            _ = self.removed.wait() => {}
             _ = idle::until_idle(self.idle.as_mut()) => {}
             _ = sleep_until(retry_at) => {}
         }
