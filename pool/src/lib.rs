@@ -28,14 +28,19 @@
 //! - [`pool`](Pool): building a pool, handles, shutdown.
 //! - `service`: the RPC path (`tower::Service`), deadlines, routing info.
 //! - `shared`: the ready set RPCs are routed over, the RNG, the shutdown signal.
-//! - `conn`: one connection's state machine ([`ConnState`]) and the task
-//!   that dials, serves and redials it.
+//! - `conn`: one connection's state machine ([`ConnState`]), the task
+//!   that dials, serves and redials it, and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - [`lease`]: pinning one connection, and reporting leases held too long.
 //! - `pick`: power-of-two-choices connection picking.
 //! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
 //!   instead of failing fast.
 //! - `idle`: the idle timeout (gRPC channel idleness).
+//! - `endpoints`: the endpoint set, changed at runtime by
+//!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
+//! - `scale`: extra connections woken when every ready one is full.
+//! - `sniff`: the peer's first bytes, to report a peer that does not speak
+//!   HTTP/2 ([`PoolError::NotHttp2`]).
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
