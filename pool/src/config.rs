@@ -54,6 +54,41 @@ pub struct PoolConfig {
     /// Active `grpc.health.v1` checks of every endpoint. Default `None`:
     /// they add traffic, and not every server serves the health service.
     pub health_check: Option<HealthCheckConfig>,
+    /// Replace each connection after it has been ready this long (jittered
+    /// by `max_connection_age_jitter`), so load spreads onto servers added
+    /// behind a DNS name or load balancer. The replacement is dialled first
+    /// and the old connection drains only once it is ready. Default `None`:
+    /// connections live until they fail.
+    pub max_connection_age: Option<Duration>,
+    /// Each connection's age limit is `max_connection_age` scaled by a
+    /// uniform draw in `1 ± this`, from the pool's RNG, so connections
+    /// dialled together do not all rotate at once. Default 0.1 (grpc-go's
+    /// server-side ±10%); in [0, 1).
+    pub max_connection_age_jitter: f64,
+    /// How long a connection drained for its age lets in-flight RPCs finish
+    /// before it is closed under them. Default 30 s, the default RPC
+    /// deadline, so an RPC sent just before the drain can still finish.
+    pub max_connection_age_grace: Duration,
+    /// After no RPC has been in flight for this long, close every
+    /// connection and go IDLE (gRPC's channel idleness); the next RPC
+    /// reconnects and waits for a connection within its deadline. Default
+    /// `None`: connections stay open (kept alive by keepalive PINGs).
+    pub idle_timeout: Option<Duration>,
+    /// Most RPCs in flight on one connection. Picking never exceeds it: an
+    /// RPC that finds every ready connection full waits (within its
+    /// deadline) for room, or for a new connection when the endpoint may
+    /// grow. Default `None`: no cap (hyper queues streams past the
+    /// server's `MAX_CONCURRENT_STREAMS` itself).
+    pub max_streams_per_connection: Option<usize>,
+    /// Most connections per endpoint when scaling up; `connections_per_endpoint`
+    /// is then the minimum, always kept open. When every ready connection
+    /// is at `max_streams_per_connection`, one more is dialled. Default
+    /// `None`: a fixed `connections_per_endpoint`.
+    pub max_connections_per_endpoint: Option<usize>,
+    /// A connection dialled to scale up closes (`cause=scale_down`) after
+    /// nothing has been in flight on it for this long. Default 60 s: long
+    /// enough that a bursty load does not dial and close in a loop.
+    pub scale_down_after: Duration,
 }
 
 impl Default for PoolConfig {
@@ -71,6 +106,13 @@ impl Default for PoolConfig {
             retry: None,
             outlier: None,
             health_check: None,
+            max_connection_age: None,
+            max_connection_age_jitter: 0.1,
+            max_connection_age_grace: Duration::from_secs(30),
+            idle_timeout: None,
+            max_streams_per_connection: None,
+            max_connections_per_endpoint: None,
+            scale_down_after: Duration::from_secs(60),
         }
     }
 }
@@ -165,6 +207,7 @@ impl PoolConfig {
         if self.lease_leak_threshold.is_zero() {
             return err("lease_leak_threshold", "must be greater than zero");
         }
+        self.validate_lifecycle()?;
         if let Some(limiter) = &self.limiter {
             limiter.validate().map_err(|e| ConfigError {
                 field: format!("limiter.{}", e.field()),
@@ -185,6 +228,59 @@ impl PoolConfig {
         }
         if let Some(health) = &self.health_check {
             health.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl PoolConfig {
+    /// The connection-lifecycle knobs: age, idleness.
+    fn validate_lifecycle(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, problem: &str| {
+            Err(ConfigError {
+                field: field.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.max_connection_age.is_some_and(|age| age.is_zero()) {
+            return err("max_connection_age", "must be greater than zero");
+        }
+        if !(0.0..1.0).contains(&self.max_connection_age_jitter) {
+            return err("max_connection_age_jitter", "must be in [0, 1)");
+        }
+        if self.idle_timeout.is_some_and(|idle| idle.is_zero()) {
+            return err("idle_timeout", "must be greater than zero");
+        }
+        self.validate_scaling()
+    }
+
+    /// The stream cap and scaling knobs.
+    fn validate_scaling(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, problem: &str| {
+            Err(ConfigError {
+                field: field.to_owned(),
+                problem: problem.to_owned(),
+            })
+        };
+        if self.max_streams_per_connection == Some(0) {
+            return err("max_streams_per_connection", "must be at least 1");
+        }
+        if let Some(max) = self.max_connections_per_endpoint {
+            if !(self.connections_per_endpoint..=MAX_CONNECTIONS_PER_ENDPOINT).contains(&max) {
+                return err(
+                    "max_connections_per_endpoint",
+                    "must be between connections_per_endpoint and 64",
+                );
+            }
+            if max > self.connections_per_endpoint && self.max_streams_per_connection.is_none() {
+                return err(
+                    "max_connections_per_endpoint",
+                    "needs max_streams_per_connection: without a cap no connection is ever full",
+                );
+            }
+        }
+        if self.scale_down_after.is_zero() {
+            return err("scale_down_after", "must be greater than zero");
         }
         Ok(())
     }
@@ -249,6 +345,52 @@ mod tests {
         let mut c = PoolConfig::default();
         c.backoff.multiplier = f64::NAN;
         assert_eq!(c.validate().unwrap_err().field, "backoff.multiplier");
+
+        let c = PoolConfig {
+            max_connection_age: Some(Duration::ZERO),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_connection_age");
+
+        let c = PoolConfig {
+            max_connection_age_jitter: -0.1,
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "max_connection_age_jitter");
+
+        let c = PoolConfig {
+            idle_timeout: Some(Duration::ZERO),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "idle_timeout");
+
+        let c = PoolConfig {
+            max_connections_per_endpoint: Some(4),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid pool config: `max_connections_per_endpoint` needs \
+             max_streams_per_connection: without a cap no connection is ever full"
+        );
+
+        let c = PoolConfig {
+            max_connections_per_endpoint: Some(1),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "max_connections_per_endpoint"
+        );
+
+        let c = PoolConfig {
+            max_streams_per_connection: Some(0),
+            ..PoolConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "max_streams_per_connection"
+        );
 
         let c = PoolConfig {
             limiter: Some(LimiterConfig {

@@ -15,6 +15,7 @@ use crate::{
     event::ConnId,
     limit::Rejection,
     service::RoutedTo,
+    sniff::escape,
 };
 
 /// Why the pool failed an RPC.
@@ -39,6 +40,11 @@ pub enum PoolError {
     /// as an outlier or failing its health checks.
     #[error("every endpoint with a ready connection is ejected or unhealthy")]
     NoHealthyEndpoint,
+    /// The RPC waited for a ready connection (it asked to with
+    /// [`WaitForReady`](crate::WaitForReady), or the pool was idle) and its
+    /// deadline came first.
+    #[error("deadline exceeded waiting for a ready connection")]
+    NoConnectionBeforeDeadline,
     /// The RPC's deadline passed before the response headers arrived.
     #[error("deadline exceeded waiting on connection {conn}")]
     DeadlineExceeded { conn: ConnId, endpoint: EndpointId },
@@ -46,6 +52,14 @@ pub enum PoolError {
     /// lease never fails over, so take a new one.
     #[error("leased connection {conn} is gone")]
     LeaseLost { conn: ConnId, endpoint: EndpointId },
+    /// The endpoint does not speak HTTP/2 (an HTTP/1.1 server, a TLS
+    /// port, anything else): these are the first bytes it sent (up to 16).
+    #[error("endpoint {endpoint} does not speak HTTP/2 (connection {conn}): it sent {:?} first", escape(.first_bytes))]
+    NotHttp2 {
+        conn: ConnId,
+        endpoint: EndpointId,
+        first_bytes: Vec<u8>,
+    },
     /// The connection carrying the RPC failed.
     #[error("connection {conn} failed: {source}")]
     Connection {
@@ -65,9 +79,11 @@ impl PoolError {
             | PoolError::BreakerOpen
             | PoolError::NoHealthyEndpoint => Code::Unavailable,
             PoolError::Limited(rejection) => Code::from_i32(rejection.code().number().into()),
-            PoolError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            PoolError::DeadlineExceeded { .. } | PoolError::NoConnectionBeforeDeadline => {
+                Code::DeadlineExceeded
+            }
             PoolError::LeaseLost { .. } => Code::Unavailable,
-            PoolError::Connection { .. } => Code::Unavailable,
+            PoolError::Connection { .. } | PoolError::NotHttp2 { .. } => Code::Unavailable,
         }
     }
 
@@ -76,12 +92,14 @@ impl PoolError {
         match *self {
             PoolError::DeadlineExceeded { conn, endpoint }
             | PoolError::LeaseLost { conn, endpoint }
-            | PoolError::Connection { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
+            | PoolError::Connection { conn, endpoint, .. }
+            | PoolError::NotHttp2 { conn, endpoint, .. } => Some(RoutedTo { conn, endpoint }),
             PoolError::NoReadyConnection
             | PoolError::Shutdown
             | PoolError::Limited(_)
             | PoolError::BreakerOpen
-            | PoolError::NoHealthyEndpoint => None,
+            | PoolError::NoHealthyEndpoint
+            | PoolError::NoConnectionBeforeDeadline => None,
         }
     }
 

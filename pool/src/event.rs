@@ -15,6 +15,7 @@ use crate::{
     health::{CheckResult, HealthState},
     lease::LeaseId,
     outlier::{EjectReason, OutlierChange},
+    sniff::escape,
 };
 
 /// Identifies one physical connection (one TCP stream, one HTTP/2 session).
@@ -260,12 +261,27 @@ fn fmt_outlier_change(f: &mut fmt::Formatter<'_>, change: &OutlierChange) -> fmt
 pub enum DrainCause {
     /// `Pool::shutdown` was called or the last `Pool` handle was dropped.
     Shutdown,
+    /// The connection reached `max_connection_age` and its replacement is
+    /// ready; in-flight RPCs get `max_connection_age_grace`.
+    MaxAge,
+    /// No RPC for `idle_timeout`: the pool went IDLE.
+    Idle,
+    /// Its endpoint was removed (`Pool::remove_endpoint`); in-flight RPCs
+    /// get `shutdown_grace`.
+    EndpointRemoved,
+    /// A connection dialled to scale up had nothing in flight for
+    /// `scale_down_after`.
+    ScaleDown,
 }
 
 impl fmt::Display for DrainCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DrainCause::Shutdown => "shutdown",
+            DrainCause::MaxAge => "max_age",
+            DrainCause::Idle => "idle",
+            DrainCause::EndpointRemoved => "endpoint_removed",
+            DrainCause::ScaleDown => "scale_down",
         })
     }
 }
@@ -282,8 +298,15 @@ pub enum CloseCause {
     PeerClosed,
     /// The session failed: I/O error, reset, or HTTP/2 protocol error.
     Transport(String),
+    /// The peer does not speak HTTP/2 (an HTTP/1.1 server, a TLS port,
+    /// anything else): its first bytes were not a SETTINGS frame. Up to
+    /// 16 of them are kept.
+    NotHttp2 { first_bytes: Vec<u8> },
     /// Closed by the pool on shutdown, after draining.
     Shutdown,
+    /// Closed by the pool after draining for a reason other than shutdown
+    /// (max age, idle); shown as that reason.
+    Retired(DrainCause),
 }
 
 impl fmt::Display for CloseCause {
@@ -293,7 +316,11 @@ impl fmt::Display for CloseCause {
             CloseCause::KeepaliveTimeout => f.write_str("keepalive_timeout"),
             CloseCause::PeerClosed => f.write_str("peer_closed"),
             CloseCause::Transport(e) => write!(f, "transport error={e:?}"),
+            CloseCause::NotHttp2 { first_bytes } => {
+                write!(f, "not_http2 first_bytes={:?}", escape(first_bytes))
+            }
             CloseCause::Shutdown => f.write_str("shutdown"),
+            CloseCause::Retired(reason) => write!(f, "{reason}"),
         }
     }
 }

@@ -13,7 +13,9 @@ use std::{
     },
 };
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+
+use crate::idle::Activity;
 
 /// Count of RPCs in flight on one connection.
 #[derive(Debug, Default)]
@@ -22,9 +24,36 @@ pub(crate) struct InFlight {
     /// RPCs ever counted here, for stats.
     total: AtomicU64,
     idle: Notify,
+    hooks: Hooks,
+}
+
+/// Who else learns of this connection's RPCs starting and ending. Each is
+/// only set when its feature is configured, so a plain pool pays nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Hooks {
+    /// The pool-wide count, when the pool has an idle timeout.
+    pub(crate) pool: Option<Arc<Activity>>,
+    /// This connection's own activity, when it may be scaled down.
+    pub(crate) conn: Option<Arc<Activity>>,
+    /// With a per-connection stream cap: the cap, and the signal bumped
+    /// when an RPC ending frees room on a full connection.
+    pub(crate) freed: Option<(usize, Arc<watch::Sender<u64>>)>,
 }
 
 impl InFlight {
+    /// A count that also reports to `hooks`.
+    pub(crate) fn new(hooks: Hooks) -> Self {
+        Self {
+            hooks,
+            ..Self::default()
+        }
+    }
+
+    /// This connection's own activity, when it may be scaled down.
+    pub(crate) fn activity(&self) -> Option<&Arc<Activity>> {
+        self.hooks.conn.as_ref()
+    }
+
     pub(crate) fn load(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
@@ -36,6 +65,9 @@ impl InFlight {
     pub(crate) fn acquire(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
         self.total.fetch_add(1, Ordering::Relaxed);
+        for activity in [&self.hooks.pool, &self.hooks.conn].into_iter().flatten() {
+            activity.started();
+        }
         InFlightGuard(Arc::clone(self))
     }
 
@@ -62,6 +94,15 @@ impl Drop for InFlightGuard {
     fn drop(&mut self) {
         let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(before > 0, "in-flight count underflow");
+        let hooks = &self.0.hooks;
+        for activity in [&hooks.pool, &hooks.conn].into_iter().flatten() {
+            activity.ended();
+        }
+        if let Some((cap, freed)) = &hooks.freed
+            && before == *cap
+        {
+            freed.send_modify(|generation| *generation += 1);
+        }
         if before == 1 {
             self.0.idle.notify_waiters();
         }

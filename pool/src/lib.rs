@@ -28,11 +28,19 @@
 //! - [`pool`](Pool): building a pool, handles, shutdown.
 //! - `service`: the RPC path (`tower::Service`), deadlines, routing info.
 //! - `shared`: the ready set RPCs are routed over, the RNG, the shutdown signal.
-//! - `conn`: one connection's state machine ([`ConnState`]) and the task
-//!   that dials, serves and redials it.
+//! - `conn`: one connection's state machine ([`ConnState`]), the task
+//!   that dials, serves and redials it, and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - [`lease`]: pinning one connection, and reporting leases held too long.
 //! - `pick`: power-of-two-choices connection picking.
+//! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
+//!   instead of failing fast.
+//! - `idle`: the idle timeout (gRPC channel idleness).
+//! - `endpoints`: the endpoint set, changed at runtime by
+//!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
+//! - `scale`: extra connections woken when every ready one is full.
+//! - `sniff`: the peer's first bytes, to report a peer that does not speak
+//!   HTTP/2 ([`PoolError::NotHttp2`]).
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
@@ -54,10 +62,12 @@ mod conn;
 pub mod connector;
 pub mod deadline;
 pub mod endpoint;
+mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
 pub mod health;
+mod idle;
 mod inflight;
 pub mod lease;
 pub mod limit;
@@ -67,16 +77,20 @@ pub mod outlier;
 mod pick;
 mod pool;
 pub mod retry;
+mod scale;
 mod service;
 mod shared;
+mod sniff;
 pub mod status;
 mod wait;
+mod wait_for_ready;
 
 pub use body::PoolBody;
 pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
 pub use conn::{ConnState, IllegalTransition};
 pub use connector::{Connector, TcpConnector};
 pub use endpoint::{Endpoint, EndpointError, EndpointId};
+pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
 pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
@@ -90,3 +104,4 @@ pub use service::{ResponseFuture, RoutedTo};
 pub use status::{
     ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
 };
+pub use wait_for_ready::WaitForReady;

@@ -272,6 +272,10 @@ fn state_name(state: Connectivity) -> &'static str {
 fn drain_cause(cause: DrainCause) -> &'static str {
     match cause {
         DrainCause::Shutdown => "shutdown",
+        DrainCause::MaxAge => "max_age",
+        DrainCause::Idle => "idle",
+        DrainCause::EndpointRemoved => "endpoint_removed",
+        DrainCause::ScaleDown => "scale_down",
     }
 }
 
@@ -281,7 +285,9 @@ fn close_cause(cause: &CloseCause) -> &'static str {
         CloseCause::KeepaliveTimeout => "keepalive_timeout",
         CloseCause::PeerClosed => "peer_closed",
         CloseCause::Transport(_) => "transport",
+        CloseCause::NotHttp2 { .. } => "not_http2",
         CloseCause::Shutdown => "shutdown",
+        CloseCause::Retired(cause) => drain_cause(*cause),
     }
 }
 
@@ -405,6 +411,7 @@ mod tests {
             endpoints: vec![EndpointStats {
                 id: EndpointId(0),
                 endpoint: Endpoint::parse("http://127.0.0.1:1").unwrap(),
+                removed: false,
                 state: Connectivity::Ready,
                 breaker: Some(BreakerState::Open),
                 ejected: None,

@@ -11,6 +11,7 @@ use crate::{
     conn::Slot,
     connector::Connector,
     endpoint::{Endpoint, EndpointId},
+    endpoints::{AddEndpointError, RemoveEndpointError},
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
@@ -55,9 +56,61 @@ impl Pool {
         PoolBuilder::default()
     }
 
-    /// The endpoints, indexed by [`EndpointId`].
-    pub fn endpoints(&self) -> &[Endpoint] {
-        &self.shared().endpoints
+    /// Every endpoint the pool has had, indexed by [`EndpointId`]; removed
+    /// ones stay (`Pool::stats` marks them), so ids stay indexes.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let all = self.shared().endpoints.all();
+        all.into_iter().map(|(e, _)| Endpoint::clone(&e)).collect()
+    }
+
+    /// Adds an endpoint at runtime (`http://host:port`) and starts its
+    /// `connections_per_endpoint` connection tasks on the current tokio
+    /// runtime. Returns its new id.
+    pub fn add_endpoint(&self, uri: &str) -> Result<EndpointId, AddEndpointError> {
+        let endpoint = Endpoint::parse(uri)?;
+        let shared = self.shared();
+        if shared.has_breakers() {
+            return Err(AddEndpointError::BreakersConfigured);
+        }
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| AddEndpointError::NoRuntime)?;
+        // Under the tasks lock, so a shutdown that already took the task
+        // list cannot miss the new tasks.
+        let mut tasks = shared.tasks.lock().expect("tasks lock poisoned");
+        if shared.is_shutting_down() {
+            return Err(AddEndpointError::Shutdown);
+        }
+        let id = shared.endpoints.add(endpoint)?;
+        // Outlier detection and health checks watch the new endpoint from
+        // the start (before its first connection can be picked).
+        if let Some(outliers) = &shared.outliers {
+            outliers.add_endpoint(id);
+        }
+        if let Some(health) = &shared.health {
+            health.add_endpoint(id);
+            let (shared, health) = (Arc::clone(shared), Arc::clone(health));
+            tasks.push(runtime.spawn(check_endpoint(shared, health, id)));
+        }
+        let min = shared.config.connections_per_endpoint;
+        let slots = shared.add_slots(id, shared.slots_per_endpoint());
+        for (nth, index) in slots.into_iter().enumerate() {
+            let slot = Slot::new(Arc::clone(shared), index, id, nth >= min);
+            tasks.push(runtime.spawn(slot.run()));
+        }
+        Ok(id)
+    }
+
+    /// Removes an endpoint at runtime: its connections take no new RPCs,
+    /// in-flight ones get `shutdown_grace` to finish (`conn_draining
+    /// cause=endpoint_removed`), and its connection tasks end. Returns its id.
+    pub fn remove_endpoint(&self, uri: &str) -> Result<EndpointId, RemoveEndpointError> {
+        let endpoint = Endpoint::parse(uri)?;
+        let shared = self.shared();
+        let id = shared.endpoints.remove(&endpoint)?;
+        // At once, not when its slot tasks next run: no RPC sent after
+        // this returns may go there.
+        shared.remove_ready_of(id);
+        Ok(id)
     }
 
     /// The validated configuration the pool runs with.
@@ -194,12 +247,19 @@ impl PoolBuilder {
             rng,
             admission,
         ));
+        // Each endpoint's slots are consecutive: its minimum first, then
+        // the extra ones scaling may wake.
+        let (min, per_endpoint) = (
+            shared.config.connections_per_endpoint,
+            shared.slots_per_endpoint(),
+        );
         let mut tasks: Vec<_> = shared
             .slot_endpoints()
             .into_iter()
             .enumerate()
             .map(|(index, endpoint)| {
-                runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint).run())
+                let extra = index % per_endpoint >= min;
+                runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint, extra).run())
             })
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
@@ -207,11 +267,14 @@ impl PoolBuilder {
             tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
         }
         if let Some(health) = &shared.health {
-            for index in 0..shared.endpoints.len() {
+            for index in 0..shared.endpoints.all().len() {
                 let endpoint = EndpointId(index as u32);
                 let (shared, health) = (Arc::clone(&shared), Arc::clone(health));
                 tasks.push(runtime.spawn(check_endpoint(shared, health, endpoint)));
             }
+        }
+        if let Some(idle) = &shared.idle {
+            tasks.push(runtime.spawn(Arc::clone(idle).run(shared.shutdown_signal())));
         }
         *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {

@@ -30,6 +30,7 @@ use crate::{
     pool::Pool,
     retry::{self, Idempotent},
     shared::{Routed, Shared},
+    wait_for_ready::{self, WaitForReady},
 };
 
 /// Which connection carried an RPC. Found in every successful response's
@@ -70,24 +71,27 @@ pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
     // The permit is the caller's, so it is kept across transparent retries.
     let deadline = deadline_of(shared, &request);
+    let wait_for_ready = request.extensions().get::<WaitForReady>().is_some();
     let limit = admit(shared, deadline).await?;
     if let Some(retry) = &shared.retry
         && request.extensions().get::<Idempotent>().is_some()
     {
-        return retry::send(shared, retry, request, limit, deadline).await;
+        return retry::send(shared, retry, request, limit, deadline, wait_for_ready).await;
     }
-    let routed = shared.pick(Instant::now(), &[])?;
-    send_on(shared, routed, request, limit, deadline).await
+    let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
+    send_on(shared, routed, request, limit, deadline, wait_for_ready).await
 }
 
 /// Sends `request` on `routed`, and on other connections while hyper hands
-/// it back unsent (a transparent retry).
+/// it back unsent (a transparent retry), picked the way the first one was
+/// (waiting for a connection when the call or the pool's state says so).
 pub(crate) async fn send_on(
     shared: &Shared,
     mut routed: Routed,
     mut request: Request<Body>,
     mut limit: Option<LimitPermit>,
     deadline: Instant,
+    wait_for_ready: bool,
 ) -> Result<Response<PoolBody>, PoolError> {
     // Connections already tried, in an array: a Vec would be an allocation
     // per RPC for a list that is almost always one long.
@@ -106,7 +110,8 @@ pub(crate) async fn send_on(
             } if attempts < MAX_TRANSPARENT_ATTEMPTS => {
                 request = unsent;
                 limit = permit;
-                routed = shared.pick(Instant::now(), &tried[..attempts])?;
+                routed = wait_for_ready::pick(shared, deadline, &tried[..attempts], wait_for_ready)
+                    .await?;
             }
             Attempt::Unsent { error, .. } => return Err(error),
         }
@@ -159,8 +164,8 @@ pub(crate) async fn attempt(
     limit: Option<LimitPermit>,
     deadline: Instant,
 ) -> Attempt {
-    let endpoint = &shared.endpoints[routed.endpoint.0 as usize];
-    *request.uri_mut() = absolute_uri(endpoint, request.uri());
+    let endpoint = shared.endpoints.get(routed.endpoint);
+    *request.uri_mut() = absolute_uri(&endpoint, request.uri());
     let to = RoutedTo {
         conn: routed.conn,
         endpoint: routed.endpoint,
@@ -172,6 +177,21 @@ pub(crate) async fn attempt(
         outlier: routed.outlier,
     };
     let mut sender = routed.sender;
+    let peer = routed.peer;
+    // The connection failed under the RPC; the peer's first bytes say
+    // whether it was ever an HTTP/2 server.
+    let connection_error = |source: hyper::Error| match peer.not_http2() {
+        Some(first_bytes) => PoolError::NotHttp2 {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            first_bytes,
+        },
+        None => PoolError::Connection {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            source,
+        },
+    };
     let mut failed = match timeout_at(deadline, sender.try_send_request(request)).await {
         Ok(Ok(response)) => return Attempt::Done(Ok(PoolBody::wrap(response, to, call))),
         Ok(Err(failed)) => failed,
@@ -189,19 +209,11 @@ pub(crate) async fn attempt(
         Some(request) => Attempt::Unsent {
             request,
             limit: call.take_limit(),
-            error: PoolError::Connection {
-                conn: to.conn,
-                endpoint: to.endpoint,
-                source: failed.into_error(),
-            },
+            error: connection_error(failed.into_error()),
         },
         None => {
             call.finish(CallResult::TransportError);
-            Attempt::Done(Err(PoolError::Connection {
-                conn: to.conn,
-                endpoint: to.endpoint,
-                source: failed.into_error(),
-            }))
+            Attempt::Done(Err(connection_error(failed.into_error())))
         }
     }
 }

@@ -19,17 +19,21 @@ use crate::{
     config::PoolConfig,
     connector::DynConnector,
     endpoint::{Endpoint, EndpointId},
+    endpoints::EndpointSet,
     error::PoolError,
     event::{ConnId, Events},
     executor::TrackedExecutor,
     health::Health,
-    inflight::{InFlight, InFlightGuard},
+    idle::{Activity, Idleness},
+    inflight::{Hooks, InFlight, InFlightGuard},
     lease::Leases,
     limit::LimitGate,
     outlier::{OutlierCall, Outliers},
     pick,
     retry::RetryPolicy,
+    scale::Scaling,
     service::RoutedTo,
+    sniff::FirstBytes,
     status::{
         Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats, SlotStatus,
     },
@@ -43,6 +47,8 @@ pub(crate) struct ReadyConn {
     pub(crate) endpoint: EndpointId,
     pub(crate) sender: SendRequest<Body>,
     pub(crate) in_flight: Arc<InFlight>,
+    /// The peer's first bytes, to tell a non-HTTP/2 peer from a failure.
+    pub(crate) peer: Arc<FirstBytes>,
 }
 
 /// What `pick` hands the RPC path.
@@ -55,6 +61,8 @@ pub(crate) struct Routed {
     pub(crate) breaker: Option<BreakerCall>,
     /// The outlier detector's record, when outlier detection is on.
     pub(crate) outlier: Option<OutlierCall>,
+    /// The peer's first bytes, to tell a non-HTTP/2 peer from a failure.
+    pub(crate) peer: Arc<FirstBytes>,
 }
 
 /// The optional admission layers, built from the config.
@@ -68,7 +76,7 @@ pub(crate) struct Admission {
 }
 
 pub(crate) struct Shared {
-    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) endpoints: EndpointSet,
     pub(crate) config: PoolConfig,
     pub(crate) connector: Box<dyn DynConnector>,
     pub(crate) events: Events,
@@ -97,6 +105,14 @@ pub(crate) struct Shared {
     slots: Mutex<Vec<SlotStatus>>,
     /// The pool-wide connectivity, recomputed on every slot change.
     connectivity: watch::Sender<Connectivity>,
+    /// The idle cycle, when `idle_timeout` is set.
+    pub(crate) idle: Option<Arc<Idleness>>,
+    /// Bumped whenever an RPC waiting for a connection should look again:
+    /// a connection became ready, a waking pool settled, shutdown began,
+    /// a full connection has room again.
+    ready_changes: Arc<watch::Sender<u64>>,
+    /// Extra connections, woken when every ready one is full.
+    pub(crate) scaling: Scaling,
 }
 
 impl Shared {
@@ -110,14 +126,20 @@ impl Shared {
     ) -> Self {
         let slots = (0..endpoints.len())
             .flat_map(|e| {
-                std::iter::repeat_n(EndpointId(e as u32), config.connections_per_endpoint)
+                let per_endpoint = config
+                    .max_connections_per_endpoint
+                    .unwrap_or(config.connections_per_endpoint);
+                std::iter::repeat_n(EndpointId(e as u32), per_endpoint)
             })
             .map(SlotStatus::new)
             .collect();
         Self {
+            idle: config.idle_timeout.map(|t| Arc::new(Idleness::new(t))),
+            ready_changes: Arc::new(watch::Sender::new(0)),
+            scaling: Scaling::default(),
             slots: Mutex::new(slots),
             connectivity: watch::Sender::new(Connectivity::Idle),
-            endpoints,
+            endpoints: EndpointSet::new(endpoints),
             config,
             connector,
             events,
@@ -147,10 +169,58 @@ impl Shared {
     }
 
     pub(crate) fn insert_ready(&self, entry: ReadyConn) {
+        {
+            let mut ready = self.ready.lock().expect("ready lock poisoned");
+            let at = ready.partition_point(|c| c.conn < entry.conn);
+            debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
+            ready.insert(at, entry);
+        }
+        if let Some(idle) = &self.idle {
+            idle.settle();
+        }
+        self.ready_changed();
+    }
+
+    /// A new connection's in-flight count, feeding the pool-wide activity
+    /// when the pool has an idle timeout.
+    /// An `extra` connection (dialled to scale up) also tracks its own
+    /// activity, to scale down when it has been quiet.
+    pub(crate) fn new_in_flight(&self, extra: bool) -> Arc<InFlight> {
+        Arc::new(InFlight::new(Hooks {
+            pool: self.idle.as_ref().map(|idle| Arc::clone(&idle.activity)),
+            conn: extra.then(|| Arc::new(Activity::new(Instant::now()))),
+            freed: self
+                .config
+                .max_streams_per_connection
+                .map(|cap| (cap, Arc::clone(&self.ready_changes))),
+        }))
+    }
+
+    /// A dial failed: a waking pool is now failing, so RPCs that waited
+    /// only because it was waking must look again (and fail fast).
+    pub(crate) fn connect_failed(&self) {
+        if self.idle.as_ref().is_some_and(|idle| idle.settle()) {
+            self.ready_changed();
+        }
+    }
+
+    /// Wakes RPCs waiting for a connection (sending on a `watch` draws
+    /// nothing from tokio's RNG; only waiting does).
+    pub(crate) fn ready_changed(&self) {
+        self.ready_changes
+            .send_modify(|generation| *generation += 1);
+    }
+
+    /// Changes RPCs waiting for a connection watch (see `ready_changes`).
+    pub(crate) fn watch_ready_changes(&self) -> watch::Receiver<u64> {
+        self.ready_changes.subscribe()
+    }
+
+    /// Removes every connection of `endpoint` from the ready set (it was
+    /// removed; its slots drain those connections next).
+    pub(crate) fn remove_ready_of(&self, endpoint: EndpointId) {
         let mut ready = self.ready.lock().expect("ready lock poisoned");
-        let at = ready.partition_point(|c| c.conn < entry.conn);
-        debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
-        ready.insert(at, entry);
+        ready.retain(|c| c.endpoint != endpoint);
     }
 
     /// Removes `conn` from the ready set; returns whether it was there.
@@ -195,9 +265,17 @@ impl Shared {
     /// breakers on, a connection is only chosen if its endpoint's breaker
     /// admits the call; an endpoint that refuses is left out and the choice
     /// is made again among the rest (at most once per endpoint).
+    ///
+    /// A connection at `max_streams_per_connection` is never chosen; every
+    /// count is taken under the ready lock, so the cap cannot be overshot.
     pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        if ready.iter().all(|c| avoid.contains(&c.conn)) {
+        let cap = self.config.max_streams_per_connection;
+        let has_room = |c: &ReadyConn| cap.is_none_or(|cap| c.in_flight.load() < cap);
+        if !ready
+            .iter()
+            .any(|c| !avoid.contains(&c.conn) && has_room(c))
+        {
             return Err(PoolError::NoReadyConnection);
         }
         // Endpoints out of rotation (ejected, failing health checks) are
@@ -205,7 +283,7 @@ impl Shared {
         let mut refused: Vec<EndpointId> = self.out_of_rotation(now);
         let excluded = refused.len();
         loop {
-            let chosen = if avoid.is_empty() && refused.is_empty() {
+            let chosen = if avoid.is_empty() && refused.is_empty() && cap.is_none() {
                 // The usual case, every ready connection a candidate: no
                 // list to build (an allocation per RPC). Same draws as below.
                 self.with_rng(|rng| {
@@ -215,18 +293,29 @@ impl Shared {
             } else {
                 let candidates: Vec<&ReadyConn> = ready
                     .iter()
-                    .filter(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint))
+                    .filter(|c| {
+                        !avoid.contains(&c.conn) && !refused.contains(&c.endpoint) && has_room(c)
+                    })
                     .collect();
                 self.with_rng(|rng| {
                     pick::two_choices(candidates.len(), |i| candidates[i].in_flight.load(), rng)
                 })
                 .map(|at| candidates[at])
             };
-            let chosen = chosen.ok_or(if refused.len() > excluded {
-                PoolError::BreakerOpen
-            } else {
-                PoolError::NoHealthyEndpoint
-            })?;
+            let Some(chosen) = chosen else {
+                // A connection left that is neither tried nor refused is only
+                // full (at the stream cap): the caller may wait for room.
+                let full = ready
+                    .iter()
+                    .any(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint));
+                return Err(if full {
+                    PoolError::NoReadyConnection
+                } else if refused.len() > excluded {
+                    PoolError::BreakerOpen
+                } else {
+                    PoolError::NoHealthyEndpoint
+                });
+            };
             let breaker = match &self.breakers {
                 None => None,
                 Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {
@@ -245,6 +334,7 @@ impl Shared {
                 guard: chosen.in_flight.acquire(),
                 breaker,
                 outlier: self.outliers.as_ref().map(|o| o.call(chosen.endpoint)),
+                peer: Arc::clone(&chosen.peer),
             });
         }
     }
@@ -269,6 +359,41 @@ impl Shared {
         self.pick(now, &other_endpoints)
             .or_else(|_| self.pick(now, &other_conns))
             .or_else(|_| self.pick(now, &[]))
+    }
+
+    /// Whether some ready connection (not in `avoid`, its endpoint in
+    /// rotation at `now`) exists but every one is at
+    /// `max_streams_per_connection`.
+    pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> bool {
+        let Some(cap) = self.config.max_streams_per_connection else {
+            return false;
+        };
+        let out = self.out_of_rotation(now);
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let mut open = ready
+            .iter()
+            .filter(|c| !avoid.contains(&c.conn) && !out.contains(&c.endpoint))
+            .peekable();
+        open.peek().is_some() && open.all(|c| c.in_flight.load() >= cap)
+    }
+
+    /// Every ready connection is full: asks for one more connection, to an
+    /// endpoint that is live and in rotation at `now` (a connection to an
+    /// ejected or unhealthy endpoint would take no RPCs).
+    /// Returns whether one is on its way.
+    pub(crate) fn grow(&self, now: Instant) -> bool {
+        let live = self.endpoints.all();
+        let out = self.out_of_rotation(now);
+        self.scaling.grow(|id| {
+            !out.contains(&id) && live.get(id.0 as usize).is_some_and(|(_, removed)| !removed)
+        })
+    }
+
+    /// Slots per endpoint: the minimum, then the extra ones scaling may wake.
+    pub(crate) fn slots_per_endpoint(&self) -> usize {
+        self.config
+            .max_connections_per_endpoint
+            .unwrap_or(self.config.connections_per_endpoint)
     }
 
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
@@ -300,6 +425,7 @@ impl Shared {
             guard: chosen.in_flight.acquire(),
             breaker,
             outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
+            peer: Arc::clone(&chosen.peer),
         })
     }
 
@@ -326,7 +452,7 @@ impl Shared {
     pub(crate) fn update_slot(&self, slot: usize, change: impl FnOnce(&mut SlotStatus)) {
         let mut slots = self.slots.lock().expect("slots lock poisoned");
         change(&mut slots[slot]);
-        let state = Connectivity::aggregate(slots.iter().map(|s| s.state));
+        let state = Connectivity::aggregate(slots.iter().filter(|s| !s.dormant).map(|s| s.state));
         self.connectivity.send_if_modified(|current| {
             let changed = *current != state;
             *current = state;
@@ -338,23 +464,37 @@ impl Shared {
         self.connectivity.subscribe()
     }
 
+    /// Adds `count` slots for `endpoint`; returns their indexes.
+    pub(crate) fn add_slots(&self, endpoint: EndpointId, count: usize) -> Vec<usize> {
+        let mut slots = self.slots.lock().expect("slots lock poisoned");
+        let first = slots.len();
+        slots.extend((0..count).map(|_| SlotStatus::new(endpoint)));
+        (first..first + count).collect()
+    }
+
+    /// Breakers are sized when the pool is built.
+    pub(crate) fn has_breakers(&self) -> bool {
+        self.breakers.is_some()
+    }
+
     pub(crate) fn stats(&self) -> PoolStats {
         let now = Instant::now();
+        let all = self.endpoints.all();
         let slots = self.slots.lock().expect("slots lock poisoned");
-        let endpoints: Vec<EndpointStats> = self
-            .endpoints
-            .iter()
+        let endpoints: Vec<EndpointStats> = all
+            .into_iter()
             .enumerate()
-            .map(|(index, endpoint)| {
+            .map(|(index, (endpoint, removed))| {
                 let id = EndpointId(index as u32);
                 let mine: Vec<SlotStats> = slots
                     .iter()
-                    .filter(|s| s.endpoint == id)
+                    .filter(|s| s.endpoint == id && !s.dormant)
                     .map(|s| s.stats(now))
                     .collect();
                 EndpointStats {
                     id,
-                    endpoint: endpoint.clone(),
+                    endpoint: Endpoint::clone(&endpoint),
+                    removed,
                     state: Connectivity::aggregate(mine.iter().map(|s| s.state)),
                     breaker: self.breakers.as_ref().map(|b| b.state(id)),
                     ejected: self.outliers.as_ref().map(|o| o.is_ejected(id, now)),
@@ -382,6 +522,7 @@ impl Shared {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+        self.ready_changed();
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -95,6 +95,9 @@ pub struct LimiterStats {
 pub struct EndpointStats {
     pub id: EndpointId,
     pub endpoint: Endpoint,
+    /// Removed by `Pool::remove_endpoint`: its connections drain and its
+    /// slots end (then SHUTDOWN). Kept so ids stay indexes.
+    pub removed: bool,
     pub state: Connectivity,
     /// The endpoint's circuit breaker, when breakers are configured. OPEN
     /// stays OPEN here until a call notices `wait_in_open` has passed.
@@ -104,7 +107,8 @@ pub struct EndpointStats {
     pub ejected: Option<bool>,
     /// The endpoint's health from active checks, when they are configured.
     pub health: Option<HealthState>,
-    /// One per connection slot (`connections_per_endpoint`).
+    /// One per connection slot (`connections_per_endpoint`, plus the
+    /// extra connections scaling has woken).
     pub slots: Vec<SlotStats>,
 }
 
@@ -133,6 +137,9 @@ pub struct ConnStats {
 /// A slot's live record, kept by the pool.
 pub(crate) struct SlotStatus {
     pub(crate) endpoint: EndpointId,
+    /// An extra slot asleep until the pool needs room: left out of stats
+    /// and of the aggregated connectivity.
+    pub(crate) dormant: bool,
     pub(crate) state: Connectivity,
     pub(crate) dials: u64,
     pub(crate) conn: Option<LiveConn>,
@@ -149,6 +156,7 @@ impl SlotStatus {
     pub(crate) fn new(endpoint: EndpointId) -> Self {
         Self {
             endpoint,
+            dormant: false,
             state: Connectivity::Idle,
             dials: 0,
             conn: None,

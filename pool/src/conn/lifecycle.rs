@@ -4,6 +4,10 @@
 //! `PoolEvent`, updates its slot's status (`status.rs`), and keeps the
 //! pool's ready set in step with the state: a connection is in the ready set
 //! if and only if it is `Ready`.
+//!
+//! A slot's status describes its newest connection. A connection retired
+//! for its age drains after its replacement has started, so it no longer
+//! owns the slot's status and its last transitions leave that status alone.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,7 +21,8 @@ use crate::{
     event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
     inflight::InFlight,
     shared::{ReadyConn, Shared},
-    status::{Connectivity, LiveConn},
+    sniff::FirstBytes,
+    status::{Connectivity, LiveConn, SlotStatus},
 };
 
 pub(crate) struct Conn {
@@ -26,6 +31,8 @@ pub(crate) struct Conn {
     endpoint: EndpointId,
     state: ConnState,
     pub(crate) in_flight: Arc<InFlight>,
+    /// The peer's first bytes, once the connection is up.
+    peer: Option<Arc<FirstBytes>>,
     shared: Arc<Shared>,
 }
 
@@ -36,13 +43,15 @@ impl Conn {
         slot: usize,
         endpoint: EndpointId,
         attempt: u32,
+        extra: bool,
     ) -> Self {
         let conn = Self {
             id: shared.next_conn_id(),
             slot,
             endpoint,
             state: ConnState::Connecting,
-            in_flight: Arc::default(),
+            in_flight: shared.new_in_flight(extra),
+            peer: None,
             shared,
         };
         conn.shared.update_slot(slot, |status| {
@@ -59,24 +68,43 @@ impl Conn {
         conn
     }
 
-    pub(crate) fn ready(&mut self, sender: SendRequest<Body>) {
+    pub(crate) fn ready(&mut self, sender: SendRequest<Body>, peer: Arc<FirstBytes>) {
         checked(self.state.on_ready());
+        self.peer = Some(Arc::clone(&peer));
         self.shared.insert_ready(ReadyConn {
             conn: self.id,
             endpoint: self.endpoint,
             sender,
             in_flight: Arc::clone(&self.in_flight),
+            peer,
         });
         self.publish(Connectivity::Ready);
         self.emit(ConnEvent::Ready);
     }
 
+    pub(crate) fn peer(&self) -> Option<&FirstBytes> {
+        self.peer.as_deref()
+    }
+
     pub(crate) fn drain(&mut self, cause: DrainCause) {
         checked(self.state.on_drain(cause));
         let was_ready = self.shared.remove_ready(self.id);
-        debug_assert!(was_ready, "a Ready connection is in the ready set");
-        // Draining only happens on shutdown, and the slot will not redial.
-        self.publish(Connectivity::Shutdown);
+        // `Pool::remove_endpoint` takes its connections out of the ready
+        // set itself, before their slots drain them.
+        debug_assert!(
+            was_ready || cause == DrainCause::EndpointRemoved,
+            "a Ready connection is in the ready set"
+        );
+        let slot_state = match cause {
+            // The slot will not redial.
+            DrainCause::Shutdown | DrainCause::EndpointRemoved => Connectivity::Shutdown,
+            // The slot waits for the next RPC (or for the pool to need
+            // room) before it redials.
+            DrainCause::Idle | DrainCause::ScaleDown => Connectivity::Idle,
+            // Its replacement owns the slot by now; `publish` leaves it be.
+            DrainCause::MaxAge => Connectivity::Ready,
+        };
+        self.publish(slot_state);
         self.emit(ConnEvent::Draining { cause });
     }
 
@@ -87,14 +115,25 @@ impl Conn {
         // leaves the slot IDLE until it redials.
         let next = match cause {
             CloseCause::ConnectFailed(_) => Connectivity::TransientFailure,
-            CloseCause::Shutdown => Connectivity::Shutdown,
-            CloseCause::KeepaliveTimeout | CloseCause::PeerClosed | CloseCause::Transport(_) => {
-                Connectivity::Idle
+            CloseCause::Shutdown | CloseCause::Retired(DrainCause::EndpointRemoved) => {
+                Connectivity::Shutdown
             }
+            CloseCause::KeepaliveTimeout
+            | CloseCause::PeerClosed
+            | CloseCause::Transport(_)
+            | CloseCause::NotHttp2 { .. }
+            | CloseCause::Retired(_) => Connectivity::Idle,
         };
+        if matches!(cause, CloseCause::ConnectFailed(_)) {
+            // A waking pool that cannot connect is failing, not idle.
+            self.shared.connect_failed();
+        }
+        let id = self.id;
         self.shared.update_slot(self.slot, |status| {
-            status.state = next;
-            status.conn = None;
+            if owns(status, id) {
+                status.state = next;
+                status.conn = None;
+            }
         });
         self.emit(ConnEvent::Closed { cause });
     }
@@ -111,10 +150,12 @@ impl Conn {
     /// Records the new state of this (still live) connection and its slot.
     fn publish(&self, slot_state: Connectivity) {
         let conn_state = self.state.clone();
+        let id = self.id;
         self.shared.update_slot(self.slot, |status| {
-            status.state = slot_state;
-            if let Some(live) = &mut status.conn {
-                debug_assert_eq!(live.id, self.id);
+            if let Some(live) = &mut status.conn
+                && live.id == id
+            {
+                status.state = slot_state;
                 live.state = conn_state;
             }
         });
@@ -138,12 +179,21 @@ impl Drop for Conn {
     fn drop(&mut self) {
         if !matches!(self.state, ConnState::Closed(_)) {
             self.shared.remove_ready(self.id);
+            let id = self.id;
             self.shared.update_slot(self.slot, |status| {
-                status.state = Connectivity::Shutdown;
-                status.conn = None;
+                if owns(status, id) {
+                    status.state = Connectivity::Shutdown;
+                    status.conn = None;
+                }
             });
         }
     }
+}
+
+/// Whether `conn` is the connection `status` describes (a retiring
+/// connection no longer is).
+fn owns(status: &SlotStatus, conn: ConnId) -> bool {
+    status.conn.as_ref().is_some_and(|live| live.id == conn)
 }
 
 /// An illegal transition is a bug in the driver: loud in debug builds and

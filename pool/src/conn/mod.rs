@@ -2,6 +2,7 @@
 //! event for every transition, and the task that dials, serves and redials.
 
 mod lifecycle;
+mod retire;
 mod slot;
 mod state;
 

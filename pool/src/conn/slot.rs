@@ -11,48 +11,85 @@ use futures_util::FutureExt;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
-    sync::watch,
+    sync::{oneshot, watch},
     time::{Instant, sleep_until, timeout},
 };
 use tonic::body::Body;
 
 use crate::{
     backoff::Backoff,
-    conn::lifecycle::Conn,
+    conn::{lifecycle::Conn, retire},
     connector::BoxIo,
     endpoint::EndpointId,
+    endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
+    idle::{self, Activity, Phase},
     inflight::InFlight,
     shared::Shared,
+    sniff::{FirstBytes, Sniff},
+    status::Connectivity,
     wait,
 };
 
-type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
+pub(super) type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
 
 pub(crate) struct Slot {
+    /// The pool's idle phase, when it has an idle timeout.
+    idle: Option<watch::Receiver<Phase>>,
     shared: Arc<Shared>,
     /// Index among all the pool's slots.
     index: usize,
     endpoint: EndpointId,
     backoff: Backoff,
     shutdown: watch::Receiver<bool>,
+    /// Set when the endpoint is removed: the slot drains and ends.
+    removed: Arc<Removed>,
+    /// An extra slot (scaling): asleep until the pool needs room, and its
+    /// connection closes after `scale_down_after` without RPCs.
+    extra: bool,
 }
 
 /// How serving a ready connection ended.
 enum Served {
     /// The connection ended by itself (peer, keepalive, error).
-    Ended,
+    Ended(Conn),
     /// The pool is shutting down; the connection was drained and closed.
     Shutdown,
+    /// The pool went idle, or an extra connection was quiet long enough;
+    /// the connection was drained and closed.
+    Retired,
+    /// The endpoint was removed; the connection was drained and closed.
+    Removed,
+    /// The connection reached its age limit. It is still ready, and
+    /// retires once the slot has a replacement.
+    Aged(Conn, Pin<Box<Http2Connection>>),
+}
+
+/// What stopped `serve`'s wait.
+enum End {
+    Closed(CloseCause),
+    Shutdown,
+    Removed,
+    Idle,
+    ScaleDown,
+    Aged,
 }
 
 impl Slot {
-    pub(crate) fn new(shared: Arc<Shared>, index: usize, endpoint: EndpointId) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        endpoint: EndpointId,
+        extra: bool,
+    ) -> Self {
         Self {
+            extra,
+            idle: shared.idle.as_ref().map(|idle| idle.watch()),
             index,
             backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
+            removed: shared.endpoints.removed(endpoint),
             shared,
             endpoint,
         }
@@ -61,7 +98,29 @@ impl Slot {
     pub(crate) async fn run(mut self) {
         // Consecutive attempts since this slot last had a healthy connection.
         let mut attempt: u32 = 0;
+        // The previous connection, retiring for its age: told when its
+        // replacement is ready, so it keeps serving until then.
+        let mut retiring: Option<oneshot::Sender<()>> = None;
         while !self.shared.is_shutting_down() {
+            if self.removed.is_set() {
+                self.end_removed();
+                return;
+            }
+            if self.is_idle() {
+                if !self.wait_awake().await {
+                    return;
+                }
+                self.backoff.reset();
+                attempt = 0;
+            }
+            // A retiring connection waits for this slot's replacement.
+            if self.extra && retiring.is_none() {
+                if !self.sleep().await {
+                    return;
+                }
+                self.backoff.reset();
+                attempt = 0;
+            }
             attempt = attempt.saturating_add(1);
             let started = Instant::now();
             let delay = self.shared.with_rng(|rng| self.backoff.next_delay(rng));
@@ -70,35 +129,75 @@ impl Slot {
             let connect_timeout = delay.max(self.shared.config.backoff.min_connect_timeout);
             let retry_at = started + delay;
 
-            let mut conn =
-                Conn::start(Arc::clone(&self.shared), self.index, self.endpoint, attempt);
+            let mut conn = Conn::start(
+                Arc::clone(&self.shared),
+                self.index,
+                self.endpoint,
+                attempt,
+                self.extra,
+            );
             let dialled = tokio::select! {
                 biased;
                 _ = wait::for_shutdown(&mut self.shutdown) => {
                     conn.close(CloseCause::Shutdown);
                     return;
                 }
+                _ = self.removed.wait() => {
+                    conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
+                    return;
+                }
                 dialled = timeout(connect_timeout, dial(&self.shared, self.endpoint)) => dialled,
             };
-            let (sender, connection) = match dialled {
+            let (sender, connection, first) = match dialled {
                 Ok(Ok(session)) => session,
                 Ok(Err(error)) => {
                     conn.close(CloseCause::ConnectFailed(error));
+                    self.grown();
                     self.wait_until(&conn, retry_at).await;
                     continue;
                 }
                 Err(_elapsed) => {
                     conn.close(CloseCause::ConnectFailed(ConnectError::Timeout));
+                    self.grown();
                     self.wait_until(&conn, retry_at).await;
                     continue;
                 }
             };
 
-            conn.ready(sender);
-            let ready_at = Instant::now();
-            if let Served::Shutdown = self.serve(&mut conn, connection).await {
-                return;
+            conn.ready(sender, first);
+            self.grown();
+            if let Some(replaced) = retiring.take() {
+                // An error means the old connection already ended by itself.
+                let _ = replaced.send(());
             }
+            let ready_at = Instant::now();
+            let conn = match self.serve(conn, connection).await {
+                Served::Shutdown | Served::Removed => return,
+                Served::Aged(old, connection) => {
+                    let (replaced, on_replaced) = oneshot::channel();
+                    retiring = Some(replaced);
+                    let retire = retire::run(
+                        Arc::clone(&self.shared),
+                        old,
+                        connection,
+                        on_replaced,
+                        self.shutdown.clone(),
+                    );
+                    hyper::rt::Executor::execute(&self.shared.executor, retire);
+                    // A connection that lived its full age was healthy.
+                    self.backoff.reset();
+                    attempt = 0;
+                    continue;
+                }
+                Served::Retired => {
+                    self.backoff.reset();
+                    attempt = 0;
+                    continue;
+                }
+                // An extra slot sleeps until it is needed again.
+                Served::Ended(_) if self.extra => continue,
+                Served::Ended(conn) => conn,
+            };
             // A connection that stayed up proves the endpoint healthy: redial
             // at once, from the start of the schedule. One that died young
             // counts as a failed attempt, so a server that accepts and
@@ -112,32 +211,115 @@ impl Slot {
         }
     }
 
-    /// Drives a ready connection until it ends or the pool shuts down.
-    async fn serve(&mut self, conn: &mut Conn, connection: Http2Connection) -> Served {
+    /// Drives a ready connection until it ends, the pool shuts down or goes
+    /// idle, or the connection reaches its age limit.
+    async fn serve(&mut self, mut conn: Conn, connection: Http2Connection) -> Served {
         // Boxed so it can move into the drain future below.
         let mut connection = Box::pin(connection);
+        let retire_at = retire::age_limit(&self.shared).map(|age| Instant::now() + age);
+        let scale_down_after = self.shared.config.scale_down_after;
         let ended = tokio::select! {
             biased;
-            result = &mut connection => Some(close_cause(result)),
-            _ = wait::for_shutdown(&mut self.shutdown) => None,
+            result = &mut connection => End::Closed(close_cause(result, conn.peer())),
+            _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
+            _ = self.removed.wait() => End::Removed,
+            _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
+            _ = quiet(conn.in_flight.activity(), scale_down_after) => End::ScaleDown,
+            _ = wait::until_some(retire_at) => End::Aged,
         };
-        if let Some(cause) = ended {
-            conn.close(cause);
-            return Served::Ended;
+        let grace = self.shared.config.shutdown_grace;
+        match ended {
+            End::Closed(cause) => {
+                conn.close(cause);
+                Served::Ended(conn)
+            }
+            End::Shutdown => {
+                drain_and_close(&mut conn, connection, DrainCause::Shutdown, grace).await;
+                Served::Shutdown
+            }
+            // No RPC is in flight, unless one raced the idle decision: the
+            // shutdown grace bounds that rare wait.
+            End::Idle => {
+                drain_and_close(&mut conn, connection, DrainCause::Idle, grace).await;
+                Served::Retired
+            }
+            End::ScaleDown => {
+                drain_and_close(&mut conn, connection, DrainCause::ScaleDown, grace).await;
+                Served::Retired
+            }
+            End::Removed => {
+                let cause = DrainCause::EndpointRemoved;
+                drain_and_close(&mut conn, connection, cause, grace).await;
+                Served::Removed
+            }
+            End::Aged => Served::Aged(conn, connection),
         }
-
-        conn.drain(DrainCause::Shutdown);
-        // Draining dropped the pool's last request handle, so the dispatcher
-        // ends once in-flight RPCs are handed off; hyper's connection task
-        // then closes the socket when their streams finish. Both are bounded
-        // by the grace period.
-        let drained = drain(connection, Arc::clone(&conn.in_flight));
-        let _ = timeout(self.shared.config.shutdown_grace, drained).await;
-        conn.close(CloseCause::Shutdown);
-        Served::Shutdown
     }
 
-    /// Waits out the backoff until `retry_at`, unless the pool shuts down.
+    fn is_idle(&self) -> bool {
+        self.shared
+            .idle
+            .as_ref()
+            .is_some_and(|idle| idle.phase() == Phase::Idle)
+    }
+
+    /// Waits for an RPC to wake the idle pool; false if it shut down first.
+    async fn wait_awake(&mut self) -> bool {
+        let Some(phase) = self.idle.as_mut() else {
+            return true;
+        };
+        tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = self.removed.wait() => {
+                self.end_removed();
+                false
+            }
+            _ = idle::until_awake(phase) => true,
+        }
+    }
+
+    /// An extra slot sleeps until the pool asks for room; false if the
+    /// pool shut down or the endpoint was removed first.
+    async fn sleep(&mut self) -> bool {
+        let wake = self.shared.scaling.sleep(self.endpoint);
+        self.shared.update_slot(self.index, |status| {
+            status.dormant = true;
+            status.state = Connectivity::Idle;
+        });
+        let woken = tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = self.removed.wait() => false,
+            _ = wake.notified() => true,
+        };
+        self.shared.scaling.left(self.endpoint);
+        if woken {
+            self.shared
+                .update_slot(self.index, |status| status.dormant = false);
+        } else {
+            self.end_removed();
+        }
+        woken
+    }
+
+    /// An extra slot's dial ended (ready or failed): the pool may ask for
+    /// another.
+    fn grown(&self) {
+        if self.extra {
+            self.shared.scaling.grown(self.endpoint);
+        }
+    }
+
+    /// The endpoint was removed while this slot had no connection.
+    fn end_removed(&self) {
+        self.shared.update_slot(self.index, |status| {
+            status.state = Connectivity::Shutdown;
+        });
+    }
+
+    /// Waits out the backoff until `retry_at`, unless the pool shuts down
+    /// or goes idle.
     async fn wait_until(&mut self, conn: &Conn, retry_at: Instant) {
         let delay = retry_at.saturating_duration_since(Instant::now());
         if delay > Duration::ZERO {
@@ -146,35 +328,72 @@ impl Slot {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => {}
+            _ = self.removed.wait() => {}
+            _ = idle::until_idle(self.idle.as_mut()) => {}
             _ = sleep_until(retry_at) => {}
         }
     }
 }
 
+/// Resolves once an extra connection has had nothing in flight for
+/// `after` (never for other connections).
+async fn quiet(activity: Option<&Arc<Activity>>, after: Duration) {
+    match activity {
+        Some(activity) => activity.quiet_for(after).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drains `conn` for `cause`, lets in-flight RPCs finish within `grace`
+/// while driving the connection, then closes it.
+pub(super) async fn drain_and_close(
+    conn: &mut Conn,
+    connection: Pin<Box<Http2Connection>>,
+    cause: DrainCause,
+    grace: Duration,
+) {
+    conn.drain(cause);
+    // Draining dropped the pool's last request handle, so the dispatcher
+    // ends once in-flight RPCs are handed off; hyper's connection task
+    // then closes the socket when their streams finish. Both are bounded
+    // by the grace period.
+    let drained = drain(connection, Arc::clone(&conn.in_flight));
+    let _ = timeout(grace, drained).await;
+    conn.close(match cause {
+        DrainCause::Shutdown => CloseCause::Shutdown,
+        other => CloseCause::Retired(other),
+    });
+}
+
 /// Opens the byte stream and performs the HTTP/2 handshake.
-async fn dial(
-    shared: &Shared,
-    endpoint: EndpointId,
-) -> Result<(SendRequest<Body>, Http2Connection), ConnectError> {
-    let endpoint = &shared.endpoints[endpoint.0 as usize];
+/// The stream is wrapped to keep the peer's first bytes (`sniff.rs`).
+async fn dial(shared: &Shared, endpoint: EndpointId) -> Result<Session, ConnectError> {
+    let endpoint = shared.endpoints.get(endpoint);
     let io = shared
         .connector
-        .connect(endpoint)
+        .connect(&endpoint)
         .await
         .map_err(|e| ConnectError::Io(e.kind()))?;
+    let (io, first) = Sniff::new(io);
+    let io: BoxIo = Box::new(io);
     let keepalive = &shared.config.keepalive;
-    http2::Builder::new(shared.executor.clone())
+    let (sender, connection) = http2::Builder::new(shared.executor.clone())
         .timer(TokioTimer::new())
         .keep_alive_interval(keepalive.interval)
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(keepalive.while_idle)
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|_| ConnectError::Handshake)
+        .map_err(|_| ConnectError::Handshake)?;
+    Ok((sender, connection, first))
 }
 
+/// A dialled connection: its request handle, hyper's dispatcher, and the
+/// peer's first bytes.
+type Session = (SendRequest<Body>, Http2Connection, Arc<FirstBytes>);
+
 /// Waits for in-flight RPCs while driving the dispatcher to its end.
-fn drain(
+pub(super) fn drain(
     connection: Pin<Box<Http2Connection>>,
     in_flight: Arc<InFlight>,
 ) -> impl Future<Output = ()> + Send {
@@ -183,8 +402,13 @@ fn drain(
     futures_util::future::join(in_flight.wait_idle(), connection).map(drop)
 }
 
-/// Why a ready connection ended, from what hyper's dispatcher returned.
-fn close_cause(result: hyper::Result<()>) -> CloseCause {
+/// Why a ready connection ended, from what hyper's dispatcher returned and
+/// the first bytes the peer sent.
+pub(super) fn close_cause(result: hyper::Result<()>, first: Option<&FirstBytes>) -> CloseCause {
+    let timeout = matches!(&result, Err(e) if e.is_timeout());
+    if !timeout && let Some(first_bytes) = first.and_then(FirstBytes::not_http2) {
+        return CloseCause::NotHttp2 { first_bytes };
+    }
     match result {
         Ok(()) => CloseCause::PeerClosed,
         // The only timer on an established HTTP/2 client connection is the

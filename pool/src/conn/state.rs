@@ -1,7 +1,7 @@
 //! The lifecycle of one connection, as an explicit state machine.
 //!
 //! ```text
-//!                 handshake done            drain (shutdown)
+//!                 handshake done     drain (shutdown, max age, idle)
 //!   Connecting ─────────────────▶ Ready ─────────────────▶ Draining
 //!        │                          │                          │
 //!        │ connect failed/timeout   │ keepalive timeout,       │ streams done,

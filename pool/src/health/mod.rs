@@ -20,7 +20,7 @@ pub use config::HealthCheckConfig;
 pub use tracker::HealthState;
 
 use crate::{
-    endpoint::EndpointId,
+    endpoint::{Endpoint, EndpointId},
     event::{EventKind, Events, PoolEvent},
     shared::Shared,
     wait,
@@ -55,11 +55,22 @@ impl Health {
         }
     }
 
-    pub(crate) fn state(&self, endpoint: EndpointId) -> HealthState {
-        self.lock()[endpoint.0 as usize].state()
+    /// An endpoint added at runtime starts healthy, like the first ones.
+    pub(crate) fn add_endpoint(&self, endpoint: EndpointId) {
+        let mut trackers = self.lock();
+        let len = trackers.len().max(endpoint.0 as usize + 1);
+        trackers.resize_with(len, Tracker::default);
     }
 
-    fn record(&self, endpoint: EndpointId, result: CheckResult) {
+    pub(crate) fn state(&self, endpoint: EndpointId) -> HealthState {
+        // An endpoint being added may be seen before its tracker exists.
+        self.lock()
+            .get(endpoint.0 as usize)
+            .map_or(HealthState::Healthy, Tracker::state)
+    }
+
+    /// Records one check's result; returns whether the state changed.
+    fn record(&self, endpoint: EndpointId, result: CheckResult) -> bool {
         let change = self.lock()[endpoint.0 as usize].record(
             result.passed(),
             self.config.unhealthy_threshold,
@@ -76,6 +87,7 @@ impl Health {
                 },
             });
         }
+        change.is_some()
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Tracker>> {
@@ -98,15 +110,23 @@ pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, end
             () = sleep_until(next) => {}
         }
         next += interval;
+        // A removed endpoint is checked no more (its id is never reused).
+        if shared.endpoints.removed(endpoint).is_set() {
+            return;
+        }
         let Some(sender) = shared.ready_sender_of(endpoint) else {
             continue;
         };
-        let address = shared.endpoints[endpoint.0 as usize].clone();
+        let address = Endpoint::clone(&shared.endpoints.get(endpoint));
         let result = tokio::select! {
             biased;
             () = wait::for_shutdown(&mut shutdown) => return,
             result = check::check(sender, address, health.config.service.clone(), health.config.timeout) => result,
         };
-        health.record(endpoint, result);
+        if health.record(endpoint, result) {
+            // Wait-for-ready calls that found every endpoint unhealthy
+            // look again.
+            shared.ready_changed();
+        }
     }
 }

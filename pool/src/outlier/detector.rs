@@ -78,16 +78,26 @@ pub struct OutlierDetector {
 impl OutlierDetector {
     /// `config` must have passed `OutlierConfig::validate`.
     pub fn new(config: OutlierConfig, endpoints: usize) -> Self {
-        let endpoint = Endpoint {
+        let mut detector = Self {
+            endpoints: Vec::new(),
+            config,
+        };
+        detector.grow_to(endpoints);
+        detector
+    }
+
+    /// Watches `endpoints` endpoints in all: new ones start active with no
+    /// history (endpoints added to a running pool). Never shrinks.
+    pub fn grow_to(&mut self, endpoints: usize) {
+        let window = self.config.failure_rate.map(|r| r.window);
+        let fresh = || Endpoint {
             state: State::Active { since: None },
             consecutive: 0,
-            window: config.failure_rate.map(|r| RateWindow::new(r.window)),
+            window: window.map(RateWindow::new),
             times: 0,
         };
-        Self {
-            endpoints: vec![endpoint; endpoints],
-            config,
-        }
+        let len = self.endpoints.len().max(endpoints);
+        self.endpoints.resize_with(len, fresh);
     }
 
     pub fn config(&self) -> &OutlierConfig {

@@ -56,7 +56,14 @@ impl Outliers {
 
     /// Whether `endpoint` is out of rotation at `now`.
     pub(crate) fn is_ejected(&self, endpoint: EndpointId, now: Instant) -> bool {
-        self.lock().is_ejected(endpoint.0 as usize, now)
+        let detector = self.lock();
+        // An endpoint being added may be seen before the detector has it.
+        (endpoint.0 as usize) < detector.len() && detector.is_ejected(endpoint.0 as usize, now)
+    }
+
+    /// Watches an endpoint added at runtime.
+    pub(crate) fn add_endpoint(&self, endpoint: EndpointId) {
+        self.lock().grow_to(endpoint.0 as usize + 1);
     }
 
     /// A record for one call routed to `endpoint`.
@@ -117,8 +124,14 @@ pub(crate) async fn return_ejected(shared: Arc<Shared>, outliers: Arc<Outliers>)
             () = wait::until_some(next) => {
                 let now = Instant::now();
                 let returned = outliers.lock().poll(now);
+                let any = !returned.is_empty();
                 for (index, change) in returned {
                     outliers.publish(now, EndpointId(index as u32), change);
+                }
+                if any {
+                    // Wait-for-ready calls that found every endpoint
+                    // ejected look again.
+                    shared.ready_changed();
                 }
             }
         }

@@ -25,6 +25,7 @@ use crate::{
     limit::LimitPermit,
     service::{RoutedTo, send_on},
     shared::Shared,
+    wait_for_ready,
 };
 
 /// Sends an idempotent RPC under `policy`. `limit` is the RPC's limiter
@@ -35,24 +36,35 @@ pub(crate) async fn send(
     request: Request<Body>,
     limit: Option<LimitPermit>,
     deadline: Instant,
+    wait_for_ready: bool,
 ) -> Result<Response<PoolBody>, PoolError> {
     policy.budget.deposit();
     let replay = match Replayable::capture(request, policy.config.max_buffered_body) {
         Captured::Replayable(replay) => replay,
         Captured::Once(once) => {
-            let routed = shared.pick(Instant::now(), &[])?;
-            return send_on(shared, routed, once, limit, deadline).await;
+            let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
+            return send_on(shared, routed, once, limit, deadline, wait_for_ready).await;
         }
     };
     // Where earlier attempts went, so a retry can go elsewhere.
     let mut tried: Vec<RoutedTo> = Vec::new();
     loop {
+        // Through `wait_for_ready`, so a retry honours the stream cap (and
+        // waits for room) like a first attempt.
         let routed = if tried.is_empty() {
-            shared.pick(Instant::now(), &[])?
+            wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?
         } else {
-            shared.pick_elsewhere(Instant::now(), &tried)?
+            wait_for_ready::pick_elsewhere(shared, deadline, &tried, wait_for_ready).await?
         };
-        let result = send_on(shared, routed, replay.request(), None, deadline).await;
+        let result = send_on(
+            shared,
+            routed,
+            replay.request(),
+            None,
+            deadline,
+            wait_for_ready,
+        )
+        .await;
         let attempts = tried.len() as u32 + 1;
         let Some((to, code)) = retryable(policy, &result) else {
             return hold(result, limit);
@@ -95,8 +107,11 @@ fn retryable(
             trailers_only_status(response.headers())?,
         ),
         // Sent, then the connection failed: the server may or may not have
-        // seen it, which an idempotent call may ignore.
-        Err(error @ PoolError::Connection { .. }) => (error.routed()?, GrpcCode::Unavailable),
+        // seen it, which an idempotent call may ignore. A peer that turned
+        // out not to speak HTTP/2 is as unavailable; another may.
+        Err(error @ (PoolError::Connection { .. } | PoolError::NotHttp2 { .. })) => {
+            (error.routed()?, GrpcCode::Unavailable)
+        }
         // The deadline has passed, or the call never reached a connection.
         Err(_) => return None,
     };

@@ -165,8 +165,9 @@ impl From<&CloseCause> for CloseKind {
             CloseCause::KeepaliveTimeout => CloseKind::KeepaliveTimeout,
             CloseCause::ConnectFailed(_) => CloseKind::ConnectFailed,
             CloseCause::PeerClosed => CloseKind::PeerClosed,
-            CloseCause::Transport(_) => CloseKind::Transport,
-            CloseCause::Shutdown => CloseKind::Shutdown,
+            CloseCause::Transport(_) | CloseCause::NotHttp2 { .. } => CloseKind::Transport,
+            // Closed by the pool after draining, as on shutdown.
+            CloseCause::Shutdown | CloseCause::Retired(_) => CloseKind::Shutdown,
         }
     }
 }

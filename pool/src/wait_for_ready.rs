@@ -1,0 +1,112 @@
+//! Waiting for a ready connection: gRPC's per-call wait-for-ready, and the
+//! wait of any RPC that finds the pool IDLE (after `idle_timeout`).
+//!
+//! By default an RPC fails fast with UNAVAILABLE when no connection is
+//! ready, rather than queueing behind a reconnect. Three cases wait instead,
+//! each only until the RPC's deadline:
+//! - the call opted in with the [`WaitForReady`] request extension;
+//! - the pool is IDLE or waking from it: IDLE is not a failure, so the RPC
+//!   wakes the pool and waits for its first connection. If that first dial
+//!   fails the pool is failing, and a fail-fast RPC fails.
+//! - every ready connection is at `max_streams_per_connection`: the RPC
+//!   asks for an extra connection (when the endpoint may grow) and waits
+//!   for room.
+//!
+//! Retries (`retry::send`) pick through here too, so they never exceed the
+//! stream cap either and wait for room like a first attempt. Endpoints out
+//! of rotation (ejected, failing health checks) are never picked; a
+//! wait-for-ready call that finds only those waits for one to return.
+
+use tokio::time::{Instant, timeout_at};
+
+use crate::{
+    error::PoolError,
+    event::ConnId,
+    service::RoutedTo,
+    shared::{Routed, Shared},
+};
+
+/// Per-call opt-in to wait for a ready connection (until the RPC's
+/// deadline) instead of failing fast with UNAVAILABLE. Insert it in a
+/// request's extensions:
+///
+/// ```
+/// let mut request = tonic::Request::new(());
+/// request.extensions_mut().insert(squall_pool::WaitForReady);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitForReady;
+
+/// Picks a ready connection, waiting for one (until `deadline`) when the
+/// call asked to or the pool is idle.
+pub(crate) async fn pick(
+    shared: &Shared,
+    deadline: Instant,
+    avoid: &[ConnId],
+    wait_for_ready: bool,
+) -> Result<Routed, PoolError> {
+    pick_by(shared, deadline, avoid, wait_for_ready, |now| {
+        shared.pick(now, avoid)
+    })
+    .await
+}
+
+/// Like [`pick`], for a retry of an RPC that already went to `tried`
+/// (`Shared::pick_elsewhere`, whose last choice avoids nothing).
+pub(crate) async fn pick_elsewhere(
+    shared: &Shared,
+    deadline: Instant,
+    tried: &[RoutedTo],
+    wait_for_ready: bool,
+) -> Result<Routed, PoolError> {
+    pick_by(shared, deadline, &[], wait_for_ready, |now| {
+        shared.pick_elsewhere(now, tried)
+    })
+    .await
+}
+
+/// Runs `pick` until it routes the RPC, waiting between tries while the
+/// RPC may wait; `avoid` is what `pick` skips at the least, for judging
+/// whether the pool is only full.
+async fn pick_by(
+    shared: &Shared,
+    deadline: Instant,
+    avoid: &[ConnId],
+    wait_for_ready: bool,
+    pick: impl Fn(Instant) -> Result<Routed, PoolError>,
+) -> Result<Routed, PoolError> {
+    let mut changes = shared.watch_ready_changes();
+    loop {
+        // Marked seen before picking, so a connection that becomes ready
+        // between the pick and the wait wakes the wait.
+        changes.borrow_and_update();
+        let now = Instant::now();
+        match pick(now) {
+            Err(PoolError::NoReadyConnection) => {}
+            // Every endpoint with a ready connection is ejected or failing
+            // its health checks: as in gRPC, that is no ready connection to
+            // a call that asked to wait (an endpoint's return wakes it).
+            Err(PoolError::NoHealthyEndpoint) if wait_for_ready => {}
+            routed => return routed,
+        }
+        if shared.is_shutting_down() {
+            return Err(PoolError::Shutdown);
+        }
+        // Every ready connection is full: wait for room, or for the extra
+        // connection this asks for.
+        let saturated = shared.saturated(now, avoid);
+        if saturated {
+            shared.grow(now);
+        }
+        let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
+        if !(wait_for_ready || waking || saturated) {
+            return Err(PoolError::NoReadyConnection);
+        }
+        match timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            // The sender lives in `Shared`, which outlives this borrow.
+            Ok(Err(_)) => return Err(PoolError::Shutdown),
+            Err(_elapsed) => return Err(PoolError::NoConnectionBeforeDeadline),
+        }
+    }
+}
