@@ -49,7 +49,8 @@
 //! - `body`, `inflight`: response bodies and the in-flight count they hold.
 //! - [`error`]: typed errors and their gRPC status codes.
 //! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
-//!   cores (driven by the clock you pass in; not yet wired into the RPC path).
+//!   cores (driven by the clock you pass in), wired into the RPC path by
+//!   `limit::gate` and `breaker::call`.
 //! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
 //! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
 //! - [`health`]: active `grpc.health.v1` checks of every endpoint.

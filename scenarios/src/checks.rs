@@ -5,8 +5,10 @@
 //! finished trace.
 //!
 //! - `connections_within_max`: an endpoint never has more connections
-//!   connecting or ready than `connections_per_endpoint` (draining ones
-//!   are on their way out and do not count).
+//!   connecting or ready than its maximum (`connections_per_endpoint`, or
+//!   `max_connections_per_endpoint` when it scales; twice that with
+//!   max-age rotation, whose replacements dial before the old connection
+//!   drains). Draining ones are on their way out and do not count.
 //! - `backoff_within_schedule`: every reconnect delay lies within the
 //!   schedule's bounds, `initial × (1 − jitter)` to `max × (1 + jitter)`.
 //! - `detection_within_keepalive`: every connection a fault cut off for at
@@ -33,11 +35,25 @@ use crate::script::{Script, TICK};
 /// The checks every pool run gets, for a pool configured as `config`.
 pub fn pool_invariants(trace: &Trace, config: &PoolConfig) -> Vec<Invariant> {
     vec![
-        connections_within_max(trace, config.connections_per_endpoint),
+        connections_within_max(trace, max_connections(config)),
         backoff_within_schedule(trace, &config.backoff),
         detection_within_keepalive(trace, &config.keepalive),
         server_conns_closed(trace),
     ]
+}
+
+/// Most connections an endpoint may have connecting or ready at once: its
+/// maximum (scaling), and with max-age rotation one replacement per slot
+/// dialling while the old connection still serves.
+fn max_connections(config: &PoolConfig) -> usize {
+    let slots = config
+        .max_connections_per_endpoint
+        .unwrap_or(config.connections_per_endpoint);
+    if config.max_connection_age.is_some() {
+        2 * slots
+    } else {
+        slots
+    }
 }
 
 fn invariant(name: &'static str, result: Result<String, String>) -> Invariant {

@@ -71,6 +71,10 @@ fn black_hole_json_reports_detection_and_replays_by_seed() {
             "detection_within",
             "failed_rpcs_at_most",
             "no_leaks",
+            "connections_within_max",
+            "backoff_within_schedule",
+            "detection_within_keepalive",
+            "server_conns_closed",
             "no_rpc_on_dead_conn",
             "rpcs_end_within_deadline"
         ]
