@@ -4,7 +4,13 @@
 //! integration test of the whole workspace, run by `cargo test --workspace`,
 //! without listing it in a manifest.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use squall_pool::{EventKind, PoolEvent};
+use tokio::time::Instant;
 
 use squall_sim::{Recorder, Trace, TraceLine, server};
 
@@ -39,4 +45,27 @@ pub fn sim_with_one_server(seed: u64, duration: Duration) -> turmoil::Sim<'stati
         )
     });
     sim
+}
+
+/// Lines recorded by [`conn_event_recorder`].
+pub type EventLines = Arc<Mutex<Vec<String>>>;
+
+/// An event sink that records every connection event as
+/// `"<ms since start> <event><fields>"`, for tests that assert a pool's
+/// exact sequence of connection events.
+pub fn conn_event_recorder(
+    start: Instant,
+    lines: &EventLines,
+) -> impl Fn(&PoolEvent) + Send + Sync + 'static {
+    let lines = Arc::clone(lines);
+    move |e: &PoolEvent| {
+        if let EventKind::Conn { .. } = &e.kind {
+            let at = e.at.duration_since(start).as_millis();
+            lines.lock().expect("a test's event lines").push(format!(
+                "{at} {}{}",
+                e.kind.name(),
+                e.kind
+            ));
+        }
+    }
 }

@@ -8,35 +8,16 @@
 //! at once. Every link has 1 ms latency: connecting takes 1 ms and an RPC's
 //! round trip 2 ms.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use squall_pool::{Connectivity, EventKind, Pool, PoolConfig, PoolEvent};
+use squall_pool::{Connectivity, Pool, PoolConfig};
 use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
 };
-use squall_suite::sim_with_one_server;
+use squall_suite::{EventLines, conn_event_recorder, sim_with_one_server};
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
-
-type Lines = Arc<Mutex<Vec<String>>>;
-
-/// Connection events and connectivity changes as `"<ms> <what>"`.
-fn recorder(start: Instant, lines: &Lines) -> impl Fn(&PoolEvent) + Send + Sync + 'static {
-    let lines = Arc::clone(lines);
-    move |e: &PoolEvent| {
-        if let EventKind::Conn { .. } = &e.kind {
-            let at = e.at.duration_since(start).as_millis();
-            lines
-                .lock()
-                .unwrap()
-                .push(format!("{at} {}{}", e.kind.name(), e.kind));
-        }
-    }
-}
 
 async fn echo(client: &mut EchoClient<Pool>, start: Instant, delay_ms: u32) -> (u128, Code) {
     let mut request = tonic::Request::new(EchoRequest {
@@ -55,7 +36,7 @@ async fn echo(client: &mut EchoClient<Pool>, start: Instant, delay_ms: u32) -> (
 #[test]
 fn an_idle_pool_closes_its_connections_and_the_next_rpc_reconnects() {
     let mut sim = sim_with_one_server(31, Duration::from_secs(60));
-    let lines: Lines = Arc::default();
+    let lines: EventLines = Arc::default();
     let recorded = Arc::clone(&lines);
     sim.client("client", async move {
         let start = Instant::now();
@@ -67,7 +48,7 @@ fn an_idle_pool_closes_its_connections_and_the_next_rpc_reconnects() {
         let pool = Pool::builder()
             .endpoint("http://server-1:50051")
             .config(config)
-            .on_event(recorder(start, &recorded))
+            .on_event(conn_event_recorder(start, &recorded))
             .build(TurmoilConnector)?;
         let mut client = EchoClient::new(pool.clone());
 

@@ -8,36 +8,17 @@
 //! together do not all rotate at once. Every link has 1 ms latency, so a
 //! dial (SYN, then the HTTP/2 handshake) takes a known, exact time.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
-use squall_pool::{EventKind, Pool, PoolConfig, PoolEvent};
+use squall_pool::{Pool, PoolConfig};
 use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
 };
-use squall_suite::sim_with_one_server;
+use squall_suite::{EventLines, conn_event_recorder, sim_with_one_server};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
-
-/// Connection events as `"<ms> conn=<id> <event> <fields>"`, ms since start.
-type Lines = Arc<Mutex<Vec<String>>>;
-
-fn recorder(start: Instant, lines: &Lines) -> impl Fn(&PoolEvent) + Send + Sync + 'static {
-    let lines = Arc::clone(lines);
-    move |e: &PoolEvent| {
-        if let EventKind::Conn { .. } = &e.kind {
-            let at = e.at.duration_since(start).as_millis();
-            lines
-                .lock()
-                .unwrap()
-                .push(format!("{at} {}{}", e.kind.name(), e.kind));
-        }
-    }
-}
 
 /// One caller: back-to-back RPCs that each spend `delay_ms` at the server,
 /// until `until`. Returns every RPC's (ms sent, code).
@@ -68,7 +49,7 @@ async fn caller(
 #[test]
 fn connections_rotate_at_their_age_with_no_failed_rpc() {
     let mut sim = sim_with_one_server(21, Duration::from_secs(60));
-    let lines: Lines = Arc::default();
+    let lines: EventLines = Arc::default();
     let recorded = Arc::clone(&lines);
     sim.client("client", async move {
         let start = Instant::now();
@@ -82,7 +63,7 @@ fn connections_rotate_at_their_age_with_no_failed_rpc() {
         let pool = Pool::builder()
             .endpoint("http://server-1:50051")
             .config(config)
-            .on_event(recorder(start, &recorded))
+            .on_event(conn_event_recorder(start, &recorded))
             .build(TurmoilConnector)?;
         sleep(Duration::from_millis(50)).await;
 
@@ -144,7 +125,7 @@ fn connections_rotate_at_their_age_with_no_failed_rpc() {
 #[test]
 fn jitter_spreads_rotations_within_ten_percent() {
     let mut sim = sim_with_one_server(22, Duration::from_secs(60));
-    let lines: Lines = Arc::default();
+    let lines: EventLines = Arc::default();
     let recorded = Arc::clone(&lines);
     sim.client("client", async move {
         let start = Instant::now();
@@ -156,7 +137,7 @@ fn jitter_spreads_rotations_within_ten_percent() {
         let pool = Pool::builder()
             .endpoint("http://server-1:50051")
             .config(config)
-            .on_event(recorder(start, &recorded))
+            .on_event(conn_event_recorder(start, &recorded))
             .build(TurmoilConnector)?;
         sleep_until(start + Duration::from_secs(12)).await;
         assert_eq!(pool.ready_connections(), 3, "every slot was replaced");
