@@ -30,6 +30,17 @@ pub fn rpcs_sent_between(
 /// fixed epoch, 1 ms on every link (so an RPC's round trip is exactly 2 ms),
 /// and one echo server host, `server-1`, listening on its usual port.
 pub fn sim_with_one_server(seed: u64, duration: Duration) -> turmoil::Sim<'static> {
+    sim_with_servers(seed, duration, &[server::ServerControl::default()])
+}
+
+/// Like [`sim_with_one_server`], with one echo server per control:
+/// `server-1` driven by `controls[0]`, and so on, so a test can make a
+/// server fail, stall or report NOT_SERVING.
+pub fn sim_with_servers(
+    seed: u64,
+    duration: Duration,
+    controls: &[server::ServerControl],
+) -> turmoil::Sim<'static> {
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(SystemTime::UNIX_EPOCH)
@@ -37,13 +48,13 @@ pub fn sim_with_one_server(seed: u64, duration: Duration) -> turmoil::Sim<'stati
         .min_message_latency(Duration::from_millis(1))
         .max_message_latency(Duration::from_millis(1))
         .build();
-    sim.host("server-1", || {
-        server::serve(
-            "server-1".into(),
-            Recorder::default(),
-            server::ServerControl::default(),
-        )
-    });
+    for (index, control) in controls.iter().enumerate() {
+        let name = format!("server-{}", index + 1);
+        let control = control.clone();
+        sim.host(name.clone(), move || {
+            server::serve(name.clone(), Recorder::default(), control.clone())
+        });
+    }
     sim
 }
 

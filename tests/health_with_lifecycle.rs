@@ -12,7 +12,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{
@@ -20,29 +20,15 @@ use squall_pool::{
     WaitForReady,
 };
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server::{self, ServerControl},
+    server::ServerControl,
 };
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
 
 fn sim_with_servers(controls: &[ServerControl]) -> turmoil::Sim<'static> {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(17)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(60))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    for (index, control) in controls.iter().enumerate() {
-        let name = format!("server-{}", index + 1);
-        let control = control.clone();
-        sim.host(name.clone(), move || {
-            server::serve(name.clone(), Recorder::default(), control.clone())
-        });
-    }
-    sim
+    squall_suite::sim_with_servers(17, Duration::from_secs(60), controls)
 }
 
 fn config() -> PoolConfig {

@@ -10,16 +10,16 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{
     EndpointId, EventKind, OutlierChange, OutlierConfig, Pool, PoolConfig, PoolEvent, RoutedTo,
 };
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server::{self, Failure, ServerControl},
+    server::{Failure, ServerControl},
 };
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
@@ -29,24 +29,17 @@ type Events = Arc<Mutex<Vec<PoolEvent>>>;
 /// A simulation with one echo server per entry of `failing`; server `i`
 /// fails every call with `failing[i]`, if set.
 fn sim_with_servers(failing: &[Option<Code>]) -> turmoil::Sim<'static> {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(9)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(120))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    for (index, code) in failing.iter().enumerate() {
-        let name = format!("server-{}", index + 1);
-        let control = ServerControl::default();
-        if let Some(code) = *code {
-            control.set_behaviour(|b| b.failure = Some(Failure { percent: 100, code }));
-        }
-        sim.host(name.clone(), move || {
-            server::serve(name.clone(), Recorder::default(), control.clone())
-        });
-    }
-    sim
+    let controls: Vec<ServerControl> = failing
+        .iter()
+        .map(|code| {
+            let control = ServerControl::default();
+            if let Some(code) = *code {
+                control.set_behaviour(|b| b.failure = Some(Failure { percent: 100, code }));
+            }
+            control
+        })
+        .collect();
+    squall_suite::sim_with_servers(9, Duration::from_secs(120), &controls)
 }
 
 async fn pool(servers: usize, outlier: OutlierConfig, events: &Events) -> Pool {

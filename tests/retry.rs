@@ -10,7 +10,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{
@@ -18,9 +18,9 @@ use squall_pool::{
     RoutedTo, breaker::GrpcCode,
 };
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server::{self, Failure, ServerControl},
+    server::{Failure, ServerControl},
 };
 use tokio::time::{Instant, sleep};
 use tonic::Code;
@@ -30,29 +30,21 @@ type Events = Arc<Mutex<Vec<PoolEvent>>>;
 /// A simulation with `servers` echo servers; the first `failing` of them
 /// fail every call with UNAVAILABLE.
 fn sim_with_servers(servers: usize, failing: usize) -> turmoil::Sim<'static> {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(5)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(60))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
-    for index in 0..servers {
-        let name = format!("server-{}", index + 1);
-        let control = ServerControl::default();
-        if index < failing {
-            control.set_behaviour(|b| {
-                b.failure = Some(Failure {
-                    percent: 100,
-                    code: Code::Unavailable,
-                })
-            });
-        }
-        sim.host(name.clone(), move || {
-            server::serve(name.clone(), Recorder::default(), control.clone())
-        });
-    }
-    sim
+    let controls: Vec<ServerControl> = (0..servers)
+        .map(|index| {
+            let control = ServerControl::default();
+            if index < failing {
+                control.set_behaviour(|b| {
+                    b.failure = Some(Failure {
+                        percent: 100,
+                        code: Code::Unavailable,
+                    })
+                });
+            }
+            control
+        })
+        .collect();
+    squall_suite::sim_with_servers(5, Duration::from_secs(60), &controls)
 }
 
 fn retry_config(budget: RetryBudgetConfig) -> RetryConfig {
