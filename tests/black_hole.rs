@@ -132,6 +132,7 @@ fn the_script_builds_the_hand_written_world() {
     let expected = WorldConfig {
         seed,
         servers: 2,
+        server_max_streams: None,
         client: ClientKind::Pool {
             config: PoolConfig {
                 connections_per_endpoint: 2,

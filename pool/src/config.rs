@@ -77,9 +77,16 @@ pub struct PoolConfig {
     /// Most RPCs in flight on one connection. Picking never exceeds it: an
     /// RPC that finds every ready connection full waits (within its
     /// deadline) for room, or for a new connection when the endpoint may
-    /// grow. Default `None`: no cap (hyper queues streams past the
-    /// server's `MAX_CONCURRENT_STREAMS` itself).
+    /// grow. The server's SETTINGS_MAX_CONCURRENT_STREAMS is honoured the
+    /// same way whether or not this is set (the lower of the two wins).
+    /// Default `None`: only the server's limit.
     pub max_streams_per_connection: Option<usize>,
+    /// Replace a connection after it has carried this many RPCs, the way
+    /// it is replaced at its age limit (the replacement first). Each RPC
+    /// takes an HTTP/2 stream id and a connection has 2^30 of them; the
+    /// default, 805,306,368, is 75% of that, as grpc-go recycles. In
+    /// 1..=2^30.
+    pub recycle_after_streams: u64,
     /// Most connections per endpoint when scaling up; `connections_per_endpoint`
     /// is then the minimum, always kept open. When every ready connection
     /// is at `max_streams_per_connection`, one more is dialled. Default
@@ -111,11 +118,18 @@ impl Default for PoolConfig {
             max_connection_age_grace: Duration::from_secs(30),
             idle_timeout: None,
             max_streams_per_connection: None,
+            recycle_after_streams: RECYCLE_AFTER_STREAMS,
             max_connections_per_endpoint: None,
             scale_down_after: Duration::from_secs(60),
         }
     }
 }
+
+/// Client stream ids are the odd numbers below 2^31.
+pub const STREAM_IDS_PER_CONNECTION: u64 = 1 << 30;
+
+/// `recycle_after_streams`' default: 75% of a connection's stream ids.
+pub const RECYCLE_AFTER_STREAMS: u64 = STREAM_IDS_PER_CONNECTION / 4 * 3;
 
 /// HTTP/2 keepalive. A dead connection is detected at most
 /// `interval + timeout` after the last frame it received.
@@ -262,6 +276,9 @@ impl PoolConfig {
                 problem: problem.to_owned(),
             })
         };
+        if !(1..=STREAM_IDS_PER_CONNECTION).contains(&self.recycle_after_streams) {
+            return err("recycle_after_streams", "must be in 1..=2^30 (1073741824)");
+        }
         if self.max_streams_per_connection == Some(0) {
             return err("max_streams_per_connection", "must be at least 1");
         }

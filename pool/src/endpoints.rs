@@ -5,6 +5,10 @@
 //! (and its row in `Pool::stats`, as removed), and adding it again gives it
 //! a new id. Removing an endpoint only flips its `removed` signal; its slot
 //! tasks see it, drain their connections and end.
+//!
+//! Each entry also keeps what the endpoint's server has told the pool
+//! about keepalive: after GOAWAY "too_many_pings" its next connections
+//! PING half as often (`throttle_keepalive`).
 
 use std::{
     pin::pin,
@@ -12,6 +16,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use tokio::sync::Notify;
@@ -21,6 +26,9 @@ use crate::endpoint::{Endpoint, EndpointError, EndpointId};
 struct Entry {
     endpoint: Arc<Endpoint>,
     removed: Arc<Removed>,
+    /// How many times the server said "too_many_pings": the keepalive
+    /// interval is doubled that many times.
+    keepalive_doublings: u32,
 }
 
 /// Set once, when an endpoint is removed; its slots wait on it.
@@ -142,6 +150,34 @@ impl EndpointSet {
         Ok(EndpointId(at as u32))
     }
 
+    /// The keepalive interval for `id`'s next connection: `configured`,
+    /// doubled once per "too_many_pings" its server sent.
+    pub(crate) fn keepalive_interval(&self, id: EndpointId, configured: Duration) -> Duration {
+        let doublings = self.lock()[id.0 as usize].keepalive_doublings;
+        doubled(configured, doublings)
+    }
+
+    /// `id`'s server sent GOAWAY "too_many_pings" to a connection dialled
+    /// with keepalive interval `dialled_with`: doubles the endpoint's
+    /// interval (as grpc-go does) and returns the new one. `None` if the
+    /// interval was already doubled since that connection was dialled: the
+    /// pool's other connections to one server all hear the same complaint,
+    /// and one complaint doubles once.
+    pub(crate) fn throttle_keepalive(
+        &self,
+        id: EndpointId,
+        configured: Duration,
+        dialled_with: Duration,
+    ) -> Option<Duration> {
+        let mut entries = self.lock();
+        let entry = &mut entries[id.0 as usize];
+        if doubled(configured, entry.keepalive_doublings) != dialled_with {
+            return None;
+        }
+        entry.keepalive_doublings = entry.keepalive_doublings.saturating_add(1);
+        Some(doubled(configured, entry.keepalive_doublings))
+    }
+
     /// The signal set when `id` is removed.
     pub(crate) fn removed(&self, id: EndpointId) -> Arc<Removed> {
         Arc::clone(&self.lock()[id.0 as usize].removed)
@@ -153,6 +189,36 @@ impl Entry {
         Self {
             endpoint: Arc::new(endpoint),
             removed: Arc::default(),
+            keepalive_doublings: 0,
         }
+    }
+}
+
+/// `interval` doubled `times` times, saturating (a server that keeps
+/// complaining ends with keepalive as good as off, as in grpc-go).
+fn doubled(interval: Duration, times: u32) -> Duration {
+    let factor = 1u32.checked_shl(times.min(31)).unwrap_or(u32::MAX);
+    interval.saturating_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_pings_doubles_the_interval_of_that_endpoint_only() {
+        let set = EndpointSet::new(vec![
+            Endpoint::parse("http://a:1").unwrap(),
+            Endpoint::parse("http://b:1").unwrap(),
+        ]);
+        let ten = Duration::from_secs(10);
+        let a = EndpointId(0);
+        assert_eq!(set.throttle_keepalive(a, ten, ten), Some(ten * 2));
+        // A second connection dialled with the old interval: no change.
+        assert_eq!(set.throttle_keepalive(a, ten, ten), None);
+        assert_eq!(set.throttle_keepalive(a, ten, ten * 2), Some(ten * 4));
+        assert_eq!(set.keepalive_interval(a, ten), ten * 4);
+        assert_eq!(set.keepalive_interval(EndpointId(1), ten), ten);
+        assert_eq!(doubled(ten, 200), ten * (1 << 31), "at most 2^31 times");
     }
 }

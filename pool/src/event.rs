@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::{
     breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
     endpoint::EndpointId,
+    frames::GoawayCode,
     health::{CheckResult, HealthState},
     lease::LeaseId,
     outlier::{EjectReason, OutlierChange},
@@ -82,6 +83,14 @@ pub enum EventKind {
         code: GrpcCode,
         backoff: Duration,
     },
+    /// `endpoint`'s server sent GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings")
+    /// on `conn`: its next connections PING every `interval` (doubled, as
+    /// grpc-go does).
+    KeepaliveThrottled {
+        endpoint: EndpointId,
+        conn: ConnId,
+        interval: Duration,
+    },
 }
 
 impl EventKind {
@@ -96,6 +105,7 @@ impl EventKind {
             },
             EventKind::Limiter { .. } => "limiter",
             EventKind::Retry { .. } => "retry",
+            EventKind::KeepaliveThrottled { .. } => "keepalive_throttled",
             EventKind::Health { to, .. } => match to {
                 HealthState::Healthy => "health_healthy",
                 HealthState::Unhealthy => "health_unhealthy",
@@ -113,6 +123,7 @@ impl EventKind {
             EventKind::Conn { endpoint, .. }
             | EventKind::Breaker { endpoint, .. }
             | EventKind::Retry { endpoint, .. }
+            | EventKind::KeepaliveThrottled { endpoint, .. }
             | EventKind::Outlier { endpoint, .. }
             | EventKind::Health { endpoint, .. } => Some(*endpoint),
             EventKind::Limiter { .. } => None,
@@ -231,6 +242,9 @@ impl fmt::Display for EventKind {
             ),
             EventKind::Outlier { change, .. } => fmt_outlier_change(f, change),
             EventKind::Health { checks, last, .. } => write!(f, " checks={checks} last={last}"),
+            EventKind::KeepaliveThrottled { conn, interval, .. } => {
+                write!(f, " conn={conn} interval_ms={}", interval.as_millis())
+            }
         }
     }
 }
@@ -272,6 +286,12 @@ pub enum DrainCause {
     /// A connection dialled to scale up had nothing in flight for
     /// `scale_down_after`.
     ScaleDown,
+    /// The server sent GOAWAY with this code: it takes no new streams, the
+    /// ones in flight finish, and the slot dials a replacement at once.
+    Goaway(GoawayCode),
+    /// The connection has carried `recycle_after_streams` RPCs and its
+    /// replacement is ready: HTTP/2 stream ids run out at 2^31.
+    StreamIdsUsed,
 }
 
 impl fmt::Display for DrainCause {
@@ -282,6 +302,8 @@ impl fmt::Display for DrainCause {
             DrainCause::Idle => "idle",
             DrainCause::EndpointRemoved => "endpoint_removed",
             DrainCause::ScaleDown => "scale_down",
+            DrainCause::Goaway(code) => return write!(f, "goaway({code})"),
+            DrainCause::StreamIdsUsed => "stream_ids_used",
         })
     }
 }

@@ -113,7 +113,8 @@ async fn send_pinned(
     let routed = shared.pinned(Instant::now(), conn, endpoint)?;
     match attempt(shared, routed, request, limit, deadline).await {
         Attempt::Done(result) => result,
-        Attempt::Unsent { error, .. } => Err(error),
+        // A lease pins one connection: there is nowhere else to go.
+        Attempt::Unsent { error, .. } | Attempt::Refused { error, .. } => Err(error),
     }
 }
 

@@ -41,6 +41,8 @@
 //! - `scale`: extra connections woken when every ready one is full.
 //! - `sniff`: the peer's first bytes, to report a peer that does not speak
 //!   HTTP/2 ([`PoolError::NotHttp2`]).
+//! - `frames`: what the server's frames say that hyper hides: GOAWAY
+//!   and its stream limit (SETTINGS_MAX_CONCURRENT_STREAMS).
 //! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
@@ -67,6 +69,7 @@ mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
+mod frames;
 pub mod health;
 mod idle;
 mod inflight;
@@ -96,6 +99,7 @@ pub use error::{BuildError, PoolError};
 pub use event::{
     CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
 };
+pub use frames::GoawayCode;
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};

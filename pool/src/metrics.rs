@@ -89,6 +89,13 @@ impl EventSink for MetricsSink {
                 )
                 .increment(1);
             }
+            EventKind::KeepaliveThrottled { endpoint, .. } => {
+                counter!(
+                    "squall_pool_keepalive_throttled_total",
+                    "endpoint" => endpoint_label(*endpoint)
+                )
+                .increment(1);
+            }
         }
     }
 }
@@ -276,6 +283,8 @@ fn drain_cause(cause: DrainCause) -> &'static str {
         DrainCause::Idle => "idle",
         DrainCause::EndpointRemoved => "endpoint_removed",
         DrainCause::ScaleDown => "scale_down",
+        DrainCause::Goaway(_) => "goaway",
+        DrainCause::StreamIdsUsed => "stream_ids_used",
     }
 }
 
@@ -404,6 +413,8 @@ mod tests {
             state: ConnState::Ready,
             age: Duration::from_secs(1),
             in_flight,
+            capacity: None,
+            server_max_streams: None,
             rpcs_routed: 10,
         };
         let stats = PoolStats {

@@ -7,6 +7,14 @@
 //! the request to hyper. Every wait, up to the response headers, is bounded
 //! by the RPC's deadline. The permit, the in-flight count and the breaker's
 //! record then travel in the response body until the caller is done.
+//!
+//! A request that never reached the server is resent on another
+//! connection, transparently (gRPC's transparent retry): hyper handed it
+//! back unsent, or the server refused its stream (above a GOAWAY's
+//! last-stream-id, or reset with REFUSED_STREAM) so it was never
+//! processed. Resending a sent request needs its bytes, so a request whose
+//! body is small and complete when it is sent (every unary call) is kept
+//! (`retry::replay`).
 
 use std::{
     future::Future,
@@ -16,6 +24,7 @@ use std::{
 };
 
 use http::{Request, Response, Uri, uri::PathAndQuery};
+use std::error::Error as _;
 use tokio::time::{Instant, timeout_at};
 use tonic::{Status, body::Body};
 
@@ -28,7 +37,10 @@ use crate::{
     event::ConnId,
     limit::LimitPermit,
     pool::Pool,
-    retry::{self, Idempotent},
+    retry::{
+        self, Idempotent,
+        replay::{Captured, Replayable},
+    },
     shared::{Routed, Shared},
     wait_for_ready::{self, WaitForReady},
 };
@@ -66,6 +78,11 @@ impl tower::Service<Request<Body>> for Pool {
 /// (hyper hands it back unsent, e.g. its connection closed first).
 pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
 
+/// Largest request body kept for a transparent resend after the server
+/// refused its stream; a larger body is sent once. As the retry policy's
+/// default `max_buffered_body`.
+pub const TRANSPARENT_RESEND_MAX_BODY: usize = 64 * 1024;
+
 /// One RPC, up to its response headers: deadline, limiter, pick, send.
 /// Every wait is bounded by the RPC's deadline.
 async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
@@ -79,16 +96,54 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
         return retry::send(shared, retry, request, limit, deadline, wait_for_ready).await;
     }
     let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
-    send_on(shared, routed, request, limit, deadline, wait_for_ready).await
+    match Replayable::capture(request, TRANSPARENT_RESEND_MAX_BODY) {
+        Captured::Replayable(kept) => {
+            let outgoing = Outgoing::Kept(&kept);
+            send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await
+        }
+        Captured::Once(once) => {
+            let outgoing = Outgoing::Once(once);
+            send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await
+        }
+    }
 }
 
-/// Sends `request` on `routed`, and on other connections while hyper hands
-/// it back unsent (a transparent retry), picked the way the first one was
-/// (waiting for a connection when the call or the pool's state says so).
+/// The request `send_on` sends: once, or from a kept copy it can resend
+/// after the server refused it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per RPC, on its future's stack; boxing would allocate per RPC"
+)]
+pub(crate) enum Outgoing<'a> {
+    Once(Request<Body>),
+    Kept(&'a Replayable),
+}
+
+impl Outgoing<'_> {
+    /// The request for the next attempt.
+    fn take(&mut self) -> Option<Request<Body>> {
+        match self {
+            Outgoing::Kept(kept) => Some(kept.request()),
+            Outgoing::Once(_) => {
+                let placeholder = Outgoing::Once(Request::new(Body::empty()));
+                match std::mem::replace(self, placeholder) {
+                    Outgoing::Once(request) => Some(request),
+                    Outgoing::Kept(_) => unreachable!("matched Once above"),
+                }
+            }
+        }
+    }
+}
+
+/// Sends `outgoing` on `routed`, and on other connections while it never
+/// reaches a server (a transparent retry): hyper hands it back unsent, or
+/// the server refuses its stream and a kept copy can be resent. Each
+/// other connection is picked the way the first one was (waiting for one
+/// when the call or the pool's state says so).
 pub(crate) async fn send_on(
     shared: &Shared,
     mut routed: Routed,
-    mut request: Request<Body>,
+    mut outgoing: Outgoing<'_>,
     mut limit: Option<LimitPermit>,
     deadline: Instant,
     wait_for_ready: bool,
@@ -97,23 +152,35 @@ pub(crate) async fn send_on(
     // per RPC for a list that is almost always one long.
     let mut tried = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
     let mut attempts = 0;
+    let mut request = outgoing.take().expect("a first request");
     loop {
         tried[attempts] = routed.conn;
         attempts += 1;
-        match attempt(shared, routed, request, limit, deadline).await {
+        let (next, permit, error) = match attempt(shared, routed, request, limit, deadline).await {
             Attempt::Done(result) => return result,
             // Never sent: it can safely go elsewhere.
             Attempt::Unsent {
                 request: unsent,
-                limit: permit,
-                ..
-            } if attempts < MAX_TRANSPARENT_ATTEMPTS => {
-                request = unsent;
+                limit,
+                error,
+            } => (Some(unsent), limit, error),
+            // Sent but never processed: the kept copy can go elsewhere.
+            Attempt::Refused { limit, error } => {
+                let resend = match &outgoing {
+                    Outgoing::Kept(_) => outgoing.take(),
+                    Outgoing::Once(_) => None,
+                };
+                (resend, limit, error)
+            }
+        };
+        match next {
+            Some(next) if attempts < MAX_TRANSPARENT_ATTEMPTS => {
+                request = next;
                 limit = permit;
                 routed = wait_for_ready::pick(shared, deadline, &tried[..attempts], wait_for_ready)
                     .await?;
             }
-            Attempt::Unsent { error, .. } => return Err(error),
+            _ => return Err(error),
         }
     }
 }
@@ -150,6 +217,13 @@ pub(crate) enum Attempt {
     /// another connection, with the limiter permit it already holds.
     Unsent {
         request: Request<Body>,
+        limit: Option<LimitPermit>,
+        error: PoolError,
+    },
+    /// The request was sent, but the server refused its stream without
+    /// processing it (GOAWAY, REFUSED_STREAM): a kept copy may go to
+    /// another connection.
+    Refused {
         limit: Option<LimitPermit>,
         error: PoolError,
     },
@@ -212,10 +286,35 @@ pub(crate) async fn attempt(
             error: connection_error(failed.into_error()),
         },
         None => {
+            let error = failed.into_error();
+            if never_processed(&error) {
+                // Refused unprocessed: like an unsent request, it says
+                // nothing about the endpoint.
+                return Attempt::Refused {
+                    limit: call.take_limit(),
+                    error: connection_error(error),
+                };
+            }
             call.finish(CallResult::TransportError);
-            Attempt::Done(Err(connection_error(failed.into_error())))
+            Attempt::Done(Err(connection_error(error)))
         }
     }
+}
+
+/// Whether the server guaranteed it never processed the stream: h2 fails
+/// a stream above a GOAWAY's last-stream-id with that (remote) GOAWAY,
+/// and a server that refuses one resets it with REFUSED_STREAM (RFC 9113
+/// §8.7). A stream cut by anything else may have been processed.
+fn never_processed(error: &hyper::Error) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            let refused = h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            return h2.is_remote() && (h2.is_go_away() || refused);
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// tonic sends path-only URIs; HTTP/2 needs `:scheme` and `:authority` too.

@@ -17,6 +17,7 @@ use tonic::body::Body;
 use crate::{
     breaker::{BreakerCall, Breakers},
     config::PoolConfig,
+    conn::Replacements,
     connector::DynConnector,
     endpoint::{Endpoint, EndpointId},
     endpoints::EndpointSet,
@@ -113,6 +114,10 @@ pub(crate) struct Shared {
     ready_changes: Arc<watch::Sender<u64>>,
     /// Extra connections, woken when every ready one is full.
     pub(crate) scaling: Scaling,
+    /// Connections sent away (GOAWAY) whose replacement is on its way.
+    /// While there are any, the pool is CONNECTING rather than failing,
+    /// and a fail-fast RPC that finds no ready connection waits for them.
+    pub(crate) replacements: Arc<Replacements>,
 }
 
 impl Shared {
@@ -133,9 +138,11 @@ impl Shared {
             })
             .map(SlotStatus::new)
             .collect();
+        let ready_changes = Arc::new(watch::Sender::new(0));
         Self {
             idle: config.idle_timeout.map(|t| Arc::new(Idleness::new(t))),
-            ready_changes: Arc::new(watch::Sender::new(0)),
+            ready_changes: Arc::clone(&ready_changes),
+            replacements: Arc::new(Replacements::new(ready_changes)),
             scaling: Scaling::default(),
             slots: Mutex::new(slots),
             connectivity: watch::Sender::new(Connectivity::Idle),
@@ -189,10 +196,9 @@ impl Shared {
         Arc::new(InFlight::new(Hooks {
             pool: self.idle.as_ref().map(|idle| Arc::clone(&idle.activity)),
             conn: extra.then(|| Arc::new(Activity::new(Instant::now()))),
-            freed: self
-                .config
-                .max_streams_per_connection
-                .map(|cap| (cap, Arc::clone(&self.ready_changes))),
+            cap: self.config.max_streams_per_connection,
+            recycle_after: Some(self.config.recycle_after_streams),
+            freed: Some(Arc::clone(&self.ready_changes)),
         }))
     }
 
@@ -266,24 +272,26 @@ impl Shared {
     /// admits the call; an endpoint that refuses is left out and the choice
     /// is made again among the rest (at most once per endpoint).
     ///
-    /// A connection at `max_streams_per_connection` is never chosen; every
-    /// count is taken under the ready lock, so the cap cannot be overshot.
+    /// A connection at its capacity (`max_streams_per_connection`, or the
+    /// server's SETTINGS_MAX_CONCURRENT_STREAMS if lower) is never chosen;
+    /// every count is taken under the ready lock, so it cannot be
+    /// overshot.
     pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let cap = self.config.max_streams_per_connection;
-        let has_room = |c: &ReadyConn| cap.is_none_or(|cap| c.in_flight.load() < cap);
+        let has_room = |c: &ReadyConn| c.in_flight.has_room();
         if !ready
             .iter()
             .any(|c| !avoid.contains(&c.conn) && has_room(c))
         {
             return Err(PoolError::NoReadyConnection);
         }
+        let all_have_room = ready.iter().all(has_room);
         // Endpoints out of rotation (ejected, failing health checks) are
         // left out from the start; breakers may refuse more below.
         let mut refused: Vec<EndpointId> = self.out_of_rotation(now);
         let excluded = refused.len();
         loop {
-            let chosen = if avoid.is_empty() && refused.is_empty() && cap.is_none() {
+            let chosen = if avoid.is_empty() && refused.is_empty() && all_have_room {
                 // The usual case, every ready connection a candidate: no
                 // list to build (an allocation per RPC). Same draws as below.
                 self.with_rng(|rng| {
@@ -363,18 +371,15 @@ impl Shared {
 
     /// Whether some ready connection (not in `avoid`, its endpoint in
     /// rotation at `now`) exists but every one is at
-    /// `max_streams_per_connection`.
+    /// its capacity (`InFlight::capacity`).
     pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> bool {
-        let Some(cap) = self.config.max_streams_per_connection else {
-            return false;
-        };
         let out = self.out_of_rotation(now);
         let ready = self.ready.lock().expect("ready lock poisoned");
         let mut open = ready
             .iter()
             .filter(|c| !avoid.contains(&c.conn) && !out.contains(&c.endpoint))
             .peekable();
-        open.peek().is_some() && open.all(|c| c.in_flight.load() >= cap)
+        open.peek().is_some() && open.all(|c| !c.in_flight.has_room())
     }
 
     /// Every ready connection is full: asks for one more connection, to an

@@ -6,6 +6,10 @@
 //! connector's stream is wrapped to keep the first bytes the peer sent;
 //! when the connection or an RPC on it fails, those bytes say whether the
 //! peer spoke HTTP/2 at all (its first frame must be SETTINGS).
+//!
+//! The same wrapper hands every byte read to the connection's frame
+//! watcher (`frames.rs`), which picks out GOAWAY and the server's stream
+//! limit.
 
 use std::{
     io,
@@ -18,6 +22,8 @@ use std::{
 };
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::frames::{FrameReader, PeerFrames};
 
 /// How many of the peer's first bytes are kept: enough for an HTTP/1.1
 /// status line's start or a TLS record header, and an HTTP/2 frame header.
@@ -65,18 +71,23 @@ fn looks_like_http2(first: &[u8]) -> bool {
     }
 }
 
-/// A byte stream that remembers the first bytes read from it.
+/// A byte stream that remembers the first bytes read from it and shows
+/// every byte read to the connection's frame watcher.
 pub(crate) struct Sniff<T> {
     inner: T,
     first: Arc<FirstBytes>,
+    reader: FrameReader,
+    frames: Arc<PeerFrames>,
 }
 
 impl<T> Sniff<T> {
-    pub(crate) fn new(inner: T) -> (Self, Arc<FirstBytes>) {
+    pub(crate) fn new(inner: T, frames: Arc<PeerFrames>) -> (Self, Arc<FirstBytes>) {
         let first = Arc::new(FirstBytes::default());
         let sniff = Self {
             inner,
             first: Arc::clone(&first),
+            reader: FrameReader::default(),
+            frames,
         };
         (sniff, first)
     }
@@ -91,7 +102,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            self.first.record(&buf.filled()[before..]);
+            let this = &mut *self;
+            let read = &buf.filled()[before..];
+            this.first.record(read);
+            this.frames.feed(&mut this.reader, read);
         }
         polled
     }

@@ -130,6 +130,12 @@ pub struct ConnStats {
     /// Time since dialling started.
     pub age: Duration,
     pub in_flight: usize,
+    /// Most RPCs it may carry at once: the lower of
+    /// `max_streams_per_connection` and the server's
+    /// SETTINGS_MAX_CONCURRENT_STREAMS. `None`: neither limits it.
+    pub capacity: Option<usize>,
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once it said.
+    pub server_max_streams: Option<usize>,
     /// RPCs routed to this connection so far.
     pub rpcs_routed: u64,
 }
@@ -172,6 +178,8 @@ impl SlotStatus {
                 state: c.state.clone(),
                 age: now.saturating_duration_since(c.dialled_at),
                 in_flight: c.in_flight.load(),
+                capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
+                server_max_streams: c.in_flight.peer_limit(),
                 rpcs_routed: c.in_flight.total(),
             }),
         }

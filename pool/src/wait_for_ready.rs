@@ -2,15 +2,19 @@
 //! wait of any RPC that finds the pool IDLE (after `idle_timeout`).
 //!
 //! By default an RPC fails fast with UNAVAILABLE when no connection is
-//! ready, rather than queueing behind a reconnect. Three cases wait instead,
+//! ready, rather than queueing behind a reconnect. Four cases wait instead,
 //! each only until the RPC's deadline:
 //! - the call opted in with the [`WaitForReady`] request extension;
 //! - the pool is IDLE or waking from it: IDLE is not a failure, so the RPC
 //!   wakes the pool and waits for its first connection. If that first dial
 //!   fails the pool is failing, and a fail-fast RPC fails.
-//! - every ready connection is at `max_streams_per_connection`: the RPC
-//!   asks for an extra connection (when the endpoint may grow) and waits
-//!   for room.
+//! - every ready connection is at its capacity (`max_streams_per_connection`
+//!   or the server's SETTINGS_MAX_CONCURRENT_STREAMS): the RPC asks for an
+//!   extra connection (when the endpoint may grow) and waits for room,
+//!   rather than letting h2 queue it silently;
+//! - a slot is dialling the replacement of a connection its server sent
+//!   away (GOAWAY): as in gRPC, the pool is CONNECTING, not failing, so
+//!   a GOAWAY storm on every server fails no RPC.
 //!
 //! Retries (`retry::send`) pick through here too, so they never exceed the
 //! stream cap either and wait for room like a first attempt. Endpoints out
@@ -99,7 +103,7 @@ async fn pick_by(
             shared.grow(now);
         }
         let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
-        if !(wait_for_ready || waking || saturated) {
+        if !(wait_for_ready || waking || saturated || shared.replacements.any()) {
             return Err(PoolError::NoReadyConnection);
         }
         match timeout_at(deadline, changes.changed()).await {

@@ -22,7 +22,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use squall_pool::{BackoffConfig, ConnEvent, ConnId, KeepaliveConfig, PoolConfig};
+use squall_pool::{BackoffConfig, ConnEvent, ConnId, EventKind, KeepaliveConfig, PoolConfig};
 use squall_sim::{
     Fault, RpcOutcome, Trace, TraceEvent,
     check::{self, Invariant},
@@ -172,22 +172,74 @@ pub fn backoff_within_schedule(trace: &Trace, backoff: &BackoffConfig) -> Invari
 /// The keepalive bound for every connection cut off long enough for
 /// keepalive to be sure to fire while it was.
 pub fn detection_within_keepalive(trace: &Trace, keepalive: &KeepaliveConfig) -> Invariant {
-    let bound = keepalive.interval + keepalive.timeout + TICK;
+    // Each connection's bound uses the interval it was dialled with: the
+    // configured one, doubled after each "too_many_pings" from its server.
+    let intervals = dialled_intervals(trace, keepalive.interval);
+    let bound_of = |conn: ConnId| {
+        intervals.get(&conn).copied().unwrap_or(keepalive.interval) + keepalive.timeout + TICK
+    };
     let heals = fault_heals(trace);
     let relevant: Vec<_> = check::detections(trace)
         .into_iter()
         .filter(|d| {
             // How long the fault that cut it off held; a shorter cut may
             // heal before a PING is lost, and nothing needs detecting.
+            let bound = bound_of(d.conn);
             heals
                 .iter()
                 .find(|(start, _)| *start == d.fault_at)
                 .is_none_or(|(start, end)| end.is_none_or(|end| end - *start >= bound))
         })
         .collect();
-    let mut verdict = check::check_detection(&relevant, bound);
+    let late = relevant
+        .iter()
+        .find(|d| d.latency().is_none_or(|latency| latency > bound_of(d.conn)));
+    let mut verdict = match late {
+        Some(d) => check::check_detection(std::slice::from_ref(d), bound_of(d.conn)),
+        None => Invariant {
+            name: "detection_within_keepalive",
+            ok: true,
+            detail: format!(
+                "{} cut-off connection(s), each closed within its keepalive interval + timeout \
+                 + 1 tick ({} ms unthrottled)",
+                relevant.len(),
+                (keepalive.interval + keepalive.timeout + TICK).as_millis()
+            ),
+        },
+    };
     verdict.name = "detection_within_keepalive";
     verdict
+}
+
+/// The keepalive interval each connection was dialled with: `configured`,
+/// doubled by every `keepalive_throttled` line of its endpoint before its
+/// `conn_connecting`.
+fn dialled_intervals(trace: &Trace, configured: Duration) -> BTreeMap<ConnId, Duration> {
+    let mut current: BTreeMap<&str, Duration> = BTreeMap::new();
+    let mut dialled = BTreeMap::new();
+    for line in &trace.lines {
+        match &line.event {
+            TraceEvent::PoolEndpoint {
+                endpoint,
+                kind: EventKind::KeepaliveThrottled { interval, .. },
+            } => {
+                current.insert(endpoint, *interval);
+            }
+            TraceEvent::Pool {
+                conn,
+                endpoint,
+                kind: ConnEvent::Connecting { .. },
+            } => {
+                let interval = current
+                    .get(endpoint.as_str())
+                    .copied()
+                    .unwrap_or(configured);
+                dialled.insert(*conn, interval);
+            }
+            _ => {}
+        }
+    }
+    dialled
 }
 
 /// (start, heal) of every fault in the trace, in order; heal `None` if it

@@ -45,6 +45,9 @@ pub struct WorldConfig {
     pub seed: u64,
     /// Number of echo servers, 1..=16.
     pub servers: usize,
+    /// The SETTINGS_MAX_CONCURRENT_STREAMS every server announces; `None`:
+    /// hyper's default (200).
+    pub server_max_streams: Option<u32>,
     /// Hosts between the client and servers (NATs); the client may target
     /// them by name. Names must differ from `client` and `server-N`.
     pub middleboxes: Vec<Middlebox>,
@@ -215,7 +218,8 @@ fn drive(
             ServerControl::tracing_rpcs()
         } else {
             ServerControl::default()
-        };
+        }
+        .with_max_streams(config.server_max_streams);
         controls.insert(name.clone(), control.clone());
         let recorder = recorder.clone();
         sim.host(name.clone(), move || {
@@ -361,6 +365,7 @@ fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + 
                 queued: *queued,
             },
             EventKind::Retry { endpoint, .. }
+            | EventKind::KeepaliveThrottled { endpoint, .. }
             | EventKind::Outlier { endpoint, .. }
             | EventKind::Health { endpoint, .. } => TraceEvent::PoolEndpoint {
                 endpoint: name(*endpoint),

@@ -19,6 +19,7 @@ use crate::{
     conn::state::{ConnState, IllegalTransition},
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
+    frames::PeerFrames,
     inflight::InFlight,
     shared::{ReadyConn, Shared},
     sniff::FirstBytes,
@@ -28,9 +29,14 @@ use crate::{
 pub(crate) struct Conn {
     pub(crate) id: ConnId,
     slot: usize,
-    endpoint: EndpointId,
+    pub(crate) endpoint: EndpointId,
     state: ConnState,
     pub(crate) in_flight: Arc<InFlight>,
+    /// What the server's frames said (GOAWAY, its stream limit).
+    pub(crate) frames: Arc<PeerFrames>,
+    /// The HTTP/2 keepalive interval it is dialled with: the configured
+    /// one, doubled after each "too_many_pings" from its server.
+    pub(crate) keepalive_interval: Duration,
     /// The peer's first bytes, once the connection is up.
     peer: Option<Arc<FirstBytes>>,
     shared: Arc<Shared>,
@@ -45,12 +51,21 @@ impl Conn {
         attempt: u32,
         extra: bool,
     ) -> Self {
+        let in_flight = shared.new_in_flight(extra);
+        let keepalive_interval = shared
+            .endpoints
+            .keepalive_interval(endpoint, shared.config.keepalive.interval);
         let conn = Self {
+            keepalive_interval,
             id: shared.next_conn_id(),
             slot,
             endpoint,
             state: ConnState::Connecting,
-            in_flight: shared.new_in_flight(extra),
+            frames: Arc::new(PeerFrames::new(
+                Arc::clone(&in_flight),
+                Arc::clone(&shared.replacements),
+            )),
+            in_flight,
             peer: None,
             shared,
         };
@@ -102,7 +117,10 @@ impl Conn {
             // room) before it redials.
             DrainCause::Idle | DrainCause::ScaleDown => Connectivity::Idle,
             // Its replacement owns the slot by now; `publish` leaves it be.
-            DrainCause::MaxAge => Connectivity::Ready,
+            DrainCause::MaxAge | DrainCause::StreamIdsUsed => Connectivity::Ready,
+            // gRPC: a connection sent away leaves its subchannel IDLE; the
+            // slot redials at once.
+            DrainCause::Goaway(_) => Connectivity::Idle,
         };
         self.publish(slot_state);
         self.emit(ConnEvent::Draining { cause });
@@ -177,6 +195,8 @@ impl Drop for Conn {
     /// A connection task can be cancelled mid-flight (its runtime shuts down,
     /// a simulated host crashes); it must still leave the ready set.
     fn drop(&mut self) {
+        // A replacement the slot did not take is not coming.
+        drop(self.frames.take_replacing());
         if !matches!(self.state, ConnState::Closed(_)) {
             self.shared.remove_ready(self.id);
             let id = self.id;

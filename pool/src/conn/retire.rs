@@ -6,6 +6,10 @@
 //! replacement, so capacity never drops. Once the replacement is ready the
 //! old connection drains (`DrainCause::MaxAge`: no new RPCs), in-flight
 //! RPCs get `max_connection_age_grace` to finish, and it closes.
+//!
+//! A connection that has carried `recycle_after_streams` RPCs retires the
+//! same way (`DrainCause::StreamIdsUsed`), long before h2 runs out of
+//! stream ids. One the server sends away while it waits drains at once.
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
@@ -17,6 +21,7 @@ use tokio::{
 
 use crate::{
     conn::{
+        goaway,
         lifecycle::Conn,
         slot::{Http2Connection, close_cause, drain, drain_and_close},
     },
@@ -39,26 +44,45 @@ pub(crate) fn age_limit(shared: &Shared) -> Option<Duration> {
     Some(age.mul_f64(factor))
 }
 
-/// Retires `conn`, which reached its age limit: it serves until
-/// `replaced` fires, then drains and closes. A connection that ends by
-/// itself first is closed for that cause; on shutdown it drains like any
+/// Retires `conn`, which reached its age limit or used up its stream ids
+/// (`cause`): it serves until `replaced` fires, then drains and closes. A
+/// connection that ends by itself first is closed for that cause, one the
+/// server sends away drains at once; on shutdown it drains like any
 /// other, within `shutdown_grace`.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut conn: Conn,
     mut connection: Pin<Box<Http2Connection>>,
     replaced: oneshot::Receiver<()>,
+    cause: DrainCause,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    debug_assert!(matches!(
+        cause,
+        DrainCause::MaxAge | DrainCause::StreamIdsUsed
+    ));
     let shutdown_grace = shared.config.shutdown_grace;
+    let frames = Arc::clone(&conn.frames);
     let replaced = tokio::select! {
         biased;
         result = &mut connection => {
             let cause = close_cause(result, conn.peer());
+            if let Some(sent_away) = frames.received_goaway() {
+                goaway::sent_away(&shared, &mut conn, &sent_away);
+                let dispatcher = goaway::Dispatcher::Ended(cause);
+                goaway::finish(Arc::clone(&shared), conn, dispatcher, shutdown).await;
+                return;
+            }
             conn.close(cause);
             return;
         }
         _ = wait::for_shutdown(&mut shutdown) => false,
+        sent_away = Arc::clone(&frames).goaway() => {
+            goaway::sent_away(&shared, &mut conn, &sent_away);
+            let dispatcher = goaway::Dispatcher::Running(connection);
+            goaway::finish(Arc::clone(&shared), conn, dispatcher, shutdown).await;
+            return;
+        }
         // An error means the slot ended without a replacement: its
         // endpoint was removed (or the pool is shutting down).
         replaced = replaced => replaced.is_ok(),
@@ -73,7 +97,7 @@ pub(crate) async fn run(
         return;
     }
 
-    conn.drain(DrainCause::MaxAge);
+    conn.drain(cause);
     let grace_ends = Instant::now() + shared.config.max_connection_age_grace;
     let mut drained = Box::pin(drain(connection, Arc::clone(&conn.in_flight)));
     tokio::select! {
@@ -86,5 +110,5 @@ pub(crate) async fn run(
             let _ = timeout_at(by, &mut drained).await;
         }
     }
-    conn.close(CloseCause::Retired(DrainCause::MaxAge));
+    conn.close(CloseCause::Retired(cause));
 }

@@ -18,12 +18,14 @@ use tonic::body::Body;
 
 use crate::{
     backoff::Backoff,
-    conn::{lifecycle::Conn, retire},
+    conn::Replacing,
+    conn::{goaway, lifecycle::Conn, retire},
     connector::BoxIo,
     endpoint::EndpointId,
     endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
     executor::TrackedExecutor,
+    frames::Goaway,
     idle::{self, Activity, Phase},
     inflight::InFlight,
     shared::Shared,
@@ -61,9 +63,13 @@ enum Served {
     Retired,
     /// The endpoint was removed; the connection was drained and closed.
     Removed,
-    /// The connection reached its age limit. It is still ready, and
-    /// retires once the slot has a replacement.
-    Aged(Conn, Pin<Box<Http2Connection>>),
+    /// The connection reached its age limit, or used up its stream ids
+    /// (the cause says which). It is still ready, and retires once the
+    /// slot has a replacement.
+    Aged(Conn, Pin<Box<Http2Connection>>, DrainCause),
+    /// The server sent GOAWAY. The connection is draining; in-flight RPCs
+    /// finish on it while the slot dials the replacement.
+    Goaway(Conn, goaway::Dispatcher),
 }
 
 /// What stopped `serve`'s wait.
@@ -74,6 +80,8 @@ enum End {
     Idle,
     ScaleDown,
     Aged,
+    StreamIdsUsed,
+    Goaway(Goaway),
 }
 
 impl Slot {
@@ -101,6 +109,9 @@ impl Slot {
         // The previous connection, retiring for its age: told when its
         // replacement is ready, so it keeps serving until then.
         let mut retiring: Option<oneshot::Sender<()>> = None;
+        // Held while dialling the replacement of a connection sent away:
+        // fail-fast RPCs wait for it (`Shared::is_replacing`).
+        let mut replacing: Option<Replacing> = None;
         while !self.shared.is_shutting_down() {
             if self.removed.is_set() {
                 self.end_removed();
@@ -146,8 +157,13 @@ impl Slot {
                     conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
                     return;
                 }
-                dialled = timeout(connect_timeout, dial(&self.shared, self.endpoint)) => dialled,
+                dialled = timeout(
+                    connect_timeout,
+                    dial(&self.shared, self.endpoint, &conn),
+                ) => dialled,
             };
+            // Ready or failed, the replacement is no longer on its way.
+            drop(replacing.take());
             let (sender, connection, first) = match dialled {
                 Ok(Ok(session)) => session,
                 Ok(Err(error)) => {
@@ -173,7 +189,7 @@ impl Slot {
             let ready_at = Instant::now();
             let conn = match self.serve(conn, connection).await {
                 Served::Shutdown | Served::Removed => return,
-                Served::Aged(old, connection) => {
+                Served::Aged(old, connection, cause) => {
                     let (replaced, on_replaced) = oneshot::channel();
                     retiring = Some(replaced);
                     let retire = retire::run(
@@ -181,6 +197,7 @@ impl Slot {
                         old,
                         connection,
                         on_replaced,
+                        cause,
                         self.shutdown.clone(),
                     );
                     hyper::rt::Executor::execute(&self.shared.executor, retire);
@@ -194,6 +211,37 @@ impl Slot {
                     attempt = 0;
                     continue;
                 }
+                Served::Goaway(old, dispatcher) => {
+                    let sent_away = old.frames.take_replacing();
+                    // A connection that carried RPCs proved the endpoint
+                    // healthy, however short its life; one sent away
+                    // before any RPC is the accept-then-GOAWAY loop.
+                    let proven = ready_at.elapsed() >= self.shared.config.backoff.initial
+                        || old.in_flight.total() > 0;
+                    let finish = goaway::finish(
+                        Arc::clone(&self.shared),
+                        old,
+                        dispatcher,
+                        self.shutdown.clone(),
+                    );
+                    hyper::rt::Executor::execute(&self.shared.executor, finish);
+                    // A server that sends every connection away before it
+                    // carries anything is redialled on the backoff
+                    // schedule, like one that closes them at once; a
+                    // healthy one is replaced at once.
+                    if self.extra {
+                        continue;
+                    }
+                    if proven {
+                        self.backoff.reset();
+                        attempt = 0;
+                        replacing = sent_away;
+                        continue;
+                    }
+                    drop(sent_away);
+                    self.wait_until_after_goaway(retry_at).await;
+                    continue;
+                }
                 // An extra slot sleeps until it is needed again.
                 Served::Ended(_) if self.extra => continue,
                 Served::Ended(conn) => conn,
@@ -205,6 +253,9 @@ impl Slot {
             if ready_at.elapsed() >= self.shared.config.backoff.initial {
                 self.backoff.reset();
                 attempt = 0;
+                // Sent away and closed at once (an abrupt GOAWAY): the
+                // replacement is on its way.
+                replacing = conn.frames.take_replacing();
             } else {
                 self.wait_until(&conn, retry_at).await;
             }
@@ -217,19 +268,31 @@ impl Slot {
         // Boxed so it can move into the drain future below.
         let mut connection = Box::pin(connection);
         let retire_at = retire::age_limit(&self.shared).map(|age| Instant::now() + age);
+        let frames = Arc::clone(&conn.frames);
+        let in_flight = Arc::clone(&conn.in_flight);
         let scale_down_after = self.shared.config.scale_down_after;
         let ended = tokio::select! {
             biased;
             result = &mut connection => End::Closed(close_cause(result, conn.peer())),
             _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
             _ = self.removed.wait() => End::Removed,
+            goaway = Arc::clone(&frames).goaway() => End::Goaway(goaway),
             _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
-            _ = quiet(conn.in_flight.activity(), scale_down_after) => End::ScaleDown,
+            _ = quiet(in_flight.activity(), scale_down_after) => End::ScaleDown,
             _ = wait::until_some(retire_at) => End::Aged,
+            _ = Arc::clone(&in_flight).stream_ids_used() => End::StreamIdsUsed,
         };
         let grace = self.shared.config.shutdown_grace;
         match ended {
             End::Closed(cause) => {
+                // hyper's dispatcher ends once it sees a GOAWAY, and with
+                // the connection when the server closed right after it:
+                // either way the connection was sent away, and RPCs still
+                // in flight on it finish first.
+                if let Some(goaway) = conn.frames.received_goaway() {
+                    goaway::sent_away(&self.shared, &mut conn, &goaway);
+                    return Served::Goaway(conn, goaway::Dispatcher::Ended(cause));
+                }
                 conn.close(cause);
                 Served::Ended(conn)
             }
@@ -252,7 +315,12 @@ impl Slot {
                 drain_and_close(&mut conn, connection, cause, grace).await;
                 Served::Removed
             }
-            End::Aged => Served::Aged(conn, connection),
+            End::Aged => Served::Aged(conn, connection, DrainCause::MaxAge),
+            End::StreamIdsUsed => Served::Aged(conn, connection, DrainCause::StreamIdsUsed),
+            End::Goaway(goaway) => {
+                goaway::sent_away(&self.shared, &mut conn, &goaway);
+                Served::Goaway(conn, goaway::Dispatcher::Running(connection))
+            }
         }
     }
 
@@ -318,6 +386,18 @@ impl Slot {
         });
     }
 
+    /// After a young connection was sent away: waits out the backoff until
+    /// `retry_at` (no `Backoff` event: the connection is still draining).
+    async fn wait_until_after_goaway(&mut self, retry_at: Instant) {
+        tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => {}
+            _ = self.removed.wait() => {}
+            _ = idle::until_idle(self.idle.as_mut()) => {}
+            _ = sleep_until(retry_at) => {}
+        }
+    }
+
     /// Waits out the backoff until `retry_at`, unless the pool shuts down
     /// or goes idle.
     async fn wait_until(&mut self, conn: &Conn, retry_at: Instant) {
@@ -366,20 +446,21 @@ pub(super) async fn drain_and_close(
 }
 
 /// Opens the byte stream and performs the HTTP/2 handshake.
-/// The stream is wrapped to keep the peer's first bytes (`sniff.rs`).
-async fn dial(shared: &Shared, endpoint: EndpointId) -> Result<Session, ConnectError> {
-    let endpoint = shared.endpoints.get(endpoint);
+/// The stream is wrapped to keep the peer's first bytes and to show its
+/// frames to `frames` (`sniff.rs`).
+async fn dial(shared: &Shared, id: EndpointId, conn: &Conn) -> Result<Session, ConnectError> {
+    let endpoint = shared.endpoints.get(id);
     let io = shared
         .connector
         .connect(&endpoint)
         .await
         .map_err(|e| ConnectError::Io(e.kind()))?;
-    let (io, first) = Sniff::new(io);
+    let (io, first) = Sniff::new(io, Arc::clone(&conn.frames));
     let io: BoxIo = Box::new(io);
     let keepalive = &shared.config.keepalive;
     let (sender, connection) = http2::Builder::new(shared.executor.clone())
         .timer(TokioTimer::new())
-        .keep_alive_interval(keepalive.interval)
+        .keep_alive_interval(conn.keepalive_interval)
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(keepalive.while_idle)
         .handshake(TokioIo::new(io))

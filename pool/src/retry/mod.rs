@@ -8,7 +8,7 @@
 mod backoff;
 mod budget;
 mod config;
-mod replay;
+pub(crate) mod replay;
 mod send;
 
 pub use config::{MAX_ATTEMPTS, MAX_BUFFERED_BODY, RetryBudgetConfig, RetryConfig};

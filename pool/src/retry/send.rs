@@ -23,7 +23,7 @@ use crate::{
     error::PoolError,
     event::{EventKind, PoolEvent},
     limit::LimitPermit,
-    service::{RoutedTo, send_on},
+    service::{Outgoing, RoutedTo, send_on},
     shared::Shared,
     wait_for_ready,
 };
@@ -43,7 +43,8 @@ pub(crate) async fn send(
         Captured::Replayable(replay) => replay,
         Captured::Once(once) => {
             let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
-            return send_on(shared, routed, once, limit, deadline, wait_for_ready).await;
+            let outgoing = Outgoing::Once(once);
+            return send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await;
         }
     };
     // Where earlier attempts went, so a retry can go elsewhere.
@@ -59,7 +60,7 @@ pub(crate) async fn send(
         let result = send_on(
             shared,
             routed,
-            replay.request(),
+            Outgoing::Kept(&replay),
             None,
             deadline,
             wait_for_ready,

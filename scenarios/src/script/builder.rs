@@ -53,6 +53,7 @@ impl Script {
                 time_limit: None,
                 topology: Topology {
                     servers: 1,
+                    max_concurrent_streams: None,
                     middleboxes: Vec::new(),
                 },
                 client: Client::default(),

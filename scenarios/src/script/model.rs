@@ -81,6 +81,10 @@ impl Script {
 pub struct Topology {
     /// Echo servers `server-1..=server-N`.
     pub servers: usize,
+    /// The SETTINGS_MAX_CONCURRENT_STREAMS every server announces.
+    /// Default: hyper's, 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_streams: Option<u32>,
     /// `[[topology.middleboxes]]` (NAT and the like). Read so that scripts
     /// written for them get a clear, positioned "not supported yet" error
     /// rather than "unknown field"; typed once the simulator has them.

@@ -119,6 +119,14 @@ fn header(script: &Script, found: &mut Vec<Problem>) {
             "servers are the hosts server-1..server-N",
         ));
     }
+    if script.topology.max_concurrent_streams == Some(0) {
+        found.push(problem(
+            "topology.max_concurrent_streams",
+            "0".to_owned(),
+            "at least 1",
+            "a server that allows no stream can serve no RPC; leave it out for hyper's default of 200",
+        ));
+    }
 }
 
 fn middleboxes(script: &Script, found: &mut Vec<Problem>) {

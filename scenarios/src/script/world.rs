@@ -22,6 +22,7 @@ impl Script {
         WorldConfig {
             seed,
             servers: self.topology.servers,
+            server_max_streams: self.topology.max_concurrent_streams,
             client: self.client_kind(seed),
             load: LoadConfig {
                 start: self.load.start,

@@ -27,6 +27,8 @@ pub(super) struct Task {
     pub(super) goaway: watch::Receiver<GoawayMode>,
     /// Record a `server_rpc` line for every request received.
     pub(super) trace_rpcs: bool,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS, if not hyper's default (200).
+    pub(super) max_streams: Option<u32>,
 }
 
 impl Task {
@@ -53,9 +55,12 @@ impl Task {
                 recorder: self.recorder.clone(),
             }),
         });
-        let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(hyper_io), service);
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new());
+        if let Some(max) = self.max_streams {
+            builder.max_concurrent_streams(max);
+        }
+        let conn = builder.serve_connection(TokioIo::new(hyper_io), service);
         tokio::pin!(conn);
         // Rounds before this connection existed are not for it.
         self.goaway.borrow_and_update();

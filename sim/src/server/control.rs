@@ -107,6 +107,9 @@ pub struct ServerControl {
     behaviour: watch::Sender<Behaviour>,
     commands: watch::Sender<Commands>,
     trace_rpcs: bool,
+    /// The SETTINGS_MAX_CONCURRENT_STREAMS the server announces; `None`:
+    /// hyper's default (200).
+    max_streams: Option<u32>,
 }
 
 impl Default for ServerControl {
@@ -115,6 +118,7 @@ impl Default for ServerControl {
             behaviour: watch::Sender::new(Behaviour::default()),
             commands: watch::Sender::new(Commands::default()),
             trace_rpcs: false,
+            max_streams: None,
         }
     }
 }
@@ -131,6 +135,19 @@ impl ServerControl {
 
     pub(crate) fn traces_rpcs(&self) -> bool {
         self.trace_rpcs
+    }
+
+    /// This control with the server announcing `max` as its
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (`None`: hyper's default, 200).
+    pub fn with_max_streams(self, max: Option<u32>) -> Self {
+        Self {
+            max_streams: max,
+            ..self
+        }
+    }
+
+    pub(crate) fn max_streams(&self) -> Option<u32> {
+        self.max_streams
     }
 
     /// Changes how the echo service answers from now on.

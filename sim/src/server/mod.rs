@@ -50,6 +50,7 @@ pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> 
         conns: FuturesUnordered::new(),
         goaway: watch::Sender::new(GoawayMode::Graceful),
         trace_rpcs: control.traces_rpcs(),
+        max_streams: control.max_streams(),
         name,
         recorder,
     };
@@ -85,6 +86,8 @@ struct Server {
     goaway: watch::Sender<GoawayMode>,
     /// Record a `server_rpc` line for every request received.
     trace_rpcs: bool,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS, if not hyper's default.
+    max_streams: Option<u32>,
 }
 
 impl Server {
@@ -157,6 +160,7 @@ impl Server {
             recorder: self.recorder.clone(),
             goaway: self.goaway.subscribe(),
             trace_rpcs: self.trace_rpcs,
+            max_streams: self.max_streams,
         };
         self.conns
             .push(Box::pin(task.run(stream, self.routes.clone())));

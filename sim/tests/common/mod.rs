@@ -57,6 +57,7 @@ pub fn world(
     faults: Vec<ScheduledFault>,
 ) -> WorldConfig {
     WorldConfig {
+        server_max_streams: None,
         seed: 1,
         servers,
         middleboxes: Vec::new(),
