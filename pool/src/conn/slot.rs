@@ -239,7 +239,7 @@ impl Slot {
                         continue;
                     }
                     drop(sent_away);
-                    self.wait_until_after_goaway(retry_at).await;
+                    self.sleep_until(retry_at).await;
                     continue;
                 }
                 // An extra slot sleeps until it is needed again.
@@ -386,18 +386,6 @@ impl Slot {
         });
     }
 
-    /// After a young connection was sent away: waits out the backoff until
-    /// `retry_at` (no `Backoff` event: the connection is still draining).
-    async fn wait_until_after_goaway(&mut self, retry_at: Instant) {
-        tokio::select! {
-            biased;
-            _ = wait::for_shutdown(&mut self.shutdown) => {}
-            _ = self.removed.wait() => {}
-            _ = idle::until_idle(self.idle.as_mut()) => {}
-            _ = sleep_until(retry_at) => {}
-        }
-    }
-
     /// Waits out the backoff until `retry_at`, unless the pool shuts down
     /// or goes idle.
     async fn wait_until(&mut self, conn: &Conn, retry_at: Instant) {
@@ -405,6 +393,14 @@ impl Slot {
         if delay > Duration::ZERO {
             conn.backing_off(delay);
         }
+        self.sleep_until(retry_at).await;
+    }
+
+    /// Sleeps until `retry_at`, unless the pool shuts down, goes idle or
+    /// the endpoint is removed. After a connection sent away too young it
+    /// is the whole backoff wait (no `Backoff` event: that connection is
+    /// still draining).
+    async fn sleep_until(&mut self, retry_at: Instant) {
         tokio::select! {
             biased;
             _ = wait::for_shutdown(&mut self.shutdown) => {}
