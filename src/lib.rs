@@ -61,6 +61,17 @@ pub fn sim_with_servers(
 /// Lines recorded by [`conn_event_recorder`].
 pub type EventLines = Arc<Mutex<Vec<String>>>;
 
+/// The lines `conn_event_recorder` recorded, without those of the pool's
+/// shutdown (`cause=shutdown`), which every test ends with.
+pub fn lines_before_shutdown(lines: &EventLines) -> Vec<String> {
+    let lines = lines.lock().expect("a test's event lines");
+    lines
+        .iter()
+        .filter(|l| !l.contains("cause=shutdown"))
+        .cloned()
+        .collect()
+}
+
 /// An event sink that records every connection event as
 /// `"<ms since start> <event><fields>"`, for tests that assert a pool's
 /// exact sequence of connection events.

@@ -23,7 +23,7 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server,
 };
-use squall_suite::sim_with_one_server;
+use squall_suite::{lines_before_shutdown, sim_with_one_server};
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
 
@@ -167,12 +167,7 @@ fn endpoints_are_added_and_removed_endpoints_drain() {
     });
     sim.run().expect("simulation runs");
 
-    let lines = lines.lock().unwrap().clone();
-    let lines: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.contains("cause=shutdown"))
-        .collect();
+    let lines = lines_before_shutdown(&lines);
     assert_eq!(
         lines,
         vec![

@@ -22,7 +22,7 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::{GoawayMode, ServerControl},
 };
-use squall_suite::{EventLines, conn_event_recorder, sim_with_servers};
+use squall_suite::{EventLines, conn_event_recorder, lines_before_shutdown, sim_with_servers};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
@@ -91,12 +91,7 @@ fn a_goaway_drains_the_connection_while_its_replacement_takes_new_rpcs() {
     });
     sim.run().expect("simulation runs");
 
-    let lines = lines.lock().unwrap().clone();
-    let until_shutdown: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.contains("cause=shutdown"))
-        .collect();
+    let until_shutdown = lines_before_shutdown(&lines);
     // The server acts on the command in its next step and its GOAWAY
     // leaves at 1 001 ms, arriving at 1 002 ms: connection 1 drains and
     // its replacement is dialled in the same millisecond, and is ready
@@ -255,12 +250,7 @@ fn a_connection_is_replaced_before_its_stream_ids_run_out() {
     });
     sim.run().expect("simulation runs");
 
-    let lines = lines.lock().unwrap().clone();
-    let until_shutdown: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.contains("cause=shutdown"))
-        .collect();
+    let until_shutdown = lines_before_shutdown(&lines);
     // The third RPC (sent at 300 ms) uses up connection 1's budget: its
     // replacement is dialled then, ready 1 ms later, and connection 1
     // drains at once (nothing in flight once the RPC answers at 302 ms).

@@ -15,7 +15,7 @@ use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
 };
-use squall_suite::{EventLines, conn_event_recorder, sim_with_one_server};
+use squall_suite::{EventLines, conn_event_recorder, lines_before_shutdown, sim_with_one_server};
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
 
@@ -93,12 +93,7 @@ fn an_idle_pool_closes_its_connections_and_the_next_rpc_reconnects() {
     });
     sim.run().expect("simulation runs");
 
-    let lines = lines.lock().unwrap().clone();
-    let lines: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.contains("cause=shutdown"))
-        .collect();
+    let lines = lines_before_shutdown(&lines);
     assert_eq!(
         lines,
         vec![

@@ -16,7 +16,7 @@ use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
 };
-use squall_suite::{EventLines, conn_event_recorder, sim_with_one_server};
+use squall_suite::{EventLines, conn_event_recorder, lines_before_shutdown, sim_with_one_server};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
@@ -83,12 +83,7 @@ fn connections_rotate_at_their_age_with_no_failed_rpc() {
     });
     sim.run().expect("simulation runs");
 
-    let lines = lines.lock().unwrap().clone();
-    let rotation: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .filter(|l| !l.contains("cause=shutdown"))
-        .collect();
+    let rotation = lines_before_shutdown(&lines);
     // Connecting is 1 ms (the SYN; hyper's handshake only writes the
     // preface), so connection 1 is ready at 1 ms and reaches its age at
     // 10 001 ms. Its replacement is dialled then and ready at 10 002 ms,

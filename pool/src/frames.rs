@@ -15,10 +15,7 @@
 use std::{
     fmt,
     pin::pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 
 use tokio::sync::Notify;
@@ -196,7 +193,6 @@ pub(crate) struct PeerFrames {
     /// The first GOAWAY: the one that matters (a graceful shutdown's
     /// second GOAWAY only lowers the last-stream-id).
     goaway: Mutex<Option<Goaway>>,
-    goaway_seen: AtomicBool,
     goaway_notify: Notify,
     /// Takes the server's stream limit.
     in_flight: Arc<InFlight>,
@@ -210,7 +206,6 @@ impl PeerFrames {
     pub(crate) fn new(in_flight: Arc<InFlight>, replacements: Arc<Replacements>) -> Self {
         Self {
             goaway: Mutex::new(None),
-            goaway_seen: AtomicBool::new(false),
             goaway_notify: Notify::new(),
             in_flight,
             replacements,
@@ -237,7 +232,6 @@ impl PeerFrames {
                     *first = Some(goaway);
                     *self.replacing.lock().expect("replacing lock poisoned") =
                         Some(self.replacements.begin());
-                    self.goaway_seen.store(true, Ordering::Release);
                     self.goaway_notify.notify_waiters();
                 }
             }
@@ -261,9 +255,6 @@ impl PeerFrames {
 
     /// The server's first GOAWAY, if one came.
     pub(crate) fn received_goaway(&self) -> Option<Goaway> {
-        if !self.goaway_seen.load(Ordering::Acquire) {
-            return None;
-        }
         self.goaway.lock().expect("goaway lock poisoned").clone()
     }
 }
