@@ -16,7 +16,7 @@ use std::{
 };
 
 use futures_util::future::join_all;
-use squall_pool::{ConnId, EventKind, Pool, PoolConfig, RoutedTo};
+use squall_pool::{ConnId, EventKind, Pool, PoolConfig, RoutedTo, WaitForReady};
 use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
@@ -212,6 +212,61 @@ fn the_servers_stream_limit_caps_each_connection() {
             2,
             "never more than 2 in flight"
         );
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}
+
+#[test]
+fn rpcs_sent_before_the_servers_settings_are_refused_and_resent() {
+    let control = ServerControl::default().with_max_streams(Some(2));
+    let mut sim = sim_with_servers(35, Duration::from_secs(30), &[control]);
+    sim.client("client", async move {
+        let start = Instant::now();
+        let config = PoolConfig {
+            connections_per_endpoint: 1,
+            ..PoolConfig::default()
+        };
+        let pool = Pool::builder()
+            .endpoint("http://server-1:50051")
+            .config(config)
+            .build(TurmoilConnector)?;
+        // Six calls waiting for the first connection: they go out the
+        // moment it is ready (1 ms), before the server's SETTINGS (2 ms)
+        // say it takes two streams at a time.
+        let calls = (0..6).map(|_| {
+            let mut client = EchoClient::new(pool.clone());
+            async move {
+                let mut request = tonic::Request::new(EchoRequest {
+                    message: "x".into(),
+                    delay_ms: 100,
+                    fail_code: 0,
+                });
+                request.set_timeout(Duration::from_secs(5));
+                request.extensions_mut().insert(WaitForReady);
+                let code = client
+                    .echo(request)
+                    .await
+                    .map_or_else(|s| s.code(), |_| Code::Ok);
+                (start.elapsed().as_millis(), code)
+            }
+        });
+        let mut results = join_all(calls).await;
+        results.sort_by_key(|(at, _)| *at);
+        // The server takes two and refuses four (REFUSED_STREAM, 3 ms).
+        // The pool resends those transparently, now within the limit: two
+        // at a time, each pair as the previous one answers. None fails.
+        let ok = |at| (at, Code::Ok);
+        assert_eq!(
+            results,
+            vec![ok(103), ok(103), ok(205), ok(205), ok(307), ok(307)]
+        );
+        let stats = pool.stats();
+        let slot = &stats.endpoints[0].slots[0];
+        assert_eq!(slot.dials, 1, "the connection was never lost");
+        let conn = slot.connection.as_ref().expect("ready");
+        assert_eq!(conn.rpcs_routed, 10, "six sent, four of them twice");
         assert_eq!(pool.shutdown().await.tasks_left, 0);
         Ok(())
     });

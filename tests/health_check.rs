@@ -5,7 +5,8 @@
 //! round trip), and getting them again once it has reported SERVING
 //! `healthy_threshold` times in a row. Checks run every `interval` from the
 //! pool's start; every link has 1 ms latency, so a check's answer arrives
-//! 2 ms after it was sent, and every time below is exact.
+//! 2 ms after it was sent, and every time below is exact. A check takes one
+//! of the connection's streams like an RPC, never one past its capacity.
 
 use std::{
     sync::{Arc, Mutex},
@@ -21,6 +22,7 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::{self, ServerControl},
 };
+use squall_suite::sim_with_servers;
 use tokio::time::{Instant, sleep_until};
 
 #[test]
@@ -126,6 +128,67 @@ fn a_not_serving_endpoint_gets_no_rpcs_until_it_serves_again() {
         assert!(to_server_2(8002, 10_000) > 0, "back in rotation");
         let stats = pool.stats();
         assert_eq!(stats.endpoints[1].health, Some(HealthState::Healthy));
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}
+
+#[test]
+fn a_check_takes_a_stream_within_the_connections_capacity() {
+    let control = ServerControl::default();
+    control.set_serving(false);
+    let mut sim = sim_with_servers(14, Duration::from_secs(30), std::slice::from_ref(&control));
+    sim.client("client", async move {
+        let events: Arc<Mutex<Vec<PoolEvent>>> = Arc::default();
+        let sink = Arc::clone(&events);
+        let pool = Pool::builder()
+            .endpoint("http://server-1:50051")
+            .config(PoolConfig {
+                connections_per_endpoint: 1,
+                max_streams_per_connection: Some(1),
+                health_check: Some(HealthCheckConfig {
+                    interval: Duration::from_secs(1),
+                    timeout: Duration::from_millis(500),
+                    unhealthy_threshold: 1,
+                    healthy_threshold: 1,
+                    ..HealthCheckConfig::default()
+                }),
+                ..PoolConfig::default()
+            })
+            .on_event(move |e: &PoolEvent| sink.lock().unwrap().push(e.clone()))
+            .build(TurmoilConnector)?;
+        let built = Instant::now();
+        // One RPC holds the connection's only stream from 500 ms to
+        // 2,502 ms: the checks due at 1 s and 2 s find no room and skip;
+        // the one at 3 s runs and finds the server NOT_SERVING.
+        sleep_until(built + Duration::from_millis(500)).await;
+        let mut client = EchoClient::new(pool.clone());
+        client
+            .echo(EchoRequest {
+                message: "x".into(),
+                delay_ms: 2_000,
+                fail_code: 0,
+            })
+            .await
+            .expect("served");
+        sleep_until(built + Duration::from_millis(3_500)).await;
+        let changes: Vec<(u128, HealthState)> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Health { to, .. } => Some((e.at.duration_since(built).as_millis(), to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changes, vec![(3_002, HealthState::Unhealthy)]);
+        let stats = pool.stats();
+        let conn = stats.endpoints[0].slots[0]
+            .connection
+            .clone()
+            .expect("ready");
+        assert_eq!(conn.rpcs_routed, 1, "the check is not an RPC");
         assert_eq!(pool.shutdown().await.tasks_left, 0);
         Ok(())
     });

@@ -1,21 +1,25 @@
 //! Leases on turmoil: users rely on a lease sending every call on its one
 //! connection, on a forgotten lease being reported once, at exactly the
 //! threshold, naming the line that took it, on a lease never failing over
-//! to another connection, and on shutdown counting leases still held.
+//! to another connection, on its calls staying within the connection's
+//! stream capacity (waiting for room until their deadline), and on
+//! shutdown counting leases still held.
 
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use futures_util::future::join_all;
 use squall_pool::{
     ConnEvent, EventKind, KeepaliveConfig, Pool, PoolConfig, PoolError, PoolEvent, RoutedTo,
 };
 use squall_sim::{
     TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
+    server::ServerControl,
 };
-use squall_suite::sim_with_one_server;
+use squall_suite::{sim_with_one_server, sim_with_servers};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
@@ -119,6 +123,81 @@ fn leases_pin_report_leaks_once_and_never_fail_over() {
         assert_eq!(report.leases_left, 1, "the forgotten lease");
         assert_eq!(report.tasks_left, 0);
         drop(forgotten);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}
+
+#[test]
+fn lease_calls_wait_for_room_within_the_connections_capacity() {
+    let control = ServerControl::default().with_max_streams(Some(2));
+    let mut sim = sim_with_servers(4, Duration::from_secs(30), &[control]);
+    sim.client("client", async move {
+        let pool = Pool::builder()
+            .endpoint("http://server-1:50051")
+            .config(PoolConfig {
+                connections_per_endpoint: 1,
+                ..PoolConfig::default()
+            })
+            .build(TurmoilConnector)?;
+        sleep(Duration::from_millis(50)).await;
+        // One call through a new lease of the pool's one connection: (ms
+        // from `since` to its end, code).
+        let call = |since: Instant, delay_ms: u32, timeout: Duration| {
+            let mut client = EchoClient::new(pool.lease().expect("a ready connection"));
+            async move {
+                let mut request = tonic::Request::new(EchoRequest {
+                    message: "x".into(),
+                    delay_ms,
+                    fail_code: 0,
+                });
+                request.set_timeout(timeout);
+                let code = client
+                    .echo(request)
+                    .await
+                    .map_or_else(|s| s.code(), |_| Code::Ok);
+                (since.elapsed().as_millis(), code)
+            }
+        };
+        // Four leased calls on a connection the server lets carry two: as with
+        // the pool's own RPCs, two run and two wait for room, instead of
+        // queueing inside h2.
+        let sampler = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut most = 0;
+                for _ in 0..1_500 {
+                    let stats = pool.stats();
+                    let slot = &stats.endpoints[0].slots[0];
+                    most = most.max(slot.connection.as_ref().map_or(0, |c| c.in_flight));
+                    sleep(Duration::from_millis(1)).await;
+                }
+                most
+            })
+        };
+        let start = Instant::now();
+        let four = join_all((0..4).map(|_| call(start, 100, Duration::from_secs(5)))).await;
+        let ok = |at| (at, Code::Ok);
+        assert_eq!(four, vec![ok(102), ok(102), ok(204), ok(204)]);
+
+        // A call that finds no room before its deadline fails then, with
+        // DEADLINE_EXCEEDED, never having been sent.
+        let start = Instant::now();
+        let (long, short) = tokio::join!(
+            join_all((0..2).map(|_| call(start, 1_000, Duration::from_secs(5)))),
+            async {
+                sleep(Duration::from_millis(10)).await;
+                call(start, 0, Duration::from_millis(100)).await
+            }
+        );
+        assert_eq!(short, (110, Code::DeadlineExceeded));
+        assert_eq!(long, vec![(1_002, Code::Ok), (1_002, Code::Ok)]);
+        assert_eq!(
+            sampler.await.expect("sampler"),
+            2,
+            "never more than the server's 2 streams in flight"
+        );
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
         Ok(())
     });
     sim.run().expect("simulation runs");

@@ -41,8 +41,9 @@ pub enum PoolError {
     #[error("every endpoint with a ready connection is ejected or unhealthy")]
     NoHealthyEndpoint,
     /// The RPC waited for a ready connection (it asked to with
-    /// [`WaitForReady`](crate::WaitForReady), or the pool was idle) and its
-    /// deadline came first.
+    /// [`WaitForReady`](crate::WaitForReady), or the pool was idle), or for
+    /// room on a full one (every connection, or its lease's, at capacity),
+    /// and its deadline came first.
     #[error("deadline exceeded waiting for a ready connection")]
     NoConnectionBeforeDeadline,
     /// The RPC's deadline passed before the response headers arrived.

@@ -91,8 +91,9 @@ impl Goaway {
 /// A frame of interest, once wholly read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seen {
-    /// A SETTINGS frame (not an ACK) that set MAX_CONCURRENT_STREAMS.
-    MaxConcurrentStreams(u32),
+    /// A SETTINGS frame (not an ACK), with the MAX_CONCURRENT_STREAMS it
+    /// set, if it set one.
+    Settings(Option<u32>),
     Goaway(Goaway),
 }
 
@@ -167,9 +168,7 @@ impl FrameReader {
                     .filter(|s| u16::from_be_bytes([s[0], s[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS)
                     .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]))
                     .next_back();
-                if let Some(limit) = limit {
-                    seen(Seen::MaxConcurrentStreams(limit));
-                }
+                seen(Seen::Settings(limit));
             }
             // A GOAWAY shorter than its 8 fixed bytes is h2's protocol
             // error to report, not ours.
@@ -225,7 +224,7 @@ impl PeerFrames {
     /// Reads `bytes` with `reader` and records what they say.
     pub(crate) fn feed(&self, reader: &mut FrameReader, bytes: &[u8]) {
         reader.feed(bytes, &mut |seen| match seen {
-            Seen::MaxConcurrentStreams(limit) => self.in_flight.limit_to_peer(limit),
+            Seen::Settings(limit) => self.in_flight.peer_settings(limit),
             Seen::Goaway(goaway) => {
                 let mut first = self.goaway.lock().expect("goaway lock poisoned");
                 if first.is_none() {
@@ -305,14 +304,16 @@ mod tests {
         stream.extend(frame(0x6, 0, 0, &[1; 8])); // PING, skipped
         stream.extend(settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, 4)]));
         stream.extend(goaway(0x8000_0003, 0xb, b"too_many_pings"));
+        stream.extend(settings(&[(0x4, 1)]));
         let expected = vec![
-            Seen::MaxConcurrentStreams(100),
-            Seen::MaxConcurrentStreams(4),
+            Seen::Settings(Some(100)),
+            Seen::Settings(Some(4)),
             Seen::Goaway(Goaway {
                 last_stream_id: 3,
                 code: GoawayCode::ENHANCE_YOUR_CALM,
                 debug: b"too_many_pings".to_vec(),
             }),
+            Seen::Settings(None),
         ];
         for piece in [1, 2, 5, 9, 10, 64, stream.len()] {
             assert_eq!(read(&stream, piece), expected, "pieces of {piece}");
@@ -335,7 +336,7 @@ mod tests {
         };
         assert_eq!((g.last_stream_id, g.debug.len()), (9, GOAWAY_DEBUG_KEPT));
         assert!(!g.is_too_many_pings());
-        assert_eq!(seen[1], Seen::MaxConcurrentStreams(8));
+        assert_eq!(seen[1], Seen::Settings(Some(8)));
     }
 
     #[test]

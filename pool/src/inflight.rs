@@ -9,7 +9,7 @@ use std::{
     pin::pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -17,19 +17,33 @@ use tokio::sync::{Notify, watch};
 
 use crate::idle::Activity;
 
+/// The server's stream limit assumed until its first SETTINGS frame
+/// arrives (one round trip after connecting). hyper's h2 is given the same
+/// value (`initial_max_send_streams`), so the pool never counts a stream
+/// as sent that h2 would queue. Streams beyond the server's real, lower
+/// limit sent in that first round trip are refused (REFUSED_STREAM) and
+/// resent transparently.
+pub(crate) const PROVISIONAL_PEER_LIMIT: usize = 100;
+
 /// Count of RPCs in flight on one connection.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
-    /// RPCs ever counted here: each took one stream id.
+    /// Streams ever counted here (RPCs and health checks): each took one
+    /// stream id.
     total: AtomicU64,
+    /// Of those, health checks.
+    probes: AtomicU64,
     /// Woken when `total` reaches `hooks.recycle_after`.
     ids_used: Notify,
     idle: Notify,
     hooks: Hooks,
-    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS (`usize::MAX` until it
-    /// says), read from its frames (`frames.rs`).
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, read from its frames
+    /// (`frames.rs`): `PROVISIONAL_PEER_LIMIT` until its first SETTINGS,
+    /// `usize::MAX` if that did not set one (no limit, as RFC 9113 says).
     peer_limit: AtomicUsize,
+    /// Whether the server's first SETTINGS frame has been read.
+    peer_settled: AtomicBool,
 }
 
 /// Who else learns of this connection's RPCs starting and ending. Each is
@@ -71,10 +85,18 @@ impl InFlight {
         self.load() < self.capacity()
     }
 
-    /// The server announced SETTINGS_MAX_CONCURRENT_STREAMS = `limit`. A
-    /// raised limit frees room, so waiters are told.
-    pub(crate) fn limit_to_peer(&self, limit: u32) {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    /// The server sent a SETTINGS frame, setting MAX_CONCURRENT_STREAMS to
+    /// `limit` or leaving it out. As h2 does: the first frame replaces the
+    /// provisional limit (with no limit if it sets none), a later one only
+    /// changes it if it sets one. A raised limit frees room, so waiters
+    /// are told.
+    pub(crate) fn peer_settings(&self, limit: Option<u32>) {
+        let first = !self.peer_settled.swap(true, Ordering::AcqRel);
+        let limit = match limit {
+            Some(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+            None if first => usize::MAX,
+            None => return,
+        };
         let before = self.peer_limit.swap(limit, Ordering::AcqRel);
         if limit > before
             && let Some(freed) = &self.hooks.freed
@@ -86,7 +108,20 @@ impl InFlight {
     /// The server's stream limit, once it has announced one.
     pub(crate) fn peer_limit(&self) -> Option<usize> {
         let limit = self.peer_limit.load(Ordering::Acquire);
-        (limit != usize::MAX).then_some(limit)
+        (self.peer_settled() && limit != usize::MAX).then_some(limit)
+    }
+
+    /// Whether the server's limit is known (its first SETTINGS was read),
+    /// rather than the provisional one.
+    pub(crate) fn peer_settled(&self) -> bool {
+        self.peer_settled.load(Ordering::Acquire)
+    }
+
+    /// Full now, and will stay full until an RPC ends (not merely until
+    /// the server says how many streams it takes).
+    pub(crate) fn settled_full(&self) -> bool {
+        !self.has_room()
+            && (self.peer_settled() || self.hooks.cap.is_some_and(|cap| self.load() >= cap))
     }
 
     /// This connection's own activity, when it may be scaled down.
@@ -98,20 +133,47 @@ impl InFlight {
         self.count.load(Ordering::Acquire)
     }
 
-    pub(crate) fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
+    /// RPCs ever counted here (health checks left out).
+    pub(crate) fn rpcs(&self) -> u64 {
+        self.total.load(Ordering::Relaxed) - self.probes.load(Ordering::Relaxed)
     }
 
+    /// Counts one RPC.
     pub(crate) fn acquire(self: &Arc<Self>) -> InFlightGuard {
+        self.acquire_as(Traffic::Rpc)
+    }
+
+    /// Counts one health check. It takes a stream like an RPC, so it counts
+    /// against the capacity and the stream ids; but it is the pool's own
+    /// traffic, so it keeps neither the pool nor the connection from idling.
+    pub(crate) fn acquire_probe(self: &Arc<Self>) -> InFlightGuard {
+        self.acquire_as(Traffic::Probe)
+    }
+
+    fn acquire_as(self: &Arc<Self>, traffic: Traffic) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
         let total = self.total.fetch_add(1, Ordering::AcqRel) + 1;
         if self.hooks.recycle_after == Some(total) {
             self.ids_used.notify_waiters();
         }
-        for activity in [&self.hooks.pool, &self.hooks.conn].into_iter().flatten() {
-            activity.started();
+        match traffic {
+            Traffic::Rpc => {
+                for activity in self.activities() {
+                    activity.started();
+                }
+            }
+            Traffic::Probe => {
+                self.probes.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        InFlightGuard(Arc::clone(self))
+        InFlightGuard {
+            in_flight: Arc::clone(self),
+            traffic,
+        }
+    }
+
+    fn activities(&self) -> impl Iterator<Item = &Arc<Activity>> {
+        [&self.hooks.pool, &self.hooks.conn].into_iter().flatten()
     }
 
     /// Resolves once `recycle_after_streams` RPCs have been counted here
@@ -150,33 +212,49 @@ impl Default for InFlight {
         Self {
             count: AtomicUsize::new(0),
             total: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             ids_used: Notify::new(),
             idle: Notify::new(),
             hooks: Hooks::default(),
-            peer_limit: AtomicUsize::new(usize::MAX),
+            peer_limit: AtomicUsize::new(PROVISIONAL_PEER_LIMIT),
+            peer_settled: AtomicBool::new(false),
         }
     }
 }
 
-/// One RPC's share of a connection's in-flight count.
+/// Whose stream a guard counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traffic {
+    /// A caller's RPC.
+    Rpc,
+    /// The pool's own health check.
+    Probe,
+}
+
+/// One stream's share of a connection's in-flight count.
 #[derive(Debug)]
-pub(crate) struct InFlightGuard(Arc<InFlight>);
+pub(crate) struct InFlightGuard {
+    in_flight: Arc<InFlight>,
+    traffic: Traffic,
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
+        let in_flight = &self.in_flight;
+        let before = in_flight.count.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(before > 0, "in-flight count underflow");
-        let hooks = &self.0.hooks;
-        for activity in [&hooks.pool, &hooks.conn].into_iter().flatten() {
-            activity.ended();
+        if self.traffic == Traffic::Rpc {
+            for activity in in_flight.activities() {
+                activity.ended();
+            }
         }
-        if let Some(freed) = &hooks.freed
-            && before >= self.0.capacity()
+        if let Some(freed) = &in_flight.hooks.freed
+            && before >= in_flight.capacity()
         {
             freed.send_modify(|generation| *generation += 1);
         }
         if before == 1 {
-            self.0.idle.notify_waiters();
+            in_flight.idle.notify_waiters();
         }
     }
 }
@@ -201,5 +279,57 @@ mod tests {
         drop(b);
         waiter.await.unwrap();
         assert_eq!(f.load(), 0);
+    }
+
+    #[test]
+    fn the_provisional_limit_holds_until_the_first_settings() {
+        let f = InFlight::default();
+        assert_eq!(
+            (f.capacity(), f.peer_limit()),
+            (PROVISIONAL_PEER_LIMIT, None)
+        );
+        // The first SETTINGS without a limit lifts it altogether...
+        f.peer_settings(None);
+        assert_eq!((f.capacity(), f.peer_limit()), (usize::MAX, None));
+        f.peer_settings(Some(4));
+        assert_eq!((f.capacity(), f.peer_limit()), (4, Some(4)));
+        // ...a later one without a limit leaves it as it was.
+        f.peer_settings(None);
+        assert_eq!((f.capacity(), f.peer_limit()), (4, Some(4)));
+    }
+
+    #[test]
+    fn full_only_provisionally_is_not_settled() {
+        let f = Arc::new(InFlight::default());
+        let guards: Vec<_> = (0..PROVISIONAL_PEER_LIMIT).map(|_| f.acquire()).collect();
+        assert!(!f.has_room() && !f.settled_full());
+        f.peer_settings(Some(PROVISIONAL_PEER_LIMIT as u32));
+        assert!(f.settled_full());
+        drop(guards);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_takes_a_stream_but_is_not_activity() {
+        let activity = Arc::new(Activity::new(tokio::time::Instant::now()));
+        let f = Arc::new(InFlight::new(Hooks {
+            conn: Some(Arc::clone(&activity)),
+            cap: Some(1),
+            ..Hooks::default()
+        }));
+        let probe = f.acquire_probe();
+        assert_eq!((f.load(), f.rpcs(), f.has_room()), (1, 0, false));
+        // The connection goes quiet on schedule although a probe is open.
+        let quiet = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            activity.quiet_for(std::time::Duration::from_secs(1)),
+        );
+        assert!(quiet.await.is_ok());
+        drop(probe);
+        let rpc = f.acquire();
+        assert_eq!(
+            (f.load(), f.rpcs(), f.total.load(Ordering::Relaxed)),
+            (1, 1, 2)
+        );
+        drop(rpc);
     }
 }

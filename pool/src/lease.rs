@@ -4,7 +4,9 @@
 //!
 //! A lease never fails over: if its connection leaves `Ready`, calls on it
 //! fail with UNAVAILABLE (`PoolError::LeaseLost`) and the caller takes a new
-//! lease. It is released when dropped.
+//! lease. It is released when dropped. Its calls share the connection's
+//! capacity with every other RPC: a call that finds the connection full
+//! waits for room, until its deadline.
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +18,7 @@ use std::{
 };
 
 use http::{Request, Response};
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout_at};
 use tonic::{Status, body::Body};
 
 use crate::{
@@ -25,7 +27,7 @@ use crate::{
     error::PoolError,
     event::{ConnEvent, ConnId, EventKind, PoolEvent},
     service::{Attempt, ResponseFuture, admit, attempt, deadline_of},
-    shared::Shared,
+    shared::{Routed, Shared},
     wait,
 };
 
@@ -110,11 +112,37 @@ async fn send_pinned(
 ) -> Result<Response<PoolBody>, PoolError> {
     let deadline = deadline_of(shared, &request);
     let limit = admit(shared, deadline).await?;
-    let routed = shared.pinned(Instant::now(), conn, endpoint)?;
+    let routed = pinned_with_room(shared, conn, endpoint, deadline).await?;
     match attempt(shared, routed, request, limit, deadline).await {
         Attempt::Done(result) => result,
         // A lease pins one connection: there is nowhere else to go.
         Attempt::Unsent { error, .. } | Attempt::Refused { error, .. } => Err(error),
+    }
+}
+
+/// Routes a call to the leased connection, waiting (until `deadline`) while
+/// it is at its capacity.
+async fn pinned_with_room(
+    shared: &Shared,
+    conn: ConnId,
+    endpoint: EndpointId,
+    deadline: Instant,
+) -> Result<Routed, PoolError> {
+    let mut changes = shared.watch_ready_changes();
+    loop {
+        // Marked seen before looking, so room freed in between wakes the wait.
+        changes.borrow_and_update();
+        if let Some(routed) = shared.pinned(Instant::now(), conn, endpoint)? {
+            return Ok(routed);
+        }
+        if shared.is_shutting_down() {
+            return Err(PoolError::Shutdown);
+        }
+        match timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(PoolError::Shutdown),
+            Err(_elapsed) => return Err(PoolError::NoConnectionBeforeDeadline),
+        }
     }
 }
 

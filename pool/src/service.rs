@@ -148,14 +148,16 @@ pub(crate) async fn send_on(
     deadline: Instant,
     wait_for_ready: bool,
 ) -> Result<Response<PoolBody>, PoolError> {
-    // Connections already tried, in an array: a Vec would be an allocation
-    // per RPC for a list that is almost always one long.
-    let mut tried = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
+    // Connections not to offer the request again, in an array: a Vec
+    // would be an allocation per RPC for a list that is almost always
+    // empty.
+    let mut avoid = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
+    let mut avoided = 0;
     let mut attempts = 0;
     let mut request = outgoing.take().expect("a first request");
     loop {
-        tried[attempts] = routed.conn;
         attempts += 1;
+        let conn = routed.conn;
         let (next, permit, error) = match attempt(shared, routed, request, limit, deadline).await {
             Attempt::Done(result) => return result,
             // Never sent: it can safely go elsewhere.
@@ -163,9 +165,20 @@ pub(crate) async fn send_on(
                 request: unsent,
                 limit,
                 error,
-            } => (Some(unsent), limit, error),
-            // Sent but never processed: the kept copy can go elsewhere.
-            Attempt::Refused { limit, error } => {
+            } => {
+                avoid[avoided] = conn;
+                avoided += 1;
+                (Some(unsent), limit, error)
+            }
+            // Sent but never processed: the kept copy can go elsewhere, or
+            // back to the same connection if only the stream was refused
+            // (a server over its stream limit, most often in the round trip
+            // before the pool learnt that limit).
+            Attempt::Refused { limit, error, by } => {
+                if by == Refusal::Goaway {
+                    avoid[avoided] = conn;
+                    avoided += 1;
+                }
                 let resend = match &outgoing {
                     Outgoing::Kept(_) => outgoing.take(),
                     Outgoing::Once(_) => None,
@@ -177,7 +190,7 @@ pub(crate) async fn send_on(
             Some(next) if attempts < MAX_TRANSPARENT_ATTEMPTS => {
                 request = next;
                 limit = permit;
-                routed = wait_for_ready::pick(shared, deadline, &tried[..attempts], wait_for_ready)
+                routed = wait_for_ready::pick(shared, deadline, &avoid[..avoided], wait_for_ready)
                     .await?;
             }
             _ => return Err(error),
@@ -221,12 +234,21 @@ pub(crate) enum Attempt {
         error: PoolError,
     },
     /// The request was sent, but the server refused its stream without
-    /// processing it (GOAWAY, REFUSED_STREAM): a kept copy may go to
-    /// another connection.
+    /// processing it: a kept copy may be sent again.
     Refused {
         limit: Option<LimitPermit>,
         error: PoolError,
+        by: Refusal,
     },
+}
+
+/// How a server refused a stream it never processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Above its GOAWAY's last-stream-id: the connection takes no more.
+    Goaway,
+    /// Reset with REFUSED_STREAM: the connection itself may be fine.
+    Stream,
 }
 
 /// Sends `request` on the connection `routed` names, until its response
@@ -287,12 +309,13 @@ pub(crate) async fn attempt(
         },
         None => {
             let error = failed.into_error();
-            if never_processed(&error) {
+            if let Some(by) = never_processed(&error) {
                 // Refused unprocessed: like an unsent request, it says
                 // nothing about the endpoint.
                 return Attempt::Refused {
                     limit: call.take_limit(),
                     error: connection_error(error),
+                    by,
                 };
             }
             call.finish(CallResult::TransportError);
@@ -305,16 +328,22 @@ pub(crate) async fn attempt(
 /// a stream above a GOAWAY's last-stream-id with that (remote) GOAWAY,
 /// and a server that refuses one resets it with REFUSED_STREAM (RFC 9113
 /// §8.7). A stream cut by anything else may have been processed.
-fn never_processed(error: &hyper::Error) -> bool {
+fn never_processed(error: &hyper::Error) -> Option<Refusal> {
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            if !h2.is_remote() {
+                return None;
+            }
+            if h2.is_go_away() {
+                return Some(Refusal::Goaway);
+            }
             let refused = h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM);
-            return h2.is_remote() && (h2.is_go_away() || refused);
+            return refused.then_some(Refusal::Stream);
         }
         source = cause.source();
     }
-    false
+    None
 }
 
 /// tonic sends path-only URIs; HTTP/2 needs `:scheme` and `:authority` too.

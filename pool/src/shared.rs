@@ -66,6 +66,17 @@ pub(crate) struct Routed {
     pub(crate) peer: Arc<FirstBytes>,
 }
 
+/// Why every ready connection is full (`Shared::saturated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Saturated {
+    /// Each is at its capacity: room comes when an RPC ends, or from an
+    /// extra connection.
+    Settled,
+    /// Some are only at the provisional limit assumed until their server's
+    /// first SETTINGS, a round trip away: wait, do not scale up.
+    Provisional,
+}
+
 /// The optional admission layers, built from the config.
 #[derive(Default)]
 pub(crate) struct Admission {
@@ -255,14 +266,19 @@ impl Shared {
         out
     }
 
-    /// The sender of `endpoint`'s ready connection with the lowest id (for
-    /// health checks: no RNG draw, so checks change no RPC's pick).
-    pub(crate) fn ready_sender_of(&self, endpoint: EndpointId) -> Option<SendRequest<Body>> {
+    /// A stream for a health check of `endpoint`: on its ready connection
+    /// with the lowest id that has room (no RNG draw, so checks change no
+    /// RPC's pick), counted like an RPC against that connection's capacity.
+    /// `None` when the endpoint has no ready connection with room.
+    pub(crate) fn probe_of(
+        &self,
+        endpoint: EndpointId,
+    ) -> Option<(SendRequest<Body>, InFlightGuard)> {
         let ready = self.ready.lock().expect("ready lock poisoned");
         ready
             .iter()
-            .find(|c| c.endpoint == endpoint)
-            .map(|c| c.sender.clone())
+            .find(|c| c.endpoint == endpoint && c.in_flight.has_room())
+            .map(|c| (c.sender.clone(), c.in_flight.acquire_probe()))
     }
 
     /// Chooses a ready connection for one RPC and counts the RPC on it.
@@ -370,16 +386,29 @@ impl Shared {
     }
 
     /// Whether some ready connection (not in `avoid`, its endpoint in
-    /// rotation at `now`) exists but every one is at
-    /// its capacity (`InFlight::capacity`).
-    pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> bool {
+    /// rotation at `now`) exists but every one is at its capacity
+    /// (`InFlight::capacity`), and if so, whether that is for good (until
+    /// an RPC ends) rather than only until a server says its limit.
+    pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> Option<Saturated> {
         let out = self.out_of_rotation(now);
         let ready = self.ready.lock().expect("ready lock poisoned");
         let mut open = ready
             .iter()
             .filter(|c| !avoid.contains(&c.conn) && !out.contains(&c.endpoint))
             .peekable();
-        open.peek().is_some() && open.all(|c| !c.in_flight.has_room())
+        open.peek()?;
+        let mut settled = true;
+        for c in open {
+            if c.in_flight.has_room() {
+                return None;
+            }
+            settled &= c.in_flight.settled_full();
+        }
+        Some(if settled {
+            Saturated::Settled
+        } else {
+            Saturated::Provisional
+        })
     }
 
     /// Every ready connection is full: asks for one more connection, to an
@@ -403,18 +432,23 @@ impl Shared {
 
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
     /// is still ready and the endpoint's breaker admits the call.
+    /// `Ok(None)`: the connection is at its capacity, and the RPC may wait
+    /// for room.
     pub(crate) fn pinned(
         &self,
         now: Instant,
         conn: ConnId,
         endpoint: EndpointId,
-    ) -> Result<Routed, PoolError> {
+    ) -> Result<Option<Routed>, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
         let Ok(at) = ready.binary_search_by_key(&conn, |c| c.conn) else {
             return Err(PoolError::LeaseLost { conn, endpoint });
         };
         let chosen = &ready[at];
         debug_assert_eq!(chosen.endpoint, endpoint);
+        if !chosen.in_flight.has_room() {
+            return Ok(None);
+        }
         let breaker = match &self.breakers {
             None => None,
             Some(breakers) => Some(
@@ -423,7 +457,7 @@ impl Shared {
                     .map_err(|_| PoolError::BreakerOpen)?,
             ),
         };
-        Ok(Routed {
+        Ok(Some(Routed {
             conn,
             endpoint,
             sender: chosen.sender.clone(),
@@ -431,7 +465,7 @@ impl Shared {
             breaker,
             outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
             peer: Arc::clone(&chosen.peer),
-        })
+        }))
     }
 
     /// A ready connection for a new lease: the less loaded of two.

@@ -132,11 +132,13 @@ pub struct ConnStats {
     pub in_flight: usize,
     /// Most RPCs it may carry at once: the lower of
     /// `max_streams_per_connection` and the server's
-    /// SETTINGS_MAX_CONCURRENT_STREAMS. `None`: neither limits it.
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (until the server's first SETTINGS
+    /// arrive, the 100 hyper's h2 also assumes). `None`: neither limits it.
     pub capacity: Option<usize>,
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once it said.
     pub server_max_streams: Option<usize>,
-    /// RPCs routed to this connection so far.
+    /// RPCs routed to this connection so far (the pool's health checks
+    /// left out).
     pub rpcs_routed: u64,
 }
 
@@ -180,7 +182,7 @@ impl SlotStatus {
                 in_flight: c.in_flight.load(),
                 capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
                 server_max_streams: c.in_flight.peer_limit(),
-                rpcs_routed: c.in_flight.total(),
+                rpcs_routed: c.in_flight.rpcs(),
             }),
         }
     }

@@ -27,7 +27,7 @@ use crate::{
     error::PoolError,
     event::ConnId,
     service::RoutedTo,
-    shared::{Routed, Shared},
+    shared::{Routed, Saturated, Shared},
 };
 
 /// Per-call opt-in to wait for a ready connection (until the RPC's
@@ -97,11 +97,13 @@ async fn pick_by(
             return Err(PoolError::Shutdown);
         }
         // Every ready connection is full: wait for room, or for the extra
-        // connection this asks for.
+        // connection this asks for (not while a server has yet to say how
+        // many streams it takes: it will most likely take more).
         let saturated = shared.saturated(now, avoid);
-        if saturated {
+        if saturated == Some(Saturated::Settled) {
             shared.grow(now);
         }
+        let saturated = saturated.is_some();
         let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
         if !(wait_for_ready || waking || saturated || shared.replacements.any()) {
             return Err(PoolError::NoReadyConnection);

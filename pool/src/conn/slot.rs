@@ -27,7 +27,7 @@ use crate::{
     executor::TrackedExecutor,
     frames::Goaway,
     idle::{self, Activity, Phase},
-    inflight::InFlight,
+    inflight::{InFlight, PROVISIONAL_PEER_LIMIT},
     shared::Shared,
     sniff::{FirstBytes, Sniff},
     status::Connectivity,
@@ -217,7 +217,7 @@ impl Slot {
                     // healthy, however short its life; one sent away
                     // before any RPC is the accept-then-GOAWAY loop.
                     let proven = ready_at.elapsed() >= self.shared.config.backoff.initial
-                        || old.in_flight.total() > 0;
+                        || old.in_flight.rpcs() > 0;
                     let finish = goaway::finish(
                         Arc::clone(&self.shared),
                         old,
@@ -459,6 +459,7 @@ async fn dial(shared: &Shared, id: EndpointId, conn: &Conn) -> Result<Session, C
         .keep_alive_interval(conn.keepalive_interval)
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(keepalive.while_idle)
+        .initial_max_send_streams(PROVISIONAL_PEER_LIMIT)
         .handshake(TokioIo::new(io))
         .await
         .map_err(|_| ConnectError::Handshake)?;

@@ -1,8 +1,10 @@
 //! One `grpc.health.v1.Health/Check` on one connection, with tonic-health's
 //! generated client over the connection's hyper sender.
 //!
-//! The check is the pool's own traffic: it is not counted as an RPC of the
-//! connection, and it goes through no limiter, breaker or outlier record.
+//! The check is the pool's own traffic: it takes one of the connection's
+//! streams (its caller counts it against the capacity), but it is not an
+//! RPC: it goes through no limiter, breaker or outlier record, and keeps
+//! nothing from idling.
 
 use std::{
     fmt,

@@ -98,7 +98,10 @@ impl Health {
 /// Checks `endpoint` every `interval` from the pool's start, until the
 /// pool shuts down. A tick with no ready connection to the endpoint checks
 /// nothing and records nothing: whether the endpoint can be reached is the
-/// connections' business, not the health service's.
+/// connections' business, not the health service's. A check takes a stream
+/// like an RPC, within a connection's capacity; a tick that finds every
+/// connection to the endpoint full skips its check too (the endpoint is
+/// busy answering RPCs, which the outlier detector judges).
 pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, endpoint: EndpointId) {
     let mut shutdown = shared.shutdown_signal();
     let interval = health.config.interval;
@@ -114,7 +117,7 @@ pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, end
         if shared.endpoints.removed(endpoint).is_set() {
             return;
         }
-        let Some(sender) = shared.ready_sender_of(endpoint) else {
+        let Some((sender, stream)) = shared.probe_of(endpoint) else {
             continue;
         };
         let address = Endpoint::clone(&shared.endpoints.get(endpoint));
@@ -123,6 +126,7 @@ pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, end
             () = wait::for_shutdown(&mut shutdown) => return,
             result = check::check(sender, address, health.config.service.clone(), health.config.timeout) => result,
         };
+        drop(stream);
         if health.record(endpoint, result) {
             // Wait-for-ready calls that found every endpoint unhealthy
             // look again.
