@@ -107,6 +107,7 @@ pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::{ResponseFuture, RoutedTo};
 pub use status::{
-    ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
+    ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,
+    SlotStats,
 };
 pub use wait_for_ready::WaitForReady;

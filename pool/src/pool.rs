@@ -21,7 +21,7 @@ use crate::{
     outlier::{Outliers, return_ejected},
     retry::RetryPolicy,
     shared::{Admission, Shared},
-    status::{Connectivity, PoolStats},
+    status::{ConnLoad, Connectivity, PoolStats},
 };
 use tokio::sync::watch;
 
@@ -145,6 +145,13 @@ impl Pool {
             .choose_for_lease()
             .ok_or(PoolError::NoReadyConnection)?;
         Ok(Lease::new(Arc::clone(shared), conn, endpoint, site))
+    }
+
+    /// Every live connection's in-flight RPCs and stream capacity: a cheap
+    /// subset of [`Pool::stats`] that reads no clock (a simulation samples
+    /// it between steps, outside any runtime).
+    pub fn loads(&self) -> Vec<ConnLoad> {
+        self.shared().loads()
     }
 
     /// A snapshot of every endpoint, slot and connection.

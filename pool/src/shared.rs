@@ -36,7 +36,8 @@ use crate::{
     service::RoutedTo,
     sniff::FirstBytes,
     status::{
-        Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats, SlotStatus,
+        ConnLoad, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
+        SlotStatus,
     },
 };
 
@@ -514,6 +515,20 @@ impl Shared {
     /// Breakers are sized when the pool is built.
     pub(crate) fn has_breakers(&self) -> bool {
         self.breakers.is_some()
+    }
+
+    /// Each slot's live connection, by slot index: its load and capacity.
+    pub(crate) fn loads(&self) -> Vec<ConnLoad> {
+        let slots = self.slots.lock().expect("slots lock poisoned");
+        slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .map(|c| ConnLoad {
+                conn: c.id,
+                in_flight: c.in_flight.load(),
+                capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
+            })
+            .collect()
     }
 
     pub(crate) fn stats(&self) -> PoolStats {

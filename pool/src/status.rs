@@ -112,6 +112,17 @@ pub struct EndpointStats {
     pub slots: Vec<SlotStats>,
 }
 
+/// One live connection's load against its stream capacity
+/// (`Pool::loads`): what `ConnStats` says of it, without reading the clock
+/// or building the whole snapshot, so a testbed can look at every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLoad {
+    pub conn: ConnId,
+    pub in_flight: usize,
+    /// As `ConnStats::capacity`.
+    pub capacity: Option<usize>,
+}
+
 /// One connection slot in a [`PoolStats`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotStats {

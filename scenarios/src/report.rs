@@ -245,6 +245,7 @@ pub fn run_script_observed(
     if let ClientKind::Pool = script.client.kind {
         let config = script.pool.apply(seed);
         invariants.extend(checks::pool_invariants(&output.trace, &config));
+        invariants.push(check::streams_within_capacity(&output.capacity));
         if let Some(within) = expect.live_within {
             invariants.push(checks::live_after_faults(
                 &output.trace,

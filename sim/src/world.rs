@@ -3,20 +3,22 @@
 //! schedule, on turmoil, from a seed.
 //!
 //! The driver steps the simulation one tick at a time and applies each
-//! fault action at its exact simulated time. Every source of randomness is
-//! seeded from [`WorldConfig::seed`]: turmoil's RNG (and through it tokio's,
-//! under `--cfg tokio_unstable`), and the pool's.
+//! fault action at its exact simulated time; after each step it samples
+//! the pool's connections for the stream-capacity check. Every source of
+//! randomness is seeded from [`WorldConfig::seed`]: turmoil's RNG (and
+//! through it tokio's, under `--cfg tokio_unstable`), and the pool's.
 
 use std::{
     collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
 use squall_pool::{EndpointId, EventKind, Pool, PoolConfig, PoolEvent};
 
 use crate::{
+    check::CapacityWatch,
     connector::TurmoilConnector,
     fault::{FaultAction, FaultContext, ScheduledFault, timeline},
     load::{self, LoadConfig, LoadContext},
@@ -99,6 +101,9 @@ pub enum SimError {
 #[derive(Debug, Clone)]
 pub struct RunOutput {
     pub trace: Trace,
+    /// The pool's connections against their stream capacity, sampled
+    /// after every step (empty for a tonic `Channel` client).
+    pub capacity: CapacityWatch,
     pub outcome: Result<(), SimError>,
 }
 
@@ -182,13 +187,17 @@ pub fn run(config: &WorldConfig) -> RunOutput {
 /// does cannot change the run.
 pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration)) -> RunOutput {
     let recorder = Recorder::default();
+    let mut capacity = CapacityWatch::default();
     let outcome = match config.validate() {
-        Ok(()) => catch_unwind(AssertUnwindSafe(|| drive(config, &recorder, on_progress)))
-            .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
+        Ok(()) => catch_unwind(AssertUnwindSafe(|| {
+            drive(config, &recorder, &mut capacity, on_progress)
+        }))
+        .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
         Err(e) => Err(e),
     };
     RunOutput {
         trace: recorder.snapshot(),
+        capacity,
         outcome,
     }
 }
@@ -196,6 +205,7 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
 fn drive(
     config: &WorldConfig,
     recorder: &Recorder,
+    capacity: &mut CapacityWatch,
     on_progress: &mut dyn FnMut(Duration),
 ) -> Result<(), SimError> {
     let mut sim = turmoil::Builder::new()
@@ -232,7 +242,11 @@ fn drive(
             middlebox::nat::run(middlebox.clone(), recorder.clone())
         });
     }
-    sim.client(CLIENT_HOST, client(config.clone(), recorder.clone()));
+    let watched = WatchedPool::default();
+    sim.client(
+        CLIENT_HOST,
+        client(config.clone(), recorder.clone(), watched.clone()),
+    );
 
     let hosts = config.host_names();
     let mut actions = timeline(&config.faults).into_iter().peekable();
@@ -257,13 +271,21 @@ fn drive(
         if now >= config.time_limit {
             return Err(SimError::TimeLimit(config.time_limit));
         }
-        match sim.step() {
+        let stepped = sim.step();
+        if let Some(pool) = watched.lock().expect("watched pool lock").as_ref() {
+            capacity.observe(sim.elapsed(), &pool.loads());
+        }
+        match stepped {
             Ok(true) => return settle(&mut sim),
             Ok(false) => {}
             Err(e) => return Err(SimError::Host(e.to_string())),
         }
     }
 }
+
+/// The client's pool, from its build to its shutdown, for the driver to
+/// sample between steps (`Pool::loads` reads only locks and counters).
+type WatchedPool = Arc<Mutex<Option<Pool>>>;
 
 /// After the client finishes, servers keep running for [`SETTLE`], so the
 /// trace shows which server connections closed and which were left open.
@@ -291,7 +313,7 @@ fn apply(ctx: &mut FaultContext<'_, '_>, action: FaultAction) {
 }
 
 /// The client host's program.
-async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
+async fn client(config: WorldConfig, recorder: Recorder, watched: WatchedPool) -> turmoil::Result {
     let endpoint_url = |host: &str| format!("http://{host}:{ECHO_PORT}");
     match config.client {
         ClientKind::Pool {
@@ -305,6 +327,7 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
                 .config(pool_config)
                 .on_event(sink)
                 .build(TurmoilConnector)?;
+            *watched.lock().expect("watched pool lock") = Some(pool.clone());
             let context = LoadContext {
                 host: CLIENT_HOST.into(),
                 recorder,
@@ -314,6 +337,8 @@ async fn client(config: WorldConfig, recorder: Recorder) -> turmoil::Result {
             let recorder = context.recorder.clone();
             load::run(pool.clone(), config.load, context).await;
             let report = pool.shutdown().await;
+            // Not a handle kept past shutdown: the pool's end is the user's.
+            watched.lock().expect("watched pool lock").take();
             recorder.record(
                 CLIENT_HOST,
                 TraceEvent::PoolShutdown {

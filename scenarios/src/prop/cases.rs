@@ -113,6 +113,8 @@ pub struct CaseSpec {
     /// The simulation's seed (turmoil, the pool's RNG, the load's mix).
     pub seed: u64,
     pub servers: u8,
+    /// Every server's SETTINGS_MAX_CONCURRENT_STREAMS (`None`: hyper's).
+    pub server_max_streams: Option<u8>,
     /// `Some((idle_timeout_ms, rst))`: server-1 is reached through `nat-1`.
     pub nat: Option<(u32, bool)>,
     pub pool: PoolSpec,
@@ -124,6 +126,11 @@ pub struct CaseSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSpec {
     pub connections: u8,
+    /// Extra connections per endpoint the pool may scale up to (only with
+    /// `max_streams`: without a cap no connection is ever full).
+    pub extra_connections: u8,
+    /// `max_streams_per_connection`.
+    pub max_streams: Option<u8>,
     pub keepalive_interval_ms: u32,
     pub keepalive_timeout_ms: u32,
     pub backoff_initial_ms: u32,
@@ -217,19 +224,23 @@ pub fn case_strategy(options: &GenOptions) -> impl Strategy<Value = CaseSpec> + 
         (
             any::<u64>(),
             1u8..=3,
+            prop::option::of(1u8..=8),
             nat,
             pool_strategy(options.always_limiter, options.always_breaker),
             load_strategy(),
             faults,
         )
-            .prop_map(|(seed, servers, nat, pool, load, faults)| CaseSpec {
-                seed,
-                servers,
-                nat,
-                pool,
-                load,
-                faults,
-            })
+            .prop_map(
+                |(seed, servers, server_max_streams, nat, pool, load, faults)| CaseSpec {
+                    seed,
+                    servers,
+                    server_max_streams,
+                    nat,
+                    pool,
+                    load,
+                    faults,
+                },
+            )
     })
 }
 
@@ -284,6 +295,8 @@ fn pool_strategy(always_limiter: bool, always_breaker: bool) -> impl Strategy<Va
     };
     (
         1u8..=3,
+        0u8..=2,
+        prop::option::of(1u8..=8),
         1_000u32..=5_000,
         200u32..=2_000,
         100u32..=1_000,
@@ -292,14 +305,18 @@ fn pool_strategy(always_limiter: bool, always_breaker: bool) -> impl Strategy<Va
         breaker,
     )
         .prop_map(
-            |(connections, interval, timeout, initial, max, limiter, breaker)| PoolSpec {
-                connections,
-                keepalive_interval_ms: interval,
-                keepalive_timeout_ms: timeout,
-                backoff_initial_ms: initial,
-                backoff_max_ms: max.max(initial),
-                limiter,
-                breaker,
+            |(connections, extra, streams, interval, timeout, initial, max, limiter, breaker)| {
+                PoolSpec {
+                    connections,
+                    extra_connections: extra,
+                    max_streams: streams,
+                    keepalive_interval_ms: interval,
+                    keepalive_timeout_ms: timeout,
+                    backoff_initial_ms: initial,
+                    backoff_max_ms: max.max(initial),
+                    limiter,
+                    breaker,
+                }
             },
         )
 }
@@ -388,8 +405,14 @@ impl CaseSpec {
             .seed(self.seed)
             .duration(duration)
             .servers(servers)
+            .server_max_streams(self.server_max_streams.map(u32::from))
             .pool(|p| {
                 p.connections_per_endpoint = Some(usize::from(pool.connections));
+                // Scaling up needs a cap: without one no connection is full.
+                p.max_connections_per_endpoint = (pool.extra_connections > 0
+                    && pool.max_streams.is_some())
+                .then(|| usize::from(pool.connections + pool.extra_connections));
+                p.max_streams_per_connection = pool.max_streams.map(usize::from);
                 p.keepalive.interval = Some(ms(pool.keepalive_interval_ms));
                 p.keepalive.timeout = Some(ms(pool.keepalive_timeout_ms));
                 p.backoff.initial = Some(ms(pool.backoff_initial_ms));

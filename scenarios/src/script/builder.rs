@@ -100,6 +100,12 @@ impl ScriptBuilder {
         self
     }
 
+    /// Every server's SETTINGS_MAX_CONCURRENT_STREAMS (`None`: hyper's).
+    pub fn server_max_streams(mut self, limit: Option<u32>) -> Self {
+        self.script.topology.max_concurrent_streams = limit;
+        self
+    }
+
     /// The client kind and the hosts it dials (empty: every server).
     pub fn client(mut self, kind: ClientKind, targets: &[&str]) -> Self {
         self.script.client = Client {

@@ -120,6 +120,11 @@ pub enum ClientKind {
 #[serde(deny_unknown_fields)]
 pub struct PoolOverrides {
     pub connections_per_endpoint: Option<usize>,
+    /// Above `connections_per_endpoint`: the pool may scale up to this.
+    pub max_connections_per_endpoint: Option<usize>,
+    /// The pool's own cap on RPCs per connection (the servers' limit is
+    /// `[topology] max_concurrent_streams`).
+    pub max_streams_per_connection: Option<usize>,
     #[serde(
         default,
         deserialize_with = "duration::optional",
@@ -351,6 +356,12 @@ impl PoolOverrides {
         };
         if let Some(n) = self.connections_per_endpoint {
             config.connections_per_endpoint = n;
+        }
+        if let Some(n) = self.max_connections_per_endpoint {
+            config.max_connections_per_endpoint = Some(n);
+        }
+        if let Some(n) = self.max_streams_per_connection {
+            config.max_streams_per_connection = Some(n);
         }
         set(&mut config.default_rpc_timeout, self.default_rpc_timeout);
         set(&mut config.shutdown_grace, self.shutdown_grace);

@@ -2,6 +2,7 @@
 //! property users rely on held, and if not, where it broke.
 
 mod admission;
+mod capacity;
 mod detection;
 mod routing;
 
@@ -9,6 +10,7 @@ pub use admission::{
     breaker_transitions_legal, limiter_inflight_within_limit,
     no_rpc_reaches_server_while_breaker_open,
 };
+pub use capacity::{CapacityWatch, streams_within_capacity};
 pub use detection::{Detection, check_detection, detections};
 pub use routing::check_no_rpc_on_dead_conn;
 

@@ -1,0 +1,131 @@
+//! Stream capacity: the pool never puts more RPCs on a connection than it
+//! may carry (`max_streams_per_connection`, or the server's
+//! SETTINGS_MAX_CONCURRENT_STREAMS if lower).
+//!
+//! The trace does not say when an RPC was routed (it may wait in the pool
+//! for room), so this is checked on live state instead: the world samples
+//! `Pool::loads` after every simulation step ([`CapacityWatch::observe`]).
+//!
+//! A capacity can legitimately fall under the load: the pool assumes h2's
+//! 100 streams until the server's first SETTINGS, and a server may lower
+//! its limit later. What must never happen is the load *growing* while it
+//! is over capacity: that would be an RPC routed onto a full connection.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use squall_pool::{ConnId, ConnLoad};
+
+use crate::check::Invariant;
+
+/// What the samples of one run showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapacityWatch {
+    /// Steps sampled.
+    pub samples: u64,
+    /// The most RPCs seen in flight on one connection, with its capacity
+    /// then (`None`: unlimited).
+    pub peak: Option<(usize, Option<usize>)>,
+    /// The first sample where a connection over capacity had more RPCs in
+    /// flight than at the step before.
+    pub violation: Option<String>,
+    /// Each connection's load at the previous sample.
+    previous: BTreeMap<ConnId, usize>,
+}
+
+impl CapacityWatch {
+    /// Looks at the pool's connections as they are at `now`.
+    pub fn observe(&mut self, now: Duration, loads: &[ConnLoad]) {
+        self.samples += 1;
+        for load in loads {
+            let before = self.previous.insert(load.conn, load.in_flight).unwrap_or(0);
+            if self.peak.is_none_or(|(most, _)| load.in_flight > most) {
+                self.peak = Some((load.in_flight, load.capacity));
+            }
+            let over = load.capacity.is_some_and(|cap| load.in_flight > cap);
+            if over && load.in_flight > before && self.violation.is_none() {
+                self.violation = Some(format!(
+                    "at {} ms conn {} went from {before} to {} RPCs in flight, over its capacity of {}",
+                    now.as_millis(),
+                    load.conn.0,
+                    load.in_flight,
+                    load.capacity.unwrap_or(usize::MAX),
+                ));
+            }
+        }
+        // Forget connections that are gone, so the map stays bounded.
+        if self.previous.len() > loads.len() {
+            self.previous
+                .retain(|conn, _| loads.iter().any(|load| load.conn == *conn));
+        }
+    }
+}
+
+/// Holds if no RPC was ever routed onto a connection at its capacity.
+pub fn streams_within_capacity(watch: &CapacityWatch) -> Invariant {
+    let name = "streams_within_capacity";
+    match &watch.violation {
+        Some(violation) => Invariant {
+            name,
+            ok: false,
+            detail: violation.clone(),
+        },
+        None => Invariant {
+            name,
+            ok: true,
+            detail: match watch.peak {
+                Some((most, capacity)) => format!(
+                    "{} steps sampled; peak {most} in flight on one connection (capacity {})",
+                    watch.samples,
+                    capacity.map_or("unlimited".to_owned(), |c| c.to_string())
+                ),
+                None => format!("{} steps sampled; no connection", watch.samples),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(conn: u64, in_flight: usize, capacity: usize) -> ConnLoad {
+        ConnLoad {
+            conn: ConnId(conn),
+            in_flight,
+            capacity: Some(capacity),
+        }
+    }
+
+    #[test]
+    fn a_capacity_falling_under_the_load_is_not_a_violation_but_growth_over_it_is() {
+        let ms = Duration::from_millis;
+        let mut watch = CapacityWatch::default();
+        // Six routed under the provisional 100; the server then says 2.
+        watch.observe(ms(1), &[load(1, 6, 100)]);
+        watch.observe(ms(2), &[load(1, 6, 2)]);
+        watch.observe(ms(3), &[load(1, 2, 2)]);
+        assert!(streams_within_capacity(&watch).ok);
+        // One more routed onto the full connection.
+        watch.observe(ms(4), &[load(1, 3, 2)]);
+        let verdict = streams_within_capacity(&watch);
+        assert!(!verdict.ok);
+        assert_eq!(
+            verdict.detail,
+            "at 4 ms conn 1 went from 2 to 3 RPCs in flight, over its capacity of 2"
+        );
+    }
+
+    #[test]
+    fn the_peak_is_reported_and_gone_connections_forgotten() {
+        let mut watch = CapacityWatch::default();
+        watch.observe(Duration::ZERO, &[load(1, 3, 4), load(2, 1, 4)]);
+        watch.observe(Duration::from_millis(1), &[load(2, 0, 4)]);
+        assert_eq!(watch.previous.len(), 1);
+        let verdict = streams_within_capacity(&watch);
+        assert!(verdict.ok);
+        assert_eq!(
+            verdict.detail,
+            "2 steps sampled; peak 3 in flight on one connection (capacity 4)"
+        );
+    }
+}
