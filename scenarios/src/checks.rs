@@ -268,6 +268,7 @@ fn fault_heals(trace: &Trace) -> Vec<(Duration, Option<Duration>)> {
 /// script's targets (at most `max_connections_per_endpoint`, when the pool
 /// may scale up), and no RPC failing but those the pool turned away under
 /// overload (its limiter, or no room on any connection before the deadline).
+/// The bound grows by however much "too_many_pings" lengthened keepalive.
 pub fn live_after_faults(
     trace: &Trace,
     script: &Script,
@@ -288,7 +289,16 @@ pub fn live_after_faults(
             Err("a fault never heals, so the pool need not recover".to_owned()),
         );
     };
-    let by = ended + within;
+    // `within` is stated for the configured keepalive. A server's
+    // "too_many_pings" doubles the interval of that endpoint's next
+    // connections, and finding a dead one of those takes that much longer.
+    let configured = config.keepalive.interval;
+    let throttled = dialled_intervals(trace, configured)
+        .into_values()
+        .max()
+        .unwrap_or(configured)
+        .saturating_sub(configured);
+    let by = ended + within + throttled;
     // Ready (not draining) connections per endpoint at `by`.
     let mut ready: BTreeMap<ConnId, &str> = BTreeMap::new();
     for line in trace.lines.iter().take_while(|l| l.at <= by) {
@@ -317,7 +327,7 @@ pub fn live_after_faults(
                 Err(format!(
                     "{} ms ({} ms after the last fault ended at {} ms): {endpoint} has {count} ready connection(s), {capacity}..={most} configured",
                     by.as_millis(),
-                    within.as_millis(),
+                    (by - ended).as_millis(),
                     ended.as_millis(),
                 )),
             );

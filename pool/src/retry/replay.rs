@@ -65,17 +65,30 @@ impl Replayable {
             };
             return Captured::Once(Request::from_parts(head, Body::new(rest)));
         }
-        let mut data = BytesMut::with_capacity(size);
+        // A unary call's body is one chunk: kept as it is, without a copy
+        // (and its clones share it); several are joined into one.
+        let mut single: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
         let mut trailers = None;
         for frame in frames {
             match frame.into_data() {
-                Ok(chunk) => data.extend_from_slice(&chunk),
+                Ok(chunk) => match (&mut joined, single.take()) {
+                    (Some(buf), _) => buf.extend_from_slice(&chunk),
+                    (None, Some(first)) => {
+                        let mut buf = BytesMut::with_capacity(size);
+                        buf.extend_from_slice(&first);
+                        buf.extend_from_slice(&chunk);
+                        joined = Some(buf);
+                    }
+                    (None, None) => single = Some(chunk),
+                },
                 Err(frame) => trailers = frame.into_trailers().ok(),
             }
         }
+        let data = joined.map(BytesMut::freeze).or(single).unwrap_or_default();
         Captured::Replayable(Self {
             head,
-            data: data.freeze(),
+            data,
             trailers,
         })
     }
@@ -186,6 +199,16 @@ mod tests {
             assert_eq!(again.headers()["x-test"], "1");
             assert_eq!(again.uri(), "/svc/Method");
             assert_eq!(body_of(again).await, b"abcd");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_chunk_or_three_are_kept_whole() {
+        for chunks in [vec![&b"abcd"[..]], vec![b"a", b"bc", b"d"]] {
+            let Captured::Replayable(replay) = Replayable::capture(request(chunks), 4) else {
+                panic!("4 bytes fit in 4");
+            };
+            assert_eq!(body_of(replay.request()).await, b"abcd");
         }
     }
 

@@ -13,7 +13,7 @@
 //! may use ([`FaultKind`]), then its faults from that subset only, so some
 //! cases hammer one or two kinds instead of always mixing all of them.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use proptest::{
     prelude::*,
@@ -370,12 +370,42 @@ impl CaseSpec {
             .unwrap_or(Duration::ZERO)
     }
 
+    /// How much longer than configured keepalive may take to find a dead
+    /// connection: every "too_many_pings" storm on a server doubles the
+    /// interval of its endpoint once (they never repeat here), and
+    /// `live_after_faults` stretches its bound by what the trace shows.
+    /// The run is made that much longer, so the stretched bound still
+    /// falls within it.
+    pub fn keepalive_allowance(&self) -> Duration {
+        let most = self.complaints().into_values().max().unwrap_or(0);
+        ms(self.pool.keepalive_interval_ms) * ((1u32 << most) - 1)
+    }
+
+    /// "too_many_pings" storms per server.
+    fn complaints(&self) -> BTreeMap<String, u32> {
+        let mut complaints: BTreeMap<String, u32> = BTreeMap::new();
+        for scheduled in self.scheduled_faults() {
+            if let Fault::GoawayStorm(storm) = &scheduled.fault
+                && storm.mode == GoawayMode::TooManyPings
+            {
+                for host in &storm.hosts {
+                    *complaints.entry(host.clone()).or_default() += 1;
+                }
+            }
+        }
+        debug_assert!(complaints.values().all(|&n| n as usize <= MAX_FAULTS));
+        complaints
+    }
+
     /// False when a NAT forgets flows faster than keepalive refreshes them:
     /// then idle connections keep turning into zombies for the whole run, a
     /// fault that never heals, and the pool need not be live at any point.
     pub fn nat_keeps_flows(&self) -> bool {
-        self.nat
-            .is_none_or(|(idle_ms, _)| idle_ms > self.pool.keepalive_interval_ms + 100)
+        // server-1 is the one behind the NAT; its "too_many_pings" storms
+        // double keepalive on the way through it.
+        let doublings = self.complaints().get("server-1").copied().unwrap_or(0);
+        let interval = self.pool.keepalive_interval_ms << doublings;
+        self.nat.is_none_or(|(idle_ms, _)| idle_ms > interval + 100)
     }
 
     fn server(&self, target: u8) -> String {
@@ -398,8 +428,10 @@ impl CaseSpec {
         let servers = usize::from(self.servers.max(1));
         let pool = &self.pool;
         let live_within = pool.liveness_bound();
-        let duration =
-            self.last_fault_end().max(Duration::from_secs(1)) + live_within + AFTER_LIVENESS;
+        let duration = self.last_fault_end().max(Duration::from_secs(1))
+            + live_within
+            + self.keepalive_allowance()
+            + AFTER_LIVENESS;
         let mut builder = Script::builder(name)
             .description("a generated case (squall's property tests)")
             .seed(self.seed)
@@ -513,8 +545,12 @@ impl CaseSpec {
         let storm = |mode| {
             Fault::GoawayStorm(GoawayStorm {
                 hosts: vec![server.clone()],
-                // Half the storms repeat, every 0.5 s to 2.5 s.
-                every: (!p.is_multiple_of(2)).then(|| ms(500 + p * 2)),
+                // Half the storms repeat, every 0.5 s to 2.5 s; never a
+                // "too_many_pings" one: each complaint doubles keepalive
+                // for good, and after a dozen no run could wait out the
+                // detection of a dead connection (see `keepalive_allowance`).
+                every: (!p.is_multiple_of(2) && mode != GoawayMode::TooManyPings)
+                    .then(|| ms(500 + p * 2)),
                 mode,
             })
         };
