@@ -93,19 +93,27 @@ async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBo
     if let Some(retry) = &shared.retry
         && request.extensions().get::<Idempotent>().is_some()
     {
-        return retry::send(shared, retry, request, limit, deadline, wait_for_ready).await;
+        // Boxed: its state would otherwise sit in every RPC's future.
+        return Box::pin(retry::send(
+            shared,
+            retry,
+            request,
+            limit,
+            deadline,
+            wait_for_ready,
+        ))
+        .await;
     }
     let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
-    match Replayable::capture(request, TRANSPARENT_RESEND_MAX_BODY) {
-        Captured::Replayable(kept) => {
-            let outgoing = Outgoing::Kept(&kept);
-            send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await
+    let kept;
+    let outgoing = match Replayable::capture(request, TRANSPARENT_RESEND_MAX_BODY) {
+        Captured::Replayable(replayable) => {
+            kept = replayable;
+            Outgoing::Kept(&kept)
         }
-        Captured::Once(once) => {
-            let outgoing = Outgoing::Once(once);
-            send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await
-        }
-    }
+        Captured::Once(once) => Outgoing::Once(once),
+    };
+    send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await
 }
 
 /// The request `send_on` sends: once, or from a kept copy it can resend
@@ -190,8 +198,15 @@ pub(crate) async fn send_on(
             Some(next) if attempts < MAX_TRANSPARENT_ATTEMPTS => {
                 request = next;
                 limit = permit;
-                routed = wait_for_ready::pick(shared, deadline, &avoid[..avoided], wait_for_ready)
-                    .await?;
+                // Boxed: a resend is rare, and its wait would otherwise
+                // sit in every RPC's future.
+                routed = Box::pin(wait_for_ready::pick(
+                    shared,
+                    deadline,
+                    &avoid[..avoided],
+                    wait_for_ready,
+                ))
+                .await?;
             }
             _ => return Err(error),
         }
