@@ -107,8 +107,12 @@ pub fn failed_rpcs_at_most(trace: &Trace, max: u64) -> Invariant {
 /// Holds if the pool shut down with no task left and every connection it
 /// opened reached Closed.
 pub fn no_leaks(trace: &Trace) -> Invariant {
-    let tasks_left = trace.lines.iter().find_map(|line| match line.event {
-        TraceEvent::PoolShutdown { tasks_left } => Some(tasks_left),
+    let left = trace.lines.iter().find_map(|line| match line.event {
+        TraceEvent::PoolShutdown {
+            tasks_left,
+            leases_left,
+            in_flight_left,
+        } => Some((tasks_left, leases_left, in_flight_left)),
         _ => None,
     });
     // Per connection: did it ever reach Closed? BTreeMap: stable order.
@@ -124,11 +128,19 @@ pub fn no_leaks(trace: &Trace) -> Invariant {
         .filter(|(_, closed)| !**closed)
         .map(|(conn, _)| conn.to_string())
         .collect();
-    let (ok, detail) = match tasks_left {
+    let (ok, detail) = match left {
         None => (false, "the pool never reported a shutdown".to_owned()),
-        Some(left) if left > 0 => (
+        Some((tasks, _, _)) if tasks > 0 => (
             false,
-            format!("the pool's shutdown left {left} task(s) running"),
+            format!("the pool's shutdown left {tasks} task(s) running"),
+        ),
+        Some((_, leases, _)) if leases > 0 => (
+            false,
+            format!("the pool's shutdown found {leases} lease(s) never given back"),
+        ),
+        Some((_, _, in_flight)) if in_flight > 0 => (
+            false,
+            format!("{in_flight} RPC(s) still counted in flight after shutdown"),
         ),
         Some(_) if !open.is_empty() => (
             false,
@@ -137,7 +149,7 @@ pub fn no_leaks(trace: &Trace) -> Invariant {
         Some(_) => (
             true,
             format!(
-                "shutdown left 0 tasks; all {} connection(s) reached Closed",
+                "shutdown left 0 tasks, 0 leases, 0 RPCs in flight; all {} connection(s) reached Closed",
                 closed.len()
             ),
         ),
@@ -265,8 +277,21 @@ mod tests {
         let closed = ConnEvent::Closed {
             cause: CloseCause::Shutdown,
         };
-        let shutdown = |left| line(9, TraceEvent::PoolShutdown { tasks_left: left });
-        let mut lines = vec![pool(1, ConnEvent::Ready), pool(1, closed), shutdown(0)];
+        let shutdown = |tasks_left, leases_left, in_flight_left| {
+            line(
+                9,
+                TraceEvent::PoolShutdown {
+                    tasks_left,
+                    leases_left,
+                    in_flight_left,
+                },
+            )
+        };
+        let mut lines = vec![
+            pool(1, ConnEvent::Ready),
+            pool(1, closed),
+            shutdown(0, 0, 0),
+        ];
         assert!(
             no_leaks(&Trace {
                 lines: lines.clone(),
@@ -274,15 +299,17 @@ mod tests {
             })
             .ok
         );
-        lines[2] = shutdown(1);
-        assert!(
-            !no_leaks(&Trace {
-                lines: lines.clone(),
-                dropped: 0
-            })
-            .ok
-        );
-        lines[2] = shutdown(0);
+        for leaked in [shutdown(1, 0, 0), shutdown(0, 1, 0), shutdown(0, 0, 1)] {
+            lines[2] = leaked;
+            assert!(
+                !no_leaks(&Trace {
+                    lines: lines.clone(),
+                    dropped: 0
+                })
+                .ok
+            );
+        }
+        lines[2] = shutdown(0, 0, 0);
         lines.push(pool(2, ConnEvent::Ready));
         let open = no_leaks(&Trace { lines, dropped: 0 });
         assert!(

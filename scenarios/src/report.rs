@@ -82,7 +82,7 @@ impl Report {
         let (ok, failed) = self.rpc_counts();
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         let tasks_left = self.trace.lines.iter().find_map(|line| match line.event {
-            TraceEvent::PoolShutdown { tasks_left } => Some(tasks_left),
+            TraceEvent::PoolShutdown { tasks_left, .. } => Some(tasks_left),
             _ => None,
         });
         serde_json::to_value(JsonReport {

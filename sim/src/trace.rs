@@ -59,8 +59,13 @@ pub enum TraceEvent {
     /// retry, an outlier ejection, a health change. Rendered by the
     /// event's own `Display`, so the pool owns its fields.
     PoolEndpoint { endpoint: String, kind: EventKind },
-    /// `Pool::shutdown` returned, leaving `tasks_left` tasks alive.
-    PoolShutdown { tasks_left: usize },
+    /// `Pool::shutdown` returned: tasks still alive, leases never given
+    /// back, and RPCs still counted in flight on a connection.
+    PoolShutdown {
+        tasks_left: usize,
+        leases_left: usize,
+        in_flight_left: usize,
+    },
     /// A fault was injected into the network.
     FaultStart(Fault),
     /// A fault was healed.
@@ -180,7 +185,14 @@ impl fmt::Display for TraceLine {
                 write!(f, " in_flight={in_flight} queued={queued}")
             }
             TraceEvent::PoolEndpoint { endpoint, kind } => write!(f, " endpoint={endpoint}{kind}"),
-            TraceEvent::PoolShutdown { tasks_left } => write!(f, " tasks_left={tasks_left}"),
+            TraceEvent::PoolShutdown {
+                tasks_left,
+                leases_left,
+                in_flight_left,
+            } => write!(
+                f,
+                " tasks_left={tasks_left} leases_left={leases_left} in_flight_left={in_flight_left}"
+            ),
             TraceEvent::FaultStart(fault) | TraceEvent::FaultHeal(fault) => write!(f, " {fault}"),
             TraceEvent::ServerConnOpen { peer }
             | TraceEvent::ServerConnClosed { peer }

@@ -337,12 +337,15 @@ async fn client(config: WorldConfig, recorder: Recorder, watched: WatchedPool) -
             let recorder = context.recorder.clone();
             load::run(pool.clone(), config.load, context).await;
             let report = pool.shutdown().await;
+            let in_flight_left = pool.loads().iter().map(|l| l.in_flight).sum();
             // Not a handle kept past shutdown: the pool's end is the user's.
             watched.lock().expect("watched pool lock").take();
             recorder.record(
                 CLIENT_HOST,
                 TraceEvent::PoolShutdown {
                     tasks_left: report.tasks_left,
+                    leases_left: report.leases_left,
+                    in_flight_left,
                 },
             );
         }
