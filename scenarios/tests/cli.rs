@@ -75,6 +75,7 @@ fn black_hole_json_reports_detection_and_replays_by_seed() {
             "backoff_within_schedule",
             "detection_within_keepalive",
             "server_conns_closed",
+            "streams_within_capacity",
             "no_rpc_on_dead_conn",
             "rpcs_end_within_deadline"
         ]
