@@ -9,10 +9,13 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use squall_pool::{EventKind, PoolEvent};
-use tokio::time::Instant;
+use squall_pool::{BuildError, EventKind, Pool, PoolConfig, PoolEvent};
+use tokio::{
+    task::JoinHandle,
+    time::{Instant, sleep},
+};
 
-use squall_sim::{Recorder, Trace, TraceLine, server};
+use squall_sim::{Recorder, Trace, TraceLine, TurmoilConnector, server};
 
 /// RPC outcomes sent in `[from, to)` of simulated time.
 pub fn rpcs_sent_between(
@@ -56,6 +59,35 @@ pub fn sim_with_servers(
         });
     }
     sim
+}
+
+/// A default pool with one connection to `server-1`: the setup of tests
+/// about what happens on one connection.
+pub fn one_connection_to_server_1() -> Result<Pool, BuildError> {
+    Pool::builder()
+        .endpoint("http://server-1:50051")
+        .config(PoolConfig {
+            connections_per_endpoint: 1,
+            ..PoolConfig::default()
+        })
+        .build(TurmoilConnector)
+}
+
+/// Samples the RPCs in flight on the first endpoint's first connection
+/// every simulated millisecond, `steps` times; resolves with the most seen
+/// (the "streams ≤ capacity" assertion of the tests that cap them).
+pub fn peak_in_flight(pool: &Pool, steps: usize) -> JoinHandle<usize> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut most = 0;
+        for _ in 0..steps {
+            let stats = pool.stats();
+            let slot = &stats.endpoints[0].slots[0];
+            most = most.max(slot.connection.as_ref().map_or(0, |c| c.in_flight));
+            sleep(Duration::from_millis(1)).await;
+        }
+        most
+    })
 }
 
 /// Lines recorded by [`conn_event_recorder`].

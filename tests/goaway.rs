@@ -22,7 +22,10 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::{GoawayMode, ServerControl},
 };
-use squall_suite::{EventLines, conn_event_recorder, lines_before_shutdown, sim_with_servers};
+use squall_suite::{
+    EventLines, conn_event_recorder, lines_before_shutdown, one_connection_to_server_1,
+    peak_in_flight, sim_with_servers,
+};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
@@ -163,14 +166,7 @@ fn the_servers_stream_limit_caps_each_connection() {
     let mut sim = sim_with_servers(33, Duration::from_secs(30), &[control]);
     sim.client("client", async move {
         let start = Instant::now();
-        let config = PoolConfig {
-            connections_per_endpoint: 1,
-            ..PoolConfig::default()
-        };
-        let pool = Pool::builder()
-            .endpoint("http://server-1:50051")
-            .config(config)
-            .build(TurmoilConnector)?;
+        let pool = one_connection_to_server_1()?;
         sleep_until(start + Duration::from_millis(100)).await;
         let stats = pool.stats();
         let conn = stats.endpoints[0].slots[0]
@@ -182,19 +178,7 @@ fn the_servers_stream_limit_caps_each_connection() {
         // Six RPCs at once on a connection that takes two: two run at a
         // time and the rest wait in the pool (not in h2) for room.
         let client = EchoClient::new(pool.clone());
-        let sampler = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut most = 0;
-                for _ in 0..400 {
-                    let stats = pool.stats();
-                    let slot = &stats.endpoints[0].slots[0];
-                    most = most.max(slot.connection.as_ref().map_or(0, |c| c.in_flight));
-                    sleep(Duration::from_millis(1)).await;
-                }
-                most
-            })
-        };
+        let sampler = peak_in_flight(&pool, 400);
         let results = join_all((0..6).map(|_| echo(client.clone(), start, 100))).await;
         let mut answered: Vec<u128> = results
             .iter()
@@ -224,14 +208,7 @@ fn rpcs_sent_before_the_servers_settings_are_refused_and_resent() {
     let mut sim = sim_with_servers(35, Duration::from_secs(30), &[control]);
     sim.client("client", async move {
         let start = Instant::now();
-        let config = PoolConfig {
-            connections_per_endpoint: 1,
-            ..PoolConfig::default()
-        };
-        let pool = Pool::builder()
-            .endpoint("http://server-1:50051")
-            .config(config)
-            .build(TurmoilConnector)?;
+        let pool = one_connection_to_server_1()?;
         // Six calls waiting for the first connection: they go out the
         // moment it is ready (1 ms), before the server's SETTINGS (2 ms)
         // say it takes two streams at a time.

@@ -19,7 +19,9 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::ServerControl,
 };
-use squall_suite::{sim_with_one_server, sim_with_servers};
+use squall_suite::{
+    one_connection_to_server_1, peak_in_flight, sim_with_one_server, sim_with_servers,
+};
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
@@ -133,13 +135,7 @@ fn lease_calls_wait_for_room_within_the_connections_capacity() {
     let control = ServerControl::default().with_max_streams(Some(2));
     let mut sim = sim_with_servers(4, Duration::from_secs(30), &[control]);
     sim.client("client", async move {
-        let pool = Pool::builder()
-            .endpoint("http://server-1:50051")
-            .config(PoolConfig {
-                connections_per_endpoint: 1,
-                ..PoolConfig::default()
-            })
-            .build(TurmoilConnector)?;
+        let pool = one_connection_to_server_1()?;
         sleep(Duration::from_millis(50)).await;
         // One call through a new lease of the pool's one connection: (ms
         // from `since` to its end, code).
@@ -162,19 +158,7 @@ fn lease_calls_wait_for_room_within_the_connections_capacity() {
         // Four leased calls on a connection the server lets carry two: as with
         // the pool's own RPCs, two run and two wait for room, instead of
         // queueing inside h2.
-        let sampler = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                let mut most = 0;
-                for _ in 0..1_500 {
-                    let stats = pool.stats();
-                    let slot = &stats.endpoints[0].slots[0];
-                    most = most.max(slot.connection.as_ref().map_or(0, |c| c.in_flight));
-                    sleep(Duration::from_millis(1)).await;
-                }
-                most
-            })
-        };
+        let sampler = peak_in_flight(&pool, 1_500);
         let start = Instant::now();
         let four = join_all((0..4).map(|_| call(start, 100, Duration::from_secs(5)))).await;
         let ok = |at| (at, Code::Ok);

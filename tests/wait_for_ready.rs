@@ -14,12 +14,9 @@ use std::{
     time::Duration,
 };
 
-use squall_pool::{Pool, PoolConfig, PoolError, WaitForReady};
-use squall_sim::{
-    TurmoilConnector,
-    echo::proto::{EchoRequest, echo_client::EchoClient},
-};
-use squall_suite::sim_with_one_server;
+use squall_pool::{Pool, PoolError, WaitForReady};
+use squall_sim::echo::proto::{EchoRequest, echo_client::EchoClient};
+use squall_suite::{one_connection_to_server_1, sim_with_one_server};
 use tokio::time::{Instant, sleep_until};
 use tonic::Code;
 
@@ -62,14 +59,7 @@ fn wait_for_ready_calls_wait_through_a_restart_until_their_deadline() {
     let recorded = Arc::clone(&outcomes);
     sim.client("client", async move {
         let start = Instant::now();
-        let config = PoolConfig {
-            connections_per_endpoint: 1,
-            ..PoolConfig::default()
-        };
-        let pool = Pool::builder()
-            .endpoint("http://server-1:50051")
-            .config(config)
-            .build(TurmoilConnector)?;
+        let pool = one_connection_to_server_1()?;
         let client = EchoClient::new(pool.clone());
 
         sleep_until(start + Duration::from_millis(1500)).await;

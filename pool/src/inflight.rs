@@ -23,7 +23,7 @@ use crate::idle::Activity;
 /// as sent that h2 would queue. Streams beyond the server's real, lower
 /// limit sent in that first round trip are refused (REFUSED_STREAM) and
 /// resent transparently.
-pub(crate) const PROVISIONAL_PEER_LIMIT: usize = 100;
+pub const PROVISIONAL_PEER_LIMIT: usize = 100;
 
 /// Count of RPCs in flight on one connection.
 #[derive(Debug)]

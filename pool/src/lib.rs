@@ -73,6 +73,7 @@ mod frames;
 pub mod health;
 mod idle;
 mod inflight;
+pub use inflight::PROVISIONAL_PEER_LIMIT;
 pub mod lease;
 pub mod limit;
 #[cfg(feature = "metrics")]

@@ -527,6 +527,7 @@ impl Shared {
                 conn: c.id,
                 in_flight: c.in_flight.load(),
                 capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
+                settled: c.in_flight.peer_settled(),
             })
             .collect()
     }

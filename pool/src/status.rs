@@ -121,6 +121,10 @@ pub struct ConnLoad {
     pub in_flight: usize,
     /// As `ConnStats::capacity`.
     pub capacity: Option<usize>,
+    /// Whether the server's first SETTINGS has been read: until then the
+    /// capacity is provisional ([`PROVISIONAL_PEER_LIMIT`](crate::PROVISIONAL_PEER_LIMIT)
+    /// or the configured cap, if lower).
+    pub settled: bool,
 }
 
 /// One connection slot in a [`PoolStats`].

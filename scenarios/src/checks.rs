@@ -244,7 +244,18 @@ fn dialled_intervals(trace: &Trace, configured: Duration) -> BTreeMap<ConnId, Du
 
 /// (start, heal) of every fault in the trace, in order; heal `None` if it
 /// never healed. Matched by equal fault values, first come first served.
+/// Healing one cut of a client link (black hole, partition) heals every
+/// cut of that link still open: turmoil's `repair` clears the link
+/// whatever cut it, so overlapping cuts end together.
 fn fault_heals(trace: &Trace) -> Vec<(Duration, Option<Duration>)> {
+    fn links(fault: &Fault) -> Vec<&str> {
+        match fault {
+            Fault::BlackHole(_) | Fault::Partition(_) | Fault::OneWayPartition(_) => {
+                check::cut_off_from_client(fault)
+            }
+            _ => Vec::new(),
+        }
+    }
     let mut spans: Vec<(Duration, Option<Duration>, &Fault)> = Vec::new();
     for line in &trace.lines {
         match &line.event {
@@ -255,6 +266,12 @@ fn fault_heals(trace: &Trace) -> Vec<(Duration, Option<Duration>)> {
                     .find(|(_, end, f)| end.is_none() && *f == fault)
                 {
                     span.1 = Some(line.at);
+                }
+                let healed = links(fault);
+                for span in spans.iter_mut().filter(|(_, end, _)| end.is_none()) {
+                    if links(span.2).iter().any(|host| healed.contains(host)) {
+                        span.1 = Some(line.at);
+                    }
                 }
             }
             _ => {}
@@ -335,10 +352,19 @@ pub fn live_after_faults(
     }
     // The pool turns RPCs away under overload whether or not it is
     // healthy: refused by its limiter (RESOURCE_EXHAUSTED) or out of time
-    // while waiting in it (DEADLINE_EXCEEDED before reaching a connection).
+    // while waiting in it (DEADLINE_EXCEEDED before reaching a connection,
+    // or routed with less than a round trip left, on a connection a later
+    // RPC shows alive).
+    let later_ok_on_same_conn = |rpc: &RpcOutcome| {
+        trace.rpcs().any(|(_, other)| {
+            other.conn == rpc.conn && other.sent_at > rpc.sent_at && other.result.is_ok()
+        })
+    };
     let limited = |rpc: &RpcOutcome| match rpc.result {
         Err(Code::ResourceExhausted) => true,
-        Err(Code::DeadlineExceeded) => may_wait_in_pool && rpc.conn.is_none(),
+        Err(Code::DeadlineExceeded) => {
+            may_wait_in_pool && (rpc.conn.is_none() || later_ok_on_same_conn(rpc))
+        }
         _ => false,
     };
     let late = trace

@@ -187,7 +187,10 @@ pub fn run(config: &WorldConfig) -> RunOutput {
 /// does cannot change the run.
 pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration)) -> RunOutput {
     let recorder = Recorder::default();
-    let mut capacity = CapacityWatch::default();
+    let mut capacity = CapacityWatch::new(match &config.client {
+        ClientKind::Pool { config, .. } => config.max_streams_per_connection,
+        ClientKind::TonicChannel { .. } => None,
+    });
     let outcome = match config.validate() {
         Ok(()) => catch_unwind(AssertUnwindSafe(|| {
             drive(config, &recorder, &mut capacity, on_progress)

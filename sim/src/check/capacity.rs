@@ -7,48 +7,72 @@
 //! `Pool::loads` after every simulation step ([`CapacityWatch::observe`]).
 //!
 //! A capacity can legitimately fall under the load: the pool assumes h2's
-//! 100 streams until the server's first SETTINGS, and a server may lower
-//! its limit later. What must never happen is the load *growing* while it
-//! is over capacity: that would be an RPC routed onto a full connection.
+//! 100 streams (or its own cap, if lower) until the server's first
+//! SETTINGS, and a server may lower its limit later. What must never
+//! happen is the load *growing* past the capacity that held when the RPCs
+//! were routed. A sample sees the end of a step, not its inside: a
+//! connection that became ready, took RPCs and read the server's SETTINGS
+//! within one step shows them all at once. So growth since a sample where
+//! the server's limit was not yet known (or since before the connection
+//! was first seen) is judged against the provisional capacity.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use squall_pool::{ConnId, ConnLoad};
+use squall_pool::{ConnId, ConnLoad, PROVISIONAL_PEER_LIMIT};
 
 use crate::check::Invariant;
 
 /// What the samples of one run showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CapacityWatch {
+    /// The pool's `max_streams_per_connection`.
+    cap: Option<usize>,
     /// Steps sampled.
     pub samples: u64,
     /// The most RPCs seen in flight on one connection, with its capacity
     /// then (`None`: unlimited).
     pub peak: Option<(usize, Option<usize>)>,
-    /// The first sample where a connection over capacity had more RPCs in
-    /// flight than at the step before.
+    /// The first sample where a connection had grown past the capacity it
+    /// had when the RPCs were routed.
     pub violation: Option<String>,
-    /// Each connection's load at the previous sample.
-    previous: BTreeMap<ConnId, usize>,
+    /// Each connection at the previous sample.
+    previous: BTreeMap<ConnId, ConnLoad>,
 }
 
 impl CapacityWatch {
+    /// A watch over a pool configured with `max_streams_per_connection`.
+    pub fn new(cap: Option<usize>) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
     /// Looks at the pool's connections as they are at `now`.
     pub fn observe(&mut self, now: Duration, loads: &[ConnLoad]) {
         self.samples += 1;
+        let provisional = self.cap.map_or(PROVISIONAL_PEER_LIMIT, |cap| {
+            cap.min(PROVISIONAL_PEER_LIMIT)
+        });
         for load in loads {
-            let before = self.previous.insert(load.conn, load.in_flight).unwrap_or(0);
+            let before = self.previous.insert(load.conn, *load);
             if self.peak.is_none_or(|(most, _)| load.in_flight > most) {
                 self.peak = Some((load.in_flight, load.capacity));
             }
-            let over = load.capacity.is_some_and(|cap| load.in_flight > cap);
-            if over && load.in_flight > before && self.violation.is_none() {
+            let grew_from = before.map_or(0, |b| b.in_flight);
+            let allowed = match before {
+                Some(b) if b.settled => load.capacity,
+                // Routed, at least partly, before the server said its limit.
+                _ => Some(load.capacity.map_or(provisional, |c| c.max(provisional))),
+            };
+            let over = allowed.is_some_and(|allowed| load.in_flight > allowed);
+            if over && load.in_flight > grew_from && self.violation.is_none() {
                 self.violation = Some(format!(
-                    "at {} ms conn {} went from {before} to {} RPCs in flight, over its capacity of {}",
+                    "at {} ms conn {} went from {grew_from} to {} RPCs in flight, over its capacity of {}",
                     now.as_millis(),
                     load.conn.0,
                     load.in_flight,
-                    load.capacity.unwrap_or(usize::MAX),
+                    allowed.unwrap_or(usize::MAX),
                 ));
             }
         }
@@ -88,25 +112,26 @@ pub fn streams_within_capacity(watch: &CapacityWatch) -> Invariant {
 mod tests {
     use super::*;
 
-    fn load(conn: u64, in_flight: usize, capacity: usize) -> ConnLoad {
+    fn load(conn: u64, in_flight: usize, capacity: usize, settled: bool) -> ConnLoad {
         ConnLoad {
             conn: ConnId(conn),
             in_flight,
             capacity: Some(capacity),
+            settled,
         }
     }
 
     #[test]
     fn a_capacity_falling_under_the_load_is_not_a_violation_but_growth_over_it_is() {
         let ms = Duration::from_millis;
-        let mut watch = CapacityWatch::default();
+        let mut watch = CapacityWatch::new(None);
         // Six routed under the provisional 100; the server then says 2.
-        watch.observe(ms(1), &[load(1, 6, 100)]);
-        watch.observe(ms(2), &[load(1, 6, 2)]);
-        watch.observe(ms(3), &[load(1, 2, 2)]);
+        watch.observe(ms(1), &[load(1, 6, 100, false)]);
+        watch.observe(ms(2), &[load(1, 6, 2, true)]);
+        watch.observe(ms(3), &[load(1, 2, 2, true)]);
         assert!(streams_within_capacity(&watch).ok);
         // One more routed onto the full connection.
-        watch.observe(ms(4), &[load(1, 3, 2)]);
+        watch.observe(ms(4), &[load(1, 3, 2, true)]);
         let verdict = streams_within_capacity(&watch);
         assert!(!verdict.ok);
         assert_eq!(
@@ -116,10 +141,27 @@ mod tests {
     }
 
     #[test]
+    fn growth_within_one_step_is_judged_by_the_provisional_capacity() {
+        let ms = Duration::from_millis;
+        // Ready, five routed and the server's limit of 2 read, in one step.
+        let mut watch = CapacityWatch::new(None);
+        watch.observe(ms(1), &[load(1, 5, 2, true)]);
+        assert!(streams_within_capacity(&watch).ok);
+        // With the pool's own cap of 4, the provisional capacity is 4.
+        let mut capped = CapacityWatch::new(Some(4));
+        capped.observe(ms(1), &[load(1, 5, 2, true)]);
+        let verdict = streams_within_capacity(&capped);
+        assert_eq!(
+            verdict.detail,
+            "at 1 ms conn 1 went from 0 to 5 RPCs in flight, over its capacity of 4"
+        );
+    }
+
+    #[test]
     fn the_peak_is_reported_and_gone_connections_forgotten() {
-        let mut watch = CapacityWatch::default();
-        watch.observe(Duration::ZERO, &[load(1, 3, 4), load(2, 1, 4)]);
-        watch.observe(Duration::from_millis(1), &[load(2, 0, 4)]);
+        let mut watch = CapacityWatch::new(None);
+        watch.observe(Duration::ZERO, &[load(1, 3, 4, true), load(2, 1, 4, true)]);
+        watch.observe(Duration::from_millis(1), &[load(2, 0, 4, true)]);
         assert_eq!(watch.previous.len(), 1);
         let verdict = streams_within_capacity(&watch);
         assert!(verdict.ok);

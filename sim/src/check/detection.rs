@@ -92,7 +92,7 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
 /// client on one side, and silently crashed servers. Faults that end
 /// connections visibly (process crash, GOAWAY) or not at all are not
 /// detections.
-fn cut_off_from_client(fault: &Fault) -> Vec<&str> {
+pub fn cut_off_from_client(fault: &Fault) -> Vec<&str> {
     match fault {
         Fault::BlackHole(hole) => match (hole.a.as_str(), hole.b.as_str()) {
             (CLIENT_HOST, other) | (other, CLIENT_HOST) => vec![other],

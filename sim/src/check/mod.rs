@@ -11,7 +11,7 @@ pub use admission::{
     no_rpc_reaches_server_while_breaker_open,
 };
 pub use capacity::{CapacityWatch, streams_within_capacity};
-pub use detection::{Detection, check_detection, detections};
+pub use detection::{Detection, check_detection, cut_off_from_client, detections};
 pub use routing::check_no_rpc_on_dead_conn;
 
 /// The verdict of one checker.
