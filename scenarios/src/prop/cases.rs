@@ -222,7 +222,7 @@ pub fn case_strategy(options: &GenOptions) -> impl Strategy<Value = CaseSpec> + 
             Just(None).boxed()
         };
         (
-            any::<u64>(),
+            any::<u64>().no_shrink(),
             1u8..=3,
             prop::option::of(1u8..=8),
             nat,
