@@ -9,7 +9,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use squall_pool::{BuildError, EventKind, Pool, PoolConfig, PoolEvent};
+use squall_pool::{BuildError, EventKind, HealthCheckConfig, Pool, PoolConfig, PoolEvent};
 use tokio::{
     task::JoinHandle,
     time::{Instant, sleep},
@@ -71,6 +71,19 @@ pub fn one_connection_to_server_1() -> Result<Pool, BuildError> {
             ..PoolConfig::default()
         })
         .build(TurmoilConnector)
+}
+
+/// Health checks every second, answered within 500 ms, one failure to turn
+/// an endpoint unhealthy and one pass to bring it back: the config of the
+/// tests whose timings follow single checks.
+pub fn health_checks_every_second() -> HealthCheckConfig {
+    HealthCheckConfig {
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        unhealthy_threshold: 1,
+        healthy_threshold: 1,
+        ..HealthCheckConfig::default()
+    }
 }
 
 /// Samples the RPCs in flight on the first endpoint's first connection

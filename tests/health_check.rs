@@ -22,7 +22,7 @@ use squall_sim::{
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::{self, ServerControl},
 };
-use squall_suite::sim_with_servers;
+use squall_suite::{health_checks_every_second, sim_with_servers};
 use tokio::time::{Instant, sleep_until};
 
 #[test]
@@ -147,13 +147,7 @@ fn a_check_takes_a_stream_within_the_connections_capacity() {
             .config(PoolConfig {
                 connections_per_endpoint: 1,
                 max_streams_per_connection: Some(1),
-                health_check: Some(HealthCheckConfig {
-                    interval: Duration::from_secs(1),
-                    timeout: Duration::from_millis(500),
-                    unhealthy_threshold: 1,
-                    healthy_threshold: 1,
-                    ..HealthCheckConfig::default()
-                }),
+                health_check: Some(health_checks_every_second()),
                 ..PoolConfig::default()
             })
             .on_event(move |e: &PoolEvent| sink.lock().unwrap().push(e.clone()))

@@ -16,8 +16,7 @@ use std::{
 };
 
 use squall_pool::{
-    EndpointId, EventKind, HealthCheckConfig, HealthState, Pool, PoolConfig, PoolError, PoolEvent,
-    WaitForReady,
+    EndpointId, EventKind, HealthState, Pool, PoolConfig, PoolError, PoolEvent, WaitForReady,
 };
 use squall_sim::{
     TurmoilConnector,
@@ -34,13 +33,7 @@ fn sim_with_servers(controls: &[ServerControl]) -> turmoil::Sim<'static> {
 fn config() -> PoolConfig {
     PoolConfig {
         connections_per_endpoint: 1,
-        health_check: Some(HealthCheckConfig {
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_millis(500),
-            unhealthy_threshold: 1,
-            healthy_threshold: 1,
-            ..HealthCheckConfig::default()
-        }),
+        health_check: Some(squall_suite::health_checks_every_second()),
         ..PoolConfig::default()
     }
 }

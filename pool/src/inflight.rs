@@ -80,6 +80,11 @@ impl InFlight {
         self.hooks.cap.map_or(peer, |cap| cap.min(peer))
     }
 
+    /// The capacity as stats report it: `None` when nothing limits it.
+    pub(crate) fn capacity_limit(&self) -> Option<usize> {
+        Some(self.capacity()).filter(|&cap| cap != usize::MAX)
+    }
+
     /// Whether one more RPC fits.
     pub(crate) fn has_room(&self) -> bool {
         self.load() < self.capacity()

@@ -526,7 +526,7 @@ impl Shared {
             .map(|c| ConnLoad {
                 conn: c.id,
                 in_flight: c.in_flight.load(),
-                capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
+                capacity: c.in_flight.capacity_limit(),
                 settled: c.in_flight.peer_settled(),
             })
             .collect()

@@ -195,7 +195,7 @@ impl SlotStatus {
                 state: c.state.clone(),
                 age: now.saturating_duration_since(c.dialled_at),
                 in_flight: c.in_flight.load(),
-                capacity: Some(c.in_flight.capacity()).filter(|&cap| cap != usize::MAX),
+                capacity: c.in_flight.capacity_limit(),
                 server_max_streams: c.in_flight.peer_limit(),
                 rpcs_routed: c.in_flight.rpcs(),
             }),
