@@ -33,11 +33,14 @@ use tonic::Code;
 use crate::script::{Script, TICK};
 
 /// The checks every pool run gets, for a pool configured as `config`.
-pub fn pool_invariants(trace: &Trace, config: &PoolConfig) -> Vec<Invariant> {
+///
+/// `slack` widens time bounds for a world whose clock is real (kernel
+/// mode: timers fire late by scheduling); zero in the simulation.
+pub fn pool_invariants(trace: &Trace, config: &PoolConfig, slack: Duration) -> Vec<Invariant> {
     vec![
         connections_within_max(trace, max_connections(config)),
         backoff_within_schedule(trace, &config.backoff),
-        detection_within_keepalive(trace, &config.keepalive),
+        detection_within_keepalive(trace, &config.keepalive, slack),
         server_conns_closed(trace),
     ]
 }
@@ -171,12 +174,19 @@ pub fn backoff_within_schedule(trace: &Trace, backoff: &BackoffConfig) -> Invari
 
 /// The keepalive bound for every connection cut off long enough for
 /// keepalive to be sure to fire while it was.
-pub fn detection_within_keepalive(trace: &Trace, keepalive: &KeepaliveConfig) -> Invariant {
+pub fn detection_within_keepalive(
+    trace: &Trace,
+    keepalive: &KeepaliveConfig,
+    slack: Duration,
+) -> Invariant {
     // Each connection's bound uses the interval it was dialled with: the
     // configured one, doubled after each "too_many_pings" from its server.
     let intervals = dialled_intervals(trace, keepalive.interval);
     let bound_of = |conn: ConnId| {
-        intervals.get(&conn).copied().unwrap_or(keepalive.interval) + keepalive.timeout + TICK
+        intervals.get(&conn).copied().unwrap_or(keepalive.interval)
+            + keepalive.timeout
+            + TICK
+            + slack
     };
     let heals = fault_heals(trace);
     let relevant: Vec<_> = check::detections(trace)
@@ -201,9 +211,14 @@ pub fn detection_within_keepalive(trace: &Trace, keepalive: &KeepaliveConfig) ->
             ok: true,
             detail: format!(
                 "{} cut-off connection(s), each closed within its keepalive interval + timeout \
-                 + 1 tick ({} ms unthrottled)",
+                 + 1 tick{} ({} ms unthrottled)",
                 relevant.len(),
-                (keepalive.interval + keepalive.timeout + TICK).as_millis()
+                if slack.is_zero() {
+                    String::new()
+                } else {
+                    format!(" + {} ms slack", slack.as_millis())
+                },
+                (keepalive.interval + keepalive.timeout + TICK + slack).as_millis()
             ),
         },
     };

@@ -7,7 +7,8 @@
 //! - [`library`]: the built-in scripts (`scenarios/scripts/*.toml`), by name.
 //! - [`invariants`]: checks a script's `[expect]` adds.
 //! - [`checks`]: checks every pool run gets, and `expect.live_within`.
-//! - [`report`]: running a script, the verdict and JSON.
+//! - [`report`]: running a script (simulation or kernel mode), the verdict and JSON.
+//! - [`compare`]: `squall compare`: a script in both worlds, side by side.
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 //! - [`timeline`]: a run drawn as one self-contained HTML page.
@@ -15,6 +16,7 @@
 //!   check, shrink, replay.
 
 pub mod checks;
+pub mod compare;
 pub mod invariants;
 pub mod library;
 pub mod net;
@@ -24,5 +26,5 @@ pub mod report;
 pub mod script;
 pub mod timeline;
 
-pub use report::{Report, run_script, run_script_observed};
+pub use report::{Report, World, run_script, run_script_kernel, run_script_observed};
 pub use script::{DEFAULT_SEED, Script};

@@ -1,6 +1,8 @@
 //! `squall`: run squall's fault scripts from the command line.
 //!
-//! - `squall run <SCRIPT|NAME> [--seed N] [--json] [--trace FILE] [--html FILE] [--save-case FILE]`
+//! - `squall run <SCRIPT|NAME> [--net sim|kernel] [--seed N] [--json] [--trace FILE] [--html FILE] [--save-case FILE]`
+//! - `squall compare <SCRIPT|NAME> [--runs N] [--seed N] [--json]` (kernel mode vs the simulation)
+//! - `squall kernel-cleanup` (removes what killed kernel-mode runs left)
 //! - `squall check <SCRIPT>...`
 //! - `squall list`
 //! - `squall replay <FILE> [--html FILE]`
@@ -49,7 +51,28 @@ enum Command {
         /// for `squall replay`.
         #[arg(long, value_name = "FILE")]
         save_case: Option<PathBuf>,
+        /// Where to run: `sim` (turmoil, deterministic) or `kernel` (real
+        /// Linux networking in network namespaces; root; not deterministic).
+        #[arg(long, value_enum, default_value_t = Net::Sim)]
+        net: Net,
     },
+    /// Run a script in the simulation and in kernel mode and print the
+    /// two side by side; exit 0 iff every row agrees within tolerance.
+    Compare {
+        /// A script file, or the name of a built-in script.
+        script: String,
+        /// Kernel-mode runs (the kernel is not deterministic).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+        runs: u16,
+        /// The simulation's seed (default: the script's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove network namespaces that killed kernel-mode runs left behind.
+    KernelCleanup,
     /// Validate scripts without running them.
     Check {
         /// Script files or built-in names.
@@ -75,6 +98,13 @@ enum Command {
     /// Compare squall's pool with one and with N tonic channels at several
     /// concurrencies, against `squall serve` in its own process.
     BenchNet(squall_scenarios::net::cli::BenchNetArgs),
+}
+
+/// Which world runs a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Net {
+    Sim,
+    Kernel,
 }
 
 #[derive(clap::Args)]
@@ -118,12 +148,45 @@ fn main() -> ExitCode {
             seed,
             output,
             save_case,
+            net,
         } => match library::resolve(&script) {
             Ok(loaded) => {
                 let seed = seed.unwrap_or(loaded.default_seed());
-                run(&loaded, &script, seed, &output, save_case.as_deref())
+                match net {
+                    Net::Sim => run(&loaded, &script, seed, &output, save_case.as_deref()),
+                    Net::Kernel => {
+                        run_kernel(&loaded, &script, seed, &output, save_case.as_deref())
+                    }
+                }
             }
             Err(e) => invalid(&e),
+        },
+        Command::Compare {
+            script,
+            runs,
+            seed,
+            json,
+        } => match library::resolve(&script) {
+            Ok(loaded) => {
+                let seed = seed.unwrap_or(loaded.default_seed());
+                compare(&loaded, seed, usize::from(runs), json)
+            }
+            Err(e) => invalid(&e),
+        },
+        Command::KernelCleanup => match squall_kernel::cleanup_stale() {
+            Ok(removed) => {
+                let mut out = String::new();
+                for ns in &removed {
+                    out.push_str(&format!("removed {ns}\n"));
+                }
+                out.push_str(&format!("{} namespace(s) removed\n", removed.len()));
+                emit(&out);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
         },
         Command::Replay { file, output } => {
             let arg = file.display().to_string();
@@ -210,6 +273,101 @@ fn run(
     if progress {
         eprint!("\r\x1b[2K");
     }
+    let rerun_hint = format!(
+        "replay: squall run {arg} --seed {seed}   (or: cargo run -p squall-scenarios -- run {arg} --seed {seed})\n"
+    );
+    finish(&report, arg, seed, output, save_case, &rerun_hint)
+}
+
+/// `squall run --net kernel`: the same report from real sockets.
+fn run_kernel(
+    script: &Script,
+    arg: &str,
+    seed: u64,
+    output: &Output,
+    save_case: Option<&std::path::Path>,
+) -> ExitCode {
+    remove_namespaces_on_ctrl_c();
+    if !output.json && std::io::stderr().is_terminal() {
+        eprintln!(
+            "squall: running {} on real Linux networking for about {}s",
+            script.name,
+            script.time_limit().as_secs()
+        );
+    }
+    match squall_scenarios::run_script_kernel(script, seed) {
+        Ok(report) => {
+            let rerun = format!(
+                "rerun: squall run {arg} --net kernel   (kernel mode is not deterministic: timings differ between runs; compare with the simulation: squall compare {arg})\n"
+            );
+            finish(&report, arg, seed, output, save_case, &rerun)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(INVALID)
+        }
+    }
+}
+
+/// A kernel-mode run interrupted by Ctrl-C removes its namespaces before
+/// the process exits (a panic unwinds through the lab's `Drop`; a SIGKILL
+/// is for `squall kernel-cleanup`).
+fn remove_namespaces_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        let _ = squall_kernel::cleanup_pid(std::process::id());
+        eprintln!("\nsquall: interrupted; the run's network namespaces were removed");
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "warning: no Ctrl-C handler ({e}); after an interrupt run `squall kernel-cleanup`"
+        );
+    }
+}
+
+/// `squall compare`.
+fn compare(script: &Script, seed: u64, runs: usize, json: bool) -> ExitCode {
+    remove_namespaces_on_ctrl_c();
+    let verbose = std::io::stderr().is_terminal();
+    let mut on_run = |run: usize| {
+        if verbose {
+            eprintln!(
+                "squall: kernel run {} of {runs} of {} (about {}s)",
+                run + 1,
+                script.name,
+                script.time_limit().as_secs()
+            );
+        }
+    };
+    match squall_scenarios::compare::compare(script, seed, runs, &mut on_run) {
+        Ok(comparison) => {
+            if json {
+                emit(&format!("{}\n", comparison.json()));
+            } else {
+                emit(&comparison.text());
+            }
+            if comparison.agree() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(INVALID)
+        }
+    }
+}
+
+/// Writes a run's trace, timeline and verdict, and saves a failing case.
+fn finish(
+    report: &squall_scenarios::Report,
+    arg: &str,
+    seed: u64,
+    output: &Output,
+    save_case: Option<&std::path::Path>,
+    rerun_hint: &str,
+) -> ExitCode {
     if let Some(path) = &output.trace
         && let Err(e) = std::fs::write(path, report.trace.text())
     {
@@ -217,7 +375,7 @@ fn run(
         return ExitCode::from(INVALID);
     }
     if let Some(path) = &output.html
-        && let Err(e) = squall_scenarios::timeline::write_html(&report, path)
+        && let Err(e) = squall_scenarios::timeline::write_html(report, path)
     {
         eprintln!("error: {e}");
         return ExitCode::from(INVALID);
@@ -226,7 +384,7 @@ fn run(
         emit(&format!("{}\n", report.json()));
     } else {
         emit(&format!(
-            "{}\n{}replay: squall run {arg} --seed {seed}   (or: cargo run -p squall-scenarios -- run {arg} --seed {seed})\n",
+            "{}\n{}{rerun_hint}",
             report.trace.text(),
             report.verdict()
         ));

@@ -1,8 +1,11 @@
 //! Running a script and judging it: the report, its verdict, its JSON.
 
 use serde::Serialize;
+use squall_pool::CloseCause;
+use std::time::Duration;
+
 use squall_sim::{
-    Trace, TraceEvent,
+    RunOutput, Trace, TraceEvent,
     check::{self, Detection, Invariant},
     run_observed,
 };
@@ -23,6 +26,8 @@ pub struct Report {
     pub invariants: Vec<Invariant>,
     /// The script's expectations, echoed in `--json`.
     pub expect: crate::script::Expect,
+    /// Where it ran.
+    pub world: World,
 }
 
 impl Report {
@@ -42,21 +47,27 @@ impl Report {
     pub fn verdict(&self) -> String {
         let (ok, failed) = self.rpc_counts();
         let mut out = format!(
-            "scenario {} seed {} trace_hash {}\nrpcs: {ok} ok, {failed} failed\n",
+            "scenario {} seed {} trace_hash {}\n{}\nrpcs: {ok} ok, {failed} failed\n",
             self.scenario,
             self.seed,
-            self.trace.hash()
+            self.trace.hash(),
+            self.world.describe()
         );
         for d in &self.detections {
-            let detected = match (d.detected_at, d.latency()) {
-                (Some(at), Some(latency)) => {
-                    format!(
-                        "detected at {} ms (+{} ms)",
-                        at.as_millis(),
-                        latency.as_millis()
-                    )
+            let detected = match (d.latency(), d.survived_heal, &d.cause) {
+                (Some(latency), _, _) => format!(
+                    "detected at {} ms (+{} ms)",
+                    d.fault_at.as_millis() + latency.as_millis(),
+                    latency.as_millis()
+                ),
+                (None, Some(healed_at), _) => format!(
+                    "outlived the fault (healed at {} ms, answered after)",
+                    healed_at.as_millis()
+                ),
+                (None, None, Some(CloseCause::Shutdown)) => {
+                    "never detected (closed by the pool's shutdown)".to_owned()
                 }
-                _ => "never detected".to_owned(),
+                (None, None, _) => "never detected".to_owned(),
             };
             out.push_str(&format!(
                 "detection: conn {} to {}: fault at {} ms, {detected}\n",
@@ -87,6 +98,10 @@ impl Report {
         });
         serde_json::to_value(JsonReport {
             scenario: &self.scenario,
+            world: JsonWorld {
+                net: self.world.net(),
+                link_latency_ms: ms(self.world.link_latency()),
+            },
             expect: JsonExpect {
                 detection_within_ms: self.expect.detection_within.map(ms),
                 max_failed_rpcs: self.expect.max_failed_rpcs,
@@ -126,6 +141,8 @@ impl Report {
                     fault_at_ms: ms(d.fault_at),
                     detected_at_ms: d.detected_at.map(ms),
                     latency_ms: d.latency().map(ms),
+                    cause: d.cause.as_ref().map(ToString::to_string),
+                    survived_heal_ms: d.survived_heal.map(ms),
                 })
                 .collect(),
             invariants: self
@@ -145,6 +162,7 @@ impl Report {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     scenario: &'a str,
+    world: JsonWorld,
     expect: JsonExpect,
     measured: JsonMeasured,
     seed: u64,
@@ -154,6 +172,13 @@ struct JsonReport<'a> {
     rpcs: JsonRpcs,
     detections: Vec<JsonDetection<'a>>,
     invariants: Vec<JsonInvariant<'a>>,
+}
+
+/// Where the run happened.
+#[derive(Serialize)]
+struct JsonWorld {
+    net: &'static str,
+    link_latency_ms: u64,
 }
 
 /// What the script asked for.
@@ -191,6 +216,11 @@ struct JsonDetection<'a> {
     fault_at_ms: u64,
     detected_at_ms: Option<u64>,
     latency_ms: Option<u64>,
+    /// How the connection was closed (`shutdown`: by the pool's own
+    /// shutdown, not a detection), if it was.
+    cause: Option<String>,
+    /// The fault's heal, if the connection outlived it.
+    survived_heal_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -213,6 +243,90 @@ pub fn run_script_observed(
     on_progress: &mut dyn FnMut(std::time::Duration),
 ) -> Report {
     let output = run_observed(&script.world(seed), on_progress);
+    judge(
+        script,
+        seed,
+        output,
+        World::Sim {
+            link_latency: LINK_LATENCY,
+        },
+    )
+}
+
+/// Runs `script` in kernel mode (real Linux networking, see
+/// `squall_kernel`) and checks the same invariants. `Err` when kernel mode
+/// cannot run here or cannot express the script.
+pub fn run_script_kernel(script: &Script, seed: u64) -> Result<Report, squall_kernel::KernelError> {
+    let (output, world) = squall_kernel::run(&script.world(seed))?;
+    Ok(judge(
+        script,
+        seed,
+        output,
+        World::Kernel {
+            lab: world.lab,
+            link_latency: world.link_latency,
+        },
+    ))
+}
+
+/// How much later than an invariant's bound kernel mode may see a thing
+/// happen. tokio's timers round up to the next millisecond and fire when
+/// their thread is next scheduled; on two busy cores that was seen to cost
+/// a few milliseconds (an RPC ending 1 ms past its deadline). 50 ms keeps
+/// such noise out of the verdicts while any real violation (a deadline
+/// missed by seconds, a zombie found a keepalive period late) still fails.
+pub const KERNEL_TIMING_SLACK: Duration = Duration::from_millis(50);
+
+/// Which world a report's run happened in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum World {
+    /// turmoil's simulated network, with this one-way link latency.
+    Sim { link_latency: Duration },
+    /// Real Linux networking in the namespaces of lab `lab`.
+    Kernel { lab: String, link_latency: Duration },
+}
+
+impl World {
+    /// `sim` or `kernel`, as `--net` names them.
+    pub fn net(&self) -> &'static str {
+        match self {
+            World::Sim { .. } => "sim",
+            World::Kernel { .. } => "kernel",
+        }
+    }
+
+    pub fn link_latency(&self) -> Duration {
+        match self {
+            World::Sim { link_latency } | World::Kernel { link_latency, .. } => *link_latency,
+        }
+    }
+
+    /// How much later than a bound a real clock may see a thing happen:
+    /// zero in the simulation, where time is exact; in kernel mode, the
+    /// timer granularity plus thread scheduling on a loaded machine
+    /// ([`KERNEL_TIMING_SLACK`]).
+    pub fn timing_slack(&self) -> Duration {
+        match self {
+            World::Sim { .. } => Duration::ZERO,
+            World::Kernel { .. } => KERNEL_TIMING_SLACK,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            World::Sim { link_latency } => format!(
+                "world: sim (turmoil, simulated time), link latency {} ms",
+                link_latency.as_millis()
+            ),
+            World::Kernel { lab, .. } => format!(
+                "world: kernel (Linux namespaces {lab}-*, veth links: latency ~0 ms, monotonic time)"
+            ),
+        }
+    }
+}
+
+/// Checks every invariant that applies to a run of `script`.
+pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Report {
     let detections = check::detections(&output.trace);
     let mut invariants = vec![Invariant {
         name: "run_completed",
@@ -224,7 +338,10 @@ pub fn run_script_observed(
     }];
     let expect = &script.expect;
     if let Some(bound) = expect.detection_within {
-        invariants.push(check::check_detection(&detections, bound));
+        invariants.push(check::check_detection(
+            &detections,
+            bound + world.timing_slack(),
+        ));
     }
     if let Some(max) = expect.max_failed_rpcs {
         invariants.push(invariants::failed_rpcs_at_most(&output.trace, max));
@@ -244,7 +361,11 @@ pub fn run_script_observed(
     // with a limiter or breaker.
     if let ClientKind::Pool = script.client.kind {
         let config = script.pool.apply(seed);
-        invariants.extend(checks::pool_invariants(&output.trace, &config));
+        invariants.extend(checks::pool_invariants(
+            &output.trace,
+            &config,
+            world.timing_slack(),
+        ));
         invariants.push(check::streams_within_capacity(&output.capacity));
         if let Some(within) = expect.live_within {
             invariants.push(checks::live_after_faults(
@@ -261,12 +382,15 @@ pub fn run_script_observed(
             invariants.push(check::breaker_transitions_legal(&output.trace));
             invariants.push(check::no_rpc_reaches_server_while_breaker_open(
                 &output.trace,
-                LINK_LATENCY,
+                world.link_latency(),
             ));
         }
     }
     invariants.push(check::check_no_rpc_on_dead_conn(&output.trace));
-    invariants.push(invariants::rpcs_end_within_deadline(&output.trace));
+    invariants.push(invariants::rpcs_end_within_deadline(
+        &output.trace,
+        world.timing_slack(),
+    ));
     Report {
         scenario: script.name.clone(),
         seed,
@@ -274,5 +398,6 @@ pub fn run_script_observed(
         detections,
         invariants,
         expect: expect.clone(),
+        world,
     }
 }

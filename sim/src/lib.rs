@@ -14,15 +14,17 @@
 //! - [`echo`]: the echo service (and its generated code) every server runs.
 //! - [`middlebox`]: NAT hosts between the client and a server.
 //! - [`load`](LoadConfig): the load generator on the client host.
+//! - [`client`]: the client host's program (pool or Channel, plus load), on any network.
 //! - [`connector`]: the pool's connector over turmoil TCP.
 //! - [`trace`]: trace lines, the recorder, hashing, diffing.
 //! - [`check`]: invariant checkers over a trace.
 
 pub mod check;
+pub mod client;
 pub mod connector;
 pub mod echo;
 pub mod fault;
-mod load;
+pub mod load;
 pub mod middlebox;
 pub mod server;
 pub mod trace;
@@ -30,8 +32,9 @@ pub mod world;
 
 pub use connector::TurmoilConnector;
 pub use fault::{
-    BlackHole, FailingServer, Fault, GoawayStorm, GracefulRestart, LossyLink, OneWayPartition,
-    Partition, ScheduledFault, ServerCrash, SlowServer, StatusCode,
+    BlackHole, Controls, FailingServer, Fault, FaultAction, FaultClass, GoawayStorm,
+    GracefulRestart, LossyLink, OneWayPartition, Partition, ScheduledFault, ServerCrash,
+    SlowServer, StatusCode, indexed_timeline, timeline,
 };
 pub use load::{Call, LoadConfig, Pace, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};

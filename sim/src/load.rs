@@ -185,13 +185,13 @@ const ECHO_SERVICE: &str = "squall.echo.v1.Echo";
 const MIX_RNG_STREAM: u64 = 1;
 
 /// Who the load generator is, in the trace, and how to name endpoints.
-pub(crate) struct LoadContext {
-    pub(crate) host: String,
-    pub(crate) recorder: Recorder,
+pub struct LoadContext {
+    pub host: String,
+    pub recorder: Recorder,
     /// Server host name of each pool endpoint, by `EndpointId`.
-    pub(crate) endpoint_names: Arc<[String]>,
+    pub endpoint_names: Arc<[String]>,
     /// The world's seed, for the call mix.
-    pub(crate) seed: u64,
+    pub seed: u64,
 }
 
 /// Draws each RPC's call and deadline.
@@ -231,7 +231,7 @@ impl Mixer {
 }
 
 /// Runs the load to completion: every RPC sent has finished when it returns.
-pub(crate) async fn run<T>(transport: T, load: LoadConfig, context: LoadContext)
+pub async fn run<T>(transport: T, load: LoadConfig, context: LoadContext)
 where
     T: GrpcService<tonic::body::Body> + Clone,
     T::Error: Into<StdError>,
@@ -248,9 +248,9 @@ where
     }
 }
 
-/// The simulated instant of the run's start.
-fn origin() -> Instant {
-    Instant::now() - turmoil::sim_elapsed().unwrap_or_default()
+/// The instant of the run's start, on the clock the trace is stamped with.
+fn origin(context: &LoadContext) -> Instant {
+    Instant::now() - context.recorder.elapsed()
 }
 
 async fn open_loop<T>(
@@ -265,7 +265,7 @@ async fn open_loop<T>(
     T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
 {
-    let origin = origin();
+    let origin = origin(context);
     let mut ticks = tokio::time::interval_at(origin + load.start, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut in_flight = FuturesUnordered::new();
@@ -301,7 +301,7 @@ async fn closed_loop<T>(
     T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
 {
-    let origin = origin();
+    let origin = origin(context);
     let stop_at = origin + load.stop;
     let first = origin + load.start;
     // Callers about to send, by (time, caller index): callers due at the
@@ -367,7 +367,7 @@ where
     T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
 {
-    let sent_at = turmoil::sim_elapsed().expect("load runs inside a simulated host");
+    let sent_at = context.recorder.elapsed();
     let sent_seq = context.recorder.len();
     let (routed, result) =
         match tokio::time::timeout(deadline, send(transport, id, call, deadline)).await {

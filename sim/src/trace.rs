@@ -229,12 +229,26 @@ impl fmt::Display for TraceLine {
     }
 }
 
-/// Collects lines from every host of one run. Hosts run one at a time on
-/// the simulator's thread; the mutex is only there because the pool's event
-/// sink must be `Send + Sync`.
+/// Collects lines from every host of one run. In the simulation, hosts run
+/// one at a time on the simulator's thread and the mutex is only there
+/// because the pool's event sink must be `Send + Sync`; in kernel mode hosts
+/// run on threads of their own and the mutex orders their lines.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     inner: Arc<Mutex<RecorderState>>,
+    clock: Clock,
+}
+
+/// Where a recorder reads the time of a line.
+#[derive(Debug, Clone, Copy, Default)]
+enum Clock {
+    /// turmoil's simulated time of the host that records.
+    #[default]
+    Simulated,
+    /// Real time since the world started, on the monotonic clock: kernel
+    /// mode only, where the run is on real sockets and is not deterministic
+    /// anyway. The simulation never uses this variant.
+    Monotonic(std::time::Instant),
 }
 
 #[derive(Debug, Default)]
@@ -244,18 +258,48 @@ struct RecorderState {
 }
 
 impl Recorder {
-    /// Records a line from inside a simulated host, at the host's current
-    /// simulated time.
+    /// A recorder for a world on real networking: lines are stamped with
+    /// the time since this call, read from the monotonic clock.
+    pub fn monotonic() -> Self {
+        Self {
+            inner: Arc::default(),
+            clock: Clock::Monotonic(std::time::Instant::now()),
+        }
+    }
+
+    /// The time since the run started, as lines are stamped: the host's
+    /// simulated time, or (kernel mode) the monotonic time since the start.
+    pub fn elapsed(&self) -> Duration {
+        match self.clock {
+            Clock::Simulated => {
+                turmoil::sim_elapsed().expect("a simulated recorder is read inside a host")
+            }
+            Clock::Monotonic(origin) => origin.elapsed(),
+        }
+    }
+
+    /// Records a line at the recording host's current time.
     pub fn record(&self, host: &str, event: TraceEvent) {
-        let at =
-            turmoil::sim_elapsed().expect("Recorder::record is called inside a simulated host");
-        self.record_at(at, host, event);
+        match self.clock {
+            Clock::Simulated => self.record_at(self.elapsed(), host, event),
+            // Read under the lock, so lines from several threads stay in
+            // time order.
+            Clock::Monotonic(origin) => {
+                let mut state = self.inner.lock().expect("recorder lock poisoned");
+                let at = origin.elapsed();
+                Self::push(&mut state, at, host, event);
+            }
+        }
     }
 
     /// Records a line at an explicit simulated time (used by the world driver,
     /// which runs between simulation steps, outside any host).
     pub fn record_at(&self, at: Duration, host: &str, event: TraceEvent) {
         let mut state = self.inner.lock().expect("recorder lock poisoned");
+        Self::push(&mut state, at, host, event);
+    }
+
+    fn push(state: &mut RecorderState, at: Duration, host: &str, event: TraceEvent) {
         if state.lines.len() >= MAX_TRACE_LINES {
             state.dropped += 1;
             return;

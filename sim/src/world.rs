@@ -11,19 +11,18 @@
 use std::{
     collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
-    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
-use squall_pool::{EndpointId, EventKind, Pool, PoolConfig, PoolEvent};
+use squall_pool::PoolConfig;
 
 use crate::{
     check::CapacityWatch,
-    connector::TurmoilConnector,
+    client::{self, WatchedPool},
     fault::{FaultAction, FaultContext, ScheduledFault, timeline},
-    load::{self, LoadConfig, LoadContext},
+    load::LoadConfig,
     middlebox::{self, Middlebox},
-    server::{self, ECHO_PORT, ServerControl},
+    server::{self, ServerControl},
     trace::{Recorder, Trace, TraceEvent},
 };
 
@@ -116,7 +115,8 @@ impl WorldConfig {
         matches!(&self.client, ClientKind::Pool { config, .. } if config.breaker.is_some())
     }
 
-    fn validate(&self) -> Result<(), SimError> {
+    /// Checks the world is well formed; the error says what is wrong.
+    pub fn validate(&self) -> Result<(), SimError> {
         let invalid = |what: String| Err(SimError::InvalidWorld(what));
         if !(1..=MAX_SERVERS).contains(&self.servers) {
             return invalid(format!("servers must be between 1 and {MAX_SERVERS}"));
@@ -248,7 +248,12 @@ fn drive(
     let watched = WatchedPool::default();
     sim.client(
         CLIENT_HOST,
-        client(config.clone(), recorder.clone(), watched.clone()),
+        client::program(
+            config.clone(),
+            recorder.clone(),
+            watched.clone(),
+            client::Network::turmoil(),
+        ),
     );
 
     let hosts = config.host_names();
@@ -286,10 +291,6 @@ fn drive(
     }
 }
 
-/// The client's pool, from its build to its shutdown, for the driver to
-/// sample between steps (`Pool::loads` reads only locks and counters).
-type WatchedPool = Arc<Mutex<Option<Pool>>>;
-
 /// After the client finishes, servers keep running for [`SETTLE`], so the
 /// trace shows which server connections closed and which were left open.
 fn settle(sim: &mut turmoil::Sim<'_>) -> Result<(), SimError> {
@@ -315,111 +316,8 @@ fn apply(ctx: &mut FaultContext<'_, '_>, action: FaultAction) {
     }
 }
 
-/// The client host's program.
-async fn client(config: WorldConfig, recorder: Recorder, watched: WatchedPool) -> turmoil::Result {
-    let endpoint_url = |host: &str| format!("http://{host}:{ECHO_PORT}");
-    match config.client {
-        ClientKind::Pool {
-            config: pool_config,
-            targets,
-        } => {
-            let names: Arc<[String]> = targets.iter().cloned().collect();
-            let sink = pool_sink(recorder.clone(), Arc::clone(&names));
-            let pool = Pool::builder()
-                .endpoints(targets.iter().map(|t| endpoint_url(t)))
-                .config(pool_config)
-                .on_event(sink)
-                .build(TurmoilConnector)?;
-            *watched.lock().expect("watched pool lock") = Some(pool.clone());
-            let context = LoadContext {
-                host: CLIENT_HOST.into(),
-                recorder,
-                endpoint_names: names,
-                seed: config.seed,
-            };
-            let recorder = context.recorder.clone();
-            load::run(pool.clone(), config.load, context).await;
-            let report = pool.shutdown().await;
-            let in_flight_left = pool.loads().iter().map(|l| l.in_flight).sum();
-            // Not a handle kept past shutdown: the pool's end is the user's.
-            watched.lock().expect("watched pool lock").take();
-            recorder.record(
-                CLIENT_HOST,
-                TraceEvent::PoolShutdown {
-                    tasks_left: report.tasks_left,
-                    leases_left: report.leases_left,
-                    in_flight_left,
-                },
-            );
-        }
-        ClientKind::TonicChannel { target } => {
-            let channel = tonic_channel(&endpoint_url(&target))?;
-            let context = LoadContext {
-                host: CLIENT_HOST.into(),
-                recorder,
-                endpoint_names: Arc::from([]),
-                seed: config.seed,
-            };
-            load::run(channel, config.load, context).await;
-        }
-    }
-    Ok(())
-}
-
-/// Turns pool events into trace lines of the client host.
-fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + Send + Sync {
-    move |event: &PoolEvent| {
-        let name = |endpoint: EndpointId| names[endpoint.0 as usize].clone();
-        let line = match &event.kind {
-            EventKind::Conn {
-                endpoint,
-                conn,
-                event,
-            } => TraceEvent::Pool {
-                conn: *conn,
-                endpoint: name(*endpoint),
-                kind: event.clone(),
-            },
-            EventKind::Breaker {
-                endpoint,
-                from,
-                to,
-                reason,
-            } => TraceEvent::Breaker {
-                endpoint: name(*endpoint),
-                from: *from,
-                to: *to,
-                reason: *reason,
-            },
-            EventKind::Limiter { in_flight, queued } => TraceEvent::Limiter {
-                in_flight: *in_flight,
-                queued: *queued,
-            },
-            EventKind::Retry { endpoint, .. }
-            | EventKind::KeepaliveThrottled { endpoint, .. }
-            | EventKind::Outlier { endpoint, .. }
-            | EventKind::Health { endpoint, .. } => TraceEvent::PoolEndpoint {
-                endpoint: name(*endpoint),
-                kind: event.kind.clone(),
-            },
-        };
-        recorder.record(CLIENT_HOST, line)
-    }
-}
-
-/// A tonic `Channel` with default settings, dialling over turmoil.
-fn tonic_channel(url: &str) -> Result<tonic::transport::Channel, Box<dyn std::error::Error>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?;
-    let connector = tower::service_fn(|uri: http::Uri| async move {
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(ECHO_PORT);
-        let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-    });
-    Ok(endpoint.connect_with_connector_lazy(connector))
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -735,6 +735,9 @@ mod tests {
             detections: Vec::new(),
             invariants: Vec::new(),
             expect: Expect::default(),
+            world: crate::report::World::Sim {
+                link_latency: Duration::from_millis(1),
+            },
         })
     }
 

@@ -22,21 +22,15 @@ pub(crate) struct FaultContext<'a, 'sim> {
     pub(crate) link_latency: Duration,
 }
 
-impl FaultContext<'_, '_> {
+impl<'a> FaultContext<'a, '_> {
     /// Records a line in `host`'s column at the action's time.
     pub(crate) fn record(&self, host: &str, event: TraceEvent) {
         self.recorder.record_at(self.now, host, event);
     }
 
-    /// Runs `act` on the control channel of each of `servers`. Names were
-    /// validated with the world, so a missing one is skipped, not a panic.
-    pub(crate) fn control(&self, servers: &[String], act: impl Fn(&ServerControl)) {
-        for server in servers {
-            debug_assert!(self.controls.contains_key(server), "validated: {server}");
-            if let Some(control) = self.controls.get(server) {
-                act(control);
-            }
-        }
+    /// The servers' control channels, for faults that act on software.
+    pub(crate) fn controls(&self) -> Controls<'a> {
+        Controls(self.controls)
     }
 
     /// Cuts `host` off from every other host, both ways.
@@ -50,6 +44,25 @@ impl FaultContext<'_, '_> {
     pub(crate) fn rejoin(&mut self, host: &str) {
         for other in self.hosts.iter().filter(|h| h.as_str() != host) {
             self.sim.repair(host, other.as_str());
+        }
+    }
+}
+
+/// Each server's control channel, by host name: what a fault that acts on
+/// servers' software (slow, failing, restarting, GOAWAY storms) reaches, in
+/// every world alike.
+#[derive(Clone, Copy)]
+pub struct Controls<'a>(pub &'a BTreeMap<String, ServerControl>);
+
+impl Controls<'_> {
+    /// Runs `act` on the control channel of each of `servers`. Names were
+    /// validated with the world, so a missing one is skipped, not a panic.
+    pub(crate) fn control(&self, servers: &[String], act: impl Fn(&ServerControl)) {
+        for server in servers {
+            debug_assert!(self.0.contains_key(server), "validated: {server}");
+            if let Some(control) = self.0.get(server) {
+                act(control);
+            }
         }
     }
 }

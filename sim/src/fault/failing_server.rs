@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use super::FaultContext;
+use super::Controls;
 use crate::server::Failure;
 
 /// Fails `failure_percent` (0..=100) of calls to `hosts` with `code`.
@@ -78,7 +78,7 @@ impl StatusCode {
 }
 
 impl FailingServer {
-    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn inject(&self, ctx: &Controls<'_>) {
         debug_assert!(self.failure_percent <= 100, "validated with the world");
         let failure = Failure {
             percent: self.failure_percent.min(100),
@@ -89,7 +89,7 @@ impl FailingServer {
         });
     }
 
-    pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn heal(&self, ctx: &Controls<'_>) {
         ctx.control(&self.hosts, |c| c.set_behaviour(|b| b.failure = None));
     }
 }

@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::FaultContext;
+use super::Controls;
 use crate::server::GoawayMode;
 
 /// GOAWAY of `mode` on every connection of `hosts`, once or every `every`.
@@ -54,12 +54,12 @@ pub struct GoawayStorm {
 }
 
 impl GoawayStorm {
-    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn inject(&self, ctx: &Controls<'_>) {
         let (mode, every) = (self.mode, self.every);
         ctx.control(&self.hosts, |c| c.goaway(mode, every));
     }
 
-    pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn heal(&self, ctx: &Controls<'_>) {
         ctx.control(&self.hosts, |c| c.stop_goaway());
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::FaultContext;
+use super::Controls;
 use crate::server::RestartPlan;
 
 /// Restarts `hosts` gracefully.
@@ -44,7 +44,7 @@ pub struct GracefulRestart {
 }
 
 impl GracefulRestart {
-    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn inject(&self, ctx: &Controls<'_>) {
         let plan = RestartPlan {
             drain_timeout: self.drain_timeout,
             downtime: self.downtime,

@@ -24,6 +24,7 @@ use std::{fmt, time::Duration};
 use serde::{Deserialize, Serialize};
 
 pub use black_hole::BlackHole;
+pub use context::Controls;
 pub(crate) use context::{FaultContext, pairs};
 pub use failing_server::{FailingServer, StatusCode};
 pub use goaway_storm::GoawayStorm;
@@ -33,6 +34,19 @@ pub use one_way_partition::OneWayPartition;
 pub use partition::Partition;
 pub use server_crash::ServerCrash;
 pub use slow_server::SlowServer;
+
+/// What a fault acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultClass {
+    /// Packets between hosts: each world has its own mechanism (turmoil's
+    /// links; DROP rules in kernel mode).
+    Network,
+    /// A server's software dies and is started again.
+    Crash,
+    /// A server's behaviour, through its control channel: the same in
+    /// every world.
+    Software,
+}
 
 /// Something that goes wrong in the network or a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,10 +70,10 @@ impl Fault {
             Fault::Partition(f) => f.inject(ctx),
             Fault::OneWayPartition(f) => f.inject(ctx),
             Fault::ServerCrash(f) => f.inject(ctx),
-            Fault::SlowServer(f) => f.inject(ctx),
-            Fault::FailingServer(f) => f.inject(ctx),
-            Fault::GracefulRestart(f) => f.inject(ctx),
-            Fault::GoawayStorm(f) => f.inject(ctx),
+            Fault::SlowServer(_)
+            | Fault::FailingServer(_)
+            | Fault::GracefulRestart(_)
+            | Fault::GoawayStorm(_) => self.inject_software(&ctx.controls()),
             Fault::LossyLink(f) => f.inject(ctx),
         }
     }
@@ -70,19 +84,59 @@ impl Fault {
             Fault::Partition(f) => f.heal(ctx),
             Fault::OneWayPartition(f) => f.heal(ctx),
             Fault::ServerCrash(f) => f.heal(ctx),
-            Fault::SlowServer(f) => f.heal(ctx),
-            Fault::FailingServer(f) => f.heal(ctx),
-            // One-shot: the restart runs its course on its own.
-            Fault::GracefulRestart(_) => {}
-            Fault::GoawayStorm(f) => f.heal(ctx),
+            Fault::SlowServer(_)
+            | Fault::FailingServer(_)
+            | Fault::GracefulRestart(_)
+            | Fault::GoawayStorm(_) => self.heal_software(&ctx.controls()),
             Fault::LossyLink(f) => f.heal(ctx),
+        }
+    }
+
+    /// What the fault acts on, which decides how each world injects it.
+    pub fn class(&self) -> FaultClass {
+        match self {
+            Fault::BlackHole(_)
+            | Fault::Partition(_)
+            | Fault::OneWayPartition(_)
+            | Fault::LossyLink(_) => FaultClass::Network,
+            Fault::ServerCrash(_) => FaultClass::Crash,
+            Fault::SlowServer(_)
+            | Fault::FailingServer(_)
+            | Fault::GracefulRestart(_)
+            | Fault::GoawayStorm(_) => FaultClass::Software,
+        }
+    }
+
+    /// Injects a [`FaultClass::Software`] fault through the servers'
+    /// control channels, the same way in every world; does nothing for
+    /// the other classes, which each world injects its own way.
+    pub fn inject_software(&self, controls: &Controls<'_>) {
+        debug_assert_eq!(self.class(), FaultClass::Software, "{self}");
+        match self {
+            Fault::SlowServer(f) => f.inject(controls),
+            Fault::FailingServer(f) => f.inject(controls),
+            Fault::GracefulRestart(f) => f.inject(controls),
+            Fault::GoawayStorm(f) => f.inject(controls),
+            _ => {}
+        }
+    }
+
+    /// Heals a [`FaultClass::Software`] fault; see [`Fault::inject_software`].
+    pub fn heal_software(&self, controls: &Controls<'_>) {
+        debug_assert_eq!(self.class(), FaultClass::Software, "{self}");
+        match self {
+            Fault::SlowServer(f) => f.heal(controls),
+            Fault::FailingServer(f) => f.heal(controls),
+            Fault::GoawayStorm(f) => f.heal(controls),
+            // One-shot: the restart runs its course on its own.
+            _ => {}
         }
     }
 
     /// Checks the fault against the world: `hosts` are all host names,
     /// `servers` the server host names (faults that act on a server's
     /// software need one). The error says what is wrong.
-    pub(crate) fn validate(&self, hosts: &[String], servers: &[String]) -> Result<(), String> {
+    pub fn validate(&self, hosts: &[String], servers: &[String]) -> Result<(), String> {
         let known = |names: &[&str], among: &[String], what: &str| match names
             .iter()
             .find(|n| !among.iter().any(|h| h == *n))
@@ -219,7 +273,7 @@ pub struct ScheduledFault {
 
 /// One step of a fault schedule: inject or heal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FaultAction {
+pub enum FaultAction {
     Inject(Fault),
     Heal(Fault),
 }
@@ -227,7 +281,17 @@ pub(crate) enum FaultAction {
 /// Expands a fault list into actions ordered by time. At equal times heals
 /// come before injections, and otherwise the list's order is kept, so the
 /// order of actions is fully determined by the script.
-pub(crate) fn timeline(faults: &[ScheduledFault]) -> Vec<(Duration, FaultAction)> {
+pub fn timeline(faults: &[ScheduledFault]) -> Vec<(Duration, FaultAction)> {
+    indexed_timeline(faults)
+        .into_iter()
+        .map(|(at, _, action)| (at, action))
+        .collect()
+}
+
+/// [`timeline`] with each action's fault's place in `faults`, so a world
+/// whose faults hold resources (kernel mode's DROP rules) heals exactly
+/// what the injection took.
+pub fn indexed_timeline(faults: &[ScheduledFault]) -> Vec<(Duration, usize, FaultAction)> {
     let mut actions: Vec<(Duration, u8, usize, FaultAction)> = Vec::new();
     for (index, scheduled) in faults.iter().enumerate() {
         actions.push((
@@ -248,7 +312,7 @@ pub(crate) fn timeline(faults: &[ScheduledFault]) -> Vec<(Duration, FaultAction)
     actions.sort_by_key(|(at, order, index, _)| (*at, *order, *index));
     actions
         .into_iter()
-        .map(|(at, _, _, action)| (at, action))
+        .map(|(at, _, index, action)| (at, index, action))
         .collect()
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::FaultContext;
+use super::Controls;
 
 /// Adds `added_latency` to every call answered by `hosts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,14 +32,14 @@ pub struct SlowServer {
 }
 
 impl SlowServer {
-    pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn inject(&self, ctx: &Controls<'_>) {
         let latency = self.added_latency;
         ctx.control(&self.hosts, |c| {
             c.set_behaviour(|b| b.added_latency = latency)
         });
     }
 
-    pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
+    pub(crate) fn heal(&self, ctx: &Controls<'_>) {
         ctx.control(&self.hosts, |c| {
             c.set_behaviour(|b| b.added_latency = Duration::ZERO)
         });

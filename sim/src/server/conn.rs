@@ -32,11 +32,11 @@ pub(super) struct Task {
 }
 
 impl Task {
-    pub(super) async fn run(
-        mut self,
-        stream: turmoil::net::TcpStream,
-        routes: tonic::service::Routes,
-    ) {
+    pub(super) async fn run<R, W>(mut self, socket: (R, W), routes: tonic::service::Routes)
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        W: tokio::io::AsyncWrite + Unpin,
+    {
         let (hyper_io, relay_io) = tokio::io::duplex(PIPE_CAPACITY);
         let (inject, injections) = watch::channel(None);
         // The relay ends when either side closes; it owns the socket, so
@@ -44,7 +44,7 @@ impl Task {
         // a task of its own: when a crash drops the host's tasks, tokio
         // drops them in an order set by process-wide task ids, and the
         // order in which sockets close must depend on the run alone.
-        let relay = frames::relay(stream, relay_io, injections);
+        let relay = frames::relay(socket, relay_io, injections);
         tokio::pin!(relay);
         let mut relay_done = false;
         let service = TowerToHyperService::new(RecordRpcs {

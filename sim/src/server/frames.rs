@@ -12,7 +12,7 @@
 
 use bytes::{BufMut, BytesMut};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt, DuplexStream},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream},
     sync::watch,
 };
 
@@ -123,12 +123,14 @@ impl Framing {
 
 /// Relays between `socket` and hyper's end of the duplex until either side
 /// closes or an injection has been sent. Dropping the socket closes it.
-pub(crate) async fn relay(
-    socket: turmoil::net::TcpStream,
+pub(crate) async fn relay<R, W>(
+    (mut socket_read, mut socket_write): (R, W),
     hyper: DuplexStream,
     mut inject: watch::Receiver<Option<Injection>>,
-) {
-    let (mut socket_read, mut socket_write) = socket.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let (mut hyper_read, mut hyper_write) = tokio::io::split(hyper);
     let (mut up, mut down) = (Framing::client(), Framing::default());
     let mut highest_client_stream = 0u32;

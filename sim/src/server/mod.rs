@@ -1,6 +1,7 @@
-//! A simulated gRPC server host: accepts turmoil TCP connections and serves
-//! the echo and health services over HTTP/2 with hyper, one task per
-//! connection, recording each connection's opening and end.
+//! A gRPC server host: accepts TCP connections (turmoil's in the
+//! simulation, the kernel's in kernel mode: see [`net`]) and serves the echo
+//! and health services over HTTP/2 with hyper, one task per connection,
+//! recording each connection's opening and end.
 //!
 //! The accept loop is ours (not tonic's `Server`) so the simulator sees and
 //! can act on every server-side connection: faults reach it through a
@@ -12,21 +13,19 @@ mod conn;
 pub mod control;
 mod frames;
 mod health;
+pub mod net;
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    time::Duration,
-};
+use std::time::Duration;
 
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use tokio::{
     sync::watch,
     time::{Instant, sleep_until},
 };
-use turmoil::net::TcpListener;
 
 use control::Commands;
 pub use control::{Behaviour, Failure, GoawayMode, RestartPlan, ServerControl};
+pub use net::{ServerNet, Turmoil};
 
 use crate::{
     echo::EchoService,
@@ -40,8 +39,20 @@ pub const ECHO_PORT: u16 = 50051;
 /// runaway client cannot grow the server's task set without bound.
 pub const MAX_SERVER_CONNECTIONS: usize = 1024;
 
-/// Runs server `name` until the host is crashed or the simulation ends.
+/// Runs server `name` on turmoil until the host is crashed or the
+/// simulation ends.
 pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> turmoil::Result {
+    serve_on(Turmoil, name, recorder, control).await
+}
+
+/// Runs server `name` on `net` until its future is dropped (a crash) or
+/// listening fails.
+pub async fn serve_on<N: ServerNet>(
+    net: N,
+    name: String,
+    recorder: Recorder,
+    control: ServerControl,
+) -> Result<(), Box<dyn std::error::Error>> {
     let echo = EchoService::with_behaviour(name.as_str(), control.behaviour());
     let mut server = Server {
         routes: health::routes_reporting(echo, control.behaviour()).await,
@@ -58,9 +69,9 @@ pub async fn serve(name: String, recorder: Recorder, control: ServerControl) -> 
     // are history: only later ones are acted on.
     server.seen = *server.commands.borrow_and_update();
     loop {
-        let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ECHO_PORT)).await?;
+        let listener = net.bind(ECHO_PORT).await?;
         server.record(TraceEvent::ServerListening);
-        let plan = server.accept_until_restart(listener).await?;
+        let plan = server.accept_until_restart(&net, listener).await?;
         // The listener is gone: new connections are refused from here on.
         server.drain(plan.drain_timeout).await;
         tokio::time::sleep(plan.downtime).await;
@@ -97,9 +108,10 @@ impl Server {
 
     /// Serves connections until a graceful restart is commanded, and
     /// returns its plan. Consumes (and so closes) the listener.
-    async fn accept_until_restart(
+    async fn accept_until_restart<N: ServerNet>(
         &mut self,
-        listener: TcpListener,
+        net: &N,
+        listener: N::Listener,
     ) -> Result<RestartPlan, Box<dyn std::error::Error>> {
         let mut commands_open = true;
         let mut next_round: Option<Instant> = None;
@@ -135,19 +147,19 @@ impl Server {
                 Some(()) = self.conns.next() => {
                     // Drives the connections; a finished one leaves the set.
                 }
-                accepted = listener.accept() => {
+                accepted = N::accept(&listener) => {
                     let (stream, peer) = accepted?;
-                    self.spawn_conn(stream, peer);
+                    self.spawn_conn(N::split(stream), net.peer_name(peer));
                 }
             }
         }
     }
 
-    fn spawn_conn(&mut self, stream: turmoil::net::TcpStream, peer: std::net::SocketAddr) {
-        let peer = match turmoil::reverse_lookup(peer.ip()) {
-            Some(host) => format!("{host}:{}", peer.port()),
-            None => peer.to_string(),
-        };
+    fn spawn_conn<R, W>(&mut self, socket: (R, W), peer: String)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         if self.conns.len() >= MAX_SERVER_CONNECTIONS {
             // Dropping the stream closes it: the client sees EOF at once.
             self.record(TraceEvent::ServerConnRefused { peer });
@@ -163,7 +175,7 @@ impl Server {
             max_streams: self.max_streams,
         };
         self.conns
-            .push(Box::pin(task.run(stream, self.routes.clone())));
+            .push(Box::pin(task.run(socket, self.routes.clone())));
     }
 
     /// Sends a GOAWAY of this kind on every open connection.

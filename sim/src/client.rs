@@ -1,0 +1,152 @@
+//! The client host's program: a squall pool (or a bare tonic `Channel`)
+//! driven by the load generator, its events turned into trace lines. The
+//! same program runs on turmoil and (kernel mode) on real sockets; a
+//! [`Network`] says how it dials.
+
+use std::sync::{Arc, Mutex};
+
+use squall_pool::{Connector, EndpointId, EventKind, Pool, PoolEvent};
+
+use crate::{
+    WorldConfig,
+    connector::TurmoilConnector,
+    load::{self, LoadContext},
+    server::ECHO_PORT,
+    trace::{Recorder, TraceEvent},
+    world::{CLIENT_HOST, ClientKind},
+};
+
+/// The client's pool, from its build to its shutdown, for the driver to
+/// sample between steps (`Pool::loads` reads only locks and counters).
+pub type WatchedPool = Arc<Mutex<Option<Pool>>>;
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// How the client dials: the pool's connector, how a target host becomes
+/// a URL, and how a bare tonic `Channel` is made.
+pub struct Network<C> {
+    pub connector: C,
+    /// The URL of a target host (`server-1`, `nat-1`).
+    pub url_of: Box<dyn Fn(&str) -> String>,
+    /// A tonic `Channel` with default settings, lazily connected to a URL.
+    pub channel: fn(&str) -> Result<tonic::transport::Channel, BoxError>,
+}
+
+impl Network<TurmoilConnector> {
+    /// turmoil's TCP; hosts are dialled by name through turmoil's DNS.
+    pub fn turmoil() -> Self {
+        Self {
+            connector: TurmoilConnector,
+            url_of: Box::new(|host| format!("http://{host}:{ECHO_PORT}")),
+            channel: turmoil_channel,
+        }
+    }
+}
+
+/// The client host's program: build, load, shut down, record the shutdown.
+pub async fn program<C: Connector>(
+    config: WorldConfig,
+    recorder: Recorder,
+    watched: WatchedPool,
+    net: Network<C>,
+) -> Result<(), BoxError> {
+    match config.client {
+        ClientKind::Pool {
+            config: pool_config,
+            targets,
+        } => {
+            let names: Arc<[String]> = targets.iter().cloned().collect();
+            let sink = pool_sink(recorder.clone(), Arc::clone(&names));
+            let pool = Pool::builder()
+                .endpoints(targets.iter().map(|t| (net.url_of)(t)))
+                .config(pool_config)
+                .on_event(sink)
+                .build(net.connector)?;
+            *watched.lock().expect("watched pool lock") = Some(pool.clone());
+            let context = LoadContext {
+                host: CLIENT_HOST.into(),
+                recorder,
+                endpoint_names: names,
+                seed: config.seed,
+            };
+            let recorder = context.recorder.clone();
+            load::run(pool.clone(), config.load, context).await;
+            let report = pool.shutdown().await;
+            let in_flight_left = pool.loads().iter().map(|l| l.in_flight).sum();
+            // Not a handle kept past shutdown: the pool's end is the user's.
+            watched.lock().expect("watched pool lock").take();
+            recorder.record(
+                CLIENT_HOST,
+                TraceEvent::PoolShutdown {
+                    tasks_left: report.tasks_left,
+                    leases_left: report.leases_left,
+                    in_flight_left,
+                },
+            );
+        }
+        ClientKind::TonicChannel { target } => {
+            let channel = (net.channel)(&(net.url_of)(&target))?;
+            let context = LoadContext {
+                host: CLIENT_HOST.into(),
+                recorder,
+                endpoint_names: Arc::from([]),
+                seed: config.seed,
+            };
+            load::run(channel, config.load, context).await;
+        }
+    }
+    Ok(())
+}
+
+/// Turns pool events into trace lines of the client host.
+fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + Send + Sync {
+    move |event: &PoolEvent| {
+        let name = |endpoint: EndpointId| names[endpoint.0 as usize].clone();
+        let line = match &event.kind {
+            EventKind::Conn {
+                endpoint,
+                conn,
+                event,
+            } => TraceEvent::Pool {
+                conn: *conn,
+                endpoint: name(*endpoint),
+                kind: event.clone(),
+            },
+            EventKind::Breaker {
+                endpoint,
+                from,
+                to,
+                reason,
+            } => TraceEvent::Breaker {
+                endpoint: name(*endpoint),
+                from: *from,
+                to: *to,
+                reason: *reason,
+            },
+            EventKind::Limiter { in_flight, queued } => TraceEvent::Limiter {
+                in_flight: *in_flight,
+                queued: *queued,
+            },
+            EventKind::Retry { endpoint, .. }
+            | EventKind::KeepaliveThrottled { endpoint, .. }
+            | EventKind::Outlier { endpoint, .. }
+            | EventKind::Health { endpoint, .. } => TraceEvent::PoolEndpoint {
+                endpoint: name(*endpoint),
+                kind: event.kind.clone(),
+            },
+        };
+        recorder.record(CLIENT_HOST, line)
+    }
+}
+
+/// A tonic `Channel` with default settings, dialling over turmoil.
+fn turmoil_channel(url: &str) -> Result<tonic::transport::Channel, BoxError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?;
+    let connector = tower::service_fn(|uri: http::Uri| async move {
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri.port_u16().unwrap_or(ECHO_PORT);
+        let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
+        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
+}
