@@ -79,10 +79,11 @@ pub fn run(config: &WorldConfig) -> Result<(RunOutput, KernelWorld), KernelError
         drive(config, &lab, &recorder, &mut capacity)
     }))
     .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic))));
-    // Every host thread has ended by now, so nothing holds the lab open.
-    match Arc::try_unwrap(lab) {
-        Ok(lab) => lab.destroy()?,
-        Err(_) => unreachable!("host threads hold the lab only while they run"),
+    // Every host thread has been joined by now, so this is the last
+    // reference; were it not, the last one's drop would remove the lab.
+    debug_assert_eq!(Arc::strong_count(&lab), 1, "host threads are joined");
+    if let Ok(lab) = Arc::try_unwrap(lab) {
+        lab.destroy()?;
     }
     let output = RunOutput {
         trace: recorder.snapshot(),
