@@ -29,7 +29,13 @@ impl ServerNet for KernelNet {
     }
 
     async fn accept(listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)> {
-        listener.accept().await
+        let (stream, peer) = listener.accept().await?;
+        // As gRPC servers do (C-core and grpc-go set it on every
+        // connection): without it Nagle holds a response's second write
+        // until the client's delayed ACK, a 40 ms stall the simulation
+        // (which has no Nagle) never shows.
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
     }
 
     fn split(stream: Self::Stream) -> (Self::Read, Self::Write) {
