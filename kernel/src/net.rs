@@ -49,3 +49,24 @@ impl ServerNet for KernelNet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server's side of every connection has Nagle off, as a gRPC
+    /// server's does; loopback only, so it runs anywhere.
+    #[tokio::test]
+    async fn accepted_streams_have_nodelay() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(
+            TcpStream::connect(addr),
+            <KernelNet as ServerNet>::accept(&listener)
+        );
+        let _client = client.unwrap();
+        let (stream, peer) = accepted.unwrap();
+        assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert!(stream.nodelay().unwrap());
+    }
+}
