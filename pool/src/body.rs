@@ -15,12 +15,13 @@ use hyper::body::Incoming;
 use tonic::Status;
 
 use crate::{
-    breaker::{BreakerCall, CallResult, GrpcCode},
+    breaker::{BreakerCall, CallResult},
+    code::GrpcCode,
     error::PoolError,
+    ids::RoutedTo,
     inflight::InFlightGuard,
     limit::LimitPermit,
     outlier::OutlierCall,
-    service::RoutedTo,
 };
 
 /// What one RPC holds while it is in flight. Dropping it releases all of

@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+// Re-exported from its own module (the concerns' configs import it there),
+// for the path it has always had.
+pub use crate::config_error::ConfigError;
 use crate::{
     breaker::BreakerConfig, health::HealthCheckConfig, limit::LimiterConfig,
     outlier::OutlierConfig, retry::RetryConfig,
@@ -182,15 +185,6 @@ impl Default for BackoffConfig {
             min_connect_timeout: Duration::from_secs(20),
         }
     }
-}
-
-/// A configuration value is out of range. Names the field as written in
-/// [`PoolConfig`], e.g. `keepalive.timeout` or `limiter.max_concurrency`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid pool config: `{field}` {problem}")]
-pub struct ConfigError {
-    pub field: String,
-    pub problem: String,
 }
 
 /// Most connections per endpoint; bounds the pool's tasks and sockets.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use http::uri::{Authority, Scheme, Uri};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
 /// Index of an endpoint in the pool's endpoint list, stable for the pool's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,12 +74,19 @@ impl Endpoint {
             .expect("Endpoint::parse guarantees a port")
     }
 
-    pub(crate) fn scheme(&self) -> &Scheme {
-        &self.scheme
-    }
-
-    pub(crate) fn authority(&self) -> &Authority {
-        &self.authority
+    /// `uri` sent to this endpoint: tonic sends path-only URIs, and HTTP/2
+    /// needs `:scheme` and `:authority` too. A URI without a path gets `/`.
+    pub(crate) fn absolute_uri(&self, uri: &Uri) -> Uri {
+        let path = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .expect("scheme, authority and path are each valid")
     }
 }
 
@@ -117,5 +124,26 @@ mod tests {
             Endpoint::parse("https://server-1:443"),
             Err(EndpointError::UnsupportedScheme(..))
         ));
+    }
+
+    #[test]
+    fn absolute_uri_takes_the_endpoints_scheme_and_authority() {
+        // tonic hands the pool `/pkg.Service/Method`; h2 refuses a request
+        // without `:scheme` and `:authority`, so the pool must add both.
+        let ep = Endpoint::parse("http://server-1:50051").unwrap();
+        let path_only: Uri = "/echo.Echo/Say?x=1".parse().unwrap();
+        assert_eq!(
+            ep.absolute_uri(&path_only).to_string(),
+            "http://server-1:50051/echo.Echo/Say?x=1"
+        );
+        // An absolute URI aimed elsewhere still goes to this endpoint.
+        let elsewhere: Uri = "http://other:1/a".parse().unwrap();
+        assert_eq!(
+            ep.absolute_uri(&elsewhere).to_string(),
+            "http://server-1:50051/a"
+        );
+        // A URI with no path at all gets the root path.
+        let bare: Uri = "http://other:1".parse().unwrap();
+        assert_eq!(ep.absolute_uri(&bare).path(), "/");
     }
 }

@@ -10,11 +10,10 @@ use std::sync::Arc;
 use tonic::{Code, Status};
 
 use crate::{
-    config::ConfigError,
+    config_error::ConfigError,
     endpoint::{EndpointError, EndpointId},
-    event::ConnId,
+    ids::{ConnId, RoutedTo},
     limit::Rejection,
-    service::RoutedTo,
     sniff::escape,
 };
 

@@ -9,8 +9,11 @@ use std::{fmt, io, panic::Location, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
+// Re-exported from its own module, for the path it has always had.
+pub use crate::ids::ConnId;
 use crate::{
-    breaker::{GrpcCode, State as BreakerState, Transition, TransitionReason},
+    breaker::{State as BreakerState, Transition, TransitionReason},
+    code::GrpcCode,
     endpoint::EndpointId,
     frames::GoawayCode,
     health::{CheckResult, HealthState},
@@ -18,17 +21,6 @@ use crate::{
     outlier::{EjectReason, OutlierChange},
     sniff::escape,
 };
-
-/// Identifies one physical connection (one TCP stream, one HTTP/2 session).
-/// A reconnect gets a new id; ids are never reused within a pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(pub u64);
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// One thing that happened in the pool: to a connection, to an endpoint's
 /// circuit breaker, or to the limiter.

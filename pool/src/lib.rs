@@ -26,7 +26,7 @@
 //!
 //! # Layout
 //! - [`pool`](Pool): building a pool, handles, shutdown.
-//! - `service`: the RPC path (`tower::Service`), deadlines, routing info.
+//! - `service`: the RPC path (`tower::Service`), deadlines.
 //! - `shared`: the ready set RPCs are routed over, the RNG, the shutdown signal.
 //! - `conn`: one connection's state machine ([`ConnState`]), the task
 //!   that dials, serves and redials it, and its retirement at max age.
@@ -44,7 +44,11 @@
 //! - `frames`: what the server's frames say that hyper hides: GOAWAY
 //!   and its stream limit (SETTINGS_MAX_CONCURRENT_STREAMS).
 //! - `backoff`: gRPC's reconnect schedule.
-//! - [`config`]: every knob, its default, validation.
+//! - [`config`]: every knob, its default, validation; `config_error`:
+//!   [`ConfigError`], which every concern's config validates into.
+//! - `code`: [`GrpcCode`], the gRPC status codes (also
+//!   [`breaker::GrpcCode`]).
+//! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
 //! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP).
 //! - `executor`: hyper's tasks, tracked so shutdown can wait for them.
@@ -60,7 +64,9 @@
 mod backoff;
 mod body;
 pub mod breaker;
+mod code;
 pub mod config;
+mod config_error;
 mod conn;
 pub mod connector;
 pub mod deadline;
@@ -72,6 +78,7 @@ mod executor;
 mod frames;
 pub mod health;
 mod idle;
+mod ids;
 mod inflight;
 pub use inflight::PROVISIONAL_PEER_LIMIT;
 pub mod lease;
@@ -91,22 +98,23 @@ mod wait;
 mod wait_for_ready;
 
 pub use body::PoolBody;
-pub use config::{BackoffConfig, ConfigError, KeepaliveConfig, PoolConfig};
+pub use code::GrpcCode;
+pub use config::{BackoffConfig, KeepaliveConfig, PoolConfig};
+pub use config_error::ConfigError;
 pub use conn::{ConnState, IllegalTransition};
 pub use connector::{Connector, TcpConnector};
 pub use endpoint::{Endpoint, EndpointError, EndpointId};
 pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
-pub use event::{
-    CloseCause, ConnEvent, ConnId, ConnectError, DrainCause, EventKind, EventSink, PoolEvent,
-};
+pub use event::{CloseCause, ConnEvent, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
 pub use frames::GoawayCode;
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
+pub use ids::{ConnId, RoutedTo};
 pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
-pub use service::{ResponseFuture, RoutedTo};
+pub use service::ResponseFuture;
 pub use status::{
     ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,
     SlotStats,

@@ -311,7 +311,8 @@ mod tests {
     use crate::{
         conn::ConnState,
         endpoint::Endpoint,
-        event::{ConnId, ConnectError},
+        event::ConnectError,
+        ids::ConnId,
         status::{ConnStats, EndpointStats, LimiterStats, SlotStats},
     };
 

@@ -7,7 +7,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{
     breaker::Breakers,
-    config::{ConfigError, PoolConfig},
+    config::PoolConfig,
+    config_error::ConfigError,
     conn::Slot,
     connector::Connector,
     endpoint::{Endpoint, EndpointId},

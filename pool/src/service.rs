@@ -23,18 +23,18 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{Request, Response, Uri, uri::PathAndQuery};
+use http::{Request, Response};
 use std::error::Error as _;
 use tokio::time::{Instant, timeout_at};
 use tonic::{Status, body::Body};
 
 use crate::{
     body::{CallGuards, PoolBody},
-    breaker::{CallResult, GrpcCode},
+    breaker::CallResult,
+    code::GrpcCode,
     deadline::grpc_timeout,
-    endpoint::{Endpoint, EndpointId},
     error::PoolError,
-    event::ConnId,
+    ids::{ConnId, RoutedTo},
     limit::LimitPermit,
     pool::Pool,
     retry::{
@@ -44,15 +44,6 @@ use crate::{
     shared::{Routed, Shared},
     wait_for_ready::{self, WaitForReady},
 };
-
-/// Which connection carried an RPC. Found in every successful response's
-/// extensions (`response.extensions().get::<RoutedTo>()`), and in
-/// [`PoolError`] for failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoutedTo {
-    pub conn: ConnId,
-    pub endpoint: EndpointId,
-}
 
 impl tower::Service<Request<Body>> for Pool {
     type Response = Response<PoolBody>;
@@ -276,7 +267,7 @@ pub(crate) async fn attempt(
     deadline: Instant,
 ) -> Attempt {
     let endpoint = shared.endpoints.get(routed.endpoint);
-    *request.uri_mut() = absolute_uri(&endpoint, request.uri());
+    *request.uri_mut() = endpoint.absolute_uri(request.uri());
     let to = RoutedTo {
         conn: routed.conn,
         endpoint: routed.endpoint,
@@ -359,20 +350,6 @@ fn never_processed(error: &hyper::Error) -> Option<Refusal> {
         source = cause.source();
     }
     None
-}
-
-/// tonic sends path-only URIs; HTTP/2 needs `:scheme` and `:authority` too.
-pub(crate) fn absolute_uri(endpoint: &Endpoint, uri: &Uri) -> Uri {
-    let path = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Uri::builder()
-        .scheme(endpoint.scheme().clone())
-        .authority(endpoint.authority().clone())
-        .path_and_query(path)
-        .build()
-        .expect("scheme, authority and path are each valid")
 }
 
 type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> + Send>>;

@@ -14,8 +14,8 @@ use crate::{
     breaker::State as BreakerState,
     conn::ConnState,
     endpoint::{Endpoint, EndpointId},
-    event::ConnId,
     health::HealthState,
+    ids::ConnId,
     inflight::InFlight,
 };
 

@@ -25,8 +25,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::{
     error::PoolError,
-    event::ConnId,
-    service::RoutedTo,
+    ids::{ConnId, RoutedTo},
     shared::{Routed, Saturated, Shared},
 };
 

@@ -105,7 +105,7 @@ impl BreakerConfig {
 
     fn validate_predicate(&self) -> Result<(), ConfigError> {
         let p = &self.failure_predicate;
-        if p.failure_codes.contains(&super::GrpcCode::Ok) {
+        if p.failure_codes.contains(&crate::code::GrpcCode::Ok) {
             return Err(ConfigError::new(
                 "failure_predicate.failure_codes",
                 "must not contain OK",

@@ -1,6 +1,6 @@
 //! Why the breaker refuses a call or a configuration.
 
-use super::code::GrpcCode;
+use crate::code::GrpcCode;
 
 /// A field of [`BreakerConfig`](super::BreakerConfig) is out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

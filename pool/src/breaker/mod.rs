@@ -10,7 +10,6 @@
 
 mod call;
 mod circuit;
-mod code;
 mod config;
 mod error;
 mod outcome;
@@ -20,7 +19,8 @@ mod window;
 
 pub(crate) use call::{BreakerCall, Breakers};
 pub use circuit::CircuitBreaker;
-pub use code::GrpcCode;
+// Re-exported from its own module, for the path it has always had.
+pub use crate::code::GrpcCode;
 pub use config::{BreakerConfig, SlidingWindow};
 pub use error::{ConfigError, Rejection};
 pub use outcome::{CallResult, FailurePredicate, Outcome};

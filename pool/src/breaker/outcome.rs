@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::code::GrpcCode;
+use crate::code::GrpcCode;
 
 /// What a finished call tells the breaker about the endpoint's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

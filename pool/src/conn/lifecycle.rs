@@ -18,8 +18,9 @@ use tonic::body::Body;
 use crate::{
     conn::state::{ConnState, IllegalTransition},
     endpoint::EndpointId,
-    event::{CloseCause, ConnEvent, ConnId, DrainCause, EventKind, PoolEvent},
+    event::{CloseCause, ConnEvent, DrainCause, EventKind, PoolEvent},
     frames::PeerFrames,
+    ids::ConnId,
     inflight::InFlight,
     shared::{ReadyConn, Shared},
     sniff::FirstBytes,

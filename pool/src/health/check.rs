@@ -21,7 +21,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{breaker::GrpcCode, endpoint::Endpoint, service::absolute_uri};
+use crate::{code::GrpcCode, endpoint::Endpoint};
 
 /// How one check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl tower::Service<Request<Body>> for OneConn {
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Sending {
-        *request.uri_mut() = absolute_uri(&self.endpoint, request.uri());
+        *request.uri_mut() = self.endpoint.absolute_uri(request.uri());
         Box::pin(self.sender.send_request(request))
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Active health checks with `grpc.health.v1.Health/Check`
 /// (`PoolConfig::health_check`).

@@ -1,6 +1,6 @@
 //! Why the limiter refuses a call or a configuration.
 
-use crate::breaker::GrpcCode;
+use crate::code::GrpcCode;
 
 /// A field of [`LimiterConfig`](super::LimiterConfig) is out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

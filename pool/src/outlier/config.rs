@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{breaker::FailurePredicate, config::ConfigError};
+use crate::{breaker::FailurePredicate, config_error::ConfigError};
 
 /// Passive outlier ejection (`PoolConfig::outlier`): an endpoint whose
 /// calls keep failing is taken out of rotation for a while, as Envoy does.
@@ -93,7 +93,7 @@ impl OutlierConfig {
             return err("max_ejection_percent", "must be between 1 and 100");
         }
         let codes = &self.failure_predicate;
-        if codes.failure_codes.contains(&crate::breaker::GrpcCode::Ok) {
+        if codes.failure_codes.contains(&crate::code::GrpcCode::Ok) {
             return err("failure_predicate.failure_codes", "must not contain OK");
         }
         if !codes.failure_codes.is_disjoint(&codes.ignored_codes) {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{breaker::GrpcCode, config::ConfigError};
+use crate::{code::GrpcCode, config_error::ConfigError};
 
 /// An opt-in retry policy for idempotent calls (`PoolConfig::retry`).
 ///

@@ -19,11 +19,12 @@ use super::{
 };
 use crate::{
     body::PoolBody,
-    breaker::GrpcCode,
+    code::GrpcCode,
     error::PoolError,
     event::{EventKind, PoolEvent},
+    ids::RoutedTo,
     limit::LimitPermit,
-    service::{Outgoing, RoutedTo, send_on},
+    service::{Outgoing, send_on},
     shared::Shared,
     wait_for_ready,
 };

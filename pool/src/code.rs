@@ -1,8 +1,12 @@
 //! The gRPC status codes, as a plain enum so the cores stay free of tonic.
 //!
-//! The breaker classifies finished calls by code and both cores say which
-//! code their rejections should surface as; the pool converts to and from
-//! `tonic::Code` through the wire number ([`GrpcCode::number`]).
+//! A leaf: it imports nothing from the pool, so the configs, the cores and
+//! the events can all name a code without importing one another. The
+//! breaker classifies finished calls by code, the limiter and breaker say
+//! which code their rejections surface as, the retry policy lists the codes
+//! it retries; the pool converts to and from `tonic::Code` through the wire
+//! number ([`GrpcCode::number`]). Public as `squall_pool::breaker::GrpcCode`
+//! (where it first lived) and `squall_pool::GrpcCode`.
 
 use std::fmt;
 
