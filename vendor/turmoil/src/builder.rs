@@ -149,6 +149,28 @@ impl Builder {
         self
     }
 
+    /// Turn on TCP acknowledgement and retransmission (squall fork), with
+    /// Linux's timing by default (`TcpRetransmission::default()`): a lost
+    /// segment is sent again when its RTO expires, and a socket whose peer
+    /// stops acknowledging aborts with `TimedOut` after its user timeout
+    /// ([`crate::net::TcpStream::set_user_timeout`]) or the retry budget.
+    ///
+    /// Off by default: without this call, TCP is turmoil 0.7.2's, where a
+    /// lost segment stalls its stream for good.
+    ///
+    /// Panics if `rto_min` is zero or the RTOs are not ordered
+    /// `rto_min <= rto_initial <= rto_max`.
+    pub fn tcp_retransmission(&mut self, value: TcpRetransmission) -> &mut Self {
+        assert!(
+            !value.rto_min.is_zero()
+                && value.rto_min <= value.rto_initial
+                && value.rto_initial <= value.rto_max,
+            "tcp_retransmission: need 0 < rto_min <= rto_initial <= rto_max"
+        );
+        self.config.tcp_retransmission = Some(value);
+        self
+    }
+
     /// Capacity of host's UDP buffer in the sim.
     pub fn udp_capacity(&mut self, value: usize) -> &mut Self {
         self.config.udp_capacity = value;

@@ -6,6 +6,7 @@ use std::{
 
 #[cfg(feature = "unstable-fs")]
 use crate::fs::FsConfig;
+use crate::TcpRetransmission;
 
 /// Configuration for a simulation.
 ///
@@ -21,6 +22,7 @@ use crate::fs::FsConfig;
 /// - ephemeral_ports: 49152..=65535
 /// - tcp_capacity: 64
 /// - udp_capacity: 64
+/// - tcp_retransmission: off
 #[derive(Clone)]
 pub(crate) struct Config {
     /// How long the test should run for in simulated time.
@@ -50,6 +52,10 @@ pub(crate) struct Config {
     /// Filesystem configuration
     #[cfg(feature = "unstable-fs")]
     pub(crate) fs: FsConfig,
+
+    /// TCP acknowledgement and retransmission; `None` (the default) keeps
+    /// turmoil 0.7.2's TCP, where a lost segment is never sent again.
+    pub(crate) tcp_retransmission: Option<TcpRetransmission>,
 }
 
 /// Configures link behavior.
@@ -105,6 +111,7 @@ impl Default for Config {
             random_node_order: false,
             #[cfg(feature = "unstable-fs")]
             fs: FsConfig::default(),
+            tcp_retransmission: None,
         }
     }
 }

@@ -32,6 +32,10 @@ pub enum Segment {
     Data(u64, Bytes),
     Fin(u64),
     Rst,
+    /// Cumulative acknowledgement of every segment up to and including the
+    /// sequence number. Sent only with [`crate::Builder::tcp_retransmission`]
+    /// (squall fork).
+    Ack(u64),
 }
 
 #[derive(Debug)]
@@ -61,6 +65,7 @@ impl Display for Segment {
             Segment::Data(_, data) => hex("TCP", data, f),
             Segment::Fin(_) => write!(f, "TCP FIN"),
             Segment::Rst => write!(f, "TCP RST"),
+            Segment::Ack(seq) => write!(f, "TCP ACK {seq}"),
         }
     }
 }

@@ -1,7 +1,9 @@
 use crate::envelope::{hex, Datagram, Protocol, Segment, Syn};
 #[cfg(feature = "unstable-fs")]
 use crate::fs::{Fs, FsConfig};
+use crate::net::tcp::rtx::{Expiry, Payload, Rtx, SocketStatus};
 use crate::net::tcp::stream::BidiFlowControl;
+use crate::net::tcp::TcpRetransmission;
 use crate::net::{SocketPair, TcpListener, UdpSocket};
 use crate::{Envelope, TRACING_TARGET};
 
@@ -60,12 +62,13 @@ impl Host {
         tcp_capacity: usize,
         udp_capacity: usize,
         fs_config: FsConfig,
+        tcp_retransmission: Option<TcpRetransmission>,
     ) -> Host {
         Host {
             nodename: nodename.into(),
             addr,
             udp: Udp::new(udp_capacity),
-            tcp: Tcp::new(tcp_capacity),
+            tcp: Tcp::new(tcp_capacity, tcp_retransmission),
             fs: Arc::new(Mutex::new(Fs::new(fs_config))),
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
@@ -81,12 +84,13 @@ impl Host {
         ephemeral_ports: RangeInclusive<u16>,
         tcp_capacity: usize,
         udp_capacity: usize,
+        tcp_retransmission: Option<TcpRetransmission>,
     ) -> Host {
         Host {
             nodename: nodename.into(),
             addr,
             udp: Udp::new(udp_capacity),
-            tcp: Tcp::new(tcp_capacity),
+            tcp: Tcp::new(tcp_capacity, tcp_retransmission),
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
@@ -333,6 +337,13 @@ pub(crate) struct Tcp {
 
     /// TcpStream channel capacity
     socket_capacity: usize,
+
+    /// Squall fork: acknowledgement and retransmission, if turned on.
+    retransmission: Option<TcpRetransmission>,
+
+    /// Squall fork: the retransmission clock, the simulation's elapsed time
+    /// at the start of the current step (`World::set_tcp_clock`).
+    clock: Duration,
 }
 
 struct ServerSocket {
@@ -354,6 +365,13 @@ struct StreamSocket {
     /// A simple reference counter for tracking read/write half drops. Once 0, the
     /// socket may be removed from the host.
     ref_ct: usize,
+    /// Squall fork: what was sent and not yet acknowledged, for
+    /// retransmission. `None` with retransmission off, and for loopback
+    /// (which loses nothing).
+    rtx: Option<Rtx>,
+    /// Squall fork: the user timeout, and why the socket was aborted,
+    /// shared with the stream's halves.
+    status: Arc<SocketStatus>,
 }
 
 /// Stripped down version of [`Segment`] for delivery out to the application
@@ -374,7 +392,10 @@ impl Display for SequencedSegment {
 }
 
 impl StreamSocket {
-    fn new(capacity: usize) -> (Self, mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
+    fn new(
+        capacity: usize,
+        rtx: Option<Rtx>,
+    ) -> (Self, mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
         let (tx, rx) = mpsc::channel(capacity);
         let flow_control = BidiFlowControl::new(capacity);
         let sock = Self {
@@ -384,9 +405,31 @@ impl StreamSocket {
             sender: tx,
             flow_control: flow_control.clone(),
             ref_ct: 2,
+            rtx,
+            status: Arc::new(SocketStatus::default()),
         };
 
         (sock, rx, flow_control)
+    }
+
+    /// Squall fork: accept a data or FIN segment. With retransmission on, a
+    /// segment already accepted (a retransmission whose first copy arrived,
+    /// or whose ACK was lost) is dropped, and every arrival is answered with
+    /// a cumulative ACK, returned as the reply to send.
+    fn receive(&mut self, seq: u64, segment: SequencedSegment) -> Result<(), Protocol> {
+        if self.rtx.is_none() {
+            return self.buffer(seq, segment);
+        }
+        if seq > self.recv_seq && !self.buf.contains_key(&seq) {
+            self.buffer(seq, segment)?;
+        }
+        Err(Protocol::Tcp(Segment::Ack(self.recv_seq)))
+    }
+
+    /// Squall fork: both halves are gone and nothing waits for an ACK, so
+    /// the socket can be removed.
+    fn is_finished(&self) -> bool {
+        self.ref_ct == 0 && self.rtx.as_ref().is_none_or(Rtx::is_idle)
     }
 
     fn assign_seq(&mut self) -> u64 {
@@ -425,13 +468,85 @@ impl StreamSocket {
 }
 
 impl Tcp {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, retransmission: Option<TcpRetransmission>) -> Self {
         Self {
             binds: IndexMap::new(),
             sockets: IndexMap::new(),
             server_socket_capacity: capacity,
             socket_capacity: capacity,
+            retransmission,
+            clock: Duration::ZERO,
         }
+    }
+
+    /// Squall fork: set the retransmission clock for this step.
+    pub(crate) fn set_clock(&mut self, now: Duration) {
+        debug_assert!(now >= self.clock, "the TCP clock went back");
+        self.clock = now;
+    }
+
+    /// Squall fork: record the first transmission of `seq` on `pair` for
+    /// retransmission (a no-op with retransmission off, or on loopback).
+    pub(crate) fn sent(&mut self, pair: SocketPair, seq: u64, payload: Payload) {
+        let now = self.clock;
+        if let Some(sock) = self.sockets.get_mut(&pair) {
+            let user_timeout = sock.status.user_timeout();
+            if let Some(rtx) = &mut sock.rtx {
+                rtx.on_send(seq, payload, now, user_timeout);
+            }
+        }
+    }
+
+    /// Squall fork: fire every retransmission timer due at `now`; returns the
+    /// segments to send again, as `(src, dst, segment)`, in socket order. A
+    /// socket whose peer has not acknowledged within its budget is removed
+    /// and its halves fail with `TimedOut`, sending nothing (as Linux does).
+    pub(crate) fn fire_timers(&mut self, now: Duration) -> Vec<(SocketAddr, SocketAddr, Segment)> {
+        let mut resend = Vec::new();
+        let mut aborted = Vec::new();
+        for (pair, sock) in self.sockets.iter_mut() {
+            let user_timeout = sock.status.user_timeout();
+            let Some(rtx) = &mut sock.rtx else { continue };
+            if !rtx.deadline().is_some_and(|at| at <= now) {
+                continue;
+            }
+            match rtx.on_expiry(now, user_timeout) {
+                Expiry::Retransmit(segments) => {
+                    resend.extend(segments.into_iter().map(|s| (pair.local, pair.remote, s)))
+                }
+                Expiry::Abort => aborted.push(*pair),
+            }
+        }
+        for pair in aborted {
+            let sock = self.sockets.swap_remove(&pair).expect("aborted socket");
+            tracing::trace!(target: TRACING_TARGET, src = ?pair.local, dst = ?pair.remote, protocol = %"TCP", "Timed out");
+            sock.status.abort(io::ErrorKind::TimedOut);
+            // Dropping `sock` drops the receive channel's sender: a reader
+            // waiting on it wakes and sees the abort.
+        }
+        resend
+    }
+
+    /// Squall fork: the earliest retransmission deadline of this host.
+    pub(crate) fn next_rtx_deadline(&self) -> Option<Duration> {
+        self.sockets
+            .values()
+            .filter_map(|s| s.rtx.as_ref().and_then(Rtx::deadline))
+            .min()
+    }
+
+    /// Squall fork: the host crashed; sockets its software had closed but
+    /// that were still retransmitting die with it.
+    pub(crate) fn drop_closed(&mut self) {
+        self.sockets.retain(|_, s| s.ref_ct > 0);
+    }
+
+    pub(crate) fn status(&self, pair: SocketPair) -> Arc<SocketStatus> {
+        self.sockets
+            .get(&pair)
+            .expect("missing stream socket")
+            .status
+            .clone()
     }
 
     fn is_port_assigned(&self, port: u16) -> bool {
@@ -462,7 +577,11 @@ impl Tcp {
         &mut self,
         pair: SocketPair,
     ) -> (mpsc::Receiver<SequencedSegment>, BidiFlowControl) {
-        let (sock, rx, bidi) = StreamSocket::new(self.socket_capacity);
+        let rtx = match self.retransmission {
+            Some(config) if !is_same(pair.local, pair.remote) => Some(Rtx::new(config)),
+            _ => None,
+        };
+        let (sock, rx, bidi) = StreamSocket::new(self.socket_capacity, rtx);
 
         let exists = self.sockets.insert(pair, sock);
 
@@ -516,13 +635,28 @@ impl Tcp {
                 }
             }
             Segment::Data(seq, data) => match self.sockets.get_mut(&SocketPair::new(dst, src)) {
-                Some(sock) => sock.buffer(seq, SequencedSegment::Data(data))?,
+                Some(sock) => sock.receive(seq, SequencedSegment::Data(data))?,
                 None => return Err(Protocol::Tcp(Segment::Rst)),
             },
             Segment::Fin(seq) => match self.sockets.get_mut(&SocketPair::new(dst, src)) {
-                Some(sock) => sock.buffer(seq, SequencedSegment::Fin)?,
+                Some(sock) => sock.receive(seq, SequencedSegment::Fin)?,
                 None => return Err(Protocol::Tcp(Segment::Rst)),
             },
+            // Squall fork. An ACK for a socket that is gone is dropped: a
+            // RST in answer could only reset a peer that is closing too.
+            Segment::Ack(ack) => {
+                let pair = SocketPair::new(dst, src);
+                let now = self.clock;
+                if let Some(sock) = self.sockets.get_mut(&pair) {
+                    let user_timeout = sock.status.user_timeout();
+                    if let Some(rtx) = &mut sock.rtx {
+                        rtx.on_ack(ack, now, user_timeout);
+                    }
+                    if sock.is_finished() {
+                        self.sockets.swap_remove(&pair);
+                    }
+                }
+            }
             Segment::Rst => {
                 if self.sockets.get(&SocketPair::new(dst, src)).is_some() {
                     self.sockets
@@ -561,7 +695,10 @@ impl Tcp {
         if let Some(sock) = self.sockets.get_mut(&pair) {
             sock.ref_ct -= 1;
 
-            if sock.ref_ct == 0 {
+            // Squall fork: with retransmission on, a closed socket stays
+            // until its peer has acknowledged everything (its FIN included),
+            // as a Linux socket does in FIN-WAIT.
+            if sock.is_finished() {
                 self.sockets.swap_remove(&pair).unwrap();
             }
         }
@@ -610,6 +747,7 @@ mod test {
             1,
             1,
             FsConfig::default(),
+            None,
         );
         #[cfg(not(feature = "unstable-fs"))]
         let mut host = Host::new(
@@ -619,6 +757,7 @@ mod test {
             49152..=49162,
             1,
             1,
+            None,
         );
 
         host.udp.bind((host.addr, 49161).into())?;

@@ -211,6 +211,8 @@ pub use fs::FsConfig;
 pub mod barriers;
 
 pub mod net;
+/// Squall fork: opt-in acknowledgement and retransmission for TCP.
+pub use net::tcp::TcpRetransmission;
 
 mod rt;
 use rt::Rt;

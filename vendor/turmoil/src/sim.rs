@@ -170,6 +170,10 @@ impl<'a> Sim<'a> {
             World::enter(&self.world, || {
                 rt.crash();
 
+                // Squall fork: what the software had closed but was still
+                // retransmitting dies with the host.
+                World::current(|world| world.current_host_mut().tcp.drop_closed());
+
                 // Discard pending filesystem operations
                 #[cfg(feature = "unstable-fs")]
                 World::current(|world| {
@@ -416,6 +420,11 @@ impl<'a> Sim<'a> {
         let tick = self.config.tick;
         let mut is_finished = true;
 
+        // Squall fork: the TCP retransmission clock for this step.
+        if self.config.tcp_retransmission.is_some() {
+            self.world.borrow_mut().set_tcp_clock(self.elapsed);
+        }
+
         // Tick the networking, processing messages. This is done before
         // ticking any other runtime, as they might be waiting on network
         // IO. (It also might be waiting on something else, such as time.)
@@ -446,6 +455,12 @@ impl<'a> Sim<'a> {
                     ..
                 } = world.deref_mut();
                 topology.deliver_messages(rng, hosts.get_mut(&addr).expect("missing host"));
+
+                // Squall fork: after the deliveries (an ACK arriving now
+                // stops its timer), before the software runs.
+                if self.config.tcp_retransmission.is_some() {
+                    world.fire_tcp_timers(addr, self.elapsed);
+                }
 
                 // Set the current host (see method docs)
                 world.current = Some(addr);

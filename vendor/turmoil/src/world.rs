@@ -242,6 +242,7 @@ impl World {
                 config.tcp_capacity,
                 config.udp_capacity,
                 config.fs.clone(),
+                config.tcp_retransmission,
             ),
         );
         #[cfg(not(feature = "unstable-fs"))]
@@ -254,6 +255,7 @@ impl World {
                 config.ephemeral_ports.clone(),
                 config.tcp_capacity,
                 config.udp_capacity,
+                config.tcp_retransmission,
             ),
         );
     }
@@ -268,6 +270,40 @@ impl World {
     ) -> Result<()> {
         self.topology
             .enqueue_message(&mut self.rng, src, dst, message)
+    }
+
+    /// Squall fork: fire the expired TCP retransmission timers of the host at
+    /// `addr` and put what they resend on the network. Called once per step
+    /// for each running host, after its deliveries (an ACK that arrives in
+    /// the same step as the timer stops it) and before its software runs.
+    pub(crate) fn fire_tcp_timers(&mut self, addr: IpAddr, now: Duration) {
+        let host = self.hosts.get_mut(&addr).expect("missing host");
+        for (src, dst, segment) in host.tcp.fire_timers(now) {
+            let _ = self
+                .topology
+                .enqueue_message(&mut self.rng, src, dst, Protocol::Tcp(segment));
+        }
+    }
+
+    /// Squall fork: set every host's TCP clock to the simulation's elapsed
+    /// time at the start of this step. Every send, ACK and timer of a step
+    /// reads the same value, so retransmission moves in whole steps and
+    /// depends on nothing but the step count.
+    pub(crate) fn set_tcp_clock(&mut self, now: Duration) {
+        for host in self.hosts.values_mut() {
+            host.tcp.set_clock(now);
+        }
+    }
+
+    /// Squall fork: the earliest TCP retransmission deadline of any host, in
+    /// the simulation's elapsed time. A driver that skips idle steps must
+    /// not skip past it.
+    #[allow(dead_code)]
+    pub(crate) fn next_tcp_deadline(&self) -> Option<Duration> {
+        self.hosts
+            .values()
+            .filter_map(|h| h.tcp.next_rtx_deadline())
+            .min()
     }
 
     /// Tick the host at `addr` by `duration`.

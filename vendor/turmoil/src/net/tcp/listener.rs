@@ -86,7 +86,7 @@ impl TcpListener {
         };
 
         let stream = World::current(|world| {
-            let (pair, rx) = {
+            let (pair, rx, status) = {
                 let host = world.current_host_mut();
 
                 let mut my_addr = self.local_addr;
@@ -99,7 +99,7 @@ impl TcpListener {
 
                 let pair = SocketPair::new(my_addr, origin);
                 let (rx, _) = host.tcp.new_stream(pair);
-                (pair, rx)
+                (pair, rx, host.tcp.status(pair))
             };
 
             let client_ip = if origin.ip().is_loopback() {
@@ -114,7 +114,7 @@ impl TcpListener {
                 .expect("client host missing")
                 .tcp
                 .flow_control(client_pair);
-            TcpStream::new(pair, rx, bidi.invert())
+            TcpStream::new(pair, rx, bidi.invert(), status)
         });
 
         tracing::trace!(target: TRACING_TARGET, src = ?self.local_addr, dst = ?origin, "Accepted");

@@ -1,5 +1,8 @@
 pub(crate) mod listener;
 
+pub(crate) mod rtx;
+pub use rtx::TcpRetransmission;
+
 mod split_owned;
 pub use split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 

@@ -15,7 +15,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     runtime::Handle,
     sync::{mpsc, oneshot},
-    time::sleep,
+    time::{sleep, Duration},
 };
 
 use crate::{
@@ -26,6 +26,7 @@ use crate::{
     ToSocketAddrs, TRACING_TARGET,
 };
 
+use super::rtx::{Payload, SocketStatus};
 use super::split_owned::{OwnedReadHalf, OwnedWriteHalf};
 
 /// A simulated TCP stream between a local and a remote socket.
@@ -42,6 +43,7 @@ impl TcpStream {
         pair: SocketPair,
         receiver: mpsc::Receiver<SequencedSegment>,
         flow_control: BidiFlowControl,
+        status: Arc<SocketStatus>,
     ) -> Self {
         let pair = Arc::new(pair);
         let read_half = ReadHalf {
@@ -52,12 +54,14 @@ impl TcpStream {
             },
             is_closed: false,
             flow_control: flow_control.read,
+            status: status.clone(),
         };
 
         let write_half = WriteHalf {
             pair,
             is_shutdown: false,
             flow_control: flow_control.write,
+            status,
         };
 
         Self {
@@ -70,10 +74,10 @@ impl TcpStream {
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> Result<TcpStream> {
         let (ack, syn_ack) = oneshot::channel();
 
-        let (pair, rx, bidi) = World::current(|world| {
+        let (pair, rx, bidi, status) = World::current(|world| {
             let dst = addr.to_socket_addr(&world.dns)?;
 
-            let (pair, rx, bidi) = {
+            let (pair, rx, bidi, status) = {
                 let host = world.current_host_mut();
                 let mut local_addr = SocketAddr::new(host.addr, host.assign_ephemeral_port());
                 if dst.ip().is_loopback() {
@@ -82,7 +86,8 @@ impl TcpStream {
 
                 let pair = SocketPair::new(local_addr, dst);
                 let (rx, bidi) = host.tcp.new_stream(pair);
-                (pair, rx, bidi)
+                let status = host.tcp.status(pair);
+                (pair, rx, bidi, status)
             };
 
             let syn = Protocol::Tcp(Segment::Syn(Syn { ack }));
@@ -92,7 +97,7 @@ impl TcpStream {
                 send_loopback(pair.local, pair.remote, syn);
             };
 
-            Ok::<_, Error>((pair, rx, bidi))
+            Ok::<_, Error>((pair, rx, bidi, status))
         })?;
 
         syn_ack.await.map_err(|_| {
@@ -101,7 +106,7 @@ impl TcpStream {
 
         tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", "Recv");
 
-        Ok(TcpStream::new(pair, rx, bidi))
+        Ok(TcpStream::new(pair, rx, bidi, status))
     }
 
     /// Try to write a buffer to the stream, returning how many bytes were
@@ -171,6 +176,27 @@ impl TcpStream {
         )
     }
 
+    /// Sets how long data may stay unacknowledged before the connection is
+    /// aborted, as Linux's `TCP_USER_TIMEOUT` (socket2's
+    /// `set_tcp_user_timeout`): once the oldest unacknowledged segment has
+    /// waited this long, reads and writes fail with
+    /// [`io::ErrorKind::TimedOut`]. `None` or zero restores the default, the
+    /// retry budget of [`crate::TcpRetransmission`].
+    ///
+    /// Squall fork. Takes effect only with
+    /// [`crate::Builder::tcp_retransmission`]; without it nothing is ever
+    /// retransmitted, so nothing times out.
+    pub fn set_user_timeout(&self, value: Option<Duration>) -> Result<()> {
+        self.write_half.status.set_user_timeout(value);
+        Ok(())
+    }
+
+    /// The user timeout set by [`TcpStream::set_user_timeout`] (`None` when
+    /// unset).
+    pub fn user_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.write_half.status.user_timeout())
+    }
+
     /// Has no effect in turmoil. API parity with
     /// https://docs.rs/tokio/latest/tokio/net/struct.TcpStream.html#method.set_nodelay
     pub fn set_nodelay(&self, _nodelay: bool) -> Result<()> {
@@ -200,6 +226,8 @@ pub(crate) struct ReadHalf {
     /// FIN received, EOF for reads
     is_closed: bool,
     flow_control: Arc<FlowControl>,
+    /// Squall fork: set when the socket was aborted.
+    status: Arc<SocketStatus>,
 }
 
 struct Rx {
@@ -239,11 +267,16 @@ impl ReadHalf {
 
                 Poll::Ready(Ok(()))
             }
-            None => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "Connection reset",
-            ))),
+            None => Poll::Ready(Err(self.closed_error())),
         }
+    }
+
+    /// Why the receive channel closed: an abort (squall fork) if there was
+    /// one, else a reset.
+    fn closed_error(&self) -> io::Error {
+        self.status
+            .error()
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::ConnectionReset, "Connection reset"))
     }
 
     /// Put bytes in `buf` based on the minimum of `avail` and its remaining
@@ -299,10 +332,7 @@ impl ReadHalf {
                     }
                 }
             }
-            None => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "Connection reset",
-            ))),
+            None => Poll::Ready(Err(self.closed_error())),
         }
     }
 
@@ -326,12 +356,18 @@ pub(crate) struct WriteHalf {
     /// FIN sent, closed for writes
     is_shutdown: bool,
     flow_control: Arc<FlowControl>,
+    /// Squall fork: the user timeout, and set when the socket was aborted.
+    status: Arc<SocketStatus>,
 }
 
 impl WriteHalf {
     fn try_write(&self, buf: &[u8]) -> Result<usize> {
         if buf.remaining() == 0 {
             return Ok(0);
+        }
+
+        if let Some(e) = self.status.error() {
+            return Err(e);
         }
 
         if self.is_shutdown {
@@ -349,12 +385,20 @@ impl WriteHalf {
             let bytes = Bytes::copy_from_slice(buf);
             let len = bytes.len();
             let seq = self.seq(world)?;
+            let pair = *self.pair;
+            world
+                .current_host_mut()
+                .tcp
+                .sent(pair, seq, Payload::Data(bytes.clone()));
             self.send(world, Segment::Data(seq, bytes))?;
             Ok(len)
         })
     }
 
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if let Some(e) = self.status.error() {
+            return Poll::Ready(Err(e));
+        }
         if self.is_shutdown {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -365,6 +409,7 @@ impl WriteHalf {
             return Poll::Ready(Ok(()));
         }
         self.flow_control.register_waker(cx.waker().clone());
+        self.status.register_writer(cx.waker());
         Poll::Pending
     }
 
@@ -378,6 +423,8 @@ impl WriteHalf {
             // for the socket to become writable again.
             Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.flow_control.register_waker(cx.waker().clone());
+                // Squall fork: an abort wakes the writer too.
+                self.status.register_writer(cx.waker());
                 Poll::Pending
             }
             result => Poll::Ready(result),
@@ -385,6 +432,9 @@ impl WriteHalf {
     }
 
     fn poll_shutdown_priv(&mut self) -> Poll<Result<()>> {
+        if let Some(e) = self.status.error() {
+            return Poll::Ready(Err(e));
+        }
         if self.is_shutdown {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -394,6 +444,8 @@ impl WriteHalf {
 
         let res = World::current(|world| {
             let seq = self.seq(world)?;
+            let pair = *self.pair;
+            world.current_host_mut().tcp.sent(pair, seq, Payload::Fin);
             self.send(world, Segment::Fin(seq))?;
 
             self.is_shutdown = true;
@@ -595,6 +647,10 @@ impl AsyncWrite for TcpStream {
 impl Drop for ReadHalf {
     fn drop(&mut self) {
         World::current_if_set(|world| {
+            // Squall fork: an aborted socket is gone and sends nothing.
+            if self.status.aborted().is_some() {
+                return;
+            }
             // RFC 9293 §3.10.4: closing with unread data MUST send a RST so
             // the peer learns data was lost. "Unread data" = application
             // bytes received but not consumed: partial segment bytes stashed
@@ -633,6 +689,8 @@ impl Drop for WriteHalf {
             // skip sending Fin if the write half is already shutdown
             if !self.is_shutdown {
                 if let Ok(seq) = self.seq(world) {
+                    let pair = *self.pair;
+                    world.current_host_mut().tcp.sent(pair, seq, Payload::Fin);
                     let _ = self.send(world, Segment::Fin(seq));
                 }
             }
