@@ -507,7 +507,7 @@ impl Tcp {
         for (pair, sock) in self.sockets.iter_mut() {
             let user_timeout = sock.status.user_timeout();
             let Some(rtx) = &mut sock.rtx else { continue };
-            if !rtx.deadline().is_some_and(|at| at <= now) {
+            if rtx.deadline().is_none_or(|at| at > now) {
                 continue;
             }
             match rtx.on_expiry(now, user_timeout) {
