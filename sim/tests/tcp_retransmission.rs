@@ -1,0 +1,429 @@
+//! The turmoil fork's TCP retransmission (`vendor/turmoil`, docs/upstream.md),
+//! on turmoil's own API, without squall's worlds.
+//!
+//! Users of the simulation rely on a short outage healing as it does on
+//! Linux (every byte arrives, in order, once the RTO resends it), on a dead
+//! peer ending the connection with `TimedOut` at the user timeout, on
+//! duplicates not corrupting the stream, and on a lossy stretch not
+//! starving the writer of flow-control credits. They also rely on the switch
+//! being off by default: with it off, TCP is turmoil 0.7.2's, where a lost
+//! segment wedges the stream for good, and every existing trace stays as it
+//! was.
+//!
+//! Every run here has a 1 ms tick and a fixed 10 ms one-way latency, so
+//! every time below follows from the tick count. The fork's TCP clock is the
+//! simulation's elapsed time at the start of a step, which is also the host
+//! time a task woken in that step sees. A segment sent in step `t` is on
+//! the link until `t + 11` (link time runs a tick ahead: the network ticks
+//! before the hosts) and is read in step `t + 10`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::{TcpListener, TcpStream};
+use turmoil::{Builder, Protocol, Segment, Sim, TcpRetransmission};
+
+const PORT: u16 = 9000;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A simulation with explicit timing: 1 ms tick, 10 ms each way.
+fn sim<'a>(retransmission: bool, tcp_capacity: usize) -> Sim<'a> {
+    let mut b = Builder::new();
+    b.tick_duration(ms(1))
+        .simulation_duration(Duration::from_secs(120))
+        .min_message_latency(ms(10))
+        .max_message_latency(ms(10))
+        .tcp_capacity(tcp_capacity)
+        .rng_seed(1);
+    if retransmission {
+        b.tcp_retransmission(TcpRetransmission::default());
+    }
+    b.build()
+}
+
+/// What the server read: each read's simulated time and bytes, and how
+/// the stream ended (`None` while it has not).
+#[derive(Default)]
+struct Received {
+    reads: Vec<(Duration, Vec<u8>)>,
+    end: Option<Result<(), io::ErrorKind>>,
+}
+
+impl Received {
+    fn bytes(&self) -> Vec<u8> {
+        self.reads.iter().flat_map(|(_, b)| b.clone()).collect()
+    }
+
+    /// When the byte at `offset` of the stream was read.
+    fn read_at(&self, offset: usize) -> Duration {
+        let mut seen = 0;
+        for (at, b) in &self.reads {
+            seen += b.len();
+            if offset < seen {
+                return *at;
+            }
+        }
+        panic!("byte {offset} never read (read {seen})")
+    }
+}
+
+/// A server that accepts one connection and reads it to its end.
+fn reading_server(sim: &mut Sim<'_>) -> Rc<RefCell<Received>> {
+    let received = Rc::new(RefCell::new(Received::default()));
+    let log = received.clone();
+    sim.host("server", move || {
+        let log = log.clone();
+        async move {
+            let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+            let (mut stream, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => {
+                        log.borrow_mut().end = Some(Ok(()));
+                        break;
+                    }
+                    Ok(n) => {
+                        let at = turmoil::sim_elapsed().expect("in a host");
+                        log.borrow_mut().reads.push((at, buf[..n].to_vec()));
+                    }
+                    Err(e) => {
+                        log.borrow_mut().end = Some(Err(e.kind()));
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        }
+    });
+    received
+}
+
+/// `n` 8-byte messages, message `i` being `i` as a big-endian u64.
+fn messages(n: u64) -> Vec<u8> {
+    (0..n).flat_map(|i| i.to_be_bytes()).collect()
+}
+
+/// Step `sim` until its clients finish or `until`, cutting both directions
+/// between client and server over `cut` (start inclusive, end exclusive);
+/// returns whether the clients finished.
+fn run(sim: &mut Sim<'_>, cut: (Duration, Duration), until: Duration) -> bool {
+    while sim.elapsed() < until {
+        if sim.elapsed() == cut.0 {
+            sim.partition("client", "server");
+        }
+        if sim.elapsed() == cut.1 {
+            sim.repair("client", "server");
+        }
+        if sim.step().expect("the simulation runs") {
+            return true;
+        }
+    }
+    false
+}
+
+/// A client writing one 8-byte message every 100 ms, `n` in all, then
+/// closing.
+fn paced_client(sim: &mut Sim<'_>, n: u64) {
+    sim.client("client", async move {
+        let mut stream = TcpStream::connect(("server", PORT)).await?;
+        for i in 0..n {
+            stream.write_all(&i.to_be_bytes()).await?;
+            tokio::time::sleep(ms(100)).await;
+        }
+        stream.shutdown().await?;
+        Ok(())
+    });
+}
+
+/// A 600 ms black hole mid-stream heals. Message `i` is written at
+/// `10 + 100 i` ms (the handshake takes 10 ms) and read by the server at
+/// `20 + 100 i`; its ACK is back in step `30 + 100 i`. Every RTT sample is
+/// 20 ms, so SRTT is 20 ms, 4 * RTTVAR (40 ms at most) stays under the
+/// 200 ms floor, and the RTO is 220 ms. Message 10, the first into the cut
+/// (1000 to 1600 ms), is sent at 1010; its RTO fires at 1230, inside the
+/// cut, and doubles to 440 ms; the next fires at 1670, after the heal,
+/// resending everything unacknowledged, which is read at 1680 ms. Every
+/// byte arrives once, in order, and the stream ends with its FIN.
+#[test]
+fn a_600ms_black_hole_heals_and_every_byte_arrives_in_order() {
+    let mut sim = sim(true, 64);
+    let received = reading_server(&mut sim);
+    paced_client(&mut sim, 30);
+    assert!(run(&mut sim, (ms(1000), ms(1600)), ms(10_000)));
+    // Let the server read the FIN.
+    for _ in 0..100 {
+        sim.step().unwrap();
+    }
+    let r = received.borrow();
+    assert_eq!(r.bytes(), messages(30));
+    assert_eq!(r.end, Some(Ok(())));
+    // Message 9 was read before the cut, 10 ms after it was written.
+    assert_eq!(r.read_at(9 * 8), ms(920));
+    // Messages 10 to 15 were written into the cut, 16 after the heal (it
+    // waited in the reorder buffer for 10): all read with the resend.
+    for i in 10..=16 {
+        assert_eq!(r.read_at(i * 8), ms(1680), "message {i}");
+    }
+    // Message 17 flows as usual.
+    assert_eq!(r.read_at(17 * 8), ms(1720));
+}
+
+/// The same black hole with the switch off (the default) wedges the
+/// stream for good, as turmoil 0.7.2 does: the lost message is never sent
+/// again, the server never reads past message 9, and its reads wait
+/// forever (no error, no EOF).
+#[test]
+fn without_the_switch_a_lost_segment_still_wedges_the_stream() {
+    let mut sim = sim(false, 64);
+    let received = reading_server(&mut sim);
+    paced_client(&mut sim, 30);
+    assert!(run(&mut sim, (ms(1000), ms(1600)), ms(10_000)));
+    for _ in 0..5_000 {
+        sim.step().unwrap();
+    }
+    let r = received.borrow();
+    assert_eq!(r.bytes(), messages(10));
+    assert_eq!(r.end, None);
+}
+
+/// Which call failed, when, and how.
+type Failure = (&'static str, Duration, io::ErrorKind);
+
+/// A cut that does not heal ends a connection with a 5 s user timeout at
+/// exactly 5 s after the oldest unacknowledged segment was sent (message
+/// 10, sent at 1010 ms as in the test above): the timer is clamped to the
+/// user timeout, so the abort is at 6010 ms (RTOs at 1230, 1670, 2550,
+/// 4310 ms, then 7830 clamped to 6010), not at the next RTO after it. The
+/// client's blocked read fails with `TimedOut` in that step, and so does
+/// the write the writer makes then (message 60) when its sleep ends; the
+/// writer runs first in the step. Nothing is sent to the
+/// server, whose read keeps waiting (it has nothing unacknowledged, as on
+/// Linux).
+#[test]
+fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
+    let mut sim = sim(true, 64);
+    let received = reading_server(&mut sim);
+    let outcome: Rc<RefCell<Vec<Failure>>> = Rc::default();
+    let log = outcome.clone();
+    sim.client("client", async move {
+        let stream = TcpStream::connect(("server", PORT)).await?;
+        assert_eq!(stream.user_timeout()?, None);
+        stream.set_user_timeout(Some(Duration::from_secs(5)))?;
+        assert_eq!(stream.user_timeout()?, Some(Duration::from_secs(5)));
+        let (mut rd, mut wr) = stream.into_split();
+        let writer_log = log.clone();
+        let writer = tokio::task::spawn_local(async move {
+            for i in 0u64.. {
+                if let Err(e) = wr.write_all(&i.to_be_bytes()).await {
+                    let at = turmoil::sim_elapsed().unwrap();
+                    writer_log.borrow_mut().push(("write", at, e.kind()));
+                    return;
+                }
+                tokio::time::sleep(ms(100)).await;
+            }
+        });
+        let mut buf = [0u8; 8];
+        let e = rd
+            .read(&mut buf)
+            .await
+            .expect_err("the server sends nothing");
+        let at = turmoil::sim_elapsed().unwrap();
+        log.borrow_mut().push(("read", at, e.kind()));
+        writer.await?;
+        Ok(())
+    });
+    assert!(run(&mut sim, (ms(1000), Duration::MAX), ms(20_000)));
+    assert_eq!(
+        *outcome.borrow(),
+        [
+            ("write", ms(6010), io::ErrorKind::TimedOut),
+            ("read", ms(6010), io::ErrorKind::TimedOut),
+        ]
+    );
+    let r = received.borrow();
+    assert_eq!(r.bytes(), messages(10));
+    assert_eq!(r.end, None);
+}
+
+/// After a one-way cut of the ACK direction (server to client, 1000 to
+/// 1600 ms) the client resends segments the server already has. Each
+/// duplicate is dropped and acknowledged again: the stream holds every
+/// message once, in order. The duplicates are seen on the link: message
+/// `i` is sequence number `i + 1`; the RTO of message 10 (sent at 1010,
+/// RTO 220 ms as above) fires at 1230 and resends what was unacknowledged
+/// then, sequence numbers 11 to 13 (messages of 1010, 1110 and 1210). The
+/// next RTO would be at 1670, but message 16, sent at 1610 after the heal,
+/// is acknowledged at 1630 with everything before it (the ACK is
+/// cumulative), so nothing else is sent twice.
+#[test]
+fn duplicates_after_repair_do_not_corrupt_the_stream() {
+    let mut sim = sim(true, 64);
+    let received = reading_server(&mut sim);
+    paced_client(&mut sim, 30);
+    // How many separate times each data sequence number went in flight.
+    let mut flights: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut in_flight: BTreeSet<u64> = BTreeSet::new();
+    let mut finished = false;
+    while sim.elapsed() < ms(10_000) && !finished {
+        if sim.elapsed() == ms(1000) {
+            sim.partition_oneway("server", "client");
+        }
+        if sim.elapsed() == ms(1600) {
+            sim.repair_oneway("server", "client");
+        }
+        let mut now = BTreeSet::new();
+        sim.links(|links| {
+            for link in links {
+                for sent in link {
+                    if let Protocol::Tcp(Segment::Data(seq, _)) = sent.protocol() {
+                        now.insert(*seq);
+                    }
+                }
+            }
+        });
+        for seq in now.difference(&in_flight) {
+            *flights.entry(*seq).or_default() += 1;
+        }
+        in_flight = now;
+        finished = sim.step().unwrap();
+    }
+    assert!(finished);
+    for _ in 0..100 {
+        sim.step().unwrap();
+    }
+    let resent: Vec<u64> = flights
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(seq, _)| *seq)
+        .collect();
+    assert_eq!(resent, [11, 12, 13], "{flights:?}");
+    let r = received.borrow();
+    assert_eq!(r.bytes(), messages(30));
+    assert_eq!(r.end, Some(Ok(())));
+}
+
+/// A writer with squall's 1,024-segment capacity writing 16 messages a
+/// millisecond into a 1 s black hole: all 1,024 credits go to segments the
+/// cut drops, each RTO inside the cut sends them all again (dropped too:
+/// over 2,048 drops), and after the heal they arrive and the server's reads
+/// return the credits. No credit is lost: all 4,096 messages arrive and the
+/// writer finishes. With the switch off the same run leaks the 1,024
+/// credits and the writer blocks forever.
+#[test]
+fn no_flow_control_credit_is_lost_to_dropped_segments() {
+    for retransmission in [true, false] {
+        let mut sim = sim(retransmission, 1024);
+        let received = reading_server(&mut sim);
+        let written: Rc<RefCell<Vec<(Duration, u64)>>> = Rc::default();
+        let log = written.clone();
+        sim.client("client", async move {
+            let mut stream = TcpStream::connect(("server", PORT)).await?;
+            for i in 0..4096u64 {
+                if i % 16 == 0 {
+                    // Pace a little so some messages are written before the cut.
+                    tokio::time::sleep(ms(1)).await;
+                }
+                stream.write_all(&i.to_be_bytes()).await?;
+                log.borrow_mut().push((turmoil::sim_elapsed().unwrap(), i));
+            }
+            stream.shutdown().await?;
+            Ok(())
+        });
+        let finished = run(&mut sim, (ms(100), ms(1100)), ms(30_000));
+        let w = written.borrow();
+        let before = w.iter().filter(|(at, _)| *at < ms(100)).count();
+        let in_cut = w
+            .iter()
+            .filter(|(at, _)| *at >= ms(100) && *at < ms(1100))
+            .count();
+        let read_by_heal = received
+            .borrow()
+            .reads
+            .iter()
+            .filter(|(at, _)| *at < ms(1100))
+            .map(|(_, b)| b.len() / 8)
+            .sum::<usize>();
+        // All 1,024 credits went to segments the cut dropped: 160 on the
+        // link when it began (10 ms of writes at 16 a millisecond) and 864
+        // written into it.
+        assert_eq!(
+            before - read_by_heal,
+            160,
+            "retransmission {retransmission}"
+        );
+        assert_eq!(in_cut, 864, "retransmission {retransmission}");
+        if retransmission {
+            assert!(finished);
+            for _ in 0..100 {
+                sim.step().unwrap();
+            }
+            let r = received.borrow();
+            assert_eq!(r.bytes(), messages(4096));
+            assert_eq!(r.end, Some(Ok(())));
+        } else {
+            assert!(
+                !finished,
+                "the writer blocks forever without retransmission"
+            );
+            assert!(w.len() < 4096);
+        }
+    }
+}
+
+/// Without a user timeout the socket aborts on Linux's `tcp_retries2`
+/// budget: 15 retransmissions from a 200 ms RTO take 924.6 s (0.2 s doubling
+/// ten times to 102.4 s, 204.6 s in all, then six at the 120 s cap). This
+/// connection's RTO is 220 ms, so its expiries after message 10 (sent at
+/// 1010 ms) are 220 ms * (2^k - 1) later up to k = 10 (225.06 s), then
+/// every 120 s; the first at which the segment has waited 924.6 s is
+/// 225.06 + 6 * 120 = 945.06 s after it was sent: the abort is at
+/// 946,070 ms.
+#[test]
+fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
+    assert_eq!(
+        TcpRetransmission::default().abort_after(),
+        Duration::from_millis(924_600)
+    );
+    let mut b = Builder::new();
+    b.tick_duration(ms(1))
+        .simulation_duration(Duration::from_secs(1_000))
+        .min_message_latency(ms(10))
+        .max_message_latency(ms(10))
+        .rng_seed(1)
+        .tcp_retransmission(TcpRetransmission::default());
+    let mut sim = b.build();
+    let _received = reading_server(&mut sim);
+    let outcome: Rc<RefCell<Option<(Duration, io::ErrorKind)>>> = Rc::default();
+    let log = outcome.clone();
+    sim.client("client", async move {
+        let mut stream = TcpStream::connect(("server", PORT)).await?;
+        for i in 0..11u64 {
+            stream.write_all(&i.to_be_bytes()).await?;
+            tokio::time::sleep(ms(100)).await;
+        }
+        let mut buf = [0u8; 8];
+        let e = stream
+            .read(&mut buf)
+            .await
+            .expect_err("the server sends nothing");
+        *log.borrow_mut() = Some((turmoil::sim_elapsed().unwrap(), e.kind()));
+        Ok(())
+    });
+    assert!(run(
+        &mut sim,
+        (ms(1000), Duration::MAX),
+        Duration::from_secs(1_000)
+    ));
+    assert_eq!(
+        *outcome.borrow(),
+        Some((ms(946_070), io::ErrorKind::TimedOut))
+    );
+}

@@ -1,0 +1,9 @@
+pub(crate) mod listener;
+
+pub(crate) mod rtx;
+pub use rtx::TcpRetransmission;
+
+mod split_owned;
+pub use split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
+
+pub(crate) mod stream;

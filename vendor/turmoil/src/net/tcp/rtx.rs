@@ -1,0 +1,312 @@
+//! Acknowledgement and retransmission for simulated TCP (squall fork).
+//!
+//! Off unless [`crate::Builder::tcp_retransmission`] is called: without it a
+//! lost segment is never sent again, as in turmoil 0.7.2. With it, every
+//! non-loopback stream socket keeps the segments its peer has not yet
+//! acknowledged and sends them again on a retransmission timer, the way
+//! Linux does:
+//!
+//! - the receiver answers each data or FIN segment with a cumulative ACK of
+//!   the highest sequence number it has accepted in order (no SACK, no
+//!   delayed ACK);
+//! - the RTO follows RFC 6298 with Linux's floor: 1 s before the first RTT
+//!   sample, then `SRTT + max(4 * RTTVAR, rto_min)`; RTT is sampled only from
+//!   segments that were never retransmitted (Karn);
+//! - each expiry sends every unacknowledged segment again (go-back-N: Linux
+//!   marks them all lost after an RTO) and doubles the RTO, up to `rto_max`;
+//! - the socket aborts, and its reads and writes fail with
+//!   [`std::io::ErrorKind::TimedOut`], once the oldest unacknowledged segment
+//!   has waited longer than the user timeout, or, without one, than the time
+//!   `retries` retransmissions take from `rto_min` (`tcp_retries2`: Linux's
+//!   `tcp_model_timeout`, 924.6 s for 15).
+//!
+//! Time here is the simulation's elapsed time at the start of the step in
+//! which the host runs (`World::tcp_now`), so a run is fully determined by
+//! the seed: no wall clock, and sockets are kept in insertion order. The
+//! earliest timer is exposed (`Tcp::next_rtx_deadline`) so that a driver that
+//! skips idle time can avoid skipping past it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::envelope::Segment;
+
+/// Retransmission settings for simulated TCP, defaulting to Linux's.
+///
+/// Passed to [`crate::Builder::tcp_retransmission`], which turns
+/// acknowledgements and retransmission on for every host of the simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpRetransmission {
+    /// RTO before the first RTT sample (Linux `TCP_TIMEOUT_INIT`: 1 s).
+    pub rto_initial: Duration,
+    /// Floor added to SRTT in place of a smaller `4 * RTTVAR` (Linux
+    /// `TCP_RTO_MIN`: 200 ms).
+    pub rto_min: Duration,
+    /// Cap on the RTO, backoff included (Linux `TCP_RTO_MAX`: 120 s).
+    pub rto_max: Duration,
+    /// Retransmissions before a socket without a user timeout aborts, as a
+    /// time budget computed the way Linux computes it (`tcp_retries2`: 15).
+    pub retries: u32,
+}
+
+impl Default for TcpRetransmission {
+    fn default() -> Self {
+        Self {
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            retries: 15,
+        }
+    }
+}
+
+impl TcpRetransmission {
+    /// How long the oldest unacknowledged segment may wait before a socket
+    /// without a user timeout aborts: Linux's `tcp_model_timeout`, the sum
+    /// of `retries + 1` RTOs doubling from `rto_min` up to `rto_max`.
+    pub fn abort_after(&self) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut rto = self.rto_min;
+        for _ in 0..=self.retries {
+            total += rto;
+            rto = (rto * 2).min(self.rto_max);
+        }
+        total
+    }
+}
+
+/// What a segment carries, kept to send it again.
+#[derive(Clone, Debug)]
+pub(crate) enum Payload {
+    Data(Bytes),
+    Fin,
+}
+
+impl Payload {
+    fn segment(&self, seq: u64) -> Segment {
+        match self {
+            Payload::Data(bytes) => Segment::Data(seq, bytes.clone()),
+            Payload::Fin => Segment::Fin(seq),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Unacked {
+    seq: u64,
+    payload: Payload,
+    /// First transmission: the start of the abort budget, and of an RTT
+    /// sample if the segment is never sent again.
+    sent_at: Duration,
+    retransmitted: bool,
+}
+
+/// What an expired timer asks the socket to do.
+#[derive(Debug)]
+pub(crate) enum Expiry {
+    /// Send these segments again.
+    Retransmit(Vec<Segment>),
+    /// Give up: the peer has not acknowledged for too long.
+    Abort,
+}
+
+/// One socket's send-side retransmission state.
+#[derive(Debug)]
+pub(crate) struct Rtx {
+    config: TcpRetransmission,
+    /// Sent and not yet acknowledged, in sequence order. Bounded by what the
+    /// writer can send in one round trip: a data segment takes a
+    /// flow-control credit, and the credit comes back only when the peer's
+    /// application reads the segment, which is after it arrived. (It comes
+    /// back before the ACK does, so the bound is not the capacity itself.)
+    unacked: VecDeque<Unacked>,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    /// RTO without backoff.
+    rto: Duration,
+    /// Expiries since the last acknowledgement that made progress.
+    backoff: u32,
+    /// When the retransmission timer fires; set iff `unacked` is not empty.
+    deadline: Option<Duration>,
+}
+
+impl Rtx {
+    pub(crate) fn new(config: TcpRetransmission) -> Self {
+        debug_assert!(
+            !config.rto_min.is_zero()
+                && config.rto_min <= config.rto_initial
+                && config.rto_initial <= config.rto_max
+        );
+        Self {
+            config,
+            unacked: VecDeque::new(),
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: config.rto_initial,
+            backoff: 0,
+            deadline: None,
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    pub(crate) fn is_idle(&self) -> bool {
+        self.unacked.is_empty()
+    }
+
+    /// Record a first transmission; arms the timer if it was idle.
+    pub(crate) fn on_send(
+        &mut self,
+        seq: u64,
+        payload: Payload,
+        now: Duration,
+        user_timeout: Option<Duration>,
+    ) {
+        debug_assert!(self.unacked.back().is_none_or(|u| u.seq < seq));
+        self.unacked.push_back(Unacked {
+            seq,
+            payload,
+            sent_at: now,
+            retransmitted: false,
+        });
+        if self.deadline.is_none() {
+            self.arm(now, user_timeout);
+        }
+    }
+
+    /// A cumulative ACK of every segment up to `ack`. Returns whether it
+    /// acknowledged anything new (a duplicate ACK changes nothing).
+    pub(crate) fn on_ack(
+        &mut self,
+        ack: u64,
+        now: Duration,
+        user_timeout: Option<Duration>,
+    ) -> bool {
+        let mut sample = None;
+        let mut progressed = false;
+        while self.unacked.front().is_some_and(|u| u.seq <= ack) {
+            let u = self.unacked.pop_front().expect("front checked");
+            progressed = true;
+            // Karn: the ACK of a retransmitted segment may answer either copy.
+            sample = (!u.retransmitted).then(|| now.saturating_sub(u.sent_at));
+        }
+        if !progressed {
+            return false;
+        }
+        if let Some(rtt) = sample {
+            self.sample(rtt);
+        }
+        self.backoff = 0;
+        self.deadline = None;
+        if !self.unacked.is_empty() {
+            // Linux re-arms the timer from now on every ACK that advances.
+            self.arm(now, user_timeout);
+        }
+        true
+    }
+
+    /// RFC 6298 section 2, with Linux's floor in place of the clock
+    /// granularity `G`.
+    fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(rtt);
+                self.rttvar = self.rttvar * 3 / 4 + delta / 4;
+                self.srtt = Some(srtt * 7 / 8 + rtt / 8);
+            }
+        }
+        let srtt = self.srtt.expect("set above");
+        self.rto = (srtt + (self.rttvar * 4).max(self.config.rto_min)).min(self.config.rto_max);
+        debug_assert!(self.rto >= self.config.rto_min && self.rto <= self.config.rto_max);
+    }
+
+    /// The timer fired at `now` (at or after the deadline).
+    pub(crate) fn on_expiry(&mut self, now: Duration, user_timeout: Option<Duration>) -> Expiry {
+        debug_assert!(self.deadline.is_some_and(|d| d <= now));
+        let head = self
+            .unacked
+            .front()
+            .expect("an armed timer has unacked data");
+        let waited = now.saturating_sub(head.sent_at);
+        let budget = user_timeout.unwrap_or_else(|| self.config.abort_after());
+        if waited >= budget {
+            self.deadline = None;
+            return Expiry::Abort;
+        }
+        let segments = self
+            .unacked
+            .iter_mut()
+            .map(|u| {
+                u.retransmitted = true;
+                u.payload.segment(u.seq)
+            })
+            .collect();
+        // The retry count is bounded by the abort budget above.
+        self.backoff = self.backoff.saturating_add(1);
+        self.arm(now, user_timeout);
+        Expiry::Retransmit(segments)
+    }
+
+    /// Arm the timer at `now` plus the backed-off RTO, but no later than the
+    /// user timeout of the oldest segment (Linux clamps the same way, so
+    /// the abort happens at the user timeout, not at the next RTO after it).
+    fn arm(&mut self, now: Duration, user_timeout: Option<Duration>) {
+        let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
+        let rto = self.rto.saturating_mul(factor).min(self.config.rto_max);
+        let mut at = now + rto;
+        if let (Some(limit), Some(head)) = (user_timeout, self.unacked.front()) {
+            at = at.min((head.sent_at + limit).max(now));
+        }
+        self.deadline = Some(at);
+    }
+}
+
+/// State a stream socket shares with its [`crate::net::TcpStream`] halves:
+/// the user timeout the application set, and why the socket was aborted.
+#[derive(Debug, Default)]
+pub(crate) struct SocketStatus {
+    user_timeout: std::sync::Mutex<Option<Duration>>,
+    aborted: std::sync::OnceLock<std::io::ErrorKind>,
+    /// A writer waiting for credits; woken by an abort, since no credit will
+    /// come back from a peer that stopped answering.
+    writer: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl SocketStatus {
+    pub(crate) fn user_timeout(&self) -> Option<Duration> {
+        *self.user_timeout.lock().unwrap()
+    }
+
+    /// Linux reads a zero `TCP_USER_TIMEOUT` as "not set".
+    pub(crate) fn set_user_timeout(&self, value: Option<Duration>) {
+        *self.user_timeout.lock().unwrap() = value.filter(|d| !d.is_zero());
+    }
+
+    pub(crate) fn aborted(&self) -> Option<std::io::ErrorKind> {
+        self.aborted.get().copied()
+    }
+
+    pub(crate) fn abort(&self, kind: std::io::ErrorKind) {
+        let _ = self.aborted.set(kind);
+        if let Some(waker) = self.writer.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn register_writer(&self, waker: &std::task::Waker) {
+        *self.writer.lock().unwrap() = Some(waker.clone());
+    }
+
+    pub(crate) fn error(&self) -> Option<std::io::Error> {
+        self.aborted()
+            .map(|kind| std::io::Error::new(kind, "Connection timed out"))
+    }
+}
