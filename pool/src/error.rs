@@ -14,6 +14,7 @@ use crate::{
     endpoint::{EndpointError, EndpointId},
     ids::{ConnId, RoutedTo},
     limit::Rejection,
+    route::RouteError,
     sniff::escape,
 };
 
@@ -113,6 +114,18 @@ impl PoolError {
         let mut status = Status::new(self.code(), format!("squall: {self}"));
         status.set_source(Arc::new(self));
         status
+    }
+}
+
+impl From<RouteError> for PoolError {
+    /// One to one: each routing failure is the pool error of its name.
+    fn from(error: RouteError) -> Self {
+        match error {
+            RouteError::NoReadyConnection => PoolError::NoReadyConnection,
+            RouteError::BreakerOpen => PoolError::BreakerOpen,
+            RouteError::NoHealthyEndpoint => PoolError::NoHealthyEndpoint,
+            RouteError::LeaseLost { conn, endpoint } => PoolError::LeaseLost { conn, endpoint },
+        }
     }
 }
 

@@ -27,18 +27,20 @@
 //! # Layout
 //! - [`pool`](Pool): building a pool, handles, shutdown.
 //! - `service`: the RPC path (`tower::Service`), deadlines.
-//! - `shared`: the ready set RPCs are routed over, the RNG, the shutdown signal.
+//! - `shared`: what every handle and task shares: the ready set behind its
+//!   lock, the RNG, the shutdown signal; adaptors onto `route`.
+//! - `route`: the ready set and every routing rule (power of two choices,
+//!   avoided and refused connections, rotation, saturation, pinned and
+//!   leased connections, scaling), a pure core generic over the sender.
 //! - `conn`: one connection's state machine ([`ConnState`]), the task
 //!   that dials, serves and redials it, and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - [`lease`]: pinning one connection, and reporting leases held too long.
-//! - `pick`: power-of-two-choices connection picking.
 //! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
 //!   instead of failing fast.
 //! - `idle`: the idle timeout (gRPC channel idleness).
 //! - `endpoints`: the endpoint set, changed at runtime by
 //!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
-//! - `scale`: extra connections woken when every ready one is full.
 //! - `sniff`: the peer's first bytes, to report a peer that does not speak
 //!   HTTP/2 ([`PoolError::NotHttp2`]).
 //! - `frames`: what the server's frames say that hyper hides: GOAWAY
@@ -86,10 +88,9 @@ pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod outlier;
-mod pick;
 mod pool;
 pub mod retry;
-mod scale;
+mod route;
 mod service;
 mod shared;
 mod sniff;

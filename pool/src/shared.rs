@@ -1,6 +1,11 @@
 //! State shared by every `Pool` handle and every connection task: the ready
 //! set RPCs are routed over, the RNG, the shutdown signal.
 //!
+//! The routing rules themselves are `route/`'s pure core; the methods here
+//! are its adaptors: they take the lock, the RNG, the endpoints out of
+//! rotation and the breakers' admission, and turn what the core chose into
+//! a [`Routed`] for the RPC path.
+//!
 //! Locks are `std::sync::Mutex` held for a few instructions and never across
 //! an `.await`.
 
@@ -31,9 +36,8 @@ use crate::{
     lease::Leases,
     limit::LimitGate,
     outlier::{OutlierCall, Outliers},
-    pick,
     retry::RetryPolicy,
-    scale::Scaling,
+    route::{self, Picked, ReadySet, RouteError, Saturated, Scaling},
     sniff::FirstBytes,
     status::{
         ConnLoad, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
@@ -41,17 +45,17 @@ use crate::{
     },
 };
 
-/// A connection RPCs may be routed to. Only `Ready` connections are here:
-/// leaving `Ready` removes the entry in the same step, so no RPC is ever
-/// routed to a connection known dead or draining.
-pub(crate) struct ReadyConn {
-    pub(crate) conn: ConnId,
-    pub(crate) endpoint: EndpointId,
-    pub(crate) sender: SendRequest<Body>,
-    pub(crate) in_flight: Arc<InFlight>,
+/// What an RPC sends with on one ready connection: the routing core's
+/// sender type in the pool.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) send: SendRequest<Body>,
     /// The peer's first bytes, to tell a non-HTTP/2 peer from a failure.
     pub(crate) peer: Arc<FirstBytes>,
 }
+
+/// A connection RPCs may be routed to (see `route::ReadySet`).
+pub(crate) type ReadyConn = route::ReadyConn<Link>;
 
 /// What `pick` hands the RPC path.
 pub(crate) struct Routed {
@@ -65,17 +69,6 @@ pub(crate) struct Routed {
     pub(crate) outlier: Option<OutlierCall>,
     /// The peer's first bytes, to tell a non-HTTP/2 peer from a failure.
     pub(crate) peer: Arc<FirstBytes>,
-}
-
-/// Why every ready connection is full (`Shared::saturated`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Saturated {
-    /// Each is at its capacity: room comes when an RPC ends, or from an
-    /// extra connection.
-    Settled,
-    /// Some are only at the provisional limit assumed until their server's
-    /// first SETTINGS, a round trip away: wait, do not scale up.
-    Provisional,
 }
 
 /// The optional admission layers, built from the config.
@@ -108,7 +101,7 @@ pub(crate) struct Shared {
     /// Runs hyper's connection and stream tasks; shutdown waits for them.
     pub(crate) executor: TrackedExecutor,
     /// Sorted by `ConnId`, so picking by index is deterministic.
-    ready: Mutex<Vec<ReadyConn>>,
+    ready: Mutex<ReadySet<Link>>,
     rng: Mutex<ChaCha8Rng>,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
@@ -169,7 +162,7 @@ impl Shared {
             health: admission.health.map(Arc::new),
             leases: Leases::default(),
             executor: TrackedExecutor::default(),
-            ready: Mutex::new(Vec::new()),
+            ready: Mutex::new(ReadySet::default()),
             rng: Mutex::new(rng),
             next_conn: AtomicU64::new(1),
             shutdown: watch::Sender::new(false),
@@ -188,12 +181,10 @@ impl Shared {
     }
 
     pub(crate) fn insert_ready(&self, entry: ReadyConn) {
-        {
-            let mut ready = self.ready.lock().expect("ready lock poisoned");
-            let at = ready.partition_point(|c| c.conn < entry.conn);
-            debug_assert!(ready.get(at).is_none_or(|c| c.conn != entry.conn));
-            ready.insert(at, entry);
-        }
+        self.ready
+            .lock()
+            .expect("ready lock poisoned")
+            .insert(entry);
         if let Some(idle) = &self.idle {
             idle.settle();
         }
@@ -238,19 +229,13 @@ impl Shared {
     /// removed; its slots drain those connections next).
     pub(crate) fn remove_ready_of(&self, endpoint: EndpointId) {
         let mut ready = self.ready.lock().expect("ready lock poisoned");
-        ready.retain(|c| c.endpoint != endpoint);
+        ready.remove_endpoint(endpoint);
     }
 
     /// Removes `conn` from the ready set; returns whether it was there.
     pub(crate) fn remove_ready(&self, conn: ConnId) -> bool {
         let mut ready = self.ready.lock().expect("ready lock poisoned");
-        match ready.binary_search_by_key(&conn, |c| c.conn) {
-            Ok(at) => {
-                ready.remove(at);
-                true
-            }
-            Err(_) => false,
-        }
+        ready.remove(conn)
     }
 
     /// Endpoints that take no new RPCs at `now`: ejected as outliers or
@@ -267,160 +252,89 @@ impl Shared {
         out
     }
 
-    /// A stream for a health check of `endpoint`: on its ready connection
-    /// with the lowest id that has room (no RNG draw, so checks change no
-    /// RPC's pick), counted like an RPC against that connection's capacity.
-    /// `None` when the endpoint has no ready connection with room.
+    /// A stream for a health check of `endpoint` (`ReadySet::probe_of`: no
+    /// RNG draw, so checks change no RPC's pick).
     pub(crate) fn probe_of(
         &self,
         endpoint: EndpointId,
     ) -> Option<(SendRequest<Body>, InFlightGuard)> {
         let ready = self.ready.lock().expect("ready lock poisoned");
         ready
-            .iter()
-            .find(|c| c.endpoint == endpoint && c.in_flight.has_room())
-            .map(|c| (c.sender.clone(), c.in_flight.acquire_probe()))
+            .probe_of(endpoint)
+            .map(|(link, stream)| (link.send, stream))
     }
 
-    /// Chooses a ready connection for one RPC and counts the RPC on it.
-    ///
-    /// Connections in `avoid` (already tried by this RPC) are skipped. With
-    /// breakers on, a connection is only chosen if its endpoint's breaker
-    /// admits the call; an endpoint that refuses is left out and the choice
-    /// is made again among the rest (at most once per endpoint).
-    ///
-    /// A connection at its capacity (`max_streams_per_connection`, or the
-    /// server's SETTINGS_MAX_CONCURRENT_STREAMS if lower) is never chosen;
-    /// every count is taken under the ready lock, so it cannot be
-    /// overshot.
-    pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, PoolError> {
+    /// Whether `endpoint`'s breaker admits a call at `now`: `Some(None)`
+    /// when the pool has no breakers, `None` when it refuses.
+    fn admit(&self, endpoint: EndpointId, now: Instant) -> Option<Option<BreakerCall>> {
+        match &self.breakers {
+            None => Some(None),
+            Some(breakers) => breakers.try_acquire(endpoint, now).ok().map(Some),
+        }
+    }
+
+    /// What the RPC path gets for a connection the core chose.
+    fn routed(&self, picked: Picked<Link, Option<BreakerCall>>) -> Routed {
+        let Picked {
+            conn,
+            endpoint,
+            sender: Link { send, peer },
+            guard,
+            admission: breaker,
+        } = picked;
+        Routed {
+            conn,
+            endpoint,
+            sender: send,
+            guard,
+            breaker,
+            outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
+            peer,
+        }
+    }
+
+    /// Chooses a ready connection for one RPC and counts the RPC on it
+    /// (`ReadySet::pick`): not in `avoid`, its endpoint in rotation at
+    /// `now` and admitted by its breaker. Every count is taken under the
+    /// ready lock, so no connection's capacity is overshot.
+    pub(crate) fn pick(&self, now: Instant, avoid: &[ConnId]) -> Result<Routed, RouteError> {
+        let out = self.out_of_rotation(now);
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let has_room = |c: &ReadyConn| c.in_flight.has_room();
-        if !ready
-            .iter()
-            .any(|c| !avoid.contains(&c.conn) && has_room(c))
-        {
-            return Err(PoolError::NoReadyConnection);
-        }
-        let all_have_room = ready.iter().all(has_room);
-        // Endpoints out of rotation (ejected, failing health checks) are
-        // left out from the start; breakers may refuse more below.
-        let mut refused: Vec<EndpointId> = self.out_of_rotation(now);
-        let excluded = refused.len();
-        loop {
-            let chosen = if avoid.is_empty() && refused.is_empty() && all_have_room {
-                // The usual case, every ready connection a candidate: no
-                // list to build (an allocation per RPC). Same draws as below.
-                self.with_rng(|rng| {
-                    pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng)
-                })
-                .map(|at| &ready[at])
-            } else {
-                let candidates: Vec<&ReadyConn> = ready
-                    .iter()
-                    .filter(|c| {
-                        !avoid.contains(&c.conn) && !refused.contains(&c.endpoint) && has_room(c)
-                    })
-                    .collect();
-                self.with_rng(|rng| {
-                    pick::two_choices(candidates.len(), |i| candidates[i].in_flight.load(), rng)
-                })
-                .map(|at| candidates[at])
-            };
-            let Some(chosen) = chosen else {
-                // A connection left that is neither tried nor refused is only
-                // full (at the stream cap): the caller may wait for room.
-                let full = ready
-                    .iter()
-                    .any(|c| !avoid.contains(&c.conn) && !refused.contains(&c.endpoint));
-                return Err(if full {
-                    PoolError::NoReadyConnection
-                } else if refused.len() > excluded {
-                    PoolError::BreakerOpen
-                } else {
-                    PoolError::NoHealthyEndpoint
-                });
-            };
-            let breaker = match &self.breakers {
-                None => None,
-                Some(breakers) => match breakers.try_acquire(chosen.endpoint, now) {
-                    Ok(call) => Some(call),
-                    Err(_) => {
-                        debug_assert!(!refused.contains(&chosen.endpoint));
-                        refused.push(chosen.endpoint);
-                        continue;
-                    }
-                },
-            };
-            return Ok(Routed {
-                conn: chosen.conn,
-                endpoint: chosen.endpoint,
-                sender: chosen.sender.clone(),
-                guard: chosen.in_flight.acquire(),
-                breaker,
-                outlier: self.outliers.as_ref().map(|o| o.call(chosen.endpoint)),
-                peer: Arc::clone(&chosen.peer),
-            });
-        }
+        let picked = self.with_rng(|rng| ready.pick(avoid, out, rng, |e| self.admit(e, now)))?;
+        Ok(self.routed(picked))
     }
 
     /// Chooses a connection for a retry of an RPC that already went to
     /// `tried`: preferably on another endpoint, else on another connection,
-    /// else any ready connection.
+    /// else any ready connection (`ReadySet::pick_elsewhere`).
     pub(crate) fn pick_elsewhere(
         &self,
         now: Instant,
         tried: &[RoutedTo],
-    ) -> Result<Routed, PoolError> {
-        let other_endpoints: Vec<ConnId> = {
-            let ready = self.ready.lock().expect("ready lock poisoned");
-            ready
-                .iter()
-                .filter(|c| tried.iter().any(|t| t.endpoint == c.endpoint))
-                .map(|c| c.conn)
-                .collect()
-        };
-        let other_conns: Vec<ConnId> = tried.iter().map(|t| t.conn).collect();
-        self.pick(now, &other_endpoints)
-            .or_else(|_| self.pick(now, &other_conns))
-            .or_else(|_| self.pick(now, &[]))
+    ) -> Result<Routed, RouteError> {
+        let out = self.out_of_rotation(now);
+        let ready = self.ready.lock().expect("ready lock poisoned");
+        let picked =
+            self.with_rng(|rng| ready.pick_elsewhere(tried, out, rng, |e| self.admit(e, now)))?;
+        Ok(self.routed(picked))
     }
 
-    /// Whether some ready connection (not in `avoid`, its endpoint in
-    /// rotation at `now`) exists but every one is at its capacity
-    /// (`InFlight::capacity`), and if so, whether that is for good (until
-    /// an RPC ends) rather than only until a server says its limit.
+    /// Whether every ready connection an RPC may use (not in `avoid`, in
+    /// rotation at `now`) is full, and for how long (`ReadySet::saturated`).
     pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> Option<Saturated> {
         let out = self.out_of_rotation(now);
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let mut open = ready
-            .iter()
-            .filter(|c| !avoid.contains(&c.conn) && !out.contains(&c.endpoint))
-            .peekable();
-        open.peek()?;
-        let mut settled = true;
-        for c in open {
-            if c.in_flight.has_room() {
-                return None;
-            }
-            settled &= c.in_flight.settled_full();
-        }
-        Some(if settled {
-            Saturated::Settled
-        } else {
-            Saturated::Provisional
-        })
+        ready.saturated(avoid, &out)
     }
 
     /// Every ready connection is full: asks for one more connection, to an
-    /// endpoint that is live and in rotation at `now` (a connection to an
-    /// ejected or unhealthy endpoint would take no RPCs).
+    /// endpoint that is live and in rotation at `now` (`Scaling::grow`).
     /// Returns whether one is on its way.
     pub(crate) fn grow(&self, now: Instant) -> bool {
         let live = self.endpoints.all();
         let out = self.out_of_rotation(now);
-        self.scaling.grow(|id| {
-            !out.contains(&id) && live.get(id.0 as usize).is_some_and(|(_, removed)| !removed)
+        self.scaling.grow(&out, |id| {
+            live.get(id.0 as usize).is_some_and(|(_, removed)| !removed)
         })
     }
 
@@ -442,39 +356,14 @@ impl Shared {
         endpoint: EndpointId,
     ) -> Result<Option<Routed>, PoolError> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let Ok(at) = ready.binary_search_by_key(&conn, |c| c.conn) else {
-            return Err(PoolError::LeaseLost { conn, endpoint });
-        };
-        let chosen = &ready[at];
-        debug_assert_eq!(chosen.endpoint, endpoint);
-        if !chosen.in_flight.has_room() {
-            return Ok(None);
-        }
-        let breaker = match &self.breakers {
-            None => None,
-            Some(breakers) => Some(
-                breakers
-                    .try_acquire(endpoint, now)
-                    .map_err(|_| PoolError::BreakerOpen)?,
-            ),
-        };
-        Ok(Some(Routed {
-            conn,
-            endpoint,
-            sender: chosen.sender.clone(),
-            guard: chosen.in_flight.acquire(),
-            breaker,
-            outlier: self.outliers.as_ref().map(|o| o.call(endpoint)),
-            peer: Arc::clone(&chosen.peer),
-        }))
+        let picked = ready.pinned(conn, endpoint, |e| self.admit(e, now))?;
+        Ok(picked.map(|picked| self.routed(picked)))
     }
 
     /// A ready connection for a new lease: the less loaded of two.
     pub(crate) fn choose_for_lease(&self) -> Option<(ConnId, EndpointId)> {
         let ready = self.ready.lock().expect("ready lock poisoned");
-        let at = self
-            .with_rng(|rng| pick::two_choices(ready.len(), |i| ready[i].in_flight.load(), rng))?;
-        Some((ready[at].conn, ready[at].endpoint))
+        self.with_rng(|rng| ready.choose_for_lease(rng))
     }
 
     pub(crate) fn ready_count(&self) -> usize {

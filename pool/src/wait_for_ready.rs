@@ -26,7 +26,8 @@ use tokio::time::{Instant, timeout_at};
 use crate::{
     error::PoolError,
     ids::{ConnId, RoutedTo},
-    shared::{Routed, Saturated, Shared},
+    route::{self, RouteError},
+    shared::{Routed, Shared},
 };
 
 /// Per-call opt-in to wait for a ready connection (until the RPC's
@@ -76,7 +77,7 @@ async fn pick_by(
     deadline: Instant,
     avoid: &[ConnId],
     wait_for_ready: bool,
-    pick: impl Fn(Instant) -> Result<Routed, PoolError>,
+    pick: impl Fn(Instant) -> Result<Routed, RouteError>,
 ) -> Result<Routed, PoolError> {
     let mut changes = shared.watch_ready_changes();
     loop {
@@ -85,12 +86,9 @@ async fn pick_by(
         changes.borrow_and_update();
         let now = Instant::now();
         match pick(now) {
-            Err(PoolError::NoReadyConnection) => {}
-            // Every endpoint with a ready connection is ejected or failing
-            // its health checks: as in gRPC, that is no ready connection to
-            // a call that asked to wait (an endpoint's return wakes it).
-            Err(PoolError::NoHealthyEndpoint) if wait_for_ready => {}
-            routed => return routed,
+            Ok(routed) => return Ok(routed),
+            Err(error) if route::worth_another_look(error, wait_for_ready) => {}
+            Err(error) => return Err(error.into()),
         }
         if shared.is_shutting_down() {
             return Err(PoolError::Shutdown);
@@ -99,7 +97,7 @@ async fn pick_by(
         // connection this asks for (not while a server has yet to say how
         // many streams it takes: it will most likely take more).
         let saturated = shared.saturated(now, avoid);
-        if saturated == Some(Saturated::Settled) {
+        if saturated.is_some_and(|s| s.asks_to_grow()) {
             shared.grow(now);
         }
         let saturated = saturated.is_some();

@@ -22,7 +22,7 @@ use crate::{
     frames::PeerFrames,
     ids::ConnId,
     inflight::InFlight,
-    shared::{ReadyConn, Shared},
+    shared::{Link, ReadyConn, Shared},
     sniff::FirstBytes,
     status::{Connectivity, LiveConn, SlotStatus},
 };
@@ -90,9 +90,8 @@ impl Conn {
         self.shared.insert_ready(ReadyConn {
             conn: self.id,
             endpoint: self.endpoint,
-            sender,
+            sender: Link { send: sender, peer },
             in_flight: Arc::clone(&self.in_flight),
-            peer,
         });
         self.publish(Connectivity::Ready);
         self.emit(ConnEvent::Ready);

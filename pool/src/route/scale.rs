@@ -67,17 +67,19 @@ impl Scaling {
     }
 
     /// Every ready connection is full: wakes one extra slot of the first
-    /// endpoint (by id, among `live` ones) that may grow, unless one is
-    /// already dialling. Returns whether a connection is on its way.
-    pub(crate) fn grow(&self, live: impl Fn(EndpointId) -> bool) -> bool {
+    /// endpoint (by id, among `live` ones not `out` of rotation) that may
+    /// grow, unless one is already dialling: a connection to an ejected or
+    /// unhealthy endpoint would take no RPCs. Returns whether a connection
+    /// is on its way.
+    pub(crate) fn grow(&self, out: &[EndpointId], live: impl Fn(EndpointId) -> bool) -> bool {
         let mut endpoints = self.endpoints.lock().expect("scaling lock poisoned");
         if endpoints.iter().any(|g| g.growing) {
             return true;
         }
-        let candidate = endpoints
-            .iter_mut()
-            .enumerate()
-            .find(|(id, g)| g.dormant > 0 && live(EndpointId(*id as u32)));
+        let candidate = endpoints.iter_mut().enumerate().find(|(id, g)| {
+            let id = EndpointId(*id as u32);
+            g.dormant > 0 && !out.contains(&id) && live(id)
+        });
         match candidate {
             Some((_, g)) => {
                 g.growing = true;
@@ -96,13 +98,36 @@ mod tests {
     #[test]
     fn wakes_one_slot_at_a_time_and_only_where_one_sleeps() {
         let scaling = Scaling::default();
-        assert!(!scaling.grow(|_| true), "nothing asleep: cannot grow");
+        assert!(!scaling.grow(&[], |_| true), "nothing asleep: cannot grow");
         let _wake = scaling.sleep(EndpointId(1));
-        assert!(!scaling.grow(|id| id != EndpointId(1)), "removed endpoint");
-        assert!(scaling.grow(|_| true));
+        assert!(
+            !scaling.grow(&[], |id| id != EndpointId(1)),
+            "removed endpoint"
+        );
+        assert!(scaling.grow(&[], |_| true));
         scaling.left(EndpointId(1));
-        assert!(scaling.grow(|_| true), "still dialling the first");
+        assert!(scaling.grow(&[], |_| true), "still dialling the first");
         scaling.grown(EndpointId(1));
-        assert!(!scaling.grow(|_| true), "no sleeper left");
+        assert!(!scaling.grow(&[], |_| true), "no sleeper left");
+    }
+
+    #[test]
+    fn grows_the_first_endpoint_in_rotation_only() {
+        use futures_util::FutureExt;
+
+        // Endpoint 0 is ejected: its extra connection would take no RPC,
+        // so endpoint 1's sleeper is woken instead, and with only endpoint
+        // 0 asleep nothing grows.
+        let scaling = Scaling::default();
+        let zero = scaling.sleep(EndpointId(0));
+        let one = scaling.sleep(EndpointId(1));
+        assert!(scaling.grow(&[EndpointId(0)], |_| true));
+        // `notify_one` with no waiter stores a permit: the first poll of
+        // the woken slot's wait is ready, the other's is not.
+        let woken = |wake: &Notify| wake.notified().now_or_never().is_some();
+        assert!(woken(&one) && !woken(&zero));
+        scaling.left(EndpointId(1));
+        scaling.grown(EndpointId(1));
+        assert!(!scaling.grow(&[EndpointId(0)], |_| true), "only 0 asleep");
     }
 }

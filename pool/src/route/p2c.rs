@@ -1,4 +1,4 @@
-//! Choosing a connection for an RPC: power of two choices, least loaded.
+//! The power-of-two-choices draw: of two random candidates, the less loaded.
 //!
 //! Two distinct candidates are drawn with the pool's seeded RNG and the one
 //! with fewer in-flight RPCs wins (ties go to the first draw). This spreads
