@@ -40,7 +40,7 @@ async fn pool_to(address: SocketAddr, config: PoolConfig) -> Pool {
     let pool = Pool::builder()
         .endpoint(format!("http://{address}"))
         .config(config)
-        .build(TcpConnector::default())
+        .build(TcpConnector)
         .expect("valid pool");
     for _ in 0..500 {
         if pool.ready_connections() == connections {
@@ -169,4 +169,41 @@ async fn the_pools_deadline_bounds_a_slow_call() {
     let error = PoolError::from_status(&status).expect("the pool's own deadline");
     assert!(error.routed().is_some());
     assert_eq!(pool.shutdown().await.tasks_left, 0);
+}
+
+/// Sub-second keepalive once failed every dial on Linux
+/// (`ConnectFailed(Io(InvalidInput))`: 500 ms handed to TCP_KEEPINTVL, which
+/// takes whole seconds). Now the pool connects, PINGs every 300 ms and keeps
+/// serving across several keepalive rounds without losing a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_second_keepalive_connects_and_serves() {
+    let config = PoolConfig {
+        connections_per_endpoint: 2,
+        keepalive: squall_pool::KeepaliveConfig {
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(500),
+            while_idle: true,
+        },
+        ..PoolConfig::default()
+    };
+    let pool = pool_to(start_server().await, config).await;
+    let mut client = EchoClient::new(pool.clone());
+    let mut conns = BTreeSet::new();
+    // 1.5 s of RPCs with 100 ms gaps: several keepalive intervals.
+    for i in 0..15 {
+        let response = client
+            .echo(EchoRequest {
+                message: format!("ping-paced {i}"),
+                ..Default::default()
+            })
+            .await
+            .expect("echo succeeds under sub-second keepalive");
+        let routed = *response.extensions().get::<RoutedTo>().expect("RoutedTo");
+        conns.insert(routed.conn);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pool.ready_connections(), 2);
+    assert!(conns.len() <= 2, "no connection was replaced: {conns:?}");
+    let report = pool.shutdown().await;
+    assert_eq!(report.tasks_left, 0);
 }

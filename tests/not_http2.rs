@@ -72,7 +72,7 @@ async fn call(reply: &'static [u8]) -> (tonic::Status, Vec<CloseCause>) {
                 sink.lock().unwrap().push(cause.clone());
             }
         })
-        .build(TcpConnector::default())
+        .build(TcpConnector)
         .expect("valid pool");
     let mut request = tonic::Request::new(EchoRequest::default());
     request.set_timeout(Duration::from_secs(10));

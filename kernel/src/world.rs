@@ -306,15 +306,12 @@ fn start_client(
         .into_iter()
         .filter_map(|host| Some((host.clone(), lab.addr(&host)?.to_string())))
         .collect();
-    let keepalive = match &config.client {
-        ClientKind::Pool { config, .. } => config.keepalive,
-        ClientKind::TonicChannel { .. } => squall_pool::KeepaliveConfig::default(),
-    };
     let (config, recorder, watched) = (config.clone(), recorder.clone(), watched.clone());
     HostThread::spawn(lab, CLIENT_HOST, move || {
         let net = Network {
-            // The socket options users get: the pool's real connector.
-            connector: TcpConnector::new(keepalive),
+            // The socket options users get: the pool's real connector, given
+            // the options the pool derives from its keepalive.
+            connector: TcpConnector,
             url_of: Box::new(move |host: &str| {
                 let addr = addresses.get(host).map_or(host, String::as_str);
                 format!("http://{addr}:{ECHO_PORT}")

@@ -153,7 +153,7 @@ async fn pool(addr: SocketAddr, n: usize) -> (Pool, Vec<HealthClient<Pool>>) {
     let pool = Pool::builder()
         .endpoint(format!("http://{addr}"))
         .config(config.clone())
-        .build(TcpConnector::new(config.keepalive))
+        .build(TcpConnector)
         .expect("a valid pool");
     while pool.ready_connections() < n {
         tokio::time::sleep(Duration::from_millis(1)).await;

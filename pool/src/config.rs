@@ -208,6 +208,21 @@ impl PoolConfig {
         if self.keepalive.timeout.is_zero() {
             return err("keepalive.timeout", "must be greater than zero");
         }
+        // Both become TCP keepalive times on real sockets (see `socket`),
+        // which Linux caps.
+        let tcp_limit = Duration::from_secs(crate::socket::MAX_TCP_KEEPALIVE_SECS);
+        if self.keepalive.interval > tcp_limit {
+            return err(
+                "keepalive.interval",
+                "must be at most 32767 s (Linux's largest TCP_KEEPIDLE)",
+            );
+        }
+        if self.keepalive.timeout > tcp_limit {
+            return err(
+                "keepalive.timeout",
+                "must be at most 32767 s (Linux's largest TCP_KEEPINTVL)",
+            );
+        }
         self.backoff.validate()?;
         if self.default_rpc_timeout.is_zero() {
             return err("default_rpc_timeout", "must be greater than zero");
@@ -331,6 +346,24 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         PoolConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn keepalive_beyond_linux_tcp_limits_is_rejected_and_sub_second_accepted() {
+        let mut c = PoolConfig::default();
+        c.keepalive.interval = Duration::from_secs(32_768);
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "keepalive.interval");
+        assert!(e.problem.contains("32767 s"), "{e}");
+
+        let mut c = PoolConfig::default();
+        c.keepalive.timeout = Duration::MAX;
+        assert_eq!(c.validate().unwrap_err().field, "keepalive.timeout");
+
+        let mut c = PoolConfig::default();
+        c.keepalive.interval = Duration::from_secs(32_767);
+        c.keepalive.timeout = Duration::from_millis(500);
+        c.validate().unwrap();
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! The pool knows nothing of sockets. Anything that yields an
 //! `AsyncRead + AsyncWrite` stream for an [`Endpoint`] is a connector: the
 //! [`TcpConnector`] shipped here for real networks, a turmoil connector in the
-//! simulator, an in-memory duplex in unit tests.
+//! simulator, an in-memory duplex in unit tests. The pool passes every dial
+//! the [`SocketOptions`] its config implies, so each connector sets the same
+//! ones.
 
 use std::{future::Future, io, pin::Pin};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::{config::KeepaliveConfig, endpoint::Endpoint};
+use crate::{endpoint::Endpoint, socket::SocketOptions};
 
 /// Opens byte streams to endpoints.
 ///
@@ -19,10 +21,12 @@ pub trait Connector: Send + Sync + 'static {
     /// The stream type this connector yields.
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
 
-    /// Opens one stream to `endpoint`.
+    /// Opens one stream to `endpoint`. A connector over real or simulated
+    /// TCP applies `socket`; one over something else (a pipe) may ignore it.
     fn connect(
         &self,
         endpoint: &Endpoint,
+        socket: &SocketOptions,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send + 'static;
 }
 
@@ -38,39 +42,33 @@ pub(crate) trait DynConnector: Send + Sync + 'static {
     fn connect(&self, endpoint: &Endpoint) -> ConnectFuture;
 }
 
-impl<C: Connector> DynConnector for C {
+/// A connector with the socket options of the pool that owns it: the one
+/// place where the options meet the dial.
+pub(crate) struct Configured<C> {
+    connector: C,
+    socket: SocketOptions,
+}
+
+impl<C: Connector> Configured<C> {
+    pub(crate) fn new(connector: C, socket: SocketOptions) -> Self {
+        Self { connector, socket }
+    }
+}
+
+impl<C: Connector> DynConnector for Configured<C> {
     fn connect(&self, endpoint: &Endpoint) -> ConnectFuture {
-        let fut = Connector::connect(self, endpoint);
+        let fut = self.connector.connect(endpoint, &self.socket);
         Box::pin(async move { fut.await.map(|io| Box::new(io) as BoxIo) })
     }
 }
 
-/// Connects over real TCP with tokio.
-///
-/// Besides `TCP_NODELAY` (gRPC messages are small and latency-sensitive;
-/// Nagle's algorithm would delay them), it sets the kernel's own dead-peer
-/// detection to match the pool's HTTP/2 keepalive, as grpc-go does: TCP
-/// keepalive probes after `interval` of silence, and on Linux
-/// `TCP_USER_TIMEOUT` = `timeout`, so data left unacknowledged that long
-/// fails the socket even while HTTP/2 PINGs are queued behind it.
-#[derive(Debug, Clone, Copy)]
-pub struct TcpConnector {
-    keepalive: KeepaliveConfig,
-}
-
-impl TcpConnector {
-    /// A connector whose socket options follow `keepalive` (use the pool's).
-    pub fn new(keepalive: KeepaliveConfig) -> Self {
-        Self { keepalive }
-    }
-}
-
-impl Default for TcpConnector {
-    /// Socket options for [`KeepaliveConfig::default`].
-    fn default() -> Self {
-        Self::new(KeepaliveConfig::default())
-    }
-}
+/// Connects over real TCP with tokio and sets the pool's [`SocketOptions`]:
+/// `TCP_NODELAY`, TCP keepalive and, on Linux and Android,
+/// `TCP_USER_TIMEOUT`, so the kernel's own dead-peer detection matches the
+/// pool's HTTP/2 keepalive, as grpc-go does (see [`SocketOptions`] for the
+/// rounding Linux needs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
 
 impl Connector for TcpConnector {
     type Io = tokio::net::TcpStream;
@@ -78,29 +76,29 @@ impl Connector for TcpConnector {
     fn connect(
         &self,
         endpoint: &Endpoint,
+        socket: &SocketOptions,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send + 'static {
         let host = endpoint.host().to_owned();
         let port = endpoint.port();
-        let keepalive = self.keepalive;
+        let socket = *socket;
         async move {
             let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
-            set_dead_peer_detection(&stream, &keepalive)?;
+            apply(&stream, &socket)?;
             Ok(stream)
         }
     }
 }
 
-fn set_dead_peer_detection(
-    stream: &tokio::net::TcpStream,
-    keepalive: &KeepaliveConfig,
-) -> io::Result<()> {
+fn apply(stream: &tokio::net::TcpStream, options: &SocketOptions) -> io::Result<()> {
+    stream.set_nodelay(options.nodelay)?;
     let socket = socket2::SockRef::from(stream);
     let probes = socket2::TcpKeepalive::new()
-        .with_time(keepalive.interval)
-        .with_interval(keepalive.timeout);
+        .with_time(options.keepalive.idle)
+        .with_interval(options.keepalive.interval);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let probes = probes.with_retries(options.keepalive.retries);
     socket.set_tcp_keepalive(&probes)?;
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    socket.set_tcp_user_timeout(Some(keepalive.timeout))?;
+    socket.set_tcp_user_timeout(Some(options.user_timeout))?;
     Ok(())
 }

@@ -13,8 +13,8 @@
 //! let config = PoolConfig::default();
 //! let pool = Pool::builder()
 //!     .endpoint("http://127.0.0.1:50051")
-//!     .config(config.clone())
-//!     .build(TcpConnector::new(config.keepalive))?;
+//!     .config(config)
+//!     .build(TcpConnector)?;
 //! // let client = EchoClient::new(pool.clone());
 //! pool.shutdown().await;
 //! # Ok(()) }
@@ -52,7 +52,8 @@
 //!   [`breaker::GrpcCode`]).
 //! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC.
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
-//! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP).
+//! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP);
+//!   [`socket`]: the socket options the pool asks every connector to set.
 //! - `executor`: hyper's tasks, tracked so shutdown can wait for them.
 //! - `body`, `inflight`: response bodies and the in-flight count they hold.
 //! - [`error`]: typed errors and their gRPC status codes.
@@ -94,6 +95,7 @@ mod route;
 mod service;
 mod shared;
 mod sniff;
+pub mod socket;
 pub mod status;
 mod wait;
 mod wait_for_ready;
@@ -116,6 +118,7 @@ pub use outlier::{OutlierChange, OutlierConfig};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::ResponseFuture;
+pub use socket::{SocketOptions, TcpKeepalive};
 pub use status::{
     ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,
     SlotStats,

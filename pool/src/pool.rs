@@ -10,7 +10,7 @@ use crate::{
     config::PoolConfig,
     config_error::ConfigError,
     conn::Slot,
-    connector::Connector,
+    connector::{Configured, Connector},
     endpoint::{Endpoint, EndpointId},
     endpoints::{AddEndpointError, RemoveEndpointError},
     error::BuildError,
@@ -22,6 +22,7 @@ use crate::{
     outlier::{Outliers, return_ejected},
     retry::RetryPolicy,
     shared::{Admission, Shared},
+    socket::SocketOptions,
     status::{ConnLoad, Connectivity, PoolStats},
 };
 use tokio::sync::watch;
@@ -241,6 +242,7 @@ impl PoolBuilder {
     /// task per slot. Must be called inside a tokio runtime.
     pub fn build<C: Connector>(self, connector: C) -> Result<Pool, BuildError> {
         self.config.validate()?;
+        let socket = SocketOptions::for_keepalive(&self.config.keepalive);
         let endpoints = parse_endpoints(&self.endpoints)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
 
@@ -250,7 +252,7 @@ impl PoolBuilder {
         let shared = Arc::new(Shared::new(
             endpoints,
             self.config,
-            Box::new(connector),
+            Box::new(Configured::new(connector, socket)),
             events,
             rng,
             admission,

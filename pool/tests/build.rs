@@ -12,7 +12,7 @@ async fn bad_config_names_the_field() {
     let error = Pool::builder()
         .endpoint("http://127.0.0.1:1")
         .config(config)
-        .build(TcpConnector::default())
+        .build(TcpConnector)
         .err()
         .expect("rejected");
     match &error {
@@ -30,7 +30,7 @@ async fn bad_endpoints_are_rejected() {
     let build = |endpoints: &[&str]| {
         Pool::builder()
             .endpoints(endpoints.iter().copied())
-            .build(TcpConnector::default())
+            .build(TcpConnector)
             .err()
             .expect("rejected")
     };
@@ -49,6 +49,6 @@ async fn bad_endpoints_are_rejected() {
 fn building_outside_a_runtime_is_an_error_not_a_panic() {
     let result = Pool::builder()
         .endpoint("http://127.0.0.1:1")
-        .build(TcpConnector::default());
+        .build(TcpConnector);
     assert!(matches!(result, Err(BuildError::NoRuntime)));
 }

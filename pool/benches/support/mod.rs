@@ -21,7 +21,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
-use squall_pool::{Connector, Endpoint, Pool, PoolConfig};
+use squall_pool::{Connector, Endpoint, Pool, PoolConfig, SocketOptions};
 use tokio::{io::DuplexStream, runtime::Runtime};
 use tonic::{body::Body, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -62,6 +62,7 @@ impl Connector for PipeConnector {
     fn connect(
         &self,
         _endpoint: &Endpoint,
+        _socket: &SocketOptions,
     ) -> impl Future<Output = io::Result<DuplexStream>> + Send + 'static {
         let io = serve_pipe();
         async move { Ok(io) }

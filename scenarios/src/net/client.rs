@@ -114,7 +114,7 @@ impl Client {
                     sink.on_event(event);
                 }
             })
-            .build(TcpConnector::new(config.keepalive))?;
+            .build(TcpConnector)?;
         let all_ready = async {
             loop {
                 let mut changed = std::pin::pin!(opened.changed.notified());
