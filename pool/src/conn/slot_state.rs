@@ -4,25 +4,24 @@
 //! and owns the attempt count and the backoff schedule.
 //!
 //! ```text
-//!                  shutting down, or endpoint removed
-//!      ┌──────────▶ Between ────────────────────────────────────────▶ Stopped
-//!      │             │  │  │ idle                                        ▲
-//!      │             │  │  ▼                                             │
-//!      │             │  │ Asleep ── woken: extra, none retiring ─┐       │
-//!      │             │  │  │ woken                               │       │
-//!      │             │  ▼  ▼          extra, none retiring       ▼       │
-//!      │             │ Dialing ◀────── woken ───────────────── Dormant   │
-//!      │             │  │   │                                            │ halted (asleep,
-//!      │             │  │   │ connected                                  │ dormant, dialling),
-//!      │             │  │   ▼                                            │ or stopped serving
-//!      │   waited    │  │  Serving ───────────────────────────────────────┘
-//!      │             │  │   │  │
-//!      │             ▼  │   │  └── retired, lived, carried RPCs (attempts restart);
-//!      ├──────── BackingOff │      extra slot: any end ──────────────────▶ Between
-//!      │           ▲    ▲   │
-//!      │    failed ┘    └───┘ died young, or sent away before it proved itself
-//!      └──────────────────────────────────────────────────────────────── (loop)
+//!             shutting down, removed              halted, or stopped serving
+//!   Between ───────────────────────▶ Stopped ◀─── (Asleep, Dormant, Dialing, Serving)
+//!    │ ▲ ▲
+//!    │ │ └─────── waited ──────── BackingOff ◀── failed ──── Dialing
+//!    │ │                              ▲                       ▲   │ connected
+//!    │ │                              └─── died young ───┐    │   ▼
+//!    │ └── retired, lived, carried RPCs; extra: any end ──── Serving
+//!    │
+//!    ├── idle ───────────────────▶ Asleep ── woken ───────────────▶ Dialing
+//!    │                               └── woken, extra ─▶ Dormant
+//!    ├── extra, none retiring ─────────────────────────▶ Dormant ── woken ─▶ Dialing
+//!    └── otherwise ────────────────────────────────────────────────────────▶ Dialing
 //! ```
+//!
+//! "Extra" is an extra slot (scaling); it goes dormant only while no
+//! connection retiring for its age waits for it. "Died young" includes a
+//! connection sent away before it proved itself. Every way into `Dialing` from `Asleep` or `Dormant` restarts
+//! the attempts.
 //!
 //! | state | outcome | next state | action |
 //! | --- | --- | --- | --- |
