@@ -33,7 +33,8 @@
 //!   avoided and refused connections, rotation, saturation, pinned and
 //!   leased connections, scaling), a pure core generic over the sender.
 //! - `conn`: one connection's state machine ([`ConnState`]), the task
-//!   that dials, serves and redials it, and its retirement at max age.
+//!   that dials, serves and redials it (its loop a state machine too, with
+//!   gRPC's reconnect backoff), and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
 //! - [`lease`]: pinning one connection, and reporting leases held too long.
 //! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
@@ -45,7 +46,6 @@
 //!   HTTP/2 ([`PoolError::NotHttp2`]).
 //! - `frames`: what the server's frames say that hyper hides: GOAWAY
 //!   and its stream limit (SETTINGS_MAX_CONCURRENT_STREAMS).
-//! - `backoff`: gRPC's reconnect schedule.
 //! - [`config`]: every knob, its default, validation; `config_error`:
 //!   [`ConfigError`], which every concern's config validates into.
 //! - `code`: [`GrpcCode`], the gRPC status codes (also
@@ -64,7 +64,6 @@
 //! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
 //! - [`health`]: active `grpc.health.v1` checks of every endpoint.
 
-mod backoff;
 mod body;
 pub mod breaker;
 mod code;

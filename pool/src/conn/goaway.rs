@@ -33,8 +33,9 @@ use tokio::{
 
 use crate::{
     conn::{
+        close::{close_cause, drain},
+        dial::Http2Connection,
         lifecycle::Conn,
-        slot::{Http2Connection, close_cause, drain},
     },
     event::{CloseCause, DrainCause, EventKind, PoolEvent},
     frames::Goaway,

@@ -21,9 +21,10 @@ use tokio::{
 
 use crate::{
     conn::{
+        close::{close_cause, drain, drain_and_close},
+        dial::Http2Connection,
         goaway,
         lifecycle::Conn,
-        slot::{Http2Connection, close_cause, drain, drain_and_close},
     },
     event::{CloseCause, DrainCause},
     shared::Shared,

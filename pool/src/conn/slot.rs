@@ -4,52 +4,73 @@
 //! A slot is a position ("the second connection to server-1"), not a
 //! connection: each dial makes a new [`Conn`] with a new id, so a trace shows
 //! a dead connection and its replacement as two lives.
+//!
+//! What to do next is the slot's state machine's decision
+//! (`slot_state.rs`); this task performs each action it decides on (the
+//! waits, the dial, serving) and feeds back what came of it.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
-use futures_util::FutureExt;
-use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     sync::{oneshot, watch},
     time::{Instant, sleep_until, timeout},
 };
-use tonic::body::Body;
 
 use crate::{
-    backoff::Backoff,
-    conn::Replacing,
-    conn::{goaway, lifecycle::Conn, retire},
-    connector::BoxIo,
+    conn::{
+        close::{close_cause, drain_and_close},
+        dial::{self, Http2Connection},
+        goaway::{self, Replacing},
+        lifecycle::Conn,
+        retire,
+        slot_state::{Action, Ending, Outcome, Sight, SlotMachine},
+    },
     endpoint::EndpointId,
     endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
-    executor::TrackedExecutor,
     frames::Goaway,
     idle::{self, Activity, Phase},
-    inflight::{InFlight, PROVISIONAL_PEER_LIMIT},
     shared::Shared,
-    sniff::{FirstBytes, Sniff},
     status::Connectivity,
     wait,
 };
 
-pub(super) type Http2Connection = http2::Connection<TokioIo<BoxIo>, Body, TrackedExecutor>;
-
 pub(crate) struct Slot {
+    // These two come first: fields drop in order, so a slot that ends
+    // stops counting a replacement, then releases a retiring connection,
+    // before anything else it holds goes.
+    /// Held while dialling the replacement of a connection sent away:
+    /// fail-fast RPCs wait for it (`Shared::is_replacing`).
+    replacing: Option<Replacing>,
+    /// The previous connection, retiring for its age: told when its
+    /// replacement is ready, so it keeps serving until then.
+    retiring: Option<oneshot::Sender<()>>,
     /// The pool's idle phase, when it has an idle timeout.
     idle: Option<watch::Receiver<Phase>>,
     shared: Arc<Shared>,
     /// Index among all the pool's slots.
     index: usize,
     endpoint: EndpointId,
-    backoff: Backoff,
     shutdown: watch::Receiver<bool>,
     /// Set when the endpoint is removed: the slot drains and ends.
     removed: Arc<Removed>,
     /// An extra slot (scaling): asleep until the pool needs room, and its
     /// connection closes after `scale_down_after` without RPCs.
     extra: bool,
+}
+
+/// What one action leaves for the next, which takes it over.
+enum Held {
+    Nothing,
+    /// A connection just dialled and ready, and hyper's dispatcher: for
+    /// `Serve`.
+    Ready(Conn, Http2Connection),
+    /// A closed connection, kept until the backoff wait after it is over.
+    /// Dropping it releases the replacement count it may still hold.
+    Closed(Conn),
+    /// The replacement count of a connection sent away (the connection
+    /// itself went to the task that finishes it).
+    SentAway(Option<Replacing>),
 }
 
 /// How serving a ready connection ended.
@@ -92,10 +113,11 @@ impl Slot {
         extra: bool,
     ) -> Self {
         Self {
+            replacing: None,
+            retiring: None,
             extra,
             idle: shared.idle.as_ref().map(|idle| idle.watch()),
             index,
-            backoff: Backoff::new(shared.config.backoff),
             shutdown: shared.shutdown_signal(),
             removed: shared.endpoints.removed(endpoint),
             shared,
@@ -104,161 +126,206 @@ impl Slot {
     }
 
     pub(crate) async fn run(mut self) {
-        // Consecutive attempts since this slot last had a healthy connection.
-        let mut attempt: u32 = 0;
-        // The previous connection, retiring for its age: told when its
-        // replacement is ready, so it keeps serving until then.
-        let mut retiring: Option<oneshot::Sender<()>> = None;
-        // Held while dialling the replacement of a connection sent away:
-        // fail-fast RPCs wait for it (`Shared::is_replacing`).
-        let mut replacing: Option<Replacing> = None;
-        while !self.shared.is_shutting_down() {
-            if self.removed.is_set() {
-                self.end_removed();
-                return;
-            }
-            if self.is_idle() {
-                if !self.wait_awake().await {
-                    return;
+        let (mut machine, mut action) = SlotMachine::new(self.extra, self.shared.config.backoff);
+        let mut held = Held::Nothing;
+        loop {
+            let outcome;
+            (outcome, held) = match action {
+                Action::Look { keep_replacing } => {
+                    self.release(held, keep_replacing);
+                    (Outcome::Looked(self.look()), Held::Nothing)
                 }
-                self.backoff.reset();
-                attempt = 0;
-            }
-            // A retiring connection waits for this slot's replacement.
-            if self.extra && retiring.is_none() {
-                if !self.sleep().await {
-                    return;
-                }
-                self.backoff.reset();
-                attempt = 0;
-            }
-            attempt = attempt.saturating_add(1);
-            let started = Instant::now();
-            let delay = self.shared.with_rng(|rng| self.backoff.next_delay(rng));
-            // gRPC: an attempt gets at least min_connect_timeout, and the next
-            // attempt starts no earlier than `delay` after this one started.
-            let connect_timeout = delay.max(self.shared.config.backoff.min_connect_timeout);
-            let retry_at = started + delay;
-
-            let mut conn = Conn::start(
-                Arc::clone(&self.shared),
-                self.index,
-                self.endpoint,
-                attempt,
-                self.extra,
-            );
-            let dialled = tokio::select! {
-                biased;
-                _ = wait::for_shutdown(&mut self.shutdown) => {
-                    conn.close(CloseCause::Shutdown);
-                    return;
-                }
-                _ = self.removed.wait() => {
-                    conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
-                    return;
-                }
-                dialled = timeout(
+                Action::WaitAwake => (self.wait_awake().await, Held::Nothing),
+                Action::Sleep => (self.sleep().await, Held::Nothing),
+                Action::Dial {
+                    attempt,
+                    delay,
                     connect_timeout,
-                    dial(&self.shared, self.endpoint, &conn),
-                ) => dialled,
-            };
-            // Ready or failed, the replacement is no longer on its way.
-            drop(replacing.take());
-            let (sender, connection, first) = match dialled {
-                Ok(Ok(session)) => session,
-                Ok(Err(error)) => {
-                    conn.close(CloseCause::ConnectFailed(error));
-                    self.grown();
-                    self.wait_until(&conn, retry_at).await;
-                    continue;
+                } => self.dial(attempt, delay, connect_timeout).await,
+                Action::Serve => {
+                    let Held::Ready(conn, connection) = held else {
+                        unreachable!("`Serve` follows a dial that connected");
+                    };
+                    self.serve_ready(conn, connection).await
                 }
-                Err(_elapsed) => {
-                    conn.close(CloseCause::ConnectFailed(ConnectError::Timeout));
-                    self.grown();
-                    self.wait_until(&conn, retry_at).await;
-                    continue;
+                Action::Wait { until, announce } => {
+                    self.back_off(until, announce, held).await;
+                    (Outcome::Waited, Held::Nothing)
+                }
+                Action::EndRemoved => {
+                    self.end_removed();
+                    return;
+                }
+                Action::Stop => return,
+            };
+            action = match self.shared.with_rng(|rng| machine.step(outcome, rng)) {
+                Ok(action) => action,
+                // A bug in this driver: loud in debug builds and tests; in
+                // release builds the slot ends rather than guess.
+                Err(e) => {
+                    debug_assert!(false, "{e}");
+                    tracing::error!("{e}");
+                    return;
                 }
             };
+        }
+    }
 
-            conn.ready(sender, first);
-            self.grown();
-            if let Some(replaced) = retiring.take() {
-                // An error means the old connection already ended by itself.
-                let _ = replaced.send(());
+    /// What the slot sees between connections.
+    fn look(&self) -> Sight {
+        Sight {
+            shutting_down: self.shared.is_shutting_down(),
+            removed: self.removed.is_set(),
+            idle: self.is_idle(),
+            retiring: self.retiring.is_some(),
+        }
+    }
+
+    /// Lets go of what the last connection left before the slot looks
+    /// again, except a replacement it keeps counting (`keep_replacing`).
+    fn release(&mut self, held: Held, keep_replacing: bool) {
+        match held {
+            Held::Nothing => debug_assert!(!keep_replacing),
+            Held::Closed(conn) => {
+                if keep_replacing {
+                    // Sent away and closed at once (an abrupt GOAWAY): the
+                    // replacement is on its way.
+                    self.keep_replacing(conn.frames.take_replacing());
+                }
+                // Releases the replacement count, unless just taken.
+                drop(conn);
             }
-            let ready_at = Instant::now();
-            let conn = match self.serve(conn, connection).await {
-                Served::Shutdown | Served::Removed => return,
-                Served::Aged(old, connection, cause) => {
-                    let (replaced, on_replaced) = oneshot::channel();
-                    retiring = Some(replaced);
-                    let retire = retire::run(
-                        Arc::clone(&self.shared),
-                        old,
-                        connection,
-                        on_replaced,
-                        cause,
-                        self.shutdown.clone(),
-                    );
-                    hyper::rt::Executor::execute(&self.shared.executor, retire);
-                    // A connection that lived its full age was healthy.
-                    self.backoff.reset();
-                    attempt = 0;
-                    continue;
-                }
-                Served::Retired => {
-                    self.backoff.reset();
-                    attempt = 0;
-                    continue;
-                }
-                Served::Goaway(old, dispatcher) => {
-                    let sent_away = old.frames.take_replacing();
-                    // A connection that carried RPCs proved the endpoint
-                    // healthy, however short its life; one sent away
-                    // before any RPC is the accept-then-GOAWAY loop.
-                    let proven = ready_at.elapsed() >= self.shared.config.backoff.initial
-                        || old.in_flight.rpcs() > 0;
-                    let finish = goaway::finish(
-                        Arc::clone(&self.shared),
-                        old,
-                        dispatcher,
-                        self.shutdown.clone(),
-                    );
-                    hyper::rt::Executor::execute(&self.shared.executor, finish);
-                    // A server that sends every connection away before it
-                    // carries anything is redialled on the backoff
-                    // schedule, like one that closes them at once; a
-                    // healthy one is replaced at once.
-                    if self.extra {
-                        continue;
-                    }
-                    if proven {
-                        self.backoff.reset();
-                        attempt = 0;
-                        replacing = sent_away;
-                        continue;
-                    }
-                    drop(sent_away);
-                    self.sleep_until(retry_at).await;
-                    continue;
-                }
-                // An extra slot sleeps until it is needed again.
-                Served::Ended(_) if self.extra => continue,
-                Served::Ended(conn) => conn,
-            };
-            // A connection that stayed up proves the endpoint healthy: redial
-            // at once, from the start of the schedule. One that died young
-            // counts as a failed attempt, so a server that accepts and
-            // immediately drops connections is not redialled in a hot loop.
-            if ready_at.elapsed() >= self.shared.config.backoff.initial {
-                self.backoff.reset();
-                attempt = 0;
-                // Sent away and closed at once (an abrupt GOAWAY): the
-                // replacement is on its way.
-                replacing = conn.frames.take_replacing();
-            } else {
-                self.wait_until(&conn, retry_at).await;
+            Held::SentAway(replacing) if keep_replacing => self.keep_replacing(replacing),
+            Held::SentAway(replacing) => drop(replacing),
+            Held::Ready(..) => unreachable!("a ready connection is served"),
+        }
+    }
+
+    fn keep_replacing(&mut self, replacing: Option<Replacing>) {
+        // The last dial ended, which released the previous one.
+        debug_assert!(self.replacing.is_none());
+        self.replacing = replacing;
+    }
+
+    /// Dials attempt `attempt`, within `connect_timeout`; the next attempt
+    /// starts no earlier than `delay` from now.
+    async fn dial(
+        &mut self,
+        attempt: u32,
+        delay: Duration,
+        connect_timeout: Duration,
+    ) -> (Outcome, Held) {
+        let retry_at = Instant::now() + delay;
+        let mut conn = Conn::start(
+            Arc::clone(&self.shared),
+            self.index,
+            self.endpoint,
+            attempt,
+            self.extra,
+        );
+        let dialled = tokio::select! {
+            biased;
+            _ = wait::for_shutdown(&mut self.shutdown) => {
+                conn.close(CloseCause::Shutdown);
+                return (Outcome::Halted, Held::Nothing);
             }
+            _ = self.removed.wait() => {
+                conn.close(CloseCause::Retired(DrainCause::EndpointRemoved));
+                return (Outcome::Halted, Held::Nothing);
+            }
+            dialled = timeout(
+                connect_timeout,
+                dial::dial(&self.shared, self.endpoint, &conn),
+            ) => dialled,
+        };
+        // Ready or failed, the replacement is no longer on its way.
+        drop(self.replacing.take());
+        let error = match dialled {
+            Ok(Ok((sender, connection, first))) => {
+                conn.ready(sender, first);
+                self.grown();
+                return (
+                    Outcome::Connected { retry_at },
+                    Held::Ready(conn, connection),
+                );
+            }
+            Ok(Err(error)) => error,
+            Err(_elapsed) => ConnectError::Timeout,
+        };
+        conn.close(CloseCause::ConnectFailed(error));
+        self.grown();
+        (Outcome::DialFailed { retry_at }, Held::Closed(conn))
+    }
+
+    /// Serves on the connection just dialled until it ends, and hands a
+    /// connection that retires or was sent away to the task that finishes
+    /// it.
+    async fn serve_ready(&mut self, conn: Conn, connection: Http2Connection) -> (Outcome, Held) {
+        if let Some(replaced) = self.retiring.take() {
+            // An error means the old connection already ended by itself.
+            let _ = replaced.send(());
+        }
+        let ready_at = Instant::now();
+        match self.serve(conn, connection).await {
+            Served::Shutdown | Served::Removed => (Outcome::Served(Ending::Stopped), Held::Nothing),
+            Served::Retired => (Outcome::Served(Ending::Retired), Held::Nothing),
+            Served::Aged(old, connection, cause) => {
+                let (replaced, on_replaced) = oneshot::channel();
+                debug_assert!(self.retiring.is_none());
+                self.retiring = Some(replaced);
+                let retire = retire::run(
+                    Arc::clone(&self.shared),
+                    old,
+                    connection,
+                    on_replaced,
+                    cause,
+                    self.shutdown.clone(),
+                );
+                hyper::rt::Executor::execute(&self.shared.executor, retire);
+                // A connection that lived its full age was healthy.
+                (Outcome::Served(Ending::Retired), Held::Nothing)
+            }
+            Served::Goaway(old, dispatcher) => {
+                let sent_away = old.frames.take_replacing();
+                let ending = Ending::SentAway {
+                    lived_for: ready_at.elapsed(),
+                    carried_rpcs: old.in_flight.rpcs() > 0,
+                };
+                let finish = goaway::finish(
+                    Arc::clone(&self.shared),
+                    old,
+                    dispatcher,
+                    self.shutdown.clone(),
+                );
+                hyper::rt::Executor::execute(&self.shared.executor, finish);
+                (Outcome::Served(ending), Held::SentAway(sent_away))
+            }
+            Served::Ended(conn) => {
+                let lived_for = ready_at.elapsed();
+                (
+                    Outcome::Served(Ending::Closed { lived_for }),
+                    Held::Closed(conn),
+                )
+            }
+        }
+    }
+
+    /// Waits out the backoff until `until`. After a closed connection the
+    /// wait is announced, and the connection kept until it is over; after
+    /// one sent away, its replacement is released first.
+    async fn back_off(&mut self, until: Instant, announce: bool, held: Held) {
+        match held {
+            Held::Closed(conn) => {
+                debug_assert!(announce);
+                self.wait_until(&conn, until).await;
+                drop(conn);
+            }
+            Held::SentAway(replacing) => {
+                debug_assert!(!announce);
+                drop(replacing);
+                self.sleep_until(until).await;
+            }
+            Held::Nothing | Held::Ready(..) => unreachable!("a wait follows a connection's end"),
         }
     }
 
@@ -331,25 +398,26 @@ impl Slot {
             .is_some_and(|idle| idle.phase() == Phase::Idle)
     }
 
-    /// Waits for an RPC to wake the idle pool; false if it shut down first.
-    async fn wait_awake(&mut self) -> bool {
+    /// Waits for an RPC to wake the idle pool, unless it shuts down or the
+    /// endpoint is removed first.
+    async fn wait_awake(&mut self) -> Outcome {
         let Some(phase) = self.idle.as_mut() else {
-            return true;
+            return Outcome::Woken;
         };
         tokio::select! {
             biased;
-            _ = wait::for_shutdown(&mut self.shutdown) => false,
+            _ = wait::for_shutdown(&mut self.shutdown) => Outcome::Halted,
             _ = self.removed.wait() => {
                 self.end_removed();
-                false
+                Outcome::Halted
             }
-            _ = idle::until_awake(phase) => true,
+            _ = idle::until_awake(phase) => Outcome::Woken,
         }
     }
 
-    /// An extra slot sleeps until the pool asks for room; false if the
-    /// pool shut down or the endpoint was removed first.
-    async fn sleep(&mut self) -> bool {
+    /// An extra slot sleeps until the pool asks for room, unless the pool
+    /// shuts down or the endpoint is removed first.
+    async fn sleep(&mut self) -> Outcome {
         let wake = self.shared.scaling.sleep(self.endpoint);
         self.shared.update_slot(self.index, |status| {
             status.dormant = true;
@@ -368,7 +436,11 @@ impl Slot {
         } else {
             self.end_removed();
         }
-        woken
+        if woken {
+            Outcome::Woken
+        } else {
+            Outcome::Halted
+        }
     }
 
     /// An extra slot's dial ended (ready or failed): the pool may ask for
@@ -417,81 +489,5 @@ async fn quiet(activity: Option<&Arc<Activity>>, after: Duration) {
     match activity {
         Some(activity) => activity.quiet_for(after).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Drains `conn` for `cause`, lets in-flight RPCs finish within `grace`
-/// while driving the connection, then closes it.
-pub(super) async fn drain_and_close(
-    conn: &mut Conn,
-    connection: Pin<Box<Http2Connection>>,
-    cause: DrainCause,
-    grace: Duration,
-) {
-    conn.drain(cause);
-    // Draining dropped the pool's last request handle, so the dispatcher
-    // ends once in-flight RPCs are handed off; hyper's connection task
-    // then closes the socket when their streams finish. Both are bounded
-    // by the grace period.
-    let drained = drain(connection, Arc::clone(&conn.in_flight));
-    let _ = timeout(grace, drained).await;
-    conn.close(match cause {
-        DrainCause::Shutdown => CloseCause::Shutdown,
-        other => CloseCause::Retired(other),
-    });
-}
-
-/// Opens the byte stream and performs the HTTP/2 handshake.
-/// The stream is wrapped to keep the peer's first bytes and to show its
-/// frames to `frames` (`sniff.rs`).
-async fn dial(shared: &Shared, id: EndpointId, conn: &Conn) -> Result<Session, ConnectError> {
-    let endpoint = shared.endpoints.get(id);
-    let io = shared
-        .connector
-        .connect(&endpoint)
-        .await
-        .map_err(|e| ConnectError::Io(e.kind()))?;
-    let (io, first) = Sniff::new(io, Arc::clone(&conn.frames));
-    let io: BoxIo = Box::new(io);
-    let keepalive = &shared.config.keepalive;
-    let (sender, connection) = http2::Builder::new(shared.executor.clone())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(conn.keepalive_interval)
-        .keep_alive_timeout(keepalive.timeout)
-        .keep_alive_while_idle(keepalive.while_idle)
-        .initial_max_send_streams(PROVISIONAL_PEER_LIMIT)
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|_| ConnectError::Handshake)?;
-    Ok((sender, connection, first))
-}
-
-/// A dialled connection: its request handle, hyper's dispatcher, and the
-/// peer's first bytes.
-type Session = (SendRequest<Body>, Http2Connection, Arc<FirstBytes>);
-
-/// Waits for in-flight RPCs while driving the dispatcher to its end.
-pub(super) fn drain(
-    connection: Pin<Box<Http2Connection>>,
-    in_flight: Arc<InFlight>,
-) -> impl Future<Output = ()> + Send {
-    // `future::join` rather than `tokio::join!`, whose internal closures
-    // trip rustc's `Send` inference on hyper's higher-ranked executor bounds.
-    futures_util::future::join(in_flight.wait_idle(), connection).map(drop)
-}
-
-/// Why a ready connection ended, from what hyper's dispatcher returned and
-/// the first bytes the peer sent.
-pub(super) fn close_cause(result: hyper::Result<()>, first: Option<&FirstBytes>) -> CloseCause {
-    let timeout = matches!(&result, Err(e) if e.is_timeout());
-    if !timeout && let Some(first_bytes) = first.and_then(FirstBytes::not_http2) {
-        return CloseCause::NotHttp2 { first_bytes };
-    }
-    match result {
-        Ok(()) => CloseCause::PeerClosed,
-        // The only timer on an established HTTP/2 client connection is the
-        // keepalive PING timeout.
-        Err(e) if e.is_timeout() => CloseCause::KeepaliveTimeout,
-        Err(e) => CloseCause::Transport(e.to_string()),
     }
 }
