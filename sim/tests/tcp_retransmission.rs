@@ -15,7 +15,9 @@
 //! simulation's elapsed time at the start of a step, which is also the host
 //! time a task woken in that step sees. A segment sent in step `t` is on
 //! the link until `t + 11` (link time runs a tick ahead: the network ticks
-//! before the hosts) and is read in step `t + 10`.
+//! before the hosts) and is read in step `t + 10`. With the switch on the
+//! handshake is made of packets (`tcp_handshake.rs`): a connect started at
+//! 0 returns at 20 ms, one round trip.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,14 +146,14 @@ fn paced_client(sim: &mut Sim<'_>, n: u64) {
 }
 
 /// A 600 ms black hole mid-stream heals. Message `i` is written at
-/// `10 + 100 i` ms (the handshake takes 10 ms) and read by the server at
-/// `20 + 100 i`; its ACK is back in step `30 + 100 i`. Every RTT sample is
-/// 20 ms, so SRTT is 20 ms, 4 * RTTVAR (40 ms at most) stays under the
-/// 200 ms floor, and the RTO is 220 ms. Message 10, the first into the cut
-/// (1000 to 1600 ms), is sent at 1010; its RTO fires at 1230, inside the
-/// cut, and doubles to 440 ms; the next fires at 1670, after the heal,
-/// resending everything unacknowledged, which is read at 1680 ms. Every
-/// byte arrives once, in order, and the stream ends with its FIN.
+/// `20 + 100 i` ms (the handshake takes a 20 ms round trip) and read by the
+/// server at `30 + 100 i`; its ACK is back in step `40 + 100 i`. Every RTT
+/// sample is 20 ms, so SRTT is 20 ms, 4 * RTTVAR (40 ms at most) stays
+/// under the 200 ms floor, and the RTO is 220 ms. Message 10, the first
+/// into the cut (1000 to 1600 ms), is sent at 1020; its RTO fires at 1240,
+/// inside the cut, and doubles to 440 ms; the next fires at 1680, after the
+/// heal, resending everything unacknowledged, which is read at 1690 ms.
+/// Every byte arrives once, in order, and the stream ends with its FIN.
 #[test]
 fn a_600ms_black_hole_heals_and_every_byte_arrives_in_order() {
     let mut sim = sim(true, 64);
@@ -166,14 +168,14 @@ fn a_600ms_black_hole_heals_and_every_byte_arrives_in_order() {
     assert_eq!(r.bytes(), messages(30));
     assert_eq!(r.end, Some(Ok(())));
     // Message 9 was read before the cut, 10 ms after it was written.
-    assert_eq!(r.read_at(9 * 8), ms(920));
+    assert_eq!(r.read_at(9 * 8), ms(930));
     // Messages 10 to 15 were written into the cut, 16 after the heal (it
     // waited in the reorder buffer for 10): all read with the resend.
     for i in 10..=16 {
-        assert_eq!(r.read_at(i * 8), ms(1680), "message {i}");
+        assert_eq!(r.read_at(i * 8), ms(1690), "message {i}");
     }
     // Message 17 flows as usual.
-    assert_eq!(r.read_at(17 * 8), ms(1720));
+    assert_eq!(r.read_at(17 * 8), ms(1730));
 }
 
 /// The same black hole with the switch off (the default) wedges the
@@ -199,9 +201,9 @@ type Failure = (&'static str, Duration, io::ErrorKind);
 
 /// A cut that does not heal ends a connection with a 5 s user timeout at
 /// exactly 5 s after the oldest unacknowledged segment was sent (message
-/// 10, sent at 1010 ms as in the test above): the timer is clamped to the
-/// user timeout, so the abort is at 6010 ms (RTOs at 1230, 1670, 2550,
-/// 4310 ms, then 7830 clamped to 6010), not at the next RTO after it. The
+/// 10, sent at 1020 ms as in the test above): the timer is clamped to the
+/// user timeout, so the abort is at 6020 ms (RTOs at 1240, 1680, 2560,
+/// 4320 ms, then 7840 clamped to 6020), not at the next RTO after it. The
 /// client's blocked read fails with `TimedOut` in that step, and so does
 /// the write the writer makes then (message 60) when its sleep ends; the
 /// writer runs first in the step. Nothing is sent to the
@@ -244,8 +246,8 @@ fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
     assert_eq!(
         *outcome.borrow(),
         [
-            ("write", ms(6010), io::ErrorKind::TimedOut),
-            ("read", ms(6010), io::ErrorKind::TimedOut),
+            ("write", ms(6020), io::ErrorKind::TimedOut),
+            ("read", ms(6020), io::ErrorKind::TimedOut),
         ]
     );
     let r = received.borrow();
@@ -257,11 +259,11 @@ fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
 /// 1600 ms) the client resends segments the server already has. Each
 /// duplicate is dropped and acknowledged again: the stream holds every
 /// message once, in order. The duplicates are seen on the link: message
-/// `i` is sequence number `i + 1`; the RTO of message 10 (sent at 1010,
-/// RTO 220 ms as above) fires at 1230 and resends what was unacknowledged
-/// then, sequence numbers 11 to 13 (messages of 1010, 1110 and 1210). The
-/// next RTO would be at 1670, but message 16, sent at 1610 after the heal,
-/// is acknowledged at 1630 with everything before it (the ACK is
+/// `i` is sequence number `i + 1`; the RTO of message 10 (sent at 1020,
+/// RTO 220 ms as above) fires at 1240 and resends what was unacknowledged
+/// then, sequence numbers 11 to 13 (messages of 1020, 1120 and 1220). The
+/// next RTO would be at 1680, but message 16, sent at 1620 after the heal,
+/// is acknowledged at 1640 with everything before it (the ACK is
 /// cumulative), so nothing else is sent twice.
 #[test]
 fn duplicates_after_repair_do_not_corrupt_the_stream() {
@@ -382,10 +384,10 @@ fn no_flow_control_credit_is_lost_to_dropped_segments() {
 /// budget: 15 retransmissions from a 200 ms RTO take 924.6 s (0.2 s doubling
 /// ten times to 102.4 s, 204.6 s in all, then six at the 120 s cap). This
 /// connection's RTO is 220 ms, so its expiries after message 10 (sent at
-/// 1010 ms) are 220 ms * (2^k - 1) later up to k = 10 (225.06 s), then
+/// 1020 ms) are 220 ms * (2^k - 1) later up to k = 10 (225.06 s), then
 /// every 120 s; the first at which the segment has waited 924.6 s is
 /// 225.06 + 6 * 120 = 945.06 s after it was sent: the abort is at
-/// 946,070 ms.
+/// 946,080 ms.
 #[test]
 fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
     assert_eq!(
@@ -424,6 +426,6 @@ fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
     ));
     assert_eq!(
         *outcome.borrow(),
-        Some((ms(946_070), io::ErrorKind::TimedOut))
+        Some((ms(946_080), io::ErrorKind::TimedOut))
     );
 }

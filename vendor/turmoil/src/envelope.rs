@@ -3,6 +3,8 @@ use std::{fmt::Display, net::SocketAddr};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::net::tcp::stream::BidiFlowControl;
+
 #[derive(Debug)]
 pub(crate) struct Envelope {
     pub(crate) src: SocketAddr,
@@ -36,11 +38,24 @@ pub enum Segment {
     /// sequence number. Sent only with [`crate::Builder::tcp_retransmission`]
     /// (squall fork).
     Ack(u64),
+    /// The listener's answer to a SYN, completing a connect once it arrives.
+    /// Sent only with [`crate::Builder::tcp_retransmission`] (squall fork),
+    /// where the handshake is made of packets; without it the listener
+    /// answers on a channel carried by the SYN.
+    SynAck,
 }
 
 #[derive(Debug)]
 pub struct Syn {
-    pub(crate) ack: oneshot::Sender<()>,
+    /// turmoil 0.7.2's handshake: the listener answers on this channel,
+    /// which a lost SYN drops (so the connect is refused at once).
+    pub(crate) ack: Option<oneshot::Sender<()>>,
+    /// Squall fork, with [`crate::Builder::tcp_retransmission`]: the SYN is
+    /// a packet answered by [`Segment::SynAck`], and carries the client's
+    /// flow control, which the accepted stream shares (turmoil 0.7.2's
+    /// listener looks it up on the client host instead). Exactly one of
+    /// `ack` and `flow_control` is set.
+    pub(crate) flow_control: Option<BidiFlowControl>,
 }
 
 impl Display for Protocol {
@@ -66,6 +81,7 @@ impl Display for Segment {
             Segment::Fin(_) => write!(f, "TCP FIN"),
             Segment::Rst => write!(f, "TCP RST"),
             Segment::Ack(seq) => write!(f, "TCP ACK {seq}"),
+            Segment::SynAck => write!(f, "TCP SYN-ACK"),
         }
     }
 }

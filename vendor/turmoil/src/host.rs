@@ -1,9 +1,11 @@
 use crate::envelope::{hex, Datagram, Protocol, Segment, Syn};
 #[cfg(feature = "unstable-fs")]
 use crate::fs::{Fs, FsConfig};
+use crate::net::tcp::handshake::{Connecting, HalfOpen, SynExpiry, SynTimer};
+use crate::net::tcp::keepalive::{Keepalive, KeepaliveExpiry};
 use crate::net::tcp::rtx::{Expiry, Payload, Rtx, SocketStatus};
 use crate::net::tcp::stream::BidiFlowControl;
-use crate::net::tcp::TcpRetransmission;
+use crate::net::tcp::{TcpKeepalive, TcpRetransmission};
 use crate::net::{SocketPair, TcpListener, UdpSocket};
 use crate::{Envelope, TRACING_TARGET};
 
@@ -354,6 +356,24 @@ struct ServerSocket {
 
     /// Pending connections for the TcpListener to accept
     deque: VecDeque<(Syn, SocketAddr)>,
+
+    /// Squall fork, handshake as packets: connections answered with a
+    /// SYN-ACK and waiting for the client's ACK, by client address.
+    half_open: IndexMap<SocketAddr, HalfOpen>,
+
+    /// Squall fork, handshake as packets: connections whose handshake is
+    /// complete, in the order they completed, for `accept()` to return.
+    /// Their stream sockets exist already, so data may arrive before
+    /// `accept()` is called, as on Linux.
+    established: VecDeque<Accepted>,
+}
+
+/// Squall fork: a connection in a listener's accept queue.
+pub(crate) struct Accepted {
+    pub(crate) pair: SocketPair,
+    pub(crate) rx: mpsc::Receiver<SequencedSegment>,
+    pub(crate) flow_control: BidiFlowControl,
+    pub(crate) status: Arc<SocketStatus>,
 }
 
 struct StreamSocket {
@@ -372,6 +392,13 @@ struct StreamSocket {
     /// Squall fork: the user timeout, and why the socket was aborted,
     /// shared with the stream's halves.
     status: Arc<SocketStatus>,
+    /// Squall fork: set while a client socket waits for its SYN-ACK.
+    connecting: Option<Connecting>,
+    /// Squall fork: the keepalive timer, when the application turned it on.
+    keepalive: Option<Keepalive>,
+    /// Squall fork: when the socket last received anything (its creation
+    /// until then), for keepalive.
+    last_recv: Duration,
 }
 
 /// Stripped down version of [`Segment`] for delivery out to the application
@@ -407,6 +434,9 @@ impl StreamSocket {
             ref_ct: 2,
             rtx,
             status: Arc::new(SocketStatus::default()),
+            connecting: None,
+            keepalive: None,
+            last_recv: Duration::ZERO,
         };
 
         (sock, rx, flow_control)
@@ -424,6 +454,14 @@ impl StreamSocket {
             self.buffer(seq, segment)?;
         }
         Err(Protocol::Tcp(Segment::Ack(self.recv_seq)))
+    }
+
+    /// Squall fork: a segment arrived at `now`; the peer is alive.
+    fn on_receive(&mut self, now: Duration) {
+        self.last_recv = now;
+        if let Some(keepalive) = &mut self.keepalive {
+            keepalive.on_receive();
+        }
     }
 
     /// Squall fork: both halves are gone and nothing waits for an ACK, so
@@ -497,42 +535,172 @@ impl Tcp {
         }
     }
 
-    /// Squall fork: fire every retransmission timer due at `now`; returns the
-    /// segments to send again, as `(src, dst, segment)`, in socket order. A
-    /// socket whose peer has not acknowledged within its budget is removed
-    /// and its halves fail with `TimedOut`, sending nothing (as Linux does).
+    /// Squall fork: fire every TCP timer due at `now` (SYN, SYN-ACK,
+    /// keepalive, retransmission); returns the segments to send, as `(src,
+    /// dst, segment)`, in socket order, then listener order. A socket whose
+    /// peer has not answered within its budget is removed: a connect fails
+    /// with `TimedOut`, and an established socket's halves fail with
+    /// `TimedOut`, sending nothing on a retransmission abort (as Linux does)
+    /// and a RST on a keepalive abort (as Linux's `tcp_keepalive_timer`).
     pub(crate) fn fire_timers(&mut self, now: Duration) -> Vec<(SocketAddr, SocketAddr, Segment)> {
-        let mut resend = Vec::new();
+        let mut send = Vec::new();
         let mut aborted = Vec::new();
         for (pair, sock) in self.sockets.iter_mut() {
+            if let Some(connecting) = &mut sock.connecting {
+                // A socket in SYN-SENT has nothing sent but its SYN.
+                if connecting.timer.is_due(now) {
+                    match connecting.timer.on_expiry(now) {
+                        SynExpiry::Resend => send.push((
+                            pair.local,
+                            pair.remote,
+                            Segment::Syn(Syn {
+                                ack: None,
+                                flow_control: Some(sock.flow_control.clone()),
+                            }),
+                        )),
+                        SynExpiry::GiveUp => aborted.push((*pair, Abort::Connect)),
+                    }
+                }
+                continue;
+            }
             let user_timeout = sock.status.user_timeout();
             let Some(rtx) = &mut sock.rtx else { continue };
+            if let Some(keepalive) = &mut sock.keepalive {
+                if keepalive.deadline() <= now {
+                    match keepalive.on_expiry(now, sock.last_recv, !rtx.is_idle(), user_timeout) {
+                        KeepaliveExpiry::Wait => {}
+                        KeepaliveExpiry::Probe => {
+                            send.push((pair.local, pair.remote, Segment::Data(0, Bytes::new())))
+                        }
+                        KeepaliveExpiry::Abort => {
+                            send.push((pair.local, pair.remote, Segment::Rst));
+                            aborted.push((*pair, Abort::Keepalive));
+                            continue;
+                        }
+                    }
+                }
+            }
             if rtx.deadline().is_none_or(|at| at > now) {
                 continue;
             }
             match rtx.on_expiry(now, user_timeout) {
                 Expiry::Retransmit(segments) => {
-                    resend.extend(segments.into_iter().map(|s| (pair.local, pair.remote, s)))
+                    send.extend(segments.into_iter().map(|s| (pair.local, pair.remote, s)))
                 }
-                Expiry::Abort => aborted.push(*pair),
+                Expiry::Abort => aborted.push((*pair, Abort::Retransmission)),
             }
         }
-        for pair in aborted {
-            let sock = self.sockets.swap_remove(&pair).expect("aborted socket");
-            tracing::trace!(target: TRACING_TARGET, src = ?pair.local, dst = ?pair.remote, protocol = %"TCP", "Timed out");
-            sock.status.abort(io::ErrorKind::TimedOut);
+        for (pair, why) in aborted {
+            let Some(mut sock) = self.sockets.swap_remove(&pair) else {
+                continue;
+            };
+            tracing::trace!(target: TRACING_TARGET, src = ?pair.local, dst = ?pair.remote, protocol = %"TCP", ?why, "Timed out");
+            match sock.connecting.take() {
+                Some(connecting) => connecting.finish(Err(io::ErrorKind::TimedOut)),
+                None => sock.status.abort(io::ErrorKind::TimedOut),
+            }
             // Dropping `sock` drops the receive channel's sender: a reader
             // waiting on it wakes and sees the abort.
         }
-        resend
+        for bind in self.binds.values_mut() {
+            bind.half_open.retain(|remote, half| {
+                if !half.timer.is_due(now) {
+                    return true;
+                }
+                match half.timer.on_expiry(now) {
+                    SynExpiry::Resend => {
+                        send.push((half.local, *remote, Segment::SynAck));
+                        true
+                    }
+                    SynExpiry::GiveUp => {
+                        tracing::trace!(target: TRACING_TARGET, src = ?half.local, dst = ?remote, protocol = %"TCP SYN-ACK", "Gave up");
+                        false
+                    }
+                }
+            });
+        }
+        send
     }
 
-    /// Squall fork: the earliest retransmission deadline of this host.
-    pub(crate) fn next_rtx_deadline(&self) -> Option<Duration> {
-        self.sockets
+    /// Squall fork: the earliest TCP timer of this host (SYN, SYN-ACK,
+    /// keepalive or retransmission), for a driver that skips idle steps.
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+        let sockets = self.sockets.values().flat_map(|s| {
+            [
+                s.connecting.as_ref().map(|c| c.timer.deadline()),
+                s.keepalive.as_ref().map(Keepalive::deadline),
+                s.rtx.as_ref().and_then(Rtx::deadline),
+            ]
+        });
+        let half_open = self
+            .binds
             .values()
-            .filter_map(|s| s.rtx.as_ref().and_then(Rtx::deadline))
-            .min()
+            .flat_map(|b| b.half_open.values().map(|h| Some(h.timer.deadline())));
+        sockets.chain(half_open).flatten().min()
+    }
+
+    /// Squall fork: whether a connect on `pair` makes its handshake of
+    /// packets (retransmission on, and not loopback, which loses nothing).
+    pub(crate) fn handshake_as_packets(&self, pair: SocketPair) -> bool {
+        self.retransmission.is_some() && !is_same(pair.local, pair.remote)
+    }
+
+    /// Squall fork: put the new socket `pair` in SYN-SENT, its SYN timer
+    /// armed; returns the SYN to send. `done` is told how the handshake
+    /// ends.
+    pub(crate) fn start_connect(
+        &mut self,
+        pair: SocketPair,
+        done: tokio::sync::oneshot::Sender<Result<(), io::ErrorKind>>,
+    ) -> Segment {
+        let now = self.clock;
+        let config = self
+            .retransmission
+            .expect("handshake_as_packets checked the switch");
+        let sock = self.sockets.get_mut(&pair).expect("missing stream socket");
+        debug_assert!(sock.connecting.is_none(), "{pair:?} connects twice");
+        sock.connecting = Some(Connecting::new(done, now, &config));
+        Segment::Syn(Syn {
+            ack: None,
+            flow_control: Some(sock.flow_control.clone()),
+        })
+    }
+
+    /// Squall fork: the connect on `pair` was dropped before it returned
+    /// (its caller's timeout, or a crash): forget the socket. Returns
+    /// whether the peer must be reset, the handshake having completed with
+    /// no stream left to use it.
+    pub(crate) fn cancel_connect(&mut self, pair: SocketPair) -> bool {
+        match self.sockets.swap_remove(&pair) {
+            Some(sock) => sock.connecting.is_none(),
+            None => false,
+        }
+    }
+
+    /// Squall fork: turn keepalive on, off, or change it, on `pair`. No
+    /// effect without retransmission, or on loopback (no `Rtx` then).
+    pub(crate) fn set_keepalive(&mut self, pair: SocketPair, value: Option<TcpKeepalive>) {
+        let now = self.clock;
+        let Some(sock) = self.sockets.get_mut(&pair) else {
+            return;
+        };
+        if sock.rtx.is_none() {
+            return;
+        }
+        sock.keepalive = match (sock.keepalive.take(), value) {
+            (_, None) => None,
+            (None, Some(config)) => Some(Keepalive::new(config, now)),
+            (Some(mut keepalive), Some(config)) => {
+                keepalive.reconfigure(config, now, sock.last_recv);
+                Some(keepalive)
+            }
+        };
+    }
+
+    /// Squall fork: the next connection whose handshake completed on the
+    /// listener at `addr`.
+    pub(crate) fn accept_established(&mut self, addr: SocketAddr) -> Option<Accepted> {
+        self.binds.get_mut(&addr.port())?.established.pop_front()
     }
 
     /// Squall fork: the host crashed; sockets its software had closed but
@@ -559,6 +727,8 @@ impl Tcp {
             bind_addr: addr,
             notify: notify.clone(),
             deque: VecDeque::new(),
+            half_open: IndexMap::new(),
+            established: VecDeque::new(),
         };
 
         match self.binds.entry(addr.port()) {
@@ -581,7 +751,8 @@ impl Tcp {
             Some(config) if !is_same(pair.local, pair.remote) => Some(Rtx::new(config)),
             _ => None,
         };
-        let (sock, rx, bidi) = StreamSocket::new(self.socket_capacity, rtx);
+        let (mut sock, rx, bidi) = StreamSocket::new(self.socket_capacity, rtx);
+        sock.last_recv = self.clock;
 
         let exists = self.sockets.insert(pair, sock);
 
@@ -619,7 +790,24 @@ impl Tcp {
         dst: SocketAddr,
         segment: Segment,
     ) -> Result<(), Protocol> {
+        // Squall fork: anything that arrives shows the peer is alive (for
+        // keepalive); an ACK or data for a half-open connection completes
+        // its handshake.
+        let pair = SocketPair::new(dst, src);
+        if let Some(sock) = self.sockets.get_mut(&pair) {
+            sock.on_receive(self.clock);
+        }
+        if matches!(
+            segment,
+            Segment::Ack(_) | Segment::Data(..) | Segment::Fin(_)
+        ) {
+            self.complete_handshake(pair);
+        }
+
         match segment {
+            // Squall fork: the handshake as packets.
+            Segment::Syn(syn) if syn.flow_control.is_some() => return self.receive_syn(pair, syn),
+            Segment::SynAck => return self.receive_synack(pair),
             Segment::Syn(syn) => {
                 // If bound, queue the syn; else we drop the syn triggering
                 // connection refused on the client.
@@ -658,15 +846,105 @@ impl Tcp {
                 }
             }
             Segment::Rst => {
-                if self.sockets.get(&SocketPair::new(dst, src)).is_some() {
-                    self.sockets
-                        .swap_remove(&SocketPair::new(dst, src))
-                        .unwrap();
+                if let Some(mut sock) = self.sockets.swap_remove(&pair) {
+                    // Squall fork: a RST answering a SYN refuses the connect.
+                    if let Some(connecting) = sock.connecting.take() {
+                        connecting.finish(Err(io::ErrorKind::ConnectionRefused));
+                    }
+                } else if let Some(b) = self.binds.get_mut(&dst.port()) {
+                    // Squall fork: the client gave a half-open connection up.
+                    b.half_open.shift_remove(&src);
                 }
             }
         };
 
         Ok(())
+    }
+
+    /// Squall fork: a SYN sent as a packet arrived for `pair` (local is the
+    /// listener's side). Returns the answer: a SYN-ACK (again, for a
+    /// duplicate), an ACK if the connection is established already (its
+    /// SYN crossed our SYN-ACK's ACK), or a RST if nothing listens. A SYN
+    /// that finds the backlog full is dropped, to be sent again.
+    fn receive_syn(&mut self, pair: SocketPair, syn: Syn) -> Result<(), Protocol> {
+        let (Some(config), Some(flow_control)) = (self.retransmission, syn.flow_control) else {
+            return Ok(());
+        };
+        if let Some(sock) = self.sockets.get(&pair) {
+            return Err(Protocol::Tcp(Segment::Ack(sock.recv_seq)));
+        }
+        let Some(b) = self
+            .binds
+            .get_mut(&pair.local.port())
+            .filter(|b| matches(b.bind_addr, pair.local))
+        else {
+            return Err(Protocol::Tcp(Segment::Rst));
+        };
+        if b.half_open.contains_key(&pair.remote) {
+            return Err(Protocol::Tcp(Segment::SynAck));
+        }
+        if b.half_open.len() + b.established.len() >= self.server_socket_capacity {
+            tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN", "Dropped (backlog full)");
+            return Ok(());
+        }
+        b.half_open.insert(
+            pair.remote,
+            HalfOpen {
+                local: pair.local,
+                flow_control,
+                timer: SynTimer::synack(self.clock, &config),
+            },
+        );
+        Err(Protocol::Tcp(Segment::SynAck))
+    }
+
+    /// Squall fork: a SYN-ACK arrived for `pair`. Completes a connect in
+    /// SYN-SENT and answers with the ACK that completes the listener's
+    /// side (again, for a duplicate); a SYN-ACK nobody waits for is reset.
+    fn receive_synack(&mut self, pair: SocketPair) -> Result<(), Protocol> {
+        let Some(sock) = self.sockets.get_mut(&pair) else {
+            return Err(Protocol::Tcp(Segment::Rst));
+        };
+        if let Some(connecting) = sock.connecting.take() {
+            tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", sent_at = ?connecting.timer.sent_at(), "Connected");
+            connecting.finish(Ok(()));
+        }
+        Err(Protocol::Tcp(Segment::Ack(sock.recv_seq)))
+    }
+
+    /// Squall fork: an ACK or data arrived for `pair`, which may be a
+    /// listener's half-open connection: if so, its handshake is complete.
+    /// The stream socket is made now, so that the data is accepted, and
+    /// the connection is queued for `accept()`.
+    fn complete_handshake(&mut self, pair: SocketPair) {
+        if self.sockets.contains_key(&pair) {
+            return;
+        }
+        let Some(half) = self
+            .binds
+            .get_mut(&pair.local.port())
+            .and_then(|b| b.half_open.shift_remove(&pair.remote))
+        else {
+            return;
+        };
+        debug_assert_eq!(half.local, pair.local);
+        let flow_control = half.flow_control.invert();
+        let (rx, _) = self.new_stream(pair);
+        let sock = self.sockets.get_mut(&pair).expect("just made");
+        sock.flow_control = flow_control.clone();
+        let status = sock.status.clone();
+        let b = self
+            .binds
+            .get_mut(&pair.local.port())
+            .expect("the half-open connection's listener");
+        b.established.push_back(Accepted {
+            pair,
+            rx,
+            flow_control,
+            status,
+        });
+        b.notify.notify_one();
+        tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP", "Established");
     }
 
     /// Returns true if the given stream has any Data segments waiting in the
@@ -709,8 +987,28 @@ impl Tcp {
 
         assert!(exists.is_some(), "unknown bind {addr}");
 
+        // Squall fork: connections established but never accepted go with
+        // their listener, silently (Linux resets them); the peer's next
+        // segment is answered with a RST.
+        if let Some(b) = exists {
+            for accepted in b.established {
+                self.sockets.swap_remove(&accepted.pair);
+            }
+        }
+
         tracing::info!(target: TRACING_TARGET, ?addr, protocol = %"TCP", "Unbind");
     }
+}
+
+/// Squall fork: why a socket was aborted, for the trace.
+#[derive(Debug)]
+enum Abort {
+    /// The SYN retries are spent.
+    Connect,
+    /// Keepalive probes went unanswered.
+    Keepalive,
+    /// The user timeout or the retry budget passed.
+    Retransmission,
 }
 
 /// Returns whether the given bind addr can accept a packet routed to the given dst

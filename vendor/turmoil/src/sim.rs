@@ -364,6 +364,54 @@ impl<'a> Sim<'a> {
         self.world.borrow_mut().topology.set_fail_rate(value);
     }
 
+    /// Squall fork: lose each message sent between `a` and `b`, in both
+    /// directions, independently with probability `rate`, as a lossy
+    /// network does; `0.0` turns it off. Unlike [`Self::set_link_fail_rate`],
+    /// which breaks the whole link for a while, the link stays up and only
+    /// the messages drawn are lost, so TCP with
+    /// [`crate::Builder::tcp_retransmission`] repairs every loss. The draws
+    /// come from the simulation's seeded RNG, one per message sent on a
+    /// healthy link while a rate is set (none otherwise).
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] unless `rate` is in
+    /// `0.0..=1.0`.
+    pub fn set_link_loss_rate(
+        &self,
+        a: impl ToIpAddrs,
+        b: impl ToIpAddrs,
+        rate: f64,
+    ) -> std::io::Result<()> {
+        check_loss_rate(rate)?;
+        let mut world = self.world.borrow_mut();
+        let a = world.lookup_many(a);
+        let b = world.lookup_many(b);
+
+        for_pairs(&a, &b, |a, b| {
+            world.topology.set_link_loss_rate(a, b, rate);
+            world.topology.set_link_loss_rate(b, a, rate);
+        });
+        Ok(())
+    }
+
+    /// Squall fork: as [`Self::set_link_loss_rate`], for messages sent from
+    /// `from` to `to` only.
+    pub fn set_link_loss_rate_oneway(
+        &self,
+        from: impl ToIpAddrs,
+        to: impl ToIpAddrs,
+        rate: f64,
+    ) -> std::io::Result<()> {
+        check_loss_rate(rate)?;
+        let mut world = self.world.borrow_mut();
+        let from = world.lookup_many(from);
+        let to = world.lookup_many(to);
+
+        for_pairs(&from, &to, |from, to| {
+            world.topology.set_link_loss_rate(from, to, rate);
+        });
+        Ok(())
+    }
+
     pub fn set_link_fail_rate(&mut self, a: impl ToIpAddrs, b: impl ToIpAddrs, value: f64) {
         let mut world = self.world.borrow_mut();
         let a = world.lookup_many(a);
@@ -486,6 +534,11 @@ impl<'a> Sim<'a> {
         for (&addr, _rt) in stopped {
             let mut world = self.world.borrow_mut();
             world.tick(addr, tick);
+            // Squall fork: a host that is down answers nothing, and what
+            // reached it is lost rather than delivered once it restarts.
+            if self.config.tcp_retransmission.is_some() {
+                world.topology.drop_deliverable(addr);
+            }
         }
 
         self.elapsed += tick;
@@ -499,6 +552,18 @@ impl<'a> Sim<'a> {
         }
 
         Ok(is_finished)
+    }
+}
+
+/// Squall fork: a loss rate is a probability.
+fn check_loss_rate(rate: f64) -> std::io::Result<()> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("loss rate {rate} is not in 0..=1"),
+        ))
     }
 }
 

@@ -154,6 +154,14 @@ struct Link {
 
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
+
+    /// Squall fork: the probability that a message sent from 'a' to 'b' is
+    /// lost, each message drawn on its own ([`Sim::set_link_loss_rate`]).
+    ///
+    /// [`Sim::set_link_loss_rate`]: crate::Sim::set_link_loss_rate
+    loss_a_b: f64,
+    /// Squall fork: the same from 'b' to 'a'.
+    loss_b_a: f64,
 }
 
 /// States that a link between two nodes can be in.
@@ -217,6 +225,34 @@ impl Topology {
 
     pub(crate) fn set_fail_rate(&mut self, value: f64) {
         self.config.message_loss_mut().fail_rate = value;
+    }
+
+    /// Squall fork: lose each message sent from `from` to `to` with
+    /// probability `rate` (0 turns it off).
+    pub(crate) fn set_link_loss_rate(&mut self, from: IpAddr, to: IpAddr, rate: f64) {
+        debug_assert!((0.0..=1.0).contains(&rate), "loss rate {rate}");
+        let link = self.get_link_mut(&Pair::new(from, to));
+        if from < to {
+            link.loss_a_b = rate;
+        } else {
+            link.loss_b_a = rate;
+        }
+    }
+
+    /// Squall fork: the host at `addr` is down; what the links have ready
+    /// for it is lost, as packets to a crashed machine are, instead of
+    /// waiting to be delivered once it restarts (turmoil 0.7.2).
+    pub(crate) fn drop_deliverable(&mut self, addr: IpAddr) {
+        for (pair, link) in &mut self.links {
+            if pair.0 != addr && pair.1 != addr {
+                continue;
+            }
+            if let Some(queue) = link.deliverable.get_mut(&addr) {
+                for envelope in queue.drain(..) {
+                    tracing::trace!(target: TRACING_TARGET, src = ?envelope.src, dst = ?envelope.dst, protocol = %envelope.message, "Dropped (host down)");
+                }
+            }
+        }
     }
 
     pub(crate) fn set_link_fail_rate(&mut self, a: IpAddr, b: IpAddr, value: f64) {
@@ -332,6 +368,8 @@ impl Link {
             sent: VecDeque::new(),
             deliverable: IndexMap::new(),
             now,
+            loss_a_b: 0.0,
+            loss_b_a: 0.0,
         }
     }
 
@@ -381,6 +419,12 @@ impl Link {
     ) -> Result<()> {
         let state = self.get_state_for_message(src.ip(), dst.ip());
         let status = match state {
+            // Squall fork: per-message loss, drawn only when a rate is set
+            // so that a run without one draws what turmoil 0.7.2 draws.
+            State::Healthy if self.is_lost(src.ip(), dst.ip(), rand) => {
+                tracing::trace!(target: TRACING_TARGET,?src, ?dst, protocol = %message, "Drop (loss)");
+                return Ok(());
+            }
             State::Healthy => {
                 let delay = self.delay(global_config.latency(), rand);
                 DeliveryStatus::DeliverAfter(self.now + delay)
@@ -459,6 +503,16 @@ impl Link {
                 let _ = self.enqueue_message(global_config, rand, dst, src, message);
             }
         }
+    }
+
+    /// Squall fork: whether this message from `src` to `dst` is lost.
+    fn is_lost(&self, src: IpAddr, dst: IpAddr, rand: &mut dyn RngCore) -> bool {
+        let rate = if src < dst {
+            self.loss_a_b
+        } else {
+            self.loss_b_a
+        };
+        rate > 0.0 && rand.random_bool(rate)
     }
 
     // Randomly break or repair this link.

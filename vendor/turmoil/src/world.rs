@@ -295,14 +295,14 @@ impl World {
         }
     }
 
-    /// Squall fork: the earliest TCP retransmission deadline of any host, in
-    /// the simulation's elapsed time. A driver that skips idle steps must
-    /// not skip past it.
+    /// Squall fork: the earliest TCP timer of any host (SYN and SYN-ACK
+    /// retransmission, keepalive, data retransmission), in the simulation's
+    /// elapsed time. A driver that skips idle steps must not skip past it.
     #[allow(dead_code)]
     pub(crate) fn next_tcp_deadline(&self) -> Option<Duration> {
         self.hosts
             .values()
-            .filter_map(|h| h.tcp.next_rtx_deadline())
+            .filter_map(|h| h.tcp.next_deadline())
             .min()
     }
 

@@ -65,6 +65,21 @@ impl TcpListener {
     /// address will be returned.
     pub async fn accept(&self) -> Result<(TcpStream, SocketAddr)> {
         let origin = loop {
+            // Squall fork: a connection whose handshake came as packets
+            // (`Builder::tcp_retransmission`) is complete and has its
+            // stream socket already.
+            let established = World::current(|world| {
+                world
+                    .current_host_mut()
+                    .tcp
+                    .accept_established(self.local_addr)
+            });
+            if let Some(a) = established {
+                tracing::trace!(target: TRACING_TARGET, src = ?self.local_addr, dst = ?a.pair.remote, "Accepted");
+                let stream = TcpStream::new(a.pair, a.rx, a.flow_control, a.status);
+                return Ok((stream, a.pair.remote));
+            }
+
             let maybe_accept = World::current(|world| {
                 let host = world.current_host_mut();
                 host.tcp.accept(self.local_addr)
@@ -77,7 +92,12 @@ impl TcpListener {
 
             tracing::trace!(target: TRACING_TARGET, src = ?origin, dst = ?self.local_addr, protocol = %"TCP SYN", "Recv");
 
-            let ack = syn.ack.send(());
+            // Squall fork: a SYN in this queue always has its channel (a
+            // SYN sent as a packet is answered by the host instead).
+            let ack = match syn.ack {
+                Some(ack) => ack.send(()),
+                None => Err(()),
+            };
             tracing::trace!(target: TRACING_TARGET, src = ?self.local_addr, dst = ?origin, protocol = %"TCP SYN-ACK", "Send");
 
             if ack.is_ok() {

@@ -1,3 +1,8 @@
+pub(crate) mod handshake;
+
+pub(crate) mod keepalive;
+pub use keepalive::TcpKeepalive;
+
 pub(crate) mod listener;
 
 pub(crate) mod rtx;

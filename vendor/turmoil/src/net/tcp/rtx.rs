@@ -23,8 +23,9 @@
 //! Time here is the simulation's elapsed time at the start of the step in
 //! which the host runs (`World::tcp_now`), so a run is fully determined by
 //! the seed: no wall clock, and sockets are kept in insertion order. The
-//! earliest timer is exposed (`Tcp::next_rtx_deadline`) so that a driver that
-//! skips idle time can avoid skipping past it.
+//! earliest timer is exposed (`Tcp::next_deadline`, with the handshake's and
+//! keepalive's) so that a driver that skips idle time can avoid skipping
+//! past it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -49,6 +50,14 @@ pub struct TcpRetransmission {
     /// Retransmissions before a socket without a user timeout aborts, as a
     /// time budget computed the way Linux computes it (`tcp_retries2`: 15).
     pub retries: u32,
+    /// Retransmissions of a connect's SYN before the connect fails with
+    /// `TimedOut` (Linux `tcp_syn_retries`: 6, so SYNs at 0, 1, 3, 7, 15,
+    /// 31 and 63 s and the failure at 127 s).
+    pub syn_retries: u32,
+    /// Retransmissions of a listener's SYN-ACK before it forgets the
+    /// half-open connection (Linux `tcp_synack_retries`: 5, so SYN-ACKs at
+    /// 0, 1, 3, 7, 15 and 31 s, forgotten at 63 s).
+    pub synack_retries: u32,
 }
 
 impl Default for TcpRetransmission {
@@ -58,6 +67,8 @@ impl Default for TcpRetransmission {
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),
             retries: 15,
+            syn_retries: 6,
+            synack_retries: 5,
         }
     }
 }
@@ -270,10 +281,14 @@ impl Rtx {
 }
 
 /// State a stream socket shares with its [`crate::net::TcpStream`] halves:
-/// the user timeout the application set, and why the socket was aborted.
+/// the user timeout and keepalive the application set, and why the socket
+/// was aborted.
 #[derive(Debug, Default)]
 pub(crate) struct SocketStatus {
     user_timeout: std::sync::Mutex<Option<Duration>>,
+    /// What `TcpStream::set_keepalive` last set, for its getter; the timer
+    /// itself is the host's (`Tcp::set_keepalive`).
+    keepalive: std::sync::Mutex<Option<super::TcpKeepalive>>,
     aborted: std::sync::OnceLock<std::io::ErrorKind>,
     /// A writer waiting for credits; woken by an abort, since no credit will
     /// come back from a peer that stopped answering.
@@ -288,6 +303,14 @@ impl SocketStatus {
     /// Linux reads a zero `TCP_USER_TIMEOUT` as "not set".
     pub(crate) fn set_user_timeout(&self, value: Option<Duration>) {
         *self.user_timeout.lock().unwrap() = value.filter(|d| !d.is_zero());
+    }
+
+    pub(crate) fn keepalive(&self) -> Option<super::TcpKeepalive> {
+        *self.keepalive.lock().unwrap()
+    }
+
+    pub(crate) fn set_keepalive(&self, value: Option<super::TcpKeepalive>) {
+        *self.keepalive.lock().unwrap() = value;
     }
 
     pub(crate) fn aborted(&self) -> Option<std::io::ErrorKind> {

@@ -28,6 +28,7 @@ use crate::{
 
 use super::rtx::{Payload, SocketStatus};
 use super::split_owned::{OwnedReadHalf, OwnedWriteHalf};
+use super::TcpKeepalive;
 
 /// A simulated TCP stream between a local and a remote socket.
 ///
@@ -71,10 +72,20 @@ impl TcpStream {
     }
 
     /// Opens a TCP connection to a remote host.
+    ///
+    /// Squall fork: with [`crate::Builder::tcp_retransmission`], a
+    /// non-loopback connect makes its handshake of packets
+    /// (`net/tcp/handshake.rs`): it returns once the SYN-ACK arrives, one
+    /// round trip after the SYN got through; a SYN lost to a partition or
+    /// a crashed host is sent again at 1 s, 3 s, 7 s, ... and the connect
+    /// fails with `TimedOut` once `syn_retries` are spent (127 s by
+    /// default), or with `ConnectionRefused` when a RST answers (nothing
+    /// listens). Dropping the future gives the connect up.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> Result<TcpStream> {
         let (ack, syn_ack) = oneshot::channel();
+        let (done, handshake) = oneshot::channel();
 
-        let (pair, rx, bidi, status) = World::current(|world| {
+        let (pair, rx, bidi, status, as_packets) = World::current(|world| {
             let dst = addr.to_socket_addr(&world.dns)?;
 
             let (pair, rx, bidi, status) = {
@@ -90,15 +101,44 @@ impl TcpStream {
                 (pair, rx, bidi, status)
             };
 
-            let syn = Protocol::Tcp(Segment::Syn(Syn { ack }));
+            // Squall fork: the SYN as a packet, its timer armed.
+            if world.current_host().tcp.handshake_as_packets(pair) {
+                let syn = world.current_host_mut().tcp.start_connect(pair, done);
+                if let Err(e) = world.send_message(pair.local, pair.remote, Protocol::Tcp(syn)) {
+                    world.current_host_mut().tcp.cancel_connect(pair);
+                    return Err(e);
+                }
+                return Ok((pair, rx, bidi, status, true));
+            }
+
+            let syn = Protocol::Tcp(Segment::Syn(Syn {
+                ack: Some(ack),
+                flow_control: None,
+            }));
             if !is_same(pair.local, pair.remote) {
                 world.send_message(pair.local, pair.remote, syn)?;
             } else {
                 send_loopback(pair.local, pair.remote, syn);
             };
 
-            Ok::<_, Error>((pair, rx, bidi, status))
+            Ok::<_, Error>((pair, rx, bidi, status, false))
         })?;
+
+        if as_packets {
+            let guard = ConnectGuard { pair: Some(pair) };
+            let result = handshake.await;
+            // The host settled the socket: connected, or removed.
+            guard.disarm();
+            return match result {
+                Ok(Ok(())) => Ok(TcpStream::new(pair, rx, bidi, status)),
+                Ok(Err(kind)) => Err(io::Error::new(kind, pair.remote.to_string())),
+                // Not reached: the host tells every connect how it ended.
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    pair.remote.to_string(),
+                )),
+            };
+        }
 
         syn_ack.await.map_err(|_| {
             io::Error::new(io::ErrorKind::ConnectionRefused, pair.remote.to_string())
@@ -195,6 +235,37 @@ impl TcpStream {
     /// unset).
     pub fn user_timeout(&self) -> Result<Option<Duration>> {
         Ok(self.write_half.status.user_timeout())
+    }
+
+    /// Turns TCP keepalive on (`Some`) or off (`None`), as Linux's
+    /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and
+    /// `TCP_KEEPCNT` (socket2's `set_tcp_keepalive`): after `time` with
+    /// nothing received and nothing unacknowledged, a probe is sent, again
+    /// every `interval` while unanswered, and the connection is aborted
+    /// (reads and writes fail with [`io::ErrorKind::TimedOut`]) after
+    /// `retries` unanswered probes, or, with a user timeout set
+    /// ([`TcpStream::set_user_timeout`]), once a probe is out and nothing
+    /// has been received for the user timeout. Anything received counts
+    /// the probes from zero again. See `net/tcp/keepalive.rs`.
+    ///
+    /// Fails with [`io::ErrorKind::InvalidInput`] if `time`, `interval` or
+    /// `retries` is zero.
+    ///
+    /// Squall fork. Takes effect only with
+    /// [`crate::Builder::tcp_retransmission`], and not on loopback streams.
+    pub fn set_keepalive(&self, value: Option<TcpKeepalive>) -> Result<()> {
+        if let Some(keepalive) = &value {
+            keepalive.validate()?;
+        }
+        self.write_half.status.set_keepalive(value);
+        let pair = *self.write_half.pair;
+        World::current(|world| world.current_host_mut().tcp.set_keepalive(pair, value));
+        Ok(())
+    }
+
+    /// The keepalive set by [`TcpStream::set_keepalive`] (`None` when off).
+    pub fn keepalive(&self) -> Result<Option<TcpKeepalive>> {
+        Ok(self.write_half.status.keepalive())
     }
 
     /// Has no effect in turmoil. API parity with
@@ -474,6 +545,34 @@ impl WriteHalf {
             world.send_message(self.pair.local, self.pair.remote, message)?;
         }
         Ok(())
+    }
+}
+
+/// Squall fork: gives a connect up if its future is dropped before the
+/// handshake ends (its caller's timeout, or a crash of its host), so that a
+/// SYN still on its timer is not sent again. If the SYN-ACK had arrived in
+/// the same step, the peer's side is reset, since no stream will use it.
+struct ConnectGuard {
+    pair: Option<SocketPair>,
+}
+
+impl ConnectGuard {
+    fn disarm(mut self) {
+        self.pair = None;
+    }
+}
+
+impl Drop for ConnectGuard {
+    fn drop(&mut self) {
+        let Some(pair) = self.pair else { return };
+        World::current_if_set(|world| {
+            if world.current.is_none() {
+                return;
+            }
+            if world.current_host_mut().tcp.cancel_connect(pair) {
+                let _ = world.send_message(pair.local, pair.remote, Protocol::Tcp(Segment::Rst));
+            }
+        });
     }
 }
 
