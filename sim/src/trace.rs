@@ -263,6 +263,9 @@ impl Recorder {
     pub fn monotonic() -> Self {
         Self {
             inner: Arc::default(),
+            // Real time on purpose: kernel mode runs on real sockets and
+            // is compared with tolerances, never snapshotted. No simulated
+            // world builds this recorder.
             clock: Clock::Monotonic(std::time::Instant::now()),
         }
     }
