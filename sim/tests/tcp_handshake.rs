@@ -2,10 +2,12 @@
 //! `net/tcp/handshake.rs`, docs/upstream.md), on turmoil's own API.
 //!
 //! Users of the simulation rely on a connect behaving as on Linux: a SYN
-//! lost to a partition is sent again at 1 s, 3 s, 7 s ... and the connect
-//! completes on the first retry after the heal; into a black hole it stays
-//! pending until the caller's timeout, or fails with `TimedOut` at 127 s
-//! (`tcp_syn_retries` 6); a port nothing listens on refuses it with a RST,
+//! lost to a partition is sent again at 1, 2, 3, 4, 5, 7, 11 s ... (Linux
+//! 6.5+: `tcp_syn_linear_timeouts` 4 retries 1 s apart, then one more at
+//! 1 s and doubling) and the connect completes on the first retry after
+//! the heal; into a black hole it stays pending until the caller's
+//! timeout, or fails with `TimedOut` at 131 s (`tcp_syn_retries` 6 plus
+//! the 4 linear ones); a port nothing listens on refuses it with a RST,
 //! which takes a round trip and can be lost; a crashed host answers
 //! nothing until it restarts; the SYN-ACK is a packet, so a one-way
 //! partition stops the handshake both ways. They also rely on the switch
@@ -146,7 +148,7 @@ fn run(
 }
 
 /// A partition made before the connect and repaired at 2.5 s: the SYNs of
-/// 0 and 1 s are dropped, the retry at 3 s gets through, and the connect
+/// 0, 1 and 2 s are dropped, the retry at 3 s gets through, and the connect
 /// returns at 3,020 ms (one round trip later); the listener's `accept`
 /// returns at 3,030 ms, when the client's ACK arrives, and the data
 /// written then follows.
@@ -166,20 +168,21 @@ fn a_connect_across_a_partition_completes_on_the_retry_after_the_heal() {
     assert_eq!(*read.borrow(), [b"hello".to_vec()]);
 }
 
-/// A partition never repaired: SYNs at 0, 1, 3, 7, 15, 31 and 63 s (the
-/// first and six retries, seen with a one-way cut in the next-but-one
-/// test), and the connect fails with `TimedOut` when the timer after the
-/// last retry fires, at 127 s exactly.
+/// A partition never repaired: SYNs at 0, 1, 2, 3, 4, 5, 7, 11, 19, 35
+/// and 67 s (the first and ten retries, seen with a one-way cut in the
+/// next-but-one test), and the connect fails with `TimedOut` when the timer
+/// after the last retry fires, at 131 s exactly (Linux measured: 133-135 s
+/// of wall time with the same sysctls).
 #[test]
-fn a_connect_into_a_black_hole_times_out_at_127s() {
+fn a_connect_into_a_black_hole_times_out_at_131s() {
     let mut sim = sim(secs(200));
     let (accepted, _) = accepting_server(&mut sim);
     let outcome = connecting_client(&mut sim);
     sim.partition("client", "server");
-    run(&mut sim, secs(130), |_, _| {});
+    run(&mut sim, secs(135), |_, _| {});
     assert_eq!(
         *outcome.borrow(),
-        Some((secs(127), Err(io::ErrorKind::TimedOut)))
+        Some((secs(131), Err(io::ErrorKind::TimedOut)))
     );
     assert!(accepted.borrow().is_empty());
 }
@@ -245,9 +248,9 @@ fn no_listener_refuses_after_one_round_trip() {
 }
 
 /// A one-way partition from server to client: every SYN reaches the
-/// server, at 0, 1, 3, 7, 15, 31 and 63 s, but every SYN-ACK is lost, so
-/// the client's connect never completes (it fails with `TimedOut` at
-/// 127 s) and the server's `accept` never returns: the handshake needs
+/// server, at 0, 1, 2, 3, 4, 5, 7, 11, 19, 35 and 67 s, but every SYN-ACK
+/// is lost, so the client's connect never completes (it fails with
+/// `TimedOut` at 131 s) and the server's `accept` never returns: the handshake needs
 /// both directions, as on a real network.
 #[test]
 fn a_one_way_partition_stops_the_handshake_in_both_directions() {
@@ -255,21 +258,21 @@ fn a_one_way_partition_stops_the_handshake_in_both_directions() {
     let (accepted, _) = accepting_server(&mut sim);
     let outcome = connecting_client(&mut sim);
     sim.partition_oneway("server", "client");
-    let syns = run(&mut sim, secs(130), |_, _| {});
+    let syns = run(&mut sim, secs(135), |_, _| {});
     assert_eq!(
         syns,
-        [0, 1, 3, 7, 15, 31, 63].map(secs),
+        [0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67].map(secs),
         "SYN transmissions"
     );
     assert_eq!(
         *outcome.borrow(),
-        Some((secs(127), Err(io::ErrorKind::TimedOut)))
+        Some((secs(131), Err(io::ErrorKind::TimedOut)))
     );
     assert!(accepted.borrow().is_empty());
 }
 
-/// A server crashed before the connect answers nothing: the SYNs of 0 and
-/// 1 s reach a host that is down and are lost (not kept for it: turmoil
+/// A server crashed before the connect answers nothing: the SYNs of 0, 1
+/// and 2 s reach a host that is down and are lost (not kept for it: turmoil
 /// 0.7.2 would deliver them once it restarts, to find no listener yet and
 /// refuse). Restarted at 2.5 s, it listens again, and the connect
 /// completes on the 3 s retry, at 3,020 ms.
@@ -291,10 +294,10 @@ fn a_crashed_server_answers_nothing_until_it_restarts() {
 
 /// Duplicates are answered idempotently. With 1.2 s each way the SYN of 0
 /// arrives at 1,200 ms and is answered; the client, still waiting, sends
-/// it again at 1 s, and that duplicate (at 2,200) is answered with the
-/// SYN-ACK again, as is the listener's own SYN-ACK retry due then. The
-/// first SYN-ACK connects the client at 2,400; the later two reach a
-/// connected socket (at 3,400) and are answered with ACKs. The first ACK
+/// it again at 1 s and 2 s, and those duplicates (at 2,200 and 3,200) are
+/// answered with the SYN-ACK again, as is the listener's own SYN-ACK retry
+/// due at 2,200. The first SYN-ACK connects the client at 2,400; the later
+/// ones reach a connected socket and are answered with ACKs. The first ACK
 /// completes the listener's side at 3,600, where the client's "hello"
 /// (written at 2,400) arrives too: one connection is accepted, and reads
 /// its data once.
@@ -304,7 +307,7 @@ fn duplicate_syns_and_syn_acks_make_one_connection() {
     let (accepted, read) = accepting_server(&mut sim);
     let outcome = connecting_client(&mut sim);
     let syns = run(&mut sim, secs(10), |_, _| {});
-    assert_eq!(syns, [ms(0), ms(1_000)]);
+    assert_eq!(syns, [ms(0), ms(1_000), ms(2_000)]);
     assert_eq!(*outcome.borrow(), Some((ms(2_400), Ok(()))));
     assert_eq!(*accepted.borrow(), [ms(3_600)]);
     assert_eq!(*read.borrow(), [b"hello".to_vec()]);

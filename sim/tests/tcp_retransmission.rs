@@ -200,15 +200,16 @@ fn without_the_switch_a_lost_segment_still_wedges_the_stream() {
 type Failure = (&'static str, Duration, io::ErrorKind);
 
 /// A cut that does not heal ends a connection with a 5 s user timeout at
-/// exactly 5 s after the oldest unacknowledged segment was sent (message
-/// 10, sent at 1020 ms as in the test above): the timer is clamped to the
-/// user timeout, so the abort is at 6020 ms (RTOs at 1240, 1680, 2560,
-/// 4320 ms, then 7840 clamped to 6020), not at the next RTO after it. The
-/// client's blocked read fails with `TimedOut` in that step, and so does
-/// the write the writer makes then (message 60) when its sleep ends; the
-/// writer runs first in the step. Nothing is sent to the
-/// server, whose read keeps waiting (it has nothing unacknowledged, as on
-/// Linux).
+/// exactly 5 s after the first retransmission of the oldest
+/// unacknowledged segment, as Linux counts it (from `retrans_stamp`):
+/// message 10 is sent at 1020 ms as in the test above and first resent at
+/// its RTO, 1240 ms. The timer is clamped to the user timeout, so the abort
+/// is at 6240 ms (RTOs at 1240, 1680, 2560, 4320 ms, then 7840 clamped to
+/// 6240), not at the next RTO after it. The client's blocked read fails
+/// with `TimedOut` in that step; the writer, writing every 100 ms, had its
+/// write of 6220 accepted (buffered, as a kernel would) and fails on the
+/// next, message 63 at 6320. Nothing is sent to the server, whose read
+/// keeps waiting (it has nothing unacknowledged, as on Linux).
 #[test]
 fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
     let mut sim = sim(true, 64);
@@ -246,8 +247,8 @@ fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
     assert_eq!(
         *outcome.borrow(),
         [
-            ("write", ms(6020), io::ErrorKind::TimedOut),
-            ("read", ms(6020), io::ErrorKind::TimedOut),
+            ("read", ms(6240), io::ErrorKind::TimedOut),
+            ("write", ms(6320), io::ErrorKind::TimedOut),
         ]
     );
     let r = received.borrow();
@@ -385,9 +386,11 @@ fn no_flow_control_credit_is_lost_to_dropped_segments() {
 /// ten times to 102.4 s, 204.6 s in all, then six at the 120 s cap). This
 /// connection's RTO is 220 ms, so its expiries after message 10 (sent at
 /// 1020 ms) are 220 ms * (2^k - 1) later up to k = 10 (225.06 s), then
-/// every 120 s; the first at which the segment has waited 924.6 s is
-/// 225.06 + 6 * 120 = 945.06 s after it was sent: the abort is at
-/// 946,080 ms.
+/// every 120 s. The budget counts from the first retransmission, 220 ms
+/// after the send (Linux's `retrans_stamp`); the first expiry at which
+/// 924.6 s have passed since then is 225.06 + 6 * 120 = 945.06 s after the
+/// send (944.84 s after the first retransmission; five cap steps would
+/// give 824.84 s): the abort is at 946,080 ms.
 #[test]
 fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
     assert_eq!(

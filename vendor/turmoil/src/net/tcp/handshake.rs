@@ -13,11 +13,14 @@
 //! connected --- ACK 0 (or the first data) --> established, accept() returns
 //! ```
 //!
-//! - the client's SYN is sent again at 1 s, doubling (`rto_initial`, capped
-//!   at `rto_max`), `syn_retries` times (Linux `tcp_syn_retries`: 6); the
-//!   connect fails with `TimedOut` when the timer after the last one fires
-//!   (127 s). A connect into a black hole stays pending until then, or
-//!   until the caller's own timeout drops it;
+//! - the client's SYN is sent again `rto_initial` (1 s) apart
+//!   `syn_linear_timeouts` times (Linux 6.5+ `tcp_syn_linear_timeouts`: 4),
+//!   once more 1 s later, then doubling (capped at `rto_max`), for
+//!   `syn_retries + syn_linear_timeouts` retransmissions in all (Linux's
+//!   `tcp_write_timeout`: 6 + 4): SYNs at 0, 1, 2, 3, 4, 5, 7, 11, 19, 35
+//!   and 67 s. The connect fails with `TimedOut` when the timer after the
+//!   last one fires (131 s). A connect into a black hole stays pending until
+//!   then, or until the caller's own timeout drops it;
 //! - a listener answers a SYN with a SYN-ACK and keeps the connection
 //!   half-open, sending the SYN-ACK again on the same schedule
 //!   `synack_retries` times (Linux `tcp_synack_retries`: 5) until the
@@ -40,12 +43,15 @@ use tokio::sync::oneshot;
 use super::stream::BidiFlowControl;
 use super::TcpRetransmission;
 
-/// The SYN or SYN-ACK retransmission timer: `rto_initial`, doubling up to
-/// `rto_max`, for at most `retries_max` retransmissions.
+/// The SYN or SYN-ACK retransmission timer: `rto_initial`, kept for the
+/// first `linear` retransmissions and then doubling up to `rto_max`, for at
+/// most `retries_max` retransmissions.
 #[derive(Debug)]
 pub(crate) struct SynTimer {
     rto_initial: Duration,
     rto_max: Duration,
+    /// Retransmissions after which the timeout is still `rto_initial`.
+    linear: u32,
     retries_max: u32,
     /// Retransmissions so far; never above `retries_max`.
     retries: u32,
@@ -64,10 +70,12 @@ pub(crate) enum SynExpiry {
 }
 
 impl SynTimer {
-    fn new(now: Duration, config: &TcpRetransmission, retries_max: u32) -> Self {
+    fn new(now: Duration, config: &TcpRetransmission, linear: u32, retries_max: u32) -> Self {
+        debug_assert!(linear <= retries_max);
         Self {
             rto_initial: config.rto_initial,
             rto_max: config.rto_max,
+            linear,
             retries_max,
             retries: 0,
             deadline: now + config.rto_initial.min(config.rto_max),
@@ -75,14 +83,17 @@ impl SynTimer {
         }
     }
 
-    /// A client's SYN timer (`syn_retries`).
+    /// A client's SYN timer (`syn_linear_timeouts` linear retransmissions,
+    /// then `syn_retries` backed off).
     pub(crate) fn syn(now: Duration, config: &TcpRetransmission) -> Self {
-        Self::new(now, config, config.syn_retries)
+        let linear = config.syn_linear_timeouts;
+        Self::new(now, config, linear, config.syn_retries.saturating_add(linear))
     }
 
-    /// A listener's SYN-ACK timer (`synack_retries`).
+    /// A listener's SYN-ACK timer (`synack_retries`; Linux's linear SYN
+    /// timeouts are for the active side only).
     pub(crate) fn synack(now: Duration, config: &TcpRetransmission) -> Self {
-        Self::new(now, config, config.synack_retries)
+        Self::new(now, config, 0, config.synack_retries)
     }
 
     pub(crate) fn deadline(&self) -> Duration {
@@ -93,9 +104,10 @@ impl SynTimer {
         self.deadline <= now
     }
 
-    /// The timer fired at `now` (at or after the deadline): the next
-    /// retransmission waits twice as long as the last (Linux's SYN backoff,
-    /// `TCP_TIMEOUT_INIT << retransmits`).
+    /// The timer fired at `now` (at or after the deadline): after the
+    /// linear retransmissions, the next waits twice as long as the last
+    /// (Linux's `tcp_retransmit_timer`: the RTO doubles only once
+    /// `total_rto` exceeds `tcp_syn_linear_timeouts`).
     pub(crate) fn on_expiry(&mut self, now: Duration) -> SynExpiry {
         debug_assert!(self.is_due(now), "a SYN timer fired early");
         debug_assert!(self.retries <= self.retries_max);
@@ -103,7 +115,8 @@ impl SynTimer {
             return SynExpiry::GiveUp;
         }
         self.retries += 1;
-        let factor = 1u32.checked_shl(self.retries.min(31)).unwrap_or(u32::MAX);
+        let doublings = self.retries.saturating_sub(self.linear).min(31);
+        let factor = 1u32.checked_shl(doublings).unwrap_or(u32::MAX);
         self.deadline = now + self.rto_initial.saturating_mul(factor).min(self.rto_max);
         SynExpiry::Resend
     }

@@ -15,10 +15,14 @@
 //! - each expiry sends every unacknowledged segment again (go-back-N: Linux
 //!   marks them all lost after an RTO) and doubles the RTO, up to `rto_max`;
 //! - the socket aborts, and its reads and writes fail with
-//!   [`std::io::ErrorKind::TimedOut`], once the oldest unacknowledged segment
-//!   has waited longer than the user timeout, or, without one, than the time
-//!   `retries` retransmissions take from `rto_min` (`tcp_retries2`: Linux's
-//!   `tcp_model_timeout`, 924.6 s for 15).
+//!   [`std::io::ErrorKind::TimedOut`], once the user timeout has passed since
+//!   the first retransmission of what is still unacknowledged, or, without
+//!   one, the time `retries` retransmissions take from `rto_min`
+//!   (`tcp_retries2`: Linux's `tcp_model_timeout`, 924.6 s for 15). Linux
+//!   counts both from `retrans_stamp`, the first retransmission, not from the
+//!   first transmission: data sent into a black hole with a 1 s user timeout
+//!   and a 200 ms RTO fails 1.2 s after it was sent. The timer is clamped to
+//!   fire at that instant (`tcp_clamp_rto_to_user_timeout`).
 //!
 //! Time here is the simulation's elapsed time at the start of the step in
 //! which the host runs (`World::tcp_now`), so a run is fully determined by
@@ -50,10 +54,16 @@ pub struct TcpRetransmission {
     /// Retransmissions before a socket without a user timeout aborts, as a
     /// time budget computed the way Linux computes it (`tcp_retries2`: 15).
     pub retries: u32,
-    /// Retransmissions of a connect's SYN before the connect fails with
-    /// `TimedOut` (Linux `tcp_syn_retries`: 6, so SYNs at 0, 1, 3, 7, 15,
-    /// 31 and 63 s and the failure at 127 s).
+    /// Retransmissions of a connect's SYN, after the linear ones, before
+    /// the connect fails with `TimedOut` (Linux `tcp_syn_retries`: 6).
     pub syn_retries: u32,
+    /// SYN retransmissions that come `rto_initial` apart before the backoff
+    /// starts doubling, in addition to `syn_retries` (Linux 6.5+
+    /// `tcp_syn_linear_timeouts`: 4). With Linux's defaults the SYNs go at
+    /// 0, 1, 2, 3, 4, 5, 7, 11, 19, 35 and 67 s and the connect fails at
+    /// 131 s; with 0 (older kernels) at 0, 1, 3, 7, 15, 31 and 63 s, failing
+    /// at 127 s.
+    pub syn_linear_timeouts: u32,
     /// Retransmissions of a listener's SYN-ACK before it forgets the
     /// half-open connection (Linux `tcp_synack_retries`: 5, so SYN-ACKs at
     /// 0, 1, 3, 7, 15 and 31 s, forgotten at 63 s).
@@ -68,6 +78,7 @@ impl Default for TcpRetransmission {
             rto_max: Duration::from_secs(120),
             retries: 15,
             syn_retries: 6,
+            syn_linear_timeouts: 4,
             synack_retries: 5,
         }
     }
@@ -108,8 +119,8 @@ impl Payload {
 struct Unacked {
     seq: u64,
     payload: Payload,
-    /// First transmission: the start of the abort budget, and of an RTT
-    /// sample if the segment is never sent again.
+    /// First transmission: the start of an RTT sample if the segment is
+    /// never sent again.
     sent_at: Duration,
     retransmitted: bool,
 }
@@ -139,6 +150,10 @@ pub(crate) struct Rtx {
     rto: Duration,
     /// Expiries since the last acknowledgement that made progress.
     backoff: u32,
+    /// The first retransmission of a segment still unacknowledged (Linux
+    /// `retrans_stamp`): where the abort budget starts. Set by the first
+    /// expiry, cleared once nothing retransmitted is unacknowledged.
+    retransmitted_at: Option<Duration>,
     /// When the retransmission timer fires; set iff `unacked` is not empty.
     deadline: Option<Duration>,
 }
@@ -157,6 +172,7 @@ impl Rtx {
             rttvar: Duration::ZERO,
             rto: config.rto_initial,
             backoff: 0,
+            retransmitted_at: None,
             deadline: None,
         }
     }
@@ -213,6 +229,11 @@ impl Rtx {
         }
         self.backoff = 0;
         self.deadline = None;
+        // Linux's `tcp_retrans_stamp_cleanup`: the budget starts afresh once
+        // no retransmitted segment is outstanding.
+        if !self.unacked.iter().any(|u| u.retransmitted) {
+            self.retransmitted_at = None;
+        }
         if !self.unacked.is_empty() {
             // Linux re-arms the timer from now on every ACK that advances.
             self.arm(now, user_timeout);
@@ -242,16 +263,17 @@ impl Rtx {
     /// The timer fired at `now` (at or after the deadline).
     pub(crate) fn on_expiry(&mut self, now: Duration, user_timeout: Option<Duration>) -> Expiry {
         debug_assert!(self.deadline.is_some_and(|d| d <= now));
-        let head = self
-            .unacked
-            .front()
-            .expect("an armed timer has unacked data");
-        let waited = now.saturating_sub(head.sent_at);
+        debug_assert!(!self.unacked.is_empty(), "an armed timer has unacked data");
         let budget = user_timeout.unwrap_or_else(|| self.config.abort_after());
-        if waited >= budget {
-            self.deadline = None;
-            return Expiry::Abort;
+        // As Linux's `retransmits_timed_out`: no abort before the first
+        // retransmission, then once the budget has passed since it.
+        if let Some(first) = self.retransmitted_at {
+            if now.saturating_sub(first) >= budget {
+                self.deadline = None;
+                return Expiry::Abort;
+            }
         }
+        self.retransmitted_at.get_or_insert(now);
         let segments = self
             .unacked
             .iter_mut()
@@ -266,15 +288,16 @@ impl Rtx {
         Expiry::Retransmit(segments)
     }
 
-    /// Arm the timer at `now` plus the backed-off RTO, but no later than the
-    /// user timeout of the oldest segment (Linux clamps the same way, so
-    /// the abort happens at the user timeout, not at the next RTO after it).
+    /// Arm the timer at `now` plus the backed-off RTO, but, once something
+    /// was retransmitted, no later than the user timeout after that (Linux's
+    /// `tcp_clamp_rto_to_user_timeout`, so the abort happens at the user
+    /// timeout, not at the next RTO after it).
     fn arm(&mut self, now: Duration, user_timeout: Option<Duration>) {
         let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
         let rto = self.rto.saturating_mul(factor).min(self.config.rto_max);
         let mut at = now + rto;
-        if let (Some(limit), Some(head)) = (user_timeout, self.unacked.front()) {
-            at = at.min((head.sent_at + limit).max(now));
+        if let (Some(limit), Some(first)) = (user_timeout, self.retransmitted_at) {
+            at = at.min((first + limit).max(now));
         }
         self.deadline = Some(at);
     }

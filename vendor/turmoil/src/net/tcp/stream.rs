@@ -77,10 +77,10 @@ impl TcpStream {
     /// non-loopback connect makes its handshake of packets
     /// (`net/tcp/handshake.rs`): it returns once the SYN-ACK arrives, one
     /// round trip after the SYN got through; a SYN lost to a partition or
-    /// a crashed host is sent again at 1 s, 3 s, 7 s, ... and the connect
-    /// fails with `TimedOut` once `syn_retries` are spent (127 s by
-    /// default), or with `ConnectionRefused` when a RST answers (nothing
-    /// listens). Dropping the future gives the connect up.
+    /// a crashed host is sent again at 1, 2, 3, 4, 5, 7, 11 s ... (Linux's
+    /// linear SYN timeouts, then doubling) and the connect fails with
+    /// `TimedOut` once the retries are spent (131 s by default), or with
+    /// `ConnectionRefused` when a RST answers (nothing listens). Dropping the future gives the connect up.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> Result<TcpStream> {
         let (ack, syn_ack) = oneshot::channel();
         let (done, handshake) = oneshot::channel();
