@@ -221,6 +221,10 @@ fn drive(
         .min_message_latency(config.link_latency)
         .max_message_latency(config.link_latency)
         .tcp_capacity(1024)
+        // Linux's TCP (ACKs, RTO retransmission, SYN retries, user timeout,
+        // keepalive) in place of turmoil's lossless one: squall's fork,
+        // docs/upstream.md. Linux's defaults, as a kernel host has them.
+        .tcp_retransmission(turmoil::TcpRetransmission::default())
         .build();
 
     // One control channel per server, shared by every incarnation of its

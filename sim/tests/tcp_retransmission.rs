@@ -150,10 +150,16 @@ fn paced_client(sim: &mut Sim<'_>, n: u64) {
 /// server at `30 + 100 i`; its ACK is back in step `40 + 100 i`. Every RTT
 /// sample is 20 ms, so SRTT is 20 ms, 4 * RTTVAR (40 ms at most) stays
 /// under the 200 ms floor, and the RTO is 220 ms. Message 10, the first
-/// into the cut (1000 to 1600 ms), is sent at 1020; its RTO fires at 1240,
-/// inside the cut, and doubles to 440 ms; the next fires at 1680, after the
-/// heal, resending everything unacknowledged, which is read at 1690 ms.
-/// Every byte arrives once, in order, and the stream ends with its FIN.
+/// into the cut (1000 to 1600 ms), is sent at 1020, with its tail loss
+/// probe due at min(2 * 20 + 200, 220) = 220 ms later; message 11, sent at
+/// 1120 with two segments out, brings the probe forward to 2 * 20 + 2 =
+/// 42 ms later, 1162. The probe (message 11 again) is lost in the cut, and
+/// the RTO is armed from it: 1382, inside the cut, resending everything and
+/// doubling to 440 ms; the next fires at 1822, after the heal, resending
+/// everything unacknowledged, which is read at 1832 ms. (Linux, with SACK,
+/// would resend on the first SACK after the heal; this TCP has none, so
+/// recovery waits for the RTO.) Every byte arrives once, in order, and the
+/// stream ends with its FIN.
 #[test]
 fn a_600ms_black_hole_heals_and_every_byte_arrives_in_order() {
     let mut sim = sim(true, 64);
@@ -169,13 +175,13 @@ fn a_600ms_black_hole_heals_and_every_byte_arrives_in_order() {
     assert_eq!(r.end, Some(Ok(())));
     // Message 9 was read before the cut, 10 ms after it was written.
     assert_eq!(r.read_at(9 * 8), ms(930));
-    // Messages 10 to 15 were written into the cut, 16 after the heal (it
-    // waited in the reorder buffer for 10): all read with the resend.
-    for i in 10..=16 {
-        assert_eq!(r.read_at(i * 8), ms(1690), "message {i}");
+    // Messages 10 to 15 were written into the cut, 16 to 18 after the heal
+    // (they waited in the reorder buffer for 10): all read with the resend.
+    for i in 10..=18 {
+        assert_eq!(r.read_at(i * 8), ms(1832), "message {i}");
     }
-    // Message 17 flows as usual.
-    assert_eq!(r.read_at(17 * 8), ms(1730));
+    // Message 19 flows as usual.
+    assert_eq!(r.read_at(19 * 8), ms(1930));
 }
 
 /// The same black hole with the switch off (the default) wedges the
@@ -201,14 +207,15 @@ type Failure = (&'static str, Duration, io::ErrorKind);
 
 /// A cut that does not heal ends a connection with a 5 s user timeout at
 /// exactly 5 s after the first retransmission of the oldest
-/// unacknowledged segment, as Linux counts it (from `retrans_stamp`):
-/// message 10 is sent at 1020 ms as in the test above and first resent at
-/// its RTO, 1240 ms. The timer is clamped to the user timeout, so the abort
-/// is at 6240 ms (RTOs at 1240, 1680, 2560, 4320 ms, then 7840 clamped to
-/// 6240), not at the next RTO after it. The client's blocked read fails
-/// with `TimedOut` in that step; the writer, writing every 100 ms, had its
-/// write of 6220 accepted (buffered, as a kernel would) and fails on the
-/// next, message 63 at 6320. Nothing is sent to the server, whose read
+/// unacknowledged segment, as Linux counts it (from `retrans_stamp`; the
+/// tail loss probe does not count): message 10 is sent at 1020 ms as in
+/// the test above, the probe goes at 1162, and the first retransmission at
+/// the RTO armed from it, 1382 ms. The timer is clamped to the user
+/// timeout, so the abort is at 6382 ms (RTOs at 1382, 1822, 2702, 4462 ms,
+/// then 7982 clamped to 6382), not at the next RTO after it. The client's
+/// blocked read fails with `TimedOut` in that step; the writer, writing
+/// every 100 ms, had its write of 6320 accepted (buffered, as a kernel
+/// would) and fails on the next, message 64 at 6420. Nothing is sent to the server, whose read
 /// keeps waiting (it has nothing unacknowledged, as on Linux).
 #[test]
 fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
@@ -247,8 +254,8 @@ fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
     assert_eq!(
         *outcome.borrow(),
         [
-            ("read", ms(6240), io::ErrorKind::TimedOut),
-            ("write", ms(6320), io::ErrorKind::TimedOut),
+            ("read", ms(6382), io::ErrorKind::TimedOut),
+            ("write", ms(6420), io::ErrorKind::TimedOut),
         ]
     );
     let r = received.borrow();
@@ -260,12 +267,12 @@ fn a_long_black_hole_ends_the_connection_at_the_user_timeout() {
 /// 1600 ms) the client resends segments the server already has. Each
 /// duplicate is dropped and acknowledged again: the stream holds every
 /// message once, in order. The duplicates are seen on the link: message
-/// `i` is sequence number `i + 1`; the RTO of message 10 (sent at 1020,
-/// RTO 220 ms as above) fires at 1240 and resends what was unacknowledged
-/// then, sequence numbers 11 to 13 (messages of 1020, 1120 and 1220). The
-/// next RTO would be at 1680, but message 16, sent at 1620 after the heal,
-/// is acknowledged at 1640 with everything before it (the ACK is
-/// cumulative), so nothing else is sent twice.
+/// `i` is sequence number `i + 1`; the tail loss probe of 1162 (as above)
+/// resends 12, and the RTO armed from it fires at 1382 and resends what
+/// was unacknowledged then, sequence numbers 11 to 14 (messages of 1020,
+/// 1120, 1220 and 1320). The next RTO would be at 1822, but message 16,
+/// sent at 1620 after the heal, is acknowledged at 1640 with everything
+/// before it (the ACK is cumulative), so nothing else is sent twice.
 #[test]
 fn duplicates_after_repair_do_not_corrupt_the_stream() {
     let mut sim = sim(true, 64);
@@ -307,33 +314,30 @@ fn duplicates_after_repair_do_not_corrupt_the_stream() {
         .filter(|(_, n)| **n > 1)
         .map(|(seq, _)| *seq)
         .collect();
-    assert_eq!(resent, [11, 12, 13], "{flights:?}");
+    assert_eq!(resent, [11, 12, 13, 14], "{flights:?}");
     let r = received.borrow();
     assert_eq!(r.bytes(), messages(30));
     assert_eq!(r.end, Some(Ok(())));
 }
 
-/// A writer with squall's 1,024-segment capacity writing 16 messages a
-/// millisecond into a 1 s black hole: all 1,024 credits go to segments the
-/// cut drops, each RTO inside the cut sends them all again (dropped too:
-/// over 2,048 drops), and after the heal they arrive and the server's reads
-/// return the credits. No credit is lost: all 4,096 messages arrive and the
-/// writer finishes. With the switch off the same run leaks the 1,024
-/// credits and the writer blocks forever.
+/// A writer with a 64-segment capacity writing a message every millisecond
+/// (one segment each: writes of one step would join one segment) into a
+/// 1 s black hole: all 64 credits go to segments the cut drops, each RTO
+/// inside the cut sends them all again (dropped too), and after the heal
+/// they arrive and the server's reads return the credits. No credit is
+/// lost: all 512 messages arrive and the writer finishes. With the switch
+/// off the same run leaks the 64 credits and the writer blocks forever.
 #[test]
 fn no_flow_control_credit_is_lost_to_dropped_segments() {
     for retransmission in [true, false] {
-        let mut sim = sim(retransmission, 1024);
+        let mut sim = sim(retransmission, 64);
         let received = reading_server(&mut sim);
         let written: Rc<RefCell<Vec<(Duration, u64)>>> = Rc::default();
         let log = written.clone();
         sim.client("client", async move {
             let mut stream = TcpStream::connect(("server", PORT)).await?;
-            for i in 0..4096u64 {
-                if i % 16 == 0 {
-                    // Pace a little so some messages are written before the cut.
-                    tokio::time::sleep(ms(1)).await;
-                }
+            for i in 0..512u64 {
+                tokio::time::sleep(ms(1)).await;
                 stream.write_all(&i.to_be_bytes()).await?;
                 log.borrow_mut().push((turmoil::sim_elapsed().unwrap(), i));
             }
@@ -354,29 +358,28 @@ fn no_flow_control_credit_is_lost_to_dropped_segments() {
             .filter(|(at, _)| *at < ms(1100))
             .map(|(_, b)| b.len() / 8)
             .sum::<usize>();
-        // All 1,024 credits went to segments the cut dropped: 160 on the
-        // link when it began (10 ms of writes at 16 a millisecond) and 864
-        // written into it.
+        // All 64 credits went to segments the cut dropped: 10 on the link
+        // when it began (10 ms of writes) and 54 written into it.
         assert_eq!(
             before - read_by_heal,
-            160,
+            10,
             "retransmission {retransmission}"
         );
-        assert_eq!(in_cut, 864, "retransmission {retransmission}");
+        assert_eq!(in_cut, 54, "retransmission {retransmission}");
         if retransmission {
             assert!(finished);
             for _ in 0..100 {
                 sim.step().unwrap();
             }
             let r = received.borrow();
-            assert_eq!(r.bytes(), messages(4096));
+            assert_eq!(r.bytes(), messages(512));
             assert_eq!(r.end, Some(Ok(())));
         } else {
             assert!(
                 !finished,
                 "the writer blocks forever without retransmission"
             );
-            assert!(w.len() < 4096);
+            assert!(w.len() < 512);
         }
     }
 }
@@ -386,11 +389,14 @@ fn no_flow_control_credit_is_lost_to_dropped_segments() {
 /// ten times to 102.4 s, 204.6 s in all, then six at the 120 s cap). This
 /// connection's RTO is 220 ms, so its expiries after message 10 (sent at
 /// 1020 ms) are 220 ms * (2^k - 1) later up to k = 10 (225.06 s), then
-/// every 120 s. The budget counts from the first retransmission, 220 ms
-/// after the send (Linux's `retrans_stamp`); the first expiry at which
-/// 924.6 s have passed since then is 225.06 + 6 * 120 = 945.06 s after the
-/// send (944.84 s after the first retransmission; five cap steps would
-/// give 824.84 s): the abort is at 946,080 ms.
+/// every 120 s, counted from the tail loss probe, which goes 220 ms after
+/// the send (one segment out: min(2 * 20 + 200, 220) ms) and re-arms the
+/// RTO. The budget counts from the first retransmission, 440 ms after the
+/// send (Linux's `retrans_stamp`; the probe does not count); the first
+/// expiry at which 924.6 s have passed since then is 0.22 + 225.06 +
+/// 6 * 120 = 945.28 s after the send (944.84 s after the first
+/// retransmission; five cap steps would give 824.84 s): the abort is at
+/// 946,300 ms.
 #[test]
 fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
     assert_eq!(
@@ -429,6 +435,44 @@ fn without_a_user_timeout_the_retry_budget_ends_the_connection() {
     ));
     assert_eq!(
         *outcome.borrow(),
-        Some((ms(946_080), io::ErrorKind::TimedOut))
+        Some((ms(946_300), io::ErrorKind::TimedOut))
     );
+}
+
+/// Writes of one step leave as one segment, as a kernel socket's small
+/// writes do when the first has not left or has been acknowledged before
+/// the next (h2 writes a request's HEADERS and DATA frames separately; one
+/// segment or two decides Linux's tail loss probe timeout). Three writes at
+/// 20 ms (when the connect returns) are read together at 30 ms; a write one
+/// step later is a segment of its own, read at 31 ms. With the switch off
+/// each write is a segment, as in turmoil 0.7.2 (whose connect returns at
+/// 10 ms), and the server's first read returns only the first.
+#[test]
+fn writes_of_one_step_leave_as_one_segment() {
+    for (retransmission, connected, first_read) in
+        [(true, ms(20), &b"abc"[..]), (false, ms(10), &b"a"[..])]
+    {
+        let mut sim = sim(retransmission, 64);
+        let received = reading_server(&mut sim);
+        sim.client("client", async move {
+            let mut stream = TcpStream::connect(("server", PORT)).await?;
+            assert_eq!(turmoil::sim_elapsed().unwrap(), connected);
+            for part in [b"a", b"b", b"c"] {
+                stream.write_all(part).await?;
+            }
+            tokio::time::sleep(ms(1)).await;
+            stream.write_all(b"d").await?;
+            stream.shutdown().await?;
+            tokio::time::sleep(ms(100)).await;
+            Ok(())
+        });
+        sim.run().expect("the simulation runs");
+        let r = received.borrow();
+        assert_eq!(r.bytes(), b"abcd", "retransmission {retransmission}");
+        assert_eq!(r.reads[0], (connected + ms(10), first_read.to_vec()));
+        if retransmission {
+            assert_eq!(r.reads[1], (ms(31), b"d".to_vec()));
+            assert_eq!(r.reads.len(), 2);
+        }
+    }
 }

@@ -61,14 +61,18 @@ impl LossyLink {
                 ctx.sim.set_link_max_message_latency(a, b, latency + jitter);
             }
             let rate = f64::from(self.loss_permille.min(1000)) / 1000.0;
-            ctx.sim.set_link_fail_rate(a, b, rate);
+            ctx.sim
+                .set_link_loss_rate(a, b, rate)
+                .expect("loss_permille is clamped to a probability");
         }
     }
 
     pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
         for (a, b) in pairs(&self.a, &self.b) {
             ctx.sim.set_link_latency(a, b, ctx.link_latency);
-            ctx.sim.set_link_fail_rate(a, b, 0.0);
+            ctx.sim
+                .set_link_loss_rate(a, b, 0.0)
+                .expect("zero is a probability");
         }
     }
 }

@@ -9,31 +9,31 @@
 //! their keepalive notices, and a later packet to the rebooted machine gets
 //! a RST because its kernel has no state for the flow.
 //!
-//! **Turmoil mechanism.** `Sim::crash(host)` drops the host's runtime and
-//! every task on it; the dropped sockets send FIN (or RST when unread data
-//! was waiting), which is the process-crash case. A silent crash is
+//! **Turmoil mechanism.** A process crash (`silent = false`) is
+//! `Sim::crash(host)` then `Sim::bounce(host)` at once, with the server's
+//! [`Process`] set to `Stopped`: the crash drops the software and every
+//! socket (each sends its FIN, or a RST when unread data was waiting), and
+//! the new incarnation waits, not listening, until the heal sets the
+//! process running. Meanwhile the host is up, as the crashed process's
+//! kernel is: a SYN is answered with a RST (nothing listens) and a packet
+//! of an old flow with a RST, so the pool's connects are refused at once
+//! and it backs off, as against a real kernel. A silent crash is
 //! "partition → crash → bounce → repair": the host is first partitioned
-//! from every other host, so the FINs of the crash vanish; the heal calls
+//! from every other host, so the FINs of the crash vanish and every SYN
+//! (retried as Linux does) goes unanswered; the heal calls
 //! `Sim::bounce(host)` (the software starts again from scratch, with the
 //! same control channel, so slow/failing settings survive) and then repairs
 //! the partition. Packets for the old flows then reach a host without those
-//! sockets, and turmoil answers them with a RST, as a rebooted kernel would.
-//! While a host is crashed turmoil does not process packets sent to it: a
-//! connect to it hangs (like a SYN to a dead machine) until the restart,
-//! when it is refused (the SYN is handled before the new software listens).
-//! In the silent case the partition refuses connects at once instead.
+//! sockets and are answered with a RST, as a rebooted kernel would.
 //!
-//! **What a real network does differently.** A real process crash leaves
-//! the kernel up, which refuses connects at once (RST); here they hang until
-//! the restart or the pool's connect timeout. After a real machine crash a
-//! connect times out; here, in the silent case, it is refused. A real
-//! restart takes seconds to minutes, not zero time. The silent repair also
-//! clears any other partition of the same host pairs.
+//! **What a real network does differently.** A real restart takes seconds
+//! to minutes, not zero time. The silent repair also clears any other
+//! partition of the same host pairs.
 
 use serde::{Deserialize, Serialize};
 
 use super::FaultContext;
-use crate::trace::TraceEvent;
+use crate::{server::Process, trace::TraceEvent};
 
 /// Crashes the software of `hosts`; the heal restarts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,15 +50,27 @@ impl ServerCrash {
         for host in &self.hosts {
             if self.silent {
                 ctx.isolate(host);
+                ctx.sim.crash(host.as_str());
+            } else {
+                ctx.controls().control(std::slice::from_ref(host), |c| {
+                    c.set_process(Process::Stopped);
+                });
+                ctx.sim.crash(host.as_str());
+                ctx.sim.bounce(host.as_str());
             }
-            ctx.sim.crash(host.as_str());
             ctx.record(host, TraceEvent::HostCrash);
         }
     }
 
     pub(crate) fn heal(&self, ctx: &mut FaultContext<'_, '_>) {
         for host in &self.hosts {
-            ctx.sim.bounce(host.as_str());
+            if self.silent {
+                ctx.sim.bounce(host.as_str());
+            } else {
+                ctx.controls().control(std::slice::from_ref(host), |c| {
+                    c.set_process(Process::Running);
+                });
+            }
             ctx.record(host, TraceEvent::HostRestart);
             if self.silent {
                 ctx.rejoin(host);

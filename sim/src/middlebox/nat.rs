@@ -8,27 +8,26 @@
 //! `expiry = "silent"` later packets of a forgotten flow vanish (conntrack
 //! without loose mode, GCP Cloud NAT): both ends keep a zombie connection
 //! until a keepalive or a write timeout notices. With `expiry = "rst"` the
-//! box answers them with a RST (AWS NAT gateway, NLB): the ends learn at
-//! once. A keepalive shorter than the idle timeout keeps the flow alive; a
+//! box answers them with a RST (AWS NAT gateway, NLB): each end learns
+//! when it next sends. A keepalive shorter than the idle timeout keeps the flow alive; a
 //! longer one does not.
 //!
 //! **Turmoil mechanism.** None: this is ours. The middlebox is a turmoil
 //! host that listens on the echo port; for each accepted client flow it
 //! dials `forward_to` and relays bytes both ways, restarting an idle timer
-//! (tokio's clock) on every byte. On expiry, `silent` stops forwarding in
-//! both directions but keeps both sockets open, reading and discarding
-//! what arrives (packets vanish); `rst` drops both sockets at once.
-//! Turmoil cannot send a bare RST: a dropped socket sends a FIN (or a RST
-//! if unread data was waiting), so both ends see the connection end at the
-//! expiry itself rather than at their next packet. Trace lines:
-//! `nat_flow_open`, `nat_flow_expired`, `nat_flow_closed`.
+//! (tokio's clock) on every byte. On expiry it forgets both of the flow's
+//! connections with squall's turmoil fork's `TcpStream::forget`: nothing
+//! is sent to either end, and the next segment either end sends is
+//! answered with a RST (`rst`) or dropped without an answer (`silent`), so
+//! an idle end learns of the expiry on its next write, PING or keepalive
+//! probe, as behind a real NAT. Trace lines: `nat_flow_open`,
+//! `nat_flow_expired`, `nat_flow_closed`.
 //!
-//! **What a real network does differently.** A real NAT expires lazily
-//! and rewrites ports; a later SYN from the client would get a new mapping.
-//! A real `rst` box resets only when the next packet arrives, so an idle
-//! client learns of the expiry on its next write or PING, not at the
-//! expiry. The relay here also terminates TCP (it is a proxy, like an L4
-//! load balancer in proxy mode), so each side's TCP state is its own.
+//! **What a real network does differently.** A real NAT rewrites ports,
+//! and a later SYN from the client gets a new mapping. The relay here also
+//! terminates TCP (it is a proxy, like an L4 load balancer in proxy mode),
+//! so each side's TCP state (acknowledgements, retransmission) is its own:
+//! a segment the relay acknowledged has not yet reached the server.
 
 use std::time::Duration;
 
@@ -37,7 +36,10 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     time::{Instant, sleep_until},
 };
-use turmoil::net::{TcpListener, TcpStream};
+use turmoil::{
+    Forgotten,
+    net::{TcpListener, TcpStream},
+};
 
 use super::Middlebox;
 use crate::{
@@ -51,7 +53,7 @@ use crate::{
 pub enum Expiry {
     /// Later packets vanish; both ends keep a zombie connection.
     Silent,
-    /// Both ends' connections are closed at once.
+    /// Later packets are answered with a RST.
     Rst,
 }
 
@@ -161,30 +163,17 @@ impl Relay {
             flow: self.flow.clone(),
             mode: expiry,
         });
-        match expiry {
-            // Dropping all four halves closes both connections now.
-            Expiry::Rst => {}
-            Expiry::Silent => {
-                // Keep both sockets open and swallow what arrives, so
-                // neither end learns anything, until both ends give up.
-                // The writers are kept alive (not dropped) for the same
-                // reason: dropping one would send a FIN.
-                let _keep = (&client_write, &server_write);
-                loop {
-                    if !from_client.open && !from_server.open {
-                        break;
-                    }
-                    tokio::select! {
-                        biased;
-                        read = client_read.read(&mut up), if from_client.open => {
-                            from_client.open = matches!(read, Ok(n) if n > 0);
-                        }
-                        read = server_read.read(&mut down), if from_server.open => {
-                            from_server.open = matches!(read, Ok(n) if n > 0);
-                        }
-                    }
-                }
-            }
+        // The NAT forgets the flow without telling either end, as a real
+        // one does: each learns only when it next sends, from a RST
+        // (`rst`) or from silence (`silent`).
+        let later = match expiry {
+            Expiry::Rst => Forgotten::Reset,
+            Expiry::Silent => Forgotten::Dropped,
+        };
+        for (read, write) in [(client_read, client_write), (server_read, server_write)] {
+            read.reunite(write)
+                .expect("the two halves of one split")
+                .forget(later);
         }
     }
 

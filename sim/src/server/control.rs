@@ -101,11 +101,23 @@ pub struct RestartPlan {
     pub downtime: Duration,
 }
 
+/// Whether the server's process runs. A stopped process is a crashed one
+/// whose machine (kernel) is still up: the host answers packets, so a
+/// connect is refused with a RST and a packet of an old flow is reset,
+/// but nothing listens until the process runs again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Process {
+    #[default]
+    Running,
+    Stopped,
+}
+
 /// The driver's handle on one server. Cloning shares the channels.
 #[derive(Debug, Clone)]
 pub struct ServerControl {
     behaviour: watch::Sender<Behaviour>,
     commands: watch::Sender<Commands>,
+    process: watch::Sender<Process>,
     trace_rpcs: bool,
     /// The SETTINGS_MAX_CONCURRENT_STREAMS the server announces; `None`:
     /// hyper's default (200).
@@ -117,6 +129,7 @@ impl Default for ServerControl {
         Self {
             behaviour: watch::Sender::new(Behaviour::default()),
             commands: watch::Sender::new(Commands::default()),
+            process: watch::Sender::new(Process::Running),
             trace_rpcs: false,
             max_streams: None,
         }
@@ -182,6 +195,19 @@ impl ServerControl {
             c.restart_epoch += 1;
             c.restart = plan;
         });
+    }
+
+    /// Stops or starts the server's process (see [`Process`]). An
+    /// incarnation started while stopped waits before it listens.
+    pub fn set_process(&self, process: Process) {
+        self.process.send_replace(process);
+    }
+
+    /// Returns once the process may run: at once unless it is stopped.
+    pub(crate) async fn running(&self) {
+        let mut process = self.process.subscribe();
+        // The sender lives in this control, so the channel cannot close.
+        let _ = process.wait_for(|p| *p == Process::Running).await;
     }
 
     pub(crate) fn behaviour(&self) -> watch::Receiver<Behaviour> {

@@ -24,7 +24,7 @@ use tokio::{
 };
 
 use control::Commands;
-pub use control::{Behaviour, Failure, GoawayMode, RestartPlan, ServerControl};
+pub use control::{Behaviour, Failure, GoawayMode, Process, RestartPlan, ServerControl};
 pub use net::{ServerNet, Turmoil};
 
 use crate::{
@@ -68,6 +68,9 @@ pub async fn serve_on<N: ServerNet>(
     // Commands given before this incarnation started (e.g. before a crash)
     // are history: only later ones are acted on.
     server.seen = *server.commands.borrow_and_update();
+    // A crashed process restarts only when its fault heals; meanwhile its
+    // host's kernel refuses connects (nothing listens).
+    control.running().await;
     loop {
         let listener = net.bind(ECHO_PORT).await?;
         server.record(TraceEvent::ServerListening);

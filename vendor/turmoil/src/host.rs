@@ -5,12 +5,13 @@ use crate::net::tcp::handshake::{Connecting, HalfOpen, SynExpiry, SynTimer};
 use crate::net::tcp::keepalive::{Keepalive, KeepaliveExpiry};
 use crate::net::tcp::rtx::{Expiry, Payload, Rtx, SocketStatus};
 use crate::net::tcp::stream::BidiFlowControl;
-use crate::net::tcp::{TcpKeepalive, TcpRetransmission};
+use crate::net::tcp::forget::MAX_DROPPED_FLOWS;
+use crate::net::tcp::{Forgotten, TcpKeepalive, TcpRetransmission};
 use crate::net::{SocketPair, TcpListener, UdpSocket};
 use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use std::collections::VecDeque;
 use std::fmt::Display;
 use std::io;
@@ -346,6 +347,11 @@ pub(crate) struct Tcp {
     /// Squall fork: the retransmission clock, the simulation's elapsed time
     /// at the start of the current step (`World::set_tcp_clock`).
     clock: Duration,
+
+    /// Squall fork: connections forgotten with [`Forgotten::Dropped`], whose
+    /// later segments are dropped without an answer; oldest first, at most
+    /// [`MAX_DROPPED_FLOWS`].
+    dropped_flows: IndexSet<SocketPair>,
 }
 
 struct ServerSocket {
@@ -432,8 +438,8 @@ impl StreamSocket {
             sender: tx,
             flow_control: flow_control.clone(),
             ref_ct: 2,
+            status: Arc::new(SocketStatus::new(rtx.is_some())),
             rtx,
-            status: Arc::new(SocketStatus::default()),
             connecting: None,
             keepalive: None,
             last_recv: Duration::ZERO,
@@ -514,13 +520,41 @@ impl Tcp {
             socket_capacity: capacity,
             retransmission,
             clock: Duration::ZERO,
+            dropped_flows: IndexSet::new(),
         }
+    }
+
+    /// Squall fork: `TcpStream::forget`. The socket goes without a word;
+    /// what arrives for it later is answered with a RST (no socket), or,
+    /// for [`Forgotten::Dropped`], dropped.
+    pub(crate) fn forget(&mut self, pair: SocketPair, later: Forgotten) {
+        self.sockets.swap_remove(&pair);
+        if later == Forgotten::Dropped {
+            if self.dropped_flows.len() >= MAX_DROPPED_FLOWS {
+                self.dropped_flows.shift_remove_index(0);
+            }
+            self.dropped_flows.insert(pair);
+        }
+        debug_assert!(self.dropped_flows.len() <= MAX_DROPPED_FLOWS);
     }
 
     /// Squall fork: set the retransmission clock for this step.
     pub(crate) fn set_clock(&mut self, now: Duration) {
         debug_assert!(now >= self.clock, "the TCP clock went back");
         self.clock = now;
+    }
+
+    /// Squall fork: the segment of `pair` that `more` bytes written now may
+    /// join (see `Rtx::joinable`).
+    pub(crate) fn joinable(&self, pair: SocketPair, more: usize) -> Option<u64> {
+        self.sockets.get(&pair)?.rtx.as_ref()?.joinable(self.clock, more)
+    }
+
+    /// Squall fork: `more` joined the last segment of `pair`.
+    pub(crate) fn join(&mut self, pair: SocketPair, more: &[u8]) {
+        if let Some(rtx) = self.sockets.get_mut(&pair).and_then(|s| s.rtx.as_mut()) {
+            rtx.join(more);
+        }
     }
 
     /// Squall fork: record the first transmission of `seq` on `pair` for
@@ -794,6 +828,14 @@ impl Tcp {
         // keepalive); an ACK or data for a half-open connection completes
         // its handshake.
         let pair = SocketPair::new(dst, src);
+        // A new connection's SYN starts a new flow, as at a NAT.
+        if matches!(&segment, Segment::Syn(_)) {
+            self.dropped_flows.shift_remove(&pair);
+        }
+        if self.dropped_flows.contains(&pair) {
+            tracing::trace!(target: TRACING_TARGET, ?src, ?dst, protocol = %"TCP", "Dropped (forgotten flow)");
+            return Ok(());
+        }
         if let Some(sock) = self.sockets.get_mut(&pair) {
             sock.on_receive(self.clock);
         }
@@ -907,6 +949,9 @@ impl Tcp {
         };
         if let Some(connecting) = sock.connecting.take() {
             tracing::trace!(target: TRACING_TARGET, src = ?pair.remote, dst = ?pair.local, protocol = %"TCP SYN-ACK", sent_at = ?connecting.timer.sent_at(), "Connected");
+            if let (Some(rtt), Some(rtx)) = (connecting.timer.rtt_sample(self.clock), &mut sock.rtx) {
+                rtx.sample(rtt);
+            }
             connecting.finish(Ok(()));
         }
         Err(Protocol::Tcp(Segment::Ack(sock.recv_seq)))
@@ -932,6 +977,9 @@ impl Tcp {
         let (rx, _) = self.new_stream(pair);
         let sock = self.sockets.get_mut(&pair).expect("just made");
         sock.flow_control = flow_control.clone();
+        if let (Some(rtt), Some(rtx)) = (half.timer.rtt_sample(self.clock), &mut sock.rtx) {
+            rtx.sample(rtt);
+        }
         let status = sock.status.clone();
         let b = self
             .binds

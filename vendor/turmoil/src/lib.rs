@@ -212,6 +212,7 @@ pub mod barriers;
 
 pub mod net;
 /// Squall fork: simulated TCP keepalive (`SO_KEEPALIVE`).
+pub use net::tcp::Forgotten;
 pub use net::tcp::TcpKeepalive;
 /// Squall fork: opt-in acknowledgement and retransmission for TCP.
 pub use net::tcp::TcpRetransmission;

@@ -1,4 +1,4 @@
-use crate::envelope::{Envelope, Protocol};
+use crate::envelope::{Envelope, Protocol, Segment};
 use crate::host::Host;
 use crate::rt::Rt;
 use crate::{config, TRACING_TARGET};
@@ -284,6 +284,41 @@ impl Topology {
         }
     }
 
+    /// Squall fork: append `more` to data segment `seq` from `src` to `dst`
+    /// if it was put on the link in this step; returns whether it was (a
+    /// segment the link lost is not there). What makes a socket's writes of
+    /// one instant one segment (`Tcp::joinable`).
+    pub(crate) fn append_to_segment(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u64,
+        more: &[u8],
+    ) -> bool {
+        let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) else {
+            return false;
+        };
+        let now = link.now;
+        let Some(sent) = link.sent.iter_mut().rev().find(|s| {
+            s.src == src
+                && s.dst == dst
+                && matches!(&s.protocol, Protocol::Tcp(Segment::Data(n, _)) if *n == seq)
+        }) else {
+            return false;
+        };
+        if sent.enqueued_at != now {
+            return false;
+        }
+        let Protocol::Tcp(Segment::Data(_, data)) = &mut sent.protocol else {
+            unreachable!("matched above");
+        };
+        let mut joined = bytes::BytesMut::with_capacity(data.len() + more.len());
+        joined.extend_from_slice(data);
+        joined.extend_from_slice(more);
+        *data = joined.freeze();
+        true
+    }
+
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
         for (pair, link) in &mut self.links {
@@ -346,6 +381,8 @@ struct Sent {
     dst: SocketAddr,
     status: DeliveryStatus,
     protocol: Protocol,
+    /// Squall fork: the link time it was put on the link.
+    enqueued_at: Instant,
 }
 
 impl Sent {
@@ -445,6 +482,7 @@ impl Link {
             dst,
             status,
             protocol: message,
+            enqueued_at: self.now,
         };
 
         self.sent.push_back(sent);

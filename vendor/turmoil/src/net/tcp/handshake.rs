@@ -124,6 +124,14 @@ impl SynTimer {
     pub(crate) fn sent_at(&self) -> Duration {
         self.sent_at
     }
+
+    /// The handshake's round trip, if it completes at `now` on an answer to
+    /// the first transmission (Karn: an answer after a retransmission may
+    /// be to either copy). Linux takes its first RTT sample here, on both
+    /// sides (`tcp_ack_update_rtt` in SYN-SENT, `tcp_synack_rtt_meas`).
+    pub(crate) fn rtt_sample(&self, now: Duration) -> Option<Duration> {
+        (self.retries == 0).then(|| now.saturating_sub(self.sent_at))
+    }
 }
 
 /// A client socket in SYN-SENT: the connect waiting for its SYN-ACK.

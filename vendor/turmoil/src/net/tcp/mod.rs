@@ -1,3 +1,6 @@
+pub(crate) mod forget;
+pub use forget::Forgotten;
+
 pub(crate) mod handshake;
 
 pub(crate) mod keepalive;

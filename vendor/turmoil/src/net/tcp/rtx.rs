@@ -11,9 +11,20 @@
 //!   delayed ACK);
 //! - the RTO follows RFC 6298 with Linux's floor: 1 s before the first RTT
 //!   sample, then `SRTT + max(4 * RTTVAR, rto_min)`; RTT is sampled only from
-//!   segments that were never retransmitted (Karn);
-//! - each expiry sends every unacknowledged segment again (go-back-N: Linux
-//!   marks them all lost after an RTO) and doubles the RTO, up to `rto_max`;
+//!   segments that were never retransmitted (Karn), the first sample being
+//!   the handshake's (SYN to SYN-ACK, SYN-ACK to ACK), as on Linux;
+//! - before the first RTO of a flight, once an RTT was sampled, a tail loss
+//!   probe (Linux's TLP, RFC 8985): `2 * SRTT` after the last transmission,
+//!   plus `rto_min` when one segment is outstanding (else 2 ms), but no
+//!   later than the oldest segment's RTO, the last segment is sent once
+//!   more; the RTO is then
+//!   armed afresh from the probe. The probe is not a retransmission for the
+//!   abort budget below (Linux sends it with `__tcp_retransmit_skb`, which
+//!   leaves `retrans_stamp` alone), so a black hole with a 200 ms RTO ends
+//!   a connection one probe timeout later than the RTO alone would;
+//! - each RTO expiry sends every unacknowledged segment again (go-back-N:
+//!   Linux marks them all lost after an RTO) and doubles the RTO, up to
+//!   `rto_max`;
 //! - the socket aborts, and its reads and writes fail with
 //!   [`std::io::ErrorKind::TimedOut`], once the user timeout has passed since
 //!   the first retransmission of what is still unacknowledged, or, without
@@ -156,7 +167,28 @@ pub(crate) struct Rtx {
     retransmitted_at: Option<Duration>,
     /// When the retransmission timer fires; set iff `unacked` is not empty.
     deadline: Option<Duration>,
+    /// What the timer does when it fires.
+    timer: Timer,
+    /// A tail loss probe was sent and no ACK has made progress since: at
+    /// most one probe a flight.
+    probed: bool,
 }
+
+/// Largest segment that writes of one instant are joined into (Linux's
+/// GSO limit, 64 KiB): bounds the copy a run of small writes costs.
+pub(crate) const MAX_JOINED_SEGMENT: usize = 64 * 1024;
+
+/// The two uses of the one retransmission timer (Linux's
+/// `ICSK_TIME_LOSS_PROBE` and `ICSK_TIME_RETRANS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    LossProbe,
+    Rto,
+}
+
+/// Added to `2 * SRTT` for a loss probe with several segments outstanding
+/// (Linux `TCP_TIMEOUT_MIN`, 2 jiffies).
+const PROBE_SLACK: Duration = Duration::from_millis(2);
 
 impl Rtx {
     pub(crate) fn new(config: TcpRetransmission) -> Self {
@@ -174,6 +206,8 @@ impl Rtx {
             backoff: 0,
             retransmitted_at: None,
             deadline: None,
+            timer: Timer::Rto,
+            probed: false,
         }
     }
 
@@ -183,6 +217,35 @@ impl Rtx {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.unacked.is_empty()
+    }
+
+    /// The last segment, if `more` bytes written at `now` may join it: it
+    /// is data first sent at `now` (this step), never sent again, and stays
+    /// within [`MAX_JOINED_SEGMENT`].
+    pub(crate) fn joinable(&self, now: Duration, more: usize) -> Option<u64> {
+        let tail = self.unacked.back()?;
+        match &tail.payload {
+            Payload::Data(bytes)
+                if tail.sent_at == now
+                    && !tail.retransmitted
+                    && bytes.len() + more <= MAX_JOINED_SEGMENT =>
+            {
+                Some(tail.seq)
+            }
+            _ => None,
+        }
+    }
+
+    /// `more` joined the last segment (see [`Self::joinable`]).
+    pub(crate) fn join(&mut self, more: &[u8]) {
+        let tail = self.unacked.back_mut().expect("joinable checked");
+        let Payload::Data(bytes) = &mut tail.payload else {
+            unreachable!("joinable checked")
+        };
+        let mut joined = bytes::BytesMut::with_capacity(bytes.len() + more.len());
+        joined.extend_from_slice(bytes);
+        joined.extend_from_slice(more);
+        *bytes = joined.freeze();
     }
 
     /// Record a first transmission; arms the timer if it was idle.
@@ -200,7 +263,9 @@ impl Rtx {
             sent_at: now,
             retransmitted: false,
         });
-        if self.deadline.is_none() {
+        // Linux schedules the loss probe again after every transmission
+        // (`tcp_schedule_loss_probe` from `tcp_write_xmit`).
+        if self.deadline.is_none() || self.timer == Timer::LossProbe {
             self.arm(now, user_timeout);
         }
     }
@@ -229,6 +294,7 @@ impl Rtx {
         }
         self.backoff = 0;
         self.deadline = None;
+        self.probed = false;
         // Linux's `tcp_retrans_stamp_cleanup`: the budget starts afresh once
         // no retransmitted segment is outstanding.
         if !self.unacked.iter().any(|u| u.retransmitted) {
@@ -243,7 +309,7 @@ impl Rtx {
 
     /// RFC 6298 section 2, with Linux's floor in place of the clock
     /// granularity `G`.
-    fn sample(&mut self, rtt: Duration) {
+    pub(crate) fn sample(&mut self, rtt: Duration) {
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
@@ -264,6 +330,16 @@ impl Rtx {
     pub(crate) fn on_expiry(&mut self, now: Duration, user_timeout: Option<Duration>) -> Expiry {
         debug_assert!(self.deadline.is_some_and(|d| d <= now));
         debug_assert!(!self.unacked.is_empty(), "an armed timer has unacked data");
+        if self.timer == Timer::LossProbe {
+            debug_assert!(!self.probed && self.backoff == 0);
+            self.probed = true;
+            let tail = self.unacked.back_mut().expect("checked above");
+            tail.retransmitted = true;
+            let probe = tail.payload.segment(tail.seq);
+            self.arm(now, user_timeout);
+            debug_assert_eq!(self.timer, Timer::Rto);
+            return Expiry::Retransmit(vec![probe]);
+        }
         let budget = user_timeout.unwrap_or_else(|| self.config.abort_after());
         // As Linux's `retransmits_timed_out`: no abort before the first
         // retransmission, then once the budget has passed since it.
@@ -292,10 +368,35 @@ impl Rtx {
     /// was retransmitted, no later than the user timeout after that (Linux's
     /// `tcp_clamp_rto_to_user_timeout`, so the abort happens at the user
     /// timeout, not at the next RTO after it).
+    ///
+    /// Before the first RTO of a flight, with an RTT sample, the timer is a
+    /// loss probe instead, due at the probe timeout or the RTO, whichever
+    /// is first.
     fn arm(&mut self, now: Duration, user_timeout: Option<Duration>) {
         let factor = 1u32.checked_shl(self.backoff.min(31)).unwrap_or(u32::MAX);
         let rto = self.rto.saturating_mul(factor).min(self.config.rto_max);
-        let mut at = now + rto;
+        let probe = match self.srtt {
+            Some(srtt) if self.backoff == 0 && !self.probed && self.retransmitted_at.is_none() => {
+                let slack = if self.unacked.len() == 1 {
+                    self.config.rto_min
+                } else {
+                    PROBE_SLACK
+                };
+                // No later than the RTO of the oldest segment would be
+                // (Linux's `tcp_rto_delta_us`).
+                let head = self.unacked.front().expect("armed with data");
+                let rto_left = (head.sent_at + rto).saturating_sub(now);
+                let pto = srtt * 2 + slack;
+                Some(if rto_left.is_zero() { pto } else { pto.min(rto_left) })
+            }
+            _ => None,
+        };
+        self.timer = if probe.is_some() {
+            Timer::LossProbe
+        } else {
+            Timer::Rto
+        };
+        let mut at = now + probe.unwrap_or(rto);
         if let (Some(limit), Some(first)) = (user_timeout, self.retransmitted_at) {
             at = at.min((first + limit).max(now));
         }
@@ -316,9 +417,20 @@ pub(crate) struct SocketStatus {
     /// A writer waiting for credits; woken by an abort, since no credit will
     /// come back from a peer that stopped answering.
     writer: std::sync::Mutex<Option<std::task::Waker>>,
+    /// A vectored write makes one segment, as `writev` on a kernel socket
+    /// with `TCP_NODELAY` does: set with retransmission on, so that
+    /// turmoil 0.7.2's one segment per buffer stays the default.
+    pub(crate) coalesces_writes: bool,
 }
 
 impl SocketStatus {
+    pub(crate) fn new(coalesces_writes: bool) -> Self {
+        Self {
+            coalesces_writes,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn user_timeout(&self) -> Option<Duration> {
         *self.user_timeout.lock().unwrap()
     }

@@ -263,6 +263,24 @@ impl TcpStream {
         Ok(())
     }
 
+    /// Squall fork: forgets the connection without telling the peer: no
+    /// FIN, no RST, nothing more sent or acknowledged. Segments of the flow
+    /// that arrive later are answered as `later` says
+    /// ([`Forgotten::Reset`]: with a RST, as a host without the socket
+    /// answers; [`Forgotten::Dropped`]: not at all). What a NAT does when
+    /// its flow entry expires. Data not yet acknowledged is lost.
+    ///
+    /// [`Forgotten::Reset`]: crate::Forgotten::Reset
+    /// [`Forgotten::Dropped`]: crate::Forgotten::Dropped
+    pub fn forget(self, later: crate::Forgotten) {
+        let pair = *self.write_half.pair;
+        // Marked aborted first, so that dropping the halves sends nothing.
+        self.write_half
+            .status
+            .abort(io::ErrorKind::ConnectionAborted);
+        World::current(|world| world.current_host_mut().tcp.forget(pair, later));
+    }
+
     /// The keepalive set by [`TcpStream::set_keepalive`] (`None` when off).
     pub fn keepalive(&self) -> Result<Option<TcpKeepalive>> {
         Ok(self.write_half.status.keepalive())
@@ -443,6 +461,31 @@ impl WriteHalf {
 
         if self.is_shutdown {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Broken pipe"));
+        }
+
+        // Squall fork: with retransmission on, writes of one instant (one
+        // step) leave as one segment, as a kernel socket's small writes do
+        // when they are queued before the first has left (autocorking) or
+        // acknowledged before the next: h2 writes a request's HEADERS and
+        // DATA frames separately. The joined bytes take no new credit.
+        if self.status.coalesces_writes && !is_same(self.pair.local, self.pair.remote) {
+            let joined = World::current(|world| {
+                let pair = *self.pair;
+                let Some(seq) = world.current_host().tcp.joinable(pair, buf.len()) else {
+                    return false;
+                };
+                // The sender's copy grows whether or not the network lost
+                // the first part: a lost segment is resent whole, as Linux
+                // resends the one skb both writes went into.
+                world
+                    .topology
+                    .append_to_segment(pair.local, pair.remote, seq, buf);
+                world.current_host_mut().tcp.join(pair, buf);
+                true
+            });
+            if joined {
+                return Ok(buf.len());
+            }
         }
 
         if !self.flow_control.try_acquire() {
@@ -716,6 +759,27 @@ impl AsyncWrite for WriteHalf {
         self.poll_write_priv(cx, buf)
     }
 
+    /// Squall fork: with retransmission on, the buffers go out as one
+    /// segment, as one `writev` does on Linux (h2 writes a frame's head and
+    /// payload as two buffers). Without it, the first buffer only, as the
+    /// default method does.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<Result<usize>> {
+        if !self.status.coalesces_writes {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+            return self.poll_write_priv(cx, first);
+        }
+        let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        self.poll_write_priv(cx, &joined)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.status.coalesces_writes
+    }
+
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
         Poll::Ready(Ok(()))
     }
@@ -732,6 +796,18 @@ impl AsyncWrite for TcpStream {
         buf: &[u8],
     ) -> Poll<Result<usize>> {
         Pin::new(&mut self.write_half).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<Result<usize>> {
+        Pin::new(&mut self.write_half).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.write_half.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
