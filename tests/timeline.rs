@@ -202,9 +202,10 @@ fn detection_mark(page: &str, conn: ConnId) -> &str {
 }
 
 /// The black-hole run: both connections to server-2 are cut off at 5 s,
-/// and each is closed by keepalive `interval + timeout` (2 s + 1 s) after
-/// the last frame it received, its last answered RPC. The page marks each
-/// detection at exactly that time, on that connection's row.
+/// and each is closed by TCP's user timeout 1,404 ms after the first RPC
+/// it carried into the hole (tail loss probe, one RTO, then the 1 s user
+/// timeout: `tests/black_hole.rs`). The page marks each detection at
+/// exactly that time, on that connection's row.
 #[test]
 fn a_black_hole_run_shows_each_detection_at_its_time() {
     let report = black_hole();
@@ -227,21 +228,20 @@ fn a_black_hole_run_shows_each_detection_at_its_time() {
     assert_eq!(cut.len(), 2, "the script keeps 2 connections to server-2");
     let axis = Axis::new(report.trace.lines.last().expect("a trace").at);
     for conn in cut {
-        let last_answer = report
+        let first_into_hole = report
             .trace
             .rpcs()
-            .filter(|(line, rpc)| {
-                rpc.conn == Some(conn) && rpc.result.is_ok() && line.at < fault_at
-            })
-            .map(|(line, _)| line.at)
-            .max()
-            .expect("the connection answered RPCs before the fault");
-        let detected = last_answer + Duration::from_secs(3);
-        // The trace agrees: the close at that time was a keepalive timeout.
+            .filter(|(_, rpc)| rpc.conn == Some(conn) && rpc.sent_at >= fault_at)
+            .map(|(_, rpc)| rpc.sent_at)
+            .min()
+            .expect("the connection carried an RPC into the hole");
+        let detected = first_into_hole + Duration::from_millis(1_404);
+        // The trace agrees: the close at that time was TCP's (a transport
+        // error: the user timeout's ETIMEDOUT).
         assert!(report.trace.lines.iter().any(|l| l.at == detected
             && matches!(&l.event, TraceEvent::Pool {
                 conn: c,
-                kind: ConnEvent::Closed { cause: CloseCause::KeepaliveTimeout },
+                kind: ConnEvent::Closed { cause: CloseCause::Transport(_) },
                 ..
             } if *c == conn)));
         let mark = detection_mark(&page, conn);
@@ -262,7 +262,7 @@ fn a_black_hole_run_shows_each_detection_at_its_time() {
             mark.contains(&format!(r#"d="M{} "#, axis.x(detected))),
             "conn {conn}: {mark}"
         );
-        assert!(mark.contains("cause=keepalive_timeout"), "{mark}");
+        assert!(mark.contains("cause=transport"), "{mark}");
     }
 }
 

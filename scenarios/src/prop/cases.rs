@@ -335,24 +335,33 @@ fn load_strategy() -> impl Strategy<Value = LoadSpec> {
     ]
 }
 
+/// Every case's `backoff.min_connect_timeout`: how long a dial whose SYNs
+/// go unanswered waits at least before the slot gives it up.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 fn ms(n: u32) -> Duration {
     Duration::from_millis(u64::from(n))
 }
 
 impl PoolSpec {
     /// How long after the last fault ends the pool may take to be READY at
-    /// full capacity again: a connection a fault wedged is found by
-    /// keepalive (interval + timeout), its slot waits out at most the
-    /// longest backoff (max × (1 + jitter)), dials (a few ms here, given
-    /// 500 ms), and a breaker that opened waits `wait_in_open` before a
-    /// probe may close it (plus 500 ms for the probes).
+    /// full capacity again: a connection a fault left dead is found by
+    /// whichever comes first, TCP's user timeout or keepalive, and
+    /// keepalive bounds both (interval + timeout); its slot then waits out
+    /// at most the longest backoff (max × (1 + jitter)), or, if a dial was
+    /// in SYN retries when the fault ended, that dial's connect timeout
+    /// (at least the cases' 1 s `min_connect_timeout`: the next SYN may be
+    /// seconds away, as on Linux), and dials (a few ms here, given
+    /// 500 ms); a breaker that opened waits `wait_in_open` before a probe
+    /// may close it (plus 500 ms for the probes).
     pub fn liveness_bound(&self) -> Duration {
         let detect = ms(self.keepalive_interval_ms + self.keepalive_timeout_ms);
         let backoff = ms(self.backoff_max_ms * 6 / 5);
+        let redial = backoff.max(MIN_CONNECT_TIMEOUT);
         let breaker = self
             .breaker
             .map_or(Duration::ZERO, |b| ms(b.wait_in_open_ms + 500));
-        detect + backoff + Duration::from_millis(500) + breaker
+        detect + redial + Duration::from_millis(500) + breaker
     }
 }
 
@@ -449,7 +458,7 @@ impl CaseSpec {
                 p.keepalive.timeout = Some(ms(pool.keepalive_timeout_ms));
                 p.backoff.initial = Some(ms(pool.backoff_initial_ms));
                 p.backoff.max = Some(ms(pool.backoff_max_ms));
-                p.backoff.min_connect_timeout = Some(Duration::from_secs(1));
+                p.backoff.min_connect_timeout = Some(MIN_CONNECT_TIMEOUT);
                 p.shutdown_grace = Some(Duration::from_secs(1));
             })
             .expect(|e| {
