@@ -54,7 +54,7 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
         )
         .expect(|e| {
             e.detection_within = Some(Duration::from_millis(3001));
-            e.max_failed_rpcs = Some(20);
+            e.max_failed_rpcs = Some(10);
             e.no_leaks = true;
         })
         .build()
@@ -124,7 +124,11 @@ fn no_prefix_or_corruption_of_a_script_panics() {
         }
     }
     // Only prefixes that end inside the final [expect] table parse.
-    assert!(accepted > 0 && accepted < 200, "{accepted}");
+    let expect_at = text.find("\n[expect]").expect("an [expect] table");
+    assert!(
+        accepted > 0 && accepted <= text.len() - expect_at,
+        "{accepted}"
+    );
     for (start, _) in text.match_indices('\n') {
         for junk in ["=", "[", "\"", "-", "0", "é"] {
             let mut broken = text.to_owned();

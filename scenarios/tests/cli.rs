@@ -82,7 +82,7 @@ fn black_hole_json_reports_detection_and_replays_by_seed() {
     );
     // What the script asks for, and what the run measured.
     assert_eq!(first["expect"]["detection_within_ms"], 3001);
-    assert_eq!(first["expect"]["max_failed_rpcs"], 20);
+    assert_eq!(first["expect"]["max_failed_rpcs"], 10);
     assert_eq!(first["measured"]["failed_rpcs"], first["rpcs"]["failed"]);
     assert_eq!(first["measured"]["pool_tasks_left"], 0);
     assert!(
@@ -110,7 +110,8 @@ fn default_run_prints_trace_verdict_and_replay_command_and_writes_the_trace() {
     assert!(output.status.success());
     let text = stdout(&output);
     assert!(text.contains("net fault_start kind=black_hole a=client b=server-2"));
-    assert!(text.contains("cause=keepalive_timeout"));
+    // Under load TCP's user timeout finds the zombies (a transport error).
+    assert!(text.contains("conn_closed conn=3 endpoint=server-2 cause=transport"));
     assert!(
         text.contains("ok   no_leaks: shutdown left 0 tasks"),
         "{text}"

@@ -211,7 +211,9 @@ fn a_healthy_peer_answers_every_probe() {
                 ..keepalive
             },
         ] {
-            let e = stream.set_keepalive(Some(bad)).expect_err("zero is refused");
+            let e = stream
+                .set_keepalive(Some(bad))
+                .expect_err("zero is refused");
             zero_log.borrow_mut().push(e.kind());
         }
         stream.set_keepalive(Some(keepalive))?;

@@ -360,11 +360,7 @@ fn no_flow_control_credit_is_lost_to_dropped_segments() {
             .sum::<usize>();
         // All 64 credits went to segments the cut dropped: 10 on the link
         // when it began (10 ms of writes) and 54 written into it.
-        assert_eq!(
-            before - read_by_heal,
-            10,
-            "retransmission {retransmission}"
-        );
+        assert_eq!(before - read_by_heal, 10, "retransmission {retransmission}");
         assert_eq!(in_cut, 54, "retransmission {retransmission}");
         if retransmission {
             assert!(finished);

@@ -19,6 +19,11 @@ use squall_sim::{
 pub const TICK: Duration = Duration::from_millis(1);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+/// From an RPC's send into a cut to TCP's abort of its connection, on these
+/// worlds' 1 ms links: the tail loss probe (min(2 SRTT + 200 ms, RTO) =
+/// 202 ms, SRTT 2 ms), the first retransmission one RTO later (202 ms), and
+/// the user timeout the pool sets from its keepalive timeout (1 s).
+pub const USER_TIMEOUT_ABORT: Duration = Duration::from_millis(1_404);
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
