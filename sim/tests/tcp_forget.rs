@@ -84,10 +84,10 @@ fn a_reset_flow_answers_the_next_segment_with_a_rst() {
 
 /// A dropped flow answers nothing: the write of 1 s is never acknowledged.
 /// The handshake's 20 ms round trip is the first RTT sample, so the RTO is
-/// 20 + max(4 * 10, 200) = 220 ms; the tail loss probe goes at 1,220 (min(2
-/// * 20 + 200, 220) ms), the first retransmission at the RTO armed from it,
-/// 1,440, and the 1 s user timeout counted from that retransmission ends
-/// the connection at 2,440 ms.
+/// 20 + max(4 * 10, 200) = 220 ms; the tail loss probe goes at 1,220
+/// (min(2 * 20 + 200, 220) ms), the first retransmission at the RTO armed
+/// from it, 1,440, and the 1 s user timeout counted from that
+/// retransmission ends the connection at 2,440 ms.
 #[test]
 fn a_dropped_flow_answers_nothing_until_the_user_timeout() {
     assert_eq!(

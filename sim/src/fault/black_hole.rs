@@ -5,17 +5,19 @@
 //! anyone. Neither end gets a RST or a FIN: writes are accepted, reads never
 //! return. The connection is a "zombie" until something times out.
 //!
-//! **Turmoil mechanism.** `Sim::partition(a, b)` drops every message both ways;
-//! `Sim::repair(a, b)` heals the link. Turmoil's TCP has no ACKs and no
-//! retransmission, so a segment dropped during the partition is gone for
-//! good: a connection that lost data stays wedged even after the repair,
-//! like a real connection whose peer has since dropped its state.
+//! **Turmoil mechanism.** `Sim::partition(a, b)` drops every message both
+//! ways; `Sim::repair(a, b)` heals the link. squall's turmoil fork gives TCP
+//! Linux's retransmission (docs/upstream.md): a segment dropped during the
+//! black hole is sent again (tail loss probe, RTOs doubling), so a short
+//! black hole heals without breaking connections (600 ms heals, as on a
+//! real kernel); a long one ends a connection with data outstanding at its
+//! user timeout, and an idle one when keepalive gives up. A connect into
+//! the black hole stays pending in SYN retries (1 s apart, then doubling)
+//! until the heal or its connect timeout.
 //!
-//! **What a real network does differently.** Real TCP retransmits, so a
-//! short black hole (seconds) can heal without breaking connections, and the
-//! kernel gives up on unacknowledged data after `tcp_retries2` (~15 min) or
-//! `TCP_USER_TIMEOUT`. And a new connection attempt into a real black hole
-//! hangs until the SYN times out; turmoil refuses it at once.
+//! **What a real network does differently.** Little, for what the scripts
+//! test (docs/fidelity.md): a real NAT that forgot the flow drops its
+//! packets for good, which is the `nat` middlebox's silent expiry here.
 
 use serde::{Deserialize, Serialize};
 

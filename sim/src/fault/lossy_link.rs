@@ -10,23 +10,19 @@
 //! `Sim::set_link_max_message_latency(latency + jitter)`; each message then
 //! takes `latency` plus a seeded random extra of at most `jitter` (turmoil's
 //! exponential latency curve), so segments can arrive out of order and
-//! turmoil's TCP reorders them. `loss_permille`: `Sim::set_link_fail_rate`.
-//! In turmoil 0.7.2 that is *not* independent per-message loss: each message
-//! sent on the link, with that probability, breaks the link, which drops the
-//! message and everything then in flight on the link, both ways; the next
-//! message repairs it (repair rate 1). Turmoil's TCP has no retransmission,
-//! so a lost segment leaves a hole in the stream: everything after it waits
-//! in the receiver's reorder buffer forever, and the connection is wedged
-//! (no RST, no FIN) until a keepalive gives up on it. Every draw comes from
-//! turmoil's seeded RNG, so runs are reproducible. The heal sets the links
-//! back to the world's `link_latency` and a fail rate of zero (not to any
-//! earlier per-link setting).
+//! turmoil's TCP reorders them. `loss_permille`: squall's turmoil fork's
+//! `Sim::set_link_loss_rate`: each message on the link, each way, is lost
+//! with that probability, drawn from the seeded RNG, and TCP retransmits it
+//! (tail loss probe or RTO, ~200 ms), so runs are reproducible and loss
+//! costs latency, not connections. The heal sets the links back to the
+//! world's `link_latency` and no loss (not to any earlier per-link
+//! setting).
 //!
-//! **What a real network does differently.** Real TCP retransmits: loss of
-//! a few percent costs latency and throughput (retransmission timeouts,
-//! smaller congestion window), not connections. Here any loss on a busy
-//! connection kills it, which models loss bursts severe enough to outlast
-//! retransmission (or a middlebox dropping a flow) rather than mild loss.
+//! **What a real network does differently.** Real loss comes in bursts,
+//! and real TCP has SACK and fast retransmit, which repair a loss in about
+//! one round trip when later segments follow it; here a loss waits for its
+//! tail loss probe or RTO. Kernel mode agrees on the counts
+//! (docs/fidelity.md: 0 RPCs failed in both).
 
 use std::time::Duration;
 

@@ -8,20 +8,18 @@
 //! each side sees the other "half alive".
 //!
 //! **Turmoil mechanism.** `Sim::partition_oneway(from, to)` for every pair;
-//! the heal is `Sim::repair_oneway`. As with the two-way partition, turmoil
-//! does not retransmit, so a stream that lost a segment stays wedged in
-//! that direction. A connect from `from` to `to` is refused at once (the
-//! SYN is dropped). But a connect from `to` to `from` *succeeds*: turmoil's
-//! SYN-ACK is an in-memory handshake, not a packet, so only the SYN crosses
-//! the link. A client cut off from a server's answers therefore gets
-//! connections that look ready, carry requests, and never answer: the pool
-//! closes each by keepalive, reconnects at once, and flaps until the heal.
+//! the heal is `Sim::repair_oneway`. With squall's turmoil fork's TCP
+//! (docs/upstream.md) the lost direction is retransmitted while the other
+//! keeps carrying (duplicate) ACKs; a connection that cannot get its data
+//! acknowledged ends at its user timeout, an idle one by keepalive. The
+//! handshake is three packets, so a connect across the cut in either
+//! direction never completes while it holds (the SYN or the SYN-ACK is
+//! lost): it stays pending in SYN retries and completes on the first retry
+//! after the heal.
 //!
-//! **What a real network does differently.** Real TCP retransmits the lost
-//! direction until its timeouts; the surviving direction keeps carrying
-//! (duplicate) ACKs. A real connect across a one-way cut never completes
-//! (the SYN or the SYN-ACK is lost) and times out rather than being
-//! refused or succeeding.
+//! **What a real network does differently.** Little, for what the scripts
+//! test (docs/fidelity.md measures it); the kernel's TCP has SACK and this
+//! one does not, which only changes how fast recovery is after the heal.
 
 use serde::{Deserialize, Serialize};
 

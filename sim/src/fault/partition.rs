@@ -7,18 +7,21 @@
 //!
 //! **Turmoil mechanism.** `Sim::partition(a, b)` for every pair of a host in
 //! `a` and a host in `b`; the heal is `Sim::repair` on the same pairs.
-//! Turmoil's TCP has no ACKs and no retransmission, so a segment dropped
-//! during the partition is gone for good: a connection that carried data
-//! across the cut stays wedged after the repair. A new connection across
-//! the cut is refused at once. `repair` clears the link whatever cut it
-//! (also a black hole or a one-way partition on the same pair), so
-//! overlapping cuts of one pair heal together.
+//! squall's turmoil fork gives TCP Linux's retransmission (docs/upstream.md):
+//! what the cut drops is sent again (tail loss probe, then RTOs doubling
+//! from ~200 ms), so a short partition heals with every connection intact;
+//! a longer one ends a connection with data outstanding at its user timeout
+//! (the pool sets it to its keepalive timeout) and an idle one by keepalive.
+//! A connect across the cut stays pending in SYN retries and completes on
+//! the first retry after the heal, or fails at the caller's connect
+//! timeout. `repair` clears the link whatever cut it (also a black hole or
+//! a one-way partition on the same pair), so overlapping cuts of one pair
+//! heal together.
 //!
-//! **What a real network does differently.** Real TCP retransmits, so a
-//! partition shorter than the retransmission timeouts heals without breaking
-//! connections; a longer one ends them after `tcp_retries2` (~15 min) or
-//! `TCP_USER_TIMEOUT`, or leaves them as zombies. A SYN into a real
-//! partition is not refused: it is retried until the connect timeout.
+//! **What a real network does differently.** Little, for what the scripts
+//! test (docs/fidelity.md measures it): the kernel's timings have a
+//! millisecond of scheduling noise, and its TCP has SACK, so after a heal
+//! it resends on the first SACK rather than at the next RTO.
 
 use serde::{Deserialize, Serialize};
 
