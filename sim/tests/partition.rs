@@ -191,17 +191,25 @@ fn server_side_closes(trace: &Trace, server: &str) -> Vec<(String, Option<Durati
         .collect()
 }
 
-/// When the pool's connections to `server` made during or after the cut
-/// became ready.
-fn redials_ready(trace: &Trace, server: &str) -> Vec<Duration> {
-    lines(trace, "conn_ready")
+/// Asserts the pool's two redials to `server` were pending through the cut
+/// and connected on their first SYN retry after the heal (SYNs go 1 s
+/// apart at first), one round trip after it.
+fn assert_redialed_on_the_first_syn_after_the_heal(trace: &Trace, server: &str) {
+    let ready: Vec<Duration> = lines(trace, "conn_ready")
         .into_iter()
         .filter(|l| {
             l.at > FAULT_AT
                 && matches!(&l.event, TraceEvent::Pool { endpoint, .. } if endpoint == server)
         })
         .map(|l| l.at)
-        .collect()
+        .collect();
+    assert_eq!(ready.len(), 2, "{}", interesting(trace));
+    assert!(
+        ready
+            .iter()
+            .all(|at| *at > HEAL_AT && *at <= HEAL_AT + secs(1) + ms(10)),
+        "{ready:?}"
+    );
 }
 
 /// Client → server cut: the pool's RPCs and PINGs are lost, so TCP's user
@@ -222,14 +230,7 @@ fn one_way_client_to_server_cut() {
         .filter(|l| l.to_string().contains("cause=connect_failed"))
         .count();
     assert_eq!(refused, 0, "{}", interesting(&trace));
-    let ready = redials_ready(&trace, "server-2");
-    assert_eq!(ready.len(), 2, "{}", interesting(&trace));
-    assert!(
-        ready
-            .iter()
-            .all(|at| *at > HEAL_AT && *at <= HEAL_AT + secs(1) + ms(10)),
-        "{ready:?}"
-    );
+    assert_redialed_on_the_first_syn_after_the_heal(&trace, "server-2");
     for (peer, closed) in server_side_closes(&trace, "server-2") {
         assert_eq!(closed, None, "{peer} should be a server-side zombie");
     }
@@ -248,14 +249,7 @@ fn one_way_server_to_client_cut() {
     let trace = one_way("server-2", "client");
     let detected = assert_detected(&trace, "server-2");
     assert!(detected < HEAL_AT);
-    let ready = redials_ready(&trace, "server-2");
-    assert_eq!(ready.len(), 2, "{}", interesting(&trace));
-    assert!(
-        ready
-            .iter()
-            .all(|at| *at > HEAL_AT && *at <= HEAL_AT + secs(1) + ms(10)),
-        "{ready:?}"
-    );
+    assert_redialed_on_the_first_syn_after_the_heal(&trace, "server-2");
     let old = server_side_closes(&trace, "server-2");
     for (peer, closed) in &old {
         let closed = closed.unwrap_or_else(|| panic!("{peer} closed on the server"));

@@ -550,11 +550,11 @@ impl Tcp {
         self.sockets.get(&pair)?.rtx.as_ref()?.joinable(self.clock, more)
     }
 
-    /// Squall fork: `more` joined the last segment of `pair`.
-    pub(crate) fn join(&mut self, pair: SocketPair, more: &[u8]) {
-        if let Some(rtx) = self.sockets.get_mut(&pair).and_then(|s| s.rtx.as_mut()) {
-            rtx.join(more);
-        }
+    /// Squall fork: `more` joins the last segment of `pair` (found by
+    /// [`Self::joinable`]); returns the joined bytes.
+    pub(crate) fn join(&mut self, pair: SocketPair, more: &[u8]) -> Option<Bytes> {
+        let rtx = self.sockets.get_mut(&pair)?.rtx.as_mut()?;
+        Some(rtx.join(more))
     }
 
     /// Squall fork: record the first transmission of `seq` on `pair` for

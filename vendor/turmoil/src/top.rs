@@ -1,4 +1,5 @@
 use crate::envelope::{Envelope, Protocol, Segment};
+use bytes::Bytes;
 use crate::host::Host;
 use crate::rt::Rt;
 use crate::{config, TRACING_TARGET};
@@ -284,16 +285,17 @@ impl Topology {
         }
     }
 
-    /// Squall fork: append `more` to data segment `seq` from `src` to `dst`
-    /// if it was put on the link in this step; returns whether it was (a
-    /// segment the link lost is not there). What makes a socket's writes of
-    /// one instant one segment (`Tcp::joinable`).
-    pub(crate) fn append_to_segment(
+    /// Squall fork: make data segment `seq` from `src` to `dst` carry
+    /// `joined` (its bytes and what was written after them) if it was put
+    /// on the link in this step; returns whether it was (a segment the link
+    /// lost is not there). What makes a socket's writes of one instant one
+    /// segment (`Tcp::joinable`).
+    pub(crate) fn replace_segment(
         &mut self,
         src: SocketAddr,
         dst: SocketAddr,
         seq: u64,
-        more: &[u8],
+        joined: Bytes,
     ) -> bool {
         let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) else {
             return false;
@@ -312,10 +314,8 @@ impl Topology {
         let Protocol::Tcp(Segment::Data(_, data)) = &mut sent.protocol else {
             unreachable!("matched above");
         };
-        let mut joined = bytes::BytesMut::with_capacity(data.len() + more.len());
-        joined.extend_from_slice(data);
-        joined.extend_from_slice(more);
-        *data = joined.freeze();
+        debug_assert!(joined.starts_with(data), "the link holds the segment's start");
+        *data = joined;
         true
     }
 

@@ -236,8 +236,9 @@ impl Rtx {
         }
     }
 
-    /// `more` joined the last segment (see [`Self::joinable`]).
-    pub(crate) fn join(&mut self, more: &[u8]) {
+    /// `more` joins the last segment (see [`Self::joinable`]); returns the
+    /// joined bytes, for the copy of the segment still on the link.
+    pub(crate) fn join(&mut self, more: &[u8]) -> Bytes {
         let tail = self.unacked.back_mut().expect("joinable checked");
         let Payload::Data(bytes) = &mut tail.payload else {
             unreachable!("joinable checked")
@@ -246,6 +247,7 @@ impl Rtx {
         joined.extend_from_slice(bytes);
         joined.extend_from_slice(more);
         *bytes = joined.freeze();
+        bytes.clone()
     }
 
     /// Record a first transmission; arms the timer if it was idle.

@@ -477,10 +477,14 @@ impl WriteHalf {
                 // The sender's copy grows whether or not the network lost
                 // the first part: a lost segment is resent whole, as Linux
                 // resends the one skb both writes went into.
+                let joined = world
+                    .current_host_mut()
+                    .tcp
+                    .join(pair, buf)
+                    .expect("joinable checked");
                 world
                     .topology
-                    .append_to_segment(pair.local, pair.remote, seq, buf);
-                world.current_host_mut().tcp.join(pair, buf);
+                    .replace_segment(pair.local, pair.remote, seq, joined);
                 true
             });
             if joined {
