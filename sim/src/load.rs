@@ -420,7 +420,7 @@ where
                 },
             };
             let response = EchoClient::new(transport)
-                .echo(with_timeout(request, deadline))
+                .echo(with_timeout(request, deadline, id))
                 .await
                 .map_err(|status| (None, status))?;
             Ok(routed(response.extensions()))
@@ -433,7 +433,7 @@ where
                 ..Default::default()
             };
             let response = EchoClient::new(transport)
-                .echo_stream(with_timeout(request, deadline))
+                .echo_stream(with_timeout(request, deadline, id))
                 .await
                 .map_err(|status| (None, status))?;
             let to = routed(response.extensions());
@@ -459,7 +459,7 @@ where
             // The call's status is the outcome: a reply saying NOT_SERVING
             // is still an answered call.
             let response = HealthClient::new(transport)
-                .check(with_timeout(request, deadline))
+                .check(with_timeout(request, deadline, id))
                 .await
                 .map_err(|status| (None, status))?;
             Ok(routed(response.extensions()))
@@ -467,9 +467,13 @@ where
     }
 }
 
-fn with_timeout<M>(message: M, deadline: Duration) -> tonic::Request<M> {
+fn with_timeout<M>(message: M, deadline: Duration, id: u64) -> tonic::Request<M> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
+    request.metadata_mut().insert(
+        crate::trace::RPC_ID_HEADER,
+        tonic::metadata::MetadataValue::from(id),
+    );
     request
 }
 

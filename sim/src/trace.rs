@@ -35,6 +35,11 @@ pub struct TraceLine {
     pub event: TraceEvent,
 }
 
+/// The metadata key that carries the load's id of an RPC to the server, so
+/// that a server's `server_rpc` line names the RPC it received (checks
+/// that count calls on the server's side need to know when it was sent).
+pub const RPC_ID_HEADER: &str = "squall-rpc";
+
 /// What a line records.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceEvent {
@@ -74,9 +79,15 @@ pub enum TraceEvent {
     ServerConnOpen { peer: String },
     /// A server's connection ended.
     ServerConnClosed { peer: String },
-    /// A server received an RPC for `method` (a gRPC path) from `peer`.
-    /// Recorded only when the world asks servers to (see `WorldConfig`).
-    ServerRpc { peer: String, method: String },
+    /// A server received an RPC for `method` (a gRPC path) from `peer`;
+    /// `rpc` is the load's id for it (the `squall-rpc` metadata the load
+    /// sends), when the request carried one. Recorded only when the world
+    /// asks servers to (see `WorldConfig`).
+    ServerRpc {
+        peer: String,
+        method: String,
+        rpc: Option<u64>,
+    },
     /// A server closed a new connection at once: it had too many open.
     ServerConnRefused { peer: String },
     /// A server (re)started listening for connections.
@@ -197,7 +208,13 @@ impl fmt::Display for TraceLine {
             TraceEvent::ServerConnOpen { peer }
             | TraceEvent::ServerConnClosed { peer }
             | TraceEvent::ServerConnRefused { peer } => write!(f, " peer={peer}"),
-            TraceEvent::ServerRpc { peer, method } => write!(f, " peer={peer} method={method}"),
+            TraceEvent::ServerRpc { peer, method, rpc } => {
+                write!(f, " peer={peer} method={method}")?;
+                match rpc {
+                    Some(id) => write!(f, " rpc={id}"),
+                    None => Ok(()),
+                }
+            }
             TraceEvent::ServerGoaway { peer, mode } => {
                 write!(f, " peer={peer} mode={}", mode.name())
             }

@@ -225,6 +225,10 @@ fn drive(
         // keepalive) in place of turmoil's lossless one: squall's fork,
         // docs/upstream.md. Linux's defaults, as a kernel host has them.
         .tcp_retransmission(turmoil::TcpRetransmission::default())
+        // A cut drops what is sent from its instant on; what is already on
+        // the link arrives, as past the firewall rule kernel mode adds
+        // (nftables), rather than being recalled.
+        .partitions_spare_in_flight(true)
         .build();
 
     // One control channel per server, shared by every incarnation of its

@@ -70,7 +70,7 @@ fn expiries_and_closes(trace: &Trace) -> (Vec<Duration>, Vec<(Duration, CloseCau
 /// expires 5 s after its last byte, and the NAT drops whatever comes
 /// later. An idle zombie is closed by keepalive about 6 s after the expiry
 /// (PING after 10 s of silence, lost, given up 1 s later); one that an RPC
-/// hits first is closed by TCP's user timeout, `USER_TIMEOUT_ABORT` after
+/// hits first is closed by TCP's user timeout, `user_timeout_abort` of
 /// that RPC, as on Linux. The RPCs sent at 21 s and 41 s go into zombies
 /// and fail at their deadlines: the cost of a keepalive longer than the
 /// NAT timeout.
@@ -103,7 +103,7 @@ fn silent_expiry_leaves_a_zombie_that_keepalive_finds() {
                     matches!(cause, CloseCause::Transport(_)),
                     "flow {n}\n{text}"
                 );
-                assert_eq!(*closed, *sent + USER_TIMEOUT_ABORT, "flow {n}\n{text}");
+                assert_eq!(*closed, user_timeout_abort(*sent), "flow {n}\n{text}");
             }
             None => {
                 assert_eq!(*cause, CloseCause::KeepaliveTimeout, "flow {n}\n{text}");

@@ -51,7 +51,7 @@ fn closed(trace: &Trace, conn: ConnId) -> Option<(Duration, CloseCause)> {
 
 /// Asserts every connection to `server` ready at the fault is closed by
 /// whichever comes first, as on Linux: TCP's user timeout, exactly
-/// `USER_TIMEOUT_ABORT` after the first RPC it carried into the cut (a
+/// `user_timeout_abort` of the first RPC it carried into the cut (a
 /// transport error), or keepalive, exactly `DETECT` after the last answer
 /// it received (nothing answers the PING); returns the latest such close.
 fn assert_detected(trace: &Trace, server: &str) -> Duration {
@@ -69,7 +69,7 @@ fn assert_detected(trace: &Trace, server: &str) -> Duration {
         let by_user_timeout = trace
             .rpcs()
             .filter(|(_, r)| r.conn == Some(conn) && r.sent_at >= FAULT_AT)
-            .map(|(_, r)| r.sent_at + USER_TIMEOUT_ABORT)
+            .map(|(_, r)| user_timeout_abort(r.sent_at))
             .min()
             .filter(|at| *at < by_keepalive);
         let (at, cause) = closed(trace, conn).expect("closed");

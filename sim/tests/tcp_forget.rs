@@ -21,9 +21,19 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
-use turmoil::{Builder, Forgotten, Sim, TcpRetransmission};
+use turmoil::{Builder, Forgotten, Sim, TcpRetransmission, TimerWheel};
 
 const PORT: u16 = 9000;
+
+/// Linux's TCP with timers that fire at their expiry, so the times below
+/// are its arithmetic alone; the kernel timer wheel's rounding, which the
+/// worlds use, is tested in `tcp_timer_wheel.rs`.
+fn exact_timers() -> TcpRetransmission {
+    TcpRetransmission {
+        timer_wheel: TimerWheel::Exact,
+        ..TcpRetransmission::default()
+    }
+}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -36,7 +46,7 @@ fn sim<'a>() -> Sim<'a> {
         .min_message_latency(ms(10))
         .max_message_latency(ms(10))
         .rng_seed(1)
-        .tcp_retransmission(TcpRetransmission::default())
+        .tcp_retransmission(exact_timers())
         .build()
 }
 

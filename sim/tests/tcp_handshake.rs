@@ -28,9 +28,19 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
-use turmoil::{Builder, Protocol, Segment, Sim, TcpRetransmission};
+use turmoil::{Builder, Protocol, Segment, Sim, TcpRetransmission, TimerWheel};
 
 const PORT: u16 = 9000;
+
+/// Linux's TCP with timers that fire at their expiry, so the times below
+/// are its arithmetic alone; the kernel timer wheel's rounding, which the
+/// worlds use, is tested last.
+fn exact_timers() -> TcpRetransmission {
+    TcpRetransmission {
+        timer_wheel: TimerWheel::Exact,
+        ..TcpRetransmission::default()
+    }
+}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -42,14 +52,22 @@ fn secs(n: u64) -> Duration {
 
 /// A simulation with explicit timing: 1 ms tick, `latency` each way.
 fn sim_with<'a>(retransmission: bool, latency: Duration, duration: Duration) -> Sim<'a> {
+    sim_timed(retransmission.then(exact_timers), latency, duration)
+}
+
+fn sim_timed<'a>(
+    retransmission: Option<TcpRetransmission>,
+    latency: Duration,
+    duration: Duration,
+) -> Sim<'a> {
     let mut b = Builder::new();
     b.tick_duration(ms(1))
         .simulation_duration(duration)
         .min_message_latency(latency)
         .max_message_latency(latency)
         .rng_seed(1);
-    if retransmission {
-        b.tcp_retransmission(TcpRetransmission::default());
+    if let Some(retransmission) = retransmission {
+        b.tcp_retransmission(retransmission);
     }
     b.build()
 }
@@ -330,6 +348,42 @@ fn without_the_switch_a_connect_during_a_partition_is_refused_at_once() {
     assert_eq!(
         *outcome.borrow(),
         Some((ms(0), Err(io::ErrorKind::ConnectionRefused)))
+    );
+    assert!(accepted.borrow().is_empty());
+}
+
+/// On Linux's timer wheel (`CONFIG_HZ=250`: 4 ms jiffies; the worlds'
+/// setting, `TcpRetransmission::default()`) a timer fires at the end of
+/// its wheel bucket, not at its expiry: the 1 s and 2 s SYN timeouts land
+/// on 32 ms boundaries, the 4 s and 8 s ones on 256 ms boundaries, the
+/// 16 s and 32 s ones on 2,048 ms boundaries. So the ninth SYN of a connect
+/// into a black hole goes 19.456 s after the first, not at 19 s: kernel
+/// mode's black-hole run on a 6.18 kernel (HZ 250) measured 19.456 s and
+/// 19.520 s for two dials begun at different jiffy phases.
+#[test]
+fn on_linuxs_timer_wheel_a_syn_fires_at_the_end_of_its_bucket() {
+    let mut sim = sim_timed(Some(TcpRetransmission::default()), ms(10), secs(200));
+    assert_eq!(
+        TcpRetransmission::default().timer_wheel,
+        TimerWheel::Linux { hz: 250 }
+    );
+    let (accepted, _) = accepting_server(&mut sim);
+    let outcome = connecting_client(&mut sim);
+    // SYNs reach the link (and the server); no SYN-ACK comes back.
+    sim.partition_oneway("server", "client");
+    let syns = run(&mut sim, secs(150), |_, _| {});
+    assert_eq!(
+        syns,
+        [
+            0, 1024, 2048, 3072, 4096, 5120, 7136, 11264, 19456, 35584, 69632
+        ]
+        .map(ms),
+        "SYN transmissions"
+    );
+    // The eleventh timeout (64 s, a 2,048 ms bucket) gives the connect up.
+    assert_eq!(
+        *outcome.borrow(),
+        Some((ms(135_168), Err(io::ErrorKind::TimedOut)))
     );
     assert!(accepted.borrow().is_empty());
 }

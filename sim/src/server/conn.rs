@@ -13,7 +13,7 @@ use super::{
     control::GoawayMode,
     frames::{self, Injection},
 };
-use crate::trace::{Recorder, TraceEvent};
+use crate::trace::{RPC_ID_HEADER, Recorder, TraceEvent};
 
 /// Bytes the in-memory pipe between the relay and hyper holds each way.
 const PIPE_CAPACITY: usize = 64 * 1024;
@@ -150,6 +150,11 @@ where
                 TraceEvent::ServerRpc {
                     peer: lines.peer.clone(),
                     method: request.uri().path().to_owned(),
+                    rpc: request
+                        .headers()
+                        .get(RPC_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok()),
                 },
             );
         }

@@ -19,11 +19,30 @@ use squall_sim::{
 pub const TICK: Duration = Duration::from_millis(1);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
-/// From an RPC's send into a cut to TCP's abort of its connection, on these
-/// worlds' 1 ms links: the tail loss probe (min(2 SRTT + 200 ms, RTO) =
-/// 202 ms, SRTT 2 ms), the first retransmission one RTO later (202 ms), and
-/// the user timeout the pool sets from its keepalive timeout (1 s).
-pub const USER_TIMEOUT_ABORT: Duration = Duration::from_millis(1_404);
+/// When TCP aborts a connection whose first RPC into a cut was sent at
+/// `sent`, on these worlds' 1 ms links (SRTT 2 ms, RTO 202 ms), following
+/// the fork's Linux timers step by step on the kernel's timer wheel
+/// (`CONFIG_HZ=250`, as the worlds run it). An RPC is two segments (h2
+/// writes HEADERS and DATA separately), so the tail loss probe is due
+/// 2 SRTT + 2 jiffies later; the first retransmission one RTO after the
+/// probe; then RTOs doubling, clamped to the user timeout the pool sets
+/// from its keepalive timeout (1 s) after that first retransmission, each
+/// armed on the wheel. About 1.23 s after the send (a 6.18 kernel: 1.23 s
+/// for two writes into a cut, docs/upstream.md).
+pub fn user_timeout_abort(sent: Duration) -> Duration {
+    let wheel = turmoil::TimerWheel::LINUX_250;
+    let (srtt, rto) = (ms(2), ms(202));
+    let probe = wheel.fires_at(sent, srtt * 2 + ms(8));
+    let first_retransmission = wheel.fires_at(probe, rto);
+    let give_up = first_retransmission + KEEPALIVE_TIMEOUT;
+    let (mut at, mut backoff) = (first_retransmission, rto * 2);
+    while at < give_up {
+        let delay = backoff.min(give_up - at);
+        at = wheel.fires_at(at, delay);
+        backoff *= 2;
+    }
+    at
+}
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -77,6 +77,7 @@ impl Builder {
             link: config::Link {
                 latency: Some(config::Latency::default()),
                 message_loss: Some(config::MessageLoss::default()),
+                partitions_spare_in_flight: false,
             },
             rng_seed: None,
         }
@@ -129,6 +130,16 @@ impl Builder {
         self
     }
 
+    /// Squall fork: explicit partitions ([`crate::Sim::partition`],
+    /// [`crate::Sim::partition_oneway`]) drop only what is sent after
+    /// them; messages already on the link still arrive, as when a firewall
+    /// rule starts dropping (a packet already past it is not recalled).
+    /// Off by default, where turmoil 0.7.2 drops what is in flight too.
+    pub fn partitions_spare_in_flight(&mut self, value: bool) -> &mut Self {
+        self.link.partitions_spare_in_flight = value;
+        self
+    }
+
     /// The repair rate of messages on the network. This is how
     /// frequently a link is repaired after breaking.
     pub fn repair_rate(&mut self, value: f64) -> &mut Self {
@@ -167,6 +178,9 @@ impl Builder {
                 && value.rto_initial <= value.rto_max,
             "tcp_retransmission: need 0 < rto_min <= rto_initial <= rto_max"
         );
+        if let Err(e) = value.timer_wheel.validate() {
+            panic!("tcp_retransmission: {e}");
+        }
         self.config.tcp_retransmission = Some(value);
         self
     }

@@ -66,6 +66,12 @@ pub(crate) struct Link {
 
     /// How often sending a message works vs. the message getting dropped
     pub(crate) message_loss: Option<MessageLoss>,
+
+    /// Squall fork: an explicit partition drops what is sent from then on
+    /// and lets what is already on the link arrive, as a firewall rule
+    /// that starts dropping does. Off by default: turmoil 0.7.2 drops the
+    /// messages in flight too.
+    pub(crate) partitions_spare_in_flight: bool,
 }
 
 /// Configure latency behavior between two hosts.

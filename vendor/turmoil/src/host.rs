@@ -544,19 +544,6 @@ impl Tcp {
         self.clock = now;
     }
 
-    /// Squall fork: the segment of `pair` that `more` bytes written now may
-    /// join (see `Rtx::joinable`).
-    pub(crate) fn joinable(&self, pair: SocketPair, more: usize) -> Option<u64> {
-        self.sockets.get(&pair)?.rtx.as_ref()?.joinable(self.clock, more)
-    }
-
-    /// Squall fork: `more` joins the last segment of `pair` (found by
-    /// [`Self::joinable`]); returns the joined bytes.
-    pub(crate) fn join(&mut self, pair: SocketPair, more: &[u8]) -> Option<Bytes> {
-        let rtx = self.sockets.get_mut(&pair)?.rtx.as_mut()?;
-        Some(rtx.join(more))
-    }
-
     /// Squall fork: record the first transmission of `seq` on `pair` for
     /// retransmission (a no-op with retransmission off, or on loopback).
     pub(crate) fn sent(&mut self, pair: SocketPair, seq: u64, payload: Payload) {
@@ -715,6 +702,9 @@ impl Tcp {
     /// effect without retransmission, or on loopback (no `Rtx` then).
     pub(crate) fn set_keepalive(&mut self, pair: SocketPair, value: Option<TcpKeepalive>) {
         let now = self.clock;
+        let wheel = self
+            .retransmission
+            .map_or(super::net::tcp::TimerWheel::Exact, |c| c.timer_wheel);
         let Some(sock) = self.sockets.get_mut(&pair) else {
             return;
         };
@@ -723,7 +713,7 @@ impl Tcp {
         }
         sock.keepalive = match (sock.keepalive.take(), value) {
             (_, None) => None,
-            (None, Some(config)) => Some(Keepalive::new(config, now)),
+            (None, Some(config)) => Some(Keepalive::new(config, now, wheel)),
             (Some(mut keepalive), Some(config)) => {
                 keepalive.reconfigure(config, now, sock.last_recv);
                 Some(keepalive)

@@ -216,6 +216,8 @@ pub use net::tcp::Forgotten;
 pub use net::tcp::TcpKeepalive;
 /// Squall fork: opt-in acknowledgement and retransmission for TCP.
 pub use net::tcp::TcpRetransmission;
+/// Squall fork: Linux's timer-wheel rounding of TCP timers.
+pub use net::tcp::TimerWheel;
 
 mod rt;
 use rt::Rt;

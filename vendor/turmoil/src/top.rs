@@ -1,5 +1,4 @@
-use crate::envelope::{Envelope, Protocol, Segment};
-use bytes::Bytes;
+use crate::envelope::{Envelope, Protocol};
 use crate::host::Host;
 use crate::rt::Rt;
 use crate::{config, TRACING_TARGET};
@@ -285,40 +284,6 @@ impl Topology {
         }
     }
 
-    /// Squall fork: make data segment `seq` from `src` to `dst` carry
-    /// `joined` (its bytes and what was written after them) if it was put
-    /// on the link in this step; returns whether it was (a segment the link
-    /// lost is not there). What makes a socket's writes of one instant one
-    /// segment (`Tcp::joinable`).
-    pub(crate) fn replace_segment(
-        &mut self,
-        src: SocketAddr,
-        dst: SocketAddr,
-        seq: u64,
-        joined: Bytes,
-    ) -> bool {
-        let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) else {
-            return false;
-        };
-        let now = link.now;
-        let Some(sent) = link.sent.iter_mut().rev().find(|s| {
-            s.src == src
-                && s.dst == dst
-                && matches!(&s.protocol, Protocol::Tcp(Segment::Data(n, _)) if *n == seq)
-        }) else {
-            return false;
-        };
-        if sent.enqueued_at != now {
-            return false;
-        }
-        let Protocol::Tcp(Segment::Data(_, data)) = &mut sent.protocol else {
-            unreachable!("matched above");
-        };
-        debug_assert!(joined.starts_with(data), "the link holds the segment's start");
-        *data = joined;
-        true
-    }
-
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
         for (pair, link) in &mut self.links {
@@ -337,12 +302,14 @@ impl Topology {
     }
 
     pub(crate) fn partition(&mut self, a: IpAddr, b: IpAddr) {
-        self.get_link_mut(&Pair::new(a, b)).explicit_partition();
+        let spare = self.config.partitions_spare_in_flight;
+        self.get_link_mut(&Pair::new(a, b)).explicit_partition(spare);
     }
 
     pub(crate) fn partition_oneway(&mut self, a: IpAddr, b: IpAddr) {
+        let spare = self.config.partitions_spare_in_flight;
         let link = &mut self.get_link_mut(&Pair::new(a, b));
-        link.partition_oneway(a, b);
+        link.partition_oneway(a, b, spare);
     }
 
     pub(crate) fn repair(&mut self, a: IpAddr, b: IpAddr) {
@@ -381,8 +348,6 @@ struct Sent {
     dst: SocketAddr,
     status: DeliveryStatus,
     protocol: Protocol,
-    /// Squall fork: the link time it was put on the link.
-    enqueued_at: Instant,
 }
 
 impl Sent {
@@ -482,7 +447,6 @@ impl Link {
             dst,
             status,
             protocol: message,
-            enqueued_at: self.now,
         };
 
         self.sent.push_back(sent);
@@ -592,21 +556,27 @@ impl Link {
         }
     }
 
-    fn explicit_partition(&mut self) {
+    /// Squall fork: with `spare_in_flight`, what is already on the link
+    /// still arrives.
+    fn explicit_partition(&mut self, spare_in_flight: bool) {
         self.state_a_b = State::ExplicitPartition;
         self.state_b_a = State::ExplicitPartition;
 
-        self.sent.clear();
+        if !spare_in_flight {
+            self.sent.clear();
+        }
     }
 
-    fn partition_oneway(&mut self, from: IpAddr, to: IpAddr) {
+    fn partition_oneway(&mut self, from: IpAddr, to: IpAddr, spare_in_flight: bool) {
         if from < to {
             self.state_a_b = State::ExplicitPartition;
         } else {
             self.state_b_a = State::ExplicitPartition;
         }
 
-        self.sent.retain(|sent| sent.src.ip() != from);
+        if !spare_in_flight {
+            self.sent.retain(|sent| sent.src.ip() != from);
+        }
     }
 
     fn repair_oneway(&mut self, from: IpAddr, to: IpAddr) {

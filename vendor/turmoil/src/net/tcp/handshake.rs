@@ -55,6 +55,7 @@ pub(crate) struct SynTimer {
     retries_max: u32,
     /// Retransmissions so far; never above `retries_max`.
     retries: u32,
+    wheel: super::TimerWheel,
     deadline: Duration,
     /// First transmission, for the trace.
     sent_at: Duration,
@@ -78,7 +79,10 @@ impl SynTimer {
             linear,
             retries_max,
             retries: 0,
-            deadline: now + config.rto_initial.min(config.rto_max),
+            wheel: config.timer_wheel,
+            deadline: config
+                .timer_wheel
+                .fires_at(now, config.rto_initial.min(config.rto_max)),
             sent_at: now,
         }
     }
@@ -117,7 +121,8 @@ impl SynTimer {
         self.retries += 1;
         let doublings = self.retries.saturating_sub(self.linear).min(31);
         let factor = 1u32.checked_shl(doublings).unwrap_or(u32::MAX);
-        self.deadline = now + self.rto_initial.saturating_mul(factor).min(self.rto_max);
+        let rto = self.rto_initial.saturating_mul(factor).min(self.rto_max);
+        self.deadline = self.wheel.fires_at(now, rto);
         SynExpiry::Resend
     }
 

@@ -72,6 +72,7 @@ pub(crate) enum KeepaliveExpiry {
 #[derive(Debug)]
 pub(crate) struct Keepalive {
     config: TcpKeepalive,
+    wheel: super::TimerWheel,
     deadline: Duration,
     /// Probes sent since the socket last received anything.
     probes: u32,
@@ -79,11 +80,12 @@ pub(crate) struct Keepalive {
 
 impl Keepalive {
     /// `SO_KEEPALIVE` turned on at `now`: the first check is `time` later.
-    pub(crate) fn new(config: TcpKeepalive, now: Duration) -> Self {
+    pub(crate) fn new(config: TcpKeepalive, now: Duration, wheel: super::TimerWheel) -> Self {
         debug_assert!(config.validate().is_ok());
         Self {
             config,
-            deadline: now + config.time,
+            wheel,
+            deadline: wheel.fires_at(now, config.time),
             probes: 0,
         }
     }
@@ -94,7 +96,9 @@ impl Keepalive {
     pub(crate) fn reconfigure(&mut self, config: TcpKeepalive, now: Duration, last_recv: Duration) {
         debug_assert!(config.validate().is_ok());
         self.config = config;
-        self.deadline = (last_recv + config.time).max(now);
+        self.deadline = self
+            .wheel
+            .fires_at(now, (last_recv + config.time).saturating_sub(now));
     }
 
     pub(crate) fn deadline(&self) -> Duration {
@@ -119,12 +123,12 @@ impl Keepalive {
         debug_assert!(self.deadline <= now, "a keepalive timer fired early");
         let config = self.config;
         if in_flight {
-            self.deadline = now + config.time;
+            self.deadline = self.wheel.fires_at(now, config.time);
             return KeepaliveExpiry::Wait;
         }
         let idle = now.saturating_sub(last_recv);
         if idle < config.time {
-            self.deadline = now + (config.time - idle);
+            self.deadline = self.wheel.fires_at(now, config.time - idle);
             return KeepaliveExpiry::Wait;
         }
         let expired = match user_timeout {
@@ -137,7 +141,7 @@ impl Keepalive {
         // Bounded: the abort above comes after `retries` probes, or once
         // the user timeout has passed.
         self.probes = self.probes.saturating_add(1);
-        self.deadline = now + config.interval;
+        self.deadline = self.wheel.fires_at(now, config.interval);
         KeepaliveExpiry::Probe
     }
 }

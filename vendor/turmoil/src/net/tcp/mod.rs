@@ -15,3 +15,6 @@ mod split_owned;
 pub use split_owned::{OwnedReadHalf, OwnedWriteHalf, ReuniteError};
 
 pub(crate) mod stream;
+
+pub(crate) mod wheel;
+pub use wheel::TimerWheel;

@@ -15,7 +15,7 @@
 //!   the handshake's (SYN to SYN-ACK, SYN-ACK to ACK), as on Linux;
 //! - before the first RTO of a flight, once an RTT was sampled, a tail loss
 //!   probe (Linux's TLP, RFC 8985): `2 * SRTT` after the last transmission,
-//!   plus `rto_min` when one segment is outstanding (else 2 ms), but no
+//!   plus `rto_min` when one segment is outstanding (else 2 jiffies), but no
 //!   later than the oldest segment's RTO, the last segment is sent once
 //!   more; the RTO is then
 //!   armed afresh from the probe. The probe is not a retransmission for the
@@ -35,6 +35,11 @@
 //!   and a 200 ms RTO fails 1.2 s after it was sent. The timer is clamped to
 //!   fire at that instant (`tcp_clamp_rto_to_user_timeout`).
 //!
+//! Every timer is armed on a model of Linux's timer wheel
+//! ([`TcpRetransmission::timer_wheel`], `CONFIG_HZ=250` by default), so it
+//! fires at the end of its wheel bucket as on a kernel: a 200 ms RTO up to
+//! a jiffy (4 ms) late, a 1 s one up to 32 ms, a 4 s one up to 256 ms.
+//!
 //! Time here is the simulation's elapsed time at the start of the step in
 //! which the host runs (`World::tcp_now`), so a run is fully determined by
 //! the seed: no wall clock, and sockets are kept in insertion order. The
@@ -47,6 +52,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::TimerWheel;
 use crate::envelope::Segment;
 
 /// Retransmission settings for simulated TCP, defaulting to Linux's.
@@ -79,6 +85,11 @@ pub struct TcpRetransmission {
     /// half-open connection (Linux `tcp_synack_retries`: 5, so SYN-ACKs at
     /// 0, 1, 3, 7, 15 and 31 s, forgotten at 63 s).
     pub synack_retries: u32,
+    /// How the timers above fire: as Linux's timer wheel at
+    /// `CONFIG_HZ=250` by default (a jiffy is 4 ms, and a timer fires at
+    /// the end of its wheel bucket, up to 32 ms late for a 1 s timeout and
+    /// 256 ms late for 4 s), or exactly ([`TimerWheel::Exact`]).
+    pub timer_wheel: TimerWheel,
 }
 
 impl Default for TcpRetransmission {
@@ -91,6 +102,7 @@ impl Default for TcpRetransmission {
             syn_retries: 6,
             syn_linear_timeouts: 4,
             synack_retries: 5,
+            timer_wheel: TimerWheel::LINUX_250,
         }
     }
 }
@@ -174,10 +186,6 @@ pub(crate) struct Rtx {
     probed: bool,
 }
 
-/// Largest segment that writes of one instant are joined into (Linux's
-/// GSO limit, 64 KiB): bounds the copy a run of small writes costs.
-pub(crate) const MAX_JOINED_SEGMENT: usize = 64 * 1024;
-
 /// The two uses of the one retransmission timer (Linux's
 /// `ICSK_TIME_LOSS_PROBE` and `ICSK_TIME_RETRANS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,8 +195,8 @@ enum Timer {
 }
 
 /// Added to `2 * SRTT` for a loss probe with several segments outstanding
-/// (Linux `TCP_TIMEOUT_MIN`, 2 jiffies).
-const PROBE_SLACK: Duration = Duration::from_millis(2);
+/// (Linux `TCP_TIMEOUT_MIN`).
+const PROBE_SLACK_JIFFIES: u32 = 2;
 
 impl Rtx {
     pub(crate) fn new(config: TcpRetransmission) -> Self {
@@ -217,37 +225,6 @@ impl Rtx {
 
     pub(crate) fn is_idle(&self) -> bool {
         self.unacked.is_empty()
-    }
-
-    /// The last segment, if `more` bytes written at `now` may join it: it
-    /// is data first sent at `now` (this step), never sent again, and stays
-    /// within [`MAX_JOINED_SEGMENT`].
-    pub(crate) fn joinable(&self, now: Duration, more: usize) -> Option<u64> {
-        let tail = self.unacked.back()?;
-        match &tail.payload {
-            Payload::Data(bytes)
-                if tail.sent_at == now
-                    && !tail.retransmitted
-                    && bytes.len() + more <= MAX_JOINED_SEGMENT =>
-            {
-                Some(tail.seq)
-            }
-            _ => None,
-        }
-    }
-
-    /// `more` joins the last segment (see [`Self::joinable`]); returns the
-    /// joined bytes, for the copy of the segment still on the link.
-    pub(crate) fn join(&mut self, more: &[u8]) -> Bytes {
-        let tail = self.unacked.back_mut().expect("joinable checked");
-        let Payload::Data(bytes) = &mut tail.payload else {
-            unreachable!("joinable checked")
-        };
-        let mut joined = bytes::BytesMut::with_capacity(bytes.len() + more.len());
-        joined.extend_from_slice(bytes);
-        joined.extend_from_slice(more);
-        *bytes = joined.freeze();
-        bytes.clone()
     }
 
     /// Record a first transmission; arms the timer if it was idle.
@@ -382,7 +359,7 @@ impl Rtx {
                 let slack = if self.unacked.len() == 1 {
                     self.config.rto_min
                 } else {
-                    PROBE_SLACK
+                    self.config.timer_wheel.jiffy() * PROBE_SLACK_JIFFIES
                 };
                 // No later than the RTO of the oldest segment would be
                 // (Linux's `tcp_rto_delta_us`).
@@ -402,7 +379,10 @@ impl Rtx {
         if let (Some(limit), Some(first)) = (user_timeout, self.retransmitted_at) {
             at = at.min((first + limit).max(now));
         }
-        self.deadline = Some(at);
+        // Armed on the kernel's timer wheel, which fires a timer at the end
+        // of its bucket; a clamp already passed fires on the next jiffy, as
+        // Linux's one-jiffy minimum does.
+        self.deadline = Some(self.config.timer_wheel.fires_at(now, at - now));
     }
 }
 

@@ -463,35 +463,12 @@ impl WriteHalf {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "Broken pipe"));
         }
 
-        // Squall fork: with retransmission on, writes of one instant (one
-        // step) leave as one segment, as a kernel socket's small writes do
-        // when they are queued before the first has left (autocorking) or
-        // acknowledged before the next: h2 writes a request's HEADERS and
-        // DATA frames separately. The joined bytes take no new credit.
-        if self.status.coalesces_writes && !is_same(self.pair.local, self.pair.remote) {
-            let joined = World::current(|world| {
-                let pair = *self.pair;
-                let Some(seq) = world.current_host().tcp.joinable(pair, buf.len()) else {
-                    return false;
-                };
-                // The sender's copy grows whether or not the network lost
-                // the first part: a lost segment is resent whole, as Linux
-                // resends the one skb both writes went into.
-                let joined = world
-                    .current_host_mut()
-                    .tcp
-                    .join(pair, buf)
-                    .expect("joinable checked");
-                world
-                    .topology
-                    .replace_segment(pair.local, pair.remote, seq, joined);
-                true
-            });
-            if joined {
-                return Ok(buf.len());
-            }
-        }
-
+        // Squall fork: every write is a segment of its own, as a kernel
+        // socket with TCP_NODELAY sends each `write` at once (h2 writes a
+        // request's HEADERS and DATA separately, and Linux sends them as two
+        // segments, which is why a request into a black hole is found one
+        // loss probe sooner than a single segment would be). A vectored
+        // write is one segment, as `writev` is (`poll_write_vectored`).
         if !self.flow_control.try_acquire() {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
