@@ -15,6 +15,10 @@ use squall_scenarios::{
 };
 use squall_sim::TraceEvent;
 
+/// The sim tests' helpers, for `user_timeout_abort`.
+#[path = "../sim/tests/common/mod.rs"]
+mod common;
+
 /// The script files, sorted by name.
 fn script_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/scripts");
@@ -201,16 +205,17 @@ fn detection_mark(page: &str, conn: ConnId) -> &str {
     &page[start..end]
 }
 
-/// The black-hole run: both connections to server-2 are cut off at 5 s,
-/// and each is closed by TCP's user timeout 1,404 ms after the first RPC
-/// it carried into the hole (tail loss probe, one RTO, then the 1 s user
-/// timeout: `tests/black_hole.rs`). The page marks each detection at
-/// exactly that time, on that connection's row.
+/// The black-hole run: both connections to server-2 are cut off at
+/// 5.05 s, and each is closed by TCP's user timeout about 1.23 s after the
+/// first RPC it carried into the hole (tail loss probe, one RTO, then the
+/// 1 s user timeout, on the kernel's timer wheel: `user_timeout_abort`,
+/// `tests/black_hole.rs`). The page marks each detection at exactly that
+/// time, on that connection's row.
 #[test]
 fn a_black_hole_run_shows_each_detection_at_its_time() {
     let report = black_hole();
     let page = timeline::render_html(&report);
-    let fault_at = Duration::from_secs(5);
+    let fault_at = Duration::from_millis(5_050);
     let cut: Vec<ConnId> = report
         .trace
         .lines
@@ -235,7 +240,7 @@ fn a_black_hole_run_shows_each_detection_at_its_time() {
             .map(|(_, rpc)| rpc.sent_at)
             .min()
             .expect("the connection carried an RPC into the hole");
-        let detected = first_into_hole + Duration::from_millis(1_404);
+        let detected = common::user_timeout_abort(first_into_hole);
         // The trace agrees: the close at that time was TCP's (a transport
         // error: the user timeout's ETIMEDOUT).
         assert!(report.trace.lines.iter().any(|l| l.at == detected
