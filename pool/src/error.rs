@@ -15,7 +15,7 @@ use crate::{
     ids::{ConnId, RoutedTo},
     limit::Rejection,
     route::RouteError,
-    sniff::escape,
+    wire::escape,
 };
 
 /// Why the pool failed an RPC.

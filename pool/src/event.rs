@@ -15,11 +15,11 @@ use crate::{
     breaker::{State as BreakerState, Transition, TransitionReason},
     code::GrpcCode,
     endpoint::EndpointId,
-    frames::GoawayCode,
     health::{CheckResult, HealthState},
     lease::LeaseId,
     outlier::{EjectReason, OutlierChange},
-    sniff::escape,
+    wire::GoawayCode,
+    wire::escape,
 };
 
 /// One thing that happened in the pool: to a connection, to an endpoint's

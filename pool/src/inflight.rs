@@ -39,7 +39,7 @@ pub(crate) struct InFlight {
     idle: Notify,
     hooks: Hooks,
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, read from its frames
-    /// (`frames.rs`): `PROVISIONAL_PEER_LIMIT` until its first SETTINGS,
+    /// (`wire/frame.rs`): `PROVISIONAL_PEER_LIMIT` until its first SETTINGS,
     /// `usize::MAX` if that did not set one (no limit, as RFC 9113 says).
     peer_limit: AtomicUsize,
     /// Whether the server's first SETTINGS frame has been read.

@@ -42,10 +42,10 @@
 //! - `idle`: the idle timeout (gRPC channel idleness).
 //! - `endpoints`: the endpoint set, changed at runtime by
 //!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
-//! - `sniff`: the peer's first bytes, to report a peer that does not speak
-//!   HTTP/2 ([`PoolError::NotHttp2`]).
-//! - `frames`: what the server's frames say that hyper hides: GOAWAY
-//!   and its stream limit (SETTINGS_MAX_CONCURRENT_STREAMS).
+//! - `wire`: pure readers of the server's bytes: its first bytes, to
+//!   report a peer that does not speak HTTP/2 ([`PoolError::NotHttp2`]),
+//!   and what its frames say that hyper hides (GOAWAY and its stream limit,
+//!   SETTINGS_MAX_CONCURRENT_STREAMS), reported to the connection.
 //! - [`config`]: every knob, its default, validation; `config_error`:
 //!   [`ConfigError`], which every concern's config validates into.
 //! - `code`: [`GrpcCode`], the gRPC status codes (also
@@ -77,7 +77,6 @@ mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
-mod frames;
 pub mod health;
 mod idle;
 mod ids;
@@ -93,11 +92,11 @@ pub mod retry;
 mod route;
 mod service;
 mod shared;
-mod sniff;
 pub mod socket;
 pub mod status;
 mod wait;
 mod wait_for_ready;
+mod wire;
 
 pub use body::PoolBody;
 pub use code::GrpcCode;
@@ -109,7 +108,6 @@ pub use endpoint::{Endpoint, EndpointError, EndpointId};
 pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnEvent, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
-pub use frames::GoawayCode;
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use ids::{ConnId, RoutedTo};
 pub use lease::{Lease, LeaseId};
@@ -123,3 +121,4 @@ pub use status::{
     SlotStats,
 };
 pub use wait_for_ready::WaitForReady;
+pub use wire::GoawayCode;

@@ -38,11 +38,11 @@ use crate::{
     outlier::{OutlierCall, Outliers},
     retry::RetryPolicy,
     route::{self, Picked, ReadySet, RouteError, Saturated, Scaling},
-    sniff::FirstBytes,
     status::{
         ConnLoad, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
         SlotStatus,
     },
+    wire::FirstBytes,
 };
 
 /// What an RPC sends with on one ready connection: the routing core's

@@ -15,7 +15,7 @@ use crate::{
     executor::TrackedExecutor,
     inflight::PROVISIONAL_PEER_LIMIT,
     shared::Shared,
-    sniff::{FirstBytes, Sniff},
+    wire::{FirstBytes, Sniff},
 };
 
 /// hyper's dispatcher of one HTTP/2 connection: the future that drives it
@@ -28,7 +28,7 @@ pub(super) type Session = (SendRequest<Body>, Http2Connection, Arc<FirstBytes>);
 
 /// Opens the byte stream and performs the HTTP/2 handshake.
 /// The stream is wrapped to keep the peer's first bytes and to show its
-/// frames to `frames` (`sniff.rs`).
+/// frames to `conn.frames` (`wire::Sniff`).
 pub(super) async fn dial(
     shared: &Shared,
     id: EndpointId,

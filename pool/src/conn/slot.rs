@@ -20,19 +20,20 @@ use crate::{
     conn::{
         close::{close_cause, drain_and_close},
         dial::{self, Http2Connection},
-        goaway::{self, Replacing},
+        goaway,
         lifecycle::Conn,
+        replacements::Replacing,
         retire,
         slot_state::{Action, Ending, Outcome, Sight, SlotMachine},
     },
     endpoint::EndpointId,
     endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
-    frames::Goaway,
     idle::{self, Activity, Phase},
     shared::Shared,
     status::Connectivity,
     wait,
+    wire::Goaway,
 };
 
 pub(crate) struct Slot {
