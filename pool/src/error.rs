@@ -13,7 +13,7 @@ use crate::{
     config_error::ConfigError,
     endpoint::{EndpointError, EndpointId},
     ids::{ConnId, RoutedTo},
-    limit::Rejection,
+    policy::limit::Rejection,
     route::RouteError,
     wire::escape,
 };

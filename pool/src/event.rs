@@ -12,12 +12,12 @@ use tokio::time::Instant;
 // Re-exported from its own module, for the path it has always had.
 pub use crate::ids::ConnId;
 use crate::{
-    breaker::{State as BreakerState, Transition, TransitionReason},
     code::GrpcCode,
     endpoint::EndpointId,
-    health::{CheckResult, HealthState},
     lease::LeaseId,
-    outlier::{EjectReason, OutlierChange},
+    policy::breaker::{State as BreakerState, Transition, TransitionReason},
+    policy::health::{CheckResult, HealthState},
+    policy::outlier::{EjectReason, OutlierChange},
     wire::GoawayCode,
     wire::escape,
 };

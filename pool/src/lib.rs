@@ -57,15 +57,15 @@
 //! - `executor`: hyper's tasks, tracked so shutdown can wait for them.
 //! - `body`, `inflight`: response bodies and the in-flight count they hold.
 //! - [`error`]: typed errors and their gRPC status codes.
-//! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
-//!   cores (driven by the clock you pass in), wired into the RPC path by
-//!   `limit::gate` and `breaker::call`.
-//! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
-//! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
-//! - [`health`]: active `grpc.health.v1` checks of every endpoint.
+//! - `policy`: every policy as a synchronous core plus an adaptor on a
+//!   narrow handle: [`limit`], [`breaker`] (the limiter's and circuit
+//!   breaker's cores, driven by the clock you pass in, wired into the RPC
+//!   path by `limit::gate` and `breaker::call`), [`retry`] (the retry
+//!   policy for [`Idempotent`] calls and its budget), [`outlier`] (passive
+//!   outlier ejection of endpoints that keep failing), [`health`] (active
+//!   `grpc.health.v1` checks of every endpoint). Public at the crate root.
 
 mod body;
-pub mod breaker;
 mod code;
 pub mod config;
 mod config_error;
@@ -77,18 +77,15 @@ mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
-pub mod health;
 mod idle;
 mod ids;
 mod inflight;
 pub use inflight::PROVISIONAL_PEER_LIMIT;
 pub mod lease;
-pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod outlier;
+mod policy;
 mod pool;
-pub mod retry;
 mod route;
 mod service;
 mod shared;
@@ -112,6 +109,7 @@ pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use ids::{ConnId, RoutedTo};
 pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};
+pub use policy::{breaker, health, limit, outlier, retry};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::ResponseFuture;

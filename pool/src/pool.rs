@@ -6,7 +6,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    breaker::Breakers,
     config::PoolConfig,
     config_error::ConfigError,
     conn::Slot,
@@ -16,11 +15,12 @@ use crate::{
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
-    health::{Health, check_endpoint},
     lease::{Lease, watch_leases},
-    limit::{LimitGate, Limiter},
-    outlier::{Outliers, return_ejected},
-    retry::RetryPolicy,
+    policy::breaker::Breakers,
+    policy::health::{Health, check_endpoint},
+    policy::limit::{LimitGate, Limiter},
+    policy::outlier::{Outliers, return_ejected},
+    policy::retry::RetryPolicy,
     shared::{Admission, Shared},
     socket::SocketOptions,
     status::{ConnLoad, Connectivity, PoolStats},
@@ -90,8 +90,13 @@ impl Pool {
         }
         if let Some(health) = &shared.health {
             health.add_endpoint(id);
-            let (shared, health) = (Arc::clone(shared), Arc::clone(health));
-            tasks.push(runtime.spawn(check_endpoint(shared, health, id)));
+            tasks.push(runtime.spawn(check_endpoint(
+                Arc::clone(shared),
+                Arc::clone(health),
+                id,
+                shared.shutdown_signal(),
+                shared.ready_changes(),
+            )));
         }
         let min = shared.config.connections_per_endpoint;
         let slots = shared.add_slots(id, shared.slots_per_endpoint());
@@ -274,13 +279,22 @@ impl PoolBuilder {
             .collect();
         tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
         if let Some(outliers) = &shared.outliers {
-            tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
+            tasks.push(runtime.spawn(return_ejected(
+                Arc::clone(outliers),
+                shared.shutdown_signal(),
+                shared.ready_changes(),
+            )));
         }
         if let Some(health) = &shared.health {
             for index in 0..shared.endpoints.all().len() {
                 let endpoint = EndpointId(index as u32);
-                let (shared, health) = (Arc::clone(&shared), Arc::clone(health));
-                tasks.push(runtime.spawn(check_endpoint(shared, health, endpoint)));
+                tasks.push(runtime.spawn(check_endpoint(
+                    Arc::clone(&shared),
+                    Arc::clone(health),
+                    endpoint,
+                    shared.shutdown_signal(),
+                    shared.ready_changes(),
+                )));
             }
         }
         if let Some(idle) = &shared.idle {

@@ -20,7 +20,6 @@ use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use tonic::body::Body;
 
 use crate::{
-    breaker::{BreakerCall, Breakers},
     config::PoolConfig,
     conn::Replacements,
     connector::DynConnector,
@@ -29,19 +28,21 @@ use crate::{
     error::PoolError,
     event::Events,
     executor::TrackedExecutor,
-    health::Health,
     idle::{Activity, Idleness},
     ids::{ConnId, RoutedTo},
     inflight::{Hooks, InFlight, InFlightGuard},
     lease::Leases,
-    limit::LimitGate,
-    outlier::{OutlierCall, Outliers},
-    retry::RetryPolicy,
+    policy::breaker::{BreakerCall, Breakers},
+    policy::health::{Health, Probes},
+    policy::limit::LimitGate,
+    policy::outlier::{OutlierCall, Outliers},
+    policy::retry::RetryPolicy,
     route::{self, Picked, ReadySet, RouteError, Saturated, Scaling},
     status::{
         ConnLoad, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
         SlotStatus,
     },
+    wait::ReadyChanges,
     wire::FirstBytes,
 };
 
@@ -116,7 +117,7 @@ pub(crate) struct Shared {
     /// Bumped whenever an RPC waiting for a connection should look again:
     /// a connection became ready, a waking pool settled, shutdown began,
     /// a full connection has room again.
-    ready_changes: Arc<watch::Sender<u64>>,
+    ready_changes: ReadyChanges,
     /// Extra connections, woken when every ready one is full.
     pub(crate) scaling: Scaling,
     /// Connections sent away (GOAWAY) whose replacement is on its way.
@@ -143,10 +144,10 @@ impl Shared {
             })
             .map(SlotStatus::new)
             .collect();
-        let ready_changes = Arc::new(watch::Sender::new(0));
+        let ready_changes = ReadyChanges::default();
         Self {
             idle: config.idle_timeout.map(|t| Arc::new(Idleness::new(t))),
-            ready_changes: Arc::clone(&ready_changes),
+            ready_changes: ready_changes.clone(),
             replacements: Arc::new(Replacements::new(ready_changes)),
             scaling: Scaling::default(),
             slots: Mutex::new(slots),
@@ -201,7 +202,7 @@ impl Shared {
             conn: extra.then(|| Arc::new(Activity::new(Instant::now()))),
             cap: self.config.max_streams_per_connection,
             recycle_after: Some(self.config.recycle_after_streams),
-            freed: Some(Arc::clone(&self.ready_changes)),
+            freed: Some(self.ready_changes.clone()),
         }))
     }
 
@@ -216,8 +217,13 @@ impl Shared {
     /// Wakes RPCs waiting for a connection (sending on a `watch` draws
     /// nothing from tokio's RNG; only waiting does).
     pub(crate) fn ready_changed(&self) {
-        self.ready_changes
-            .send_modify(|generation| *generation += 1);
+        self.ready_changes.bump();
+    }
+
+    /// The signal that wakes RPCs waiting for a connection, for a task
+    /// that should wake them.
+    pub(crate) fn ready_changes(&self) -> ReadyChanges {
+        self.ready_changes.clone()
     }
 
     /// Changes RPCs waiting for a connection watch (see `ready_changes`).
@@ -475,5 +481,23 @@ impl Shared {
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+/// The health checker's handle on the pool: endpoint addresses and probe
+/// streams, nothing else.
+impl Probes for Shared {
+    type Stream = InFlightGuard;
+
+    fn removed(&self, endpoint: EndpointId) -> bool {
+        self.endpoints.removed(endpoint).is_set()
+    }
+
+    fn probe(&self, endpoint: EndpointId) -> Option<(SendRequest<Body>, InFlightGuard)> {
+        self.probe_of(endpoint)
+    }
+
+    fn address(&self, endpoint: EndpointId) -> Endpoint {
+        Endpoint::clone(&self.endpoints.get(endpoint))
     }
 }

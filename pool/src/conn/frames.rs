@@ -96,7 +96,7 @@ impl FrameSink for PeerFrames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::FrameReader;
+    use crate::{wait::ReadyChanges, wire::FrameReader};
 
     fn goaway(last: u32) -> Vec<u8> {
         let mut f = vec![0, 0, 8, 0x7, 0, 0, 0, 0, 0];
@@ -107,8 +107,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_goaway_is_kept_and_wakes_a_later_waiter() {
-        let (ready_changes, _watch) = tokio::sync::watch::channel(0);
-        let replacements = Arc::new(Replacements::new(Arc::new(ready_changes)));
+        let replacements = Arc::new(Replacements::new(ReadyChanges::default()));
         let frames = PeerFrames::new(Arc::new(InFlight::default()), Arc::clone(&replacements));
         let mut reader = FrameReader::default();
         let mut bytes = goaway(0x7fff_ffff);

@@ -12,7 +12,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use tokio::sync::watch;
+use crate::wait::ReadyChanges;
 
 /// How many connections sent away have a replacement on its way.
 #[derive(Debug)]
@@ -20,11 +20,11 @@ pub(crate) struct Replacements {
     count: AtomicUsize,
     /// The pool's `ready_changes`: bumped when a replacement dial ends,
     /// so RPCs that waited for it look again.
-    ready_changes: Arc<watch::Sender<u64>>,
+    ready_changes: ReadyChanges,
 }
 
 impl Replacements {
-    pub(crate) fn new(ready_changes: Arc<watch::Sender<u64>>) -> Self {
+    pub(crate) fn new(ready_changes: ReadyChanges) -> Self {
         Self {
             count: AtomicUsize::new(0),
             ready_changes,
@@ -52,8 +52,6 @@ impl Drop for Replacing {
     fn drop(&mut self) {
         let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(before > 0, "replacement count underflow");
-        self.0
-            .ready_changes
-            .send_modify(|generation| *generation += 1);
+        self.0.ready_changes.bump();
     }
 }

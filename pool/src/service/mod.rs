@@ -1,6 +1,7 @@
 //! The RPC path: `Pool` as a `tower::Service`, from request to response.
 //! An idempotent call, when the pool has a retry policy, goes through
-//! `retry::send`, which uses `send_on` below for each attempt.
+//! `retry::send` (`service/retry.rs`), which uses `send_on` below for each
+//! attempt.
 //!
 //! An RPC takes a limiter permit (if configured), picks a ready connection
 //! whose endpoint's breaker admits it, completes the request URI and hands
@@ -16,6 +17,8 @@
 //! body is small and complete when it is sent (every unary call) is kept
 //! (`retry::replay`).
 
+mod retry;
+
 use std::{
     future::Future,
     pin::Pin,
@@ -30,17 +33,17 @@ use tonic::{Status, body::Body};
 
 use crate::{
     body::{CallGuards, PoolBody},
-    breaker::CallResult,
     code::GrpcCode,
     deadline::grpc_timeout,
     error::PoolError,
     ids::{ConnId, RoutedTo},
-    limit::LimitPermit,
-    pool::Pool,
-    retry::{
-        self, Idempotent,
+    policy::breaker::CallResult,
+    policy::limit::LimitPermit,
+    policy::retry::{
+        Idempotent,
         replay::{Captured, Replayable},
     },
+    pool::Pool,
     shared::{Routed, Shared},
     wait_for_ready::{self, WaitForReady},
 };
