@@ -14,7 +14,7 @@ pub use crate::ids::ConnId;
 use crate::{
     code::GrpcCode,
     endpoint::EndpointId,
-    lease::LeaseId,
+    ids::LeaseId,
     policy::breaker::{State as BreakerState, Transition, TransitionReason},
     policy::health::{CheckResult, HealthState},
     policy::outlier::{EjectReason, OutlierChange},

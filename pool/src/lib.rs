@@ -25,10 +25,17 @@
 //! simulator (turmoil) a run is reproducible to the millisecond.
 //!
 //! # Layout
-//! - [`pool`](Pool): building a pool, handles, shutdown.
-//! - `service`: the RPC path (`tower::Service`), deadlines.
-//! - `shared`: what every handle and task shares: the ready set behind its
-//!   lock, the RNG, the shutdown signal; adaptors onto `route`.
+//! - [`pool`](Pool): building a pool, handles, its `tower::Service`,
+//!   shutdown.
+//! - `service`: the RPC path (admission, pick, attempt, transparent resend,
+//!   the policy retry loop), deadlines.
+//! - `shared`: what every handle and task shares, in eight parts (config,
+//!   endpoints, connector, events, policies, lifecycle, routing: the ready
+//!   set and the RNG, tracker: slot statuses and connectivity); adaptors
+//!   onto `route`.
+//! - `lifecycle`: the shutdown signal and what shutdown waits for and
+//!   reports; `lease_book`: the leases held, and reporting those held too
+//!   long.
 //! - `route`: the ready set and every routing rule (power of two choices,
 //!   avoided and refused connections, rotation, saturation, pinned and
 //!   leased connections, scaling), a pure core generic over the sender.
@@ -36,7 +43,7 @@
 //!   that dials, serves and redials it (its loop a state machine too, with
 //!   gRPC's reconnect backoff), and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
-//! - [`lease`]: pinning one connection, and reporting leases held too long.
+//! - [`lease`]: pinning one connection.
 //! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
 //!   instead of failing fast.
 //! - `idle`: the idle timeout (gRPC channel idleness).
@@ -50,7 +57,8 @@
 //!   [`ConfigError`], which every concern's config validates into.
 //! - `code`: [`GrpcCode`], the gRPC status codes (also
 //!   [`breaker::GrpcCode`]).
-//! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC.
+//! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC,
+//!   and [`LeaseId`].
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
 //! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP);
 //!   [`socket`]: the socket options the pool asks every connector to set.
@@ -80,8 +88,10 @@ mod executor;
 mod idle;
 mod ids;
 mod inflight;
+mod lifecycle;
 pub use inflight::PROVISIONAL_PEER_LIMIT;
 pub mod lease;
+mod lease_book;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod policy;

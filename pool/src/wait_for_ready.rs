@@ -101,8 +101,8 @@ async fn pick_by(
             shared.grow(now);
         }
         let saturated = saturated.is_some();
-        let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
-        if !(wait_for_ready || waking || saturated || shared.replacements.any()) {
+        let waking = shared.tracker.idle.as_ref().is_some_and(|idle| idle.wake());
+        if !(wait_for_ready || waking || saturated || shared.tracker.replacements.any()) {
             return Err(PoolError::NoReadyConnection);
         }
         match timeout_at(deadline, changes.changed()).await {

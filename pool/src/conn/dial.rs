@@ -43,7 +43,7 @@ pub(super) async fn dial(
     let (io, first) = Sniff::new(io, Arc::clone(&conn.frames));
     let io: BoxIo = Box::new(io);
     let keepalive = &shared.config.keepalive;
-    let (sender, connection) = http2::Builder::new(shared.executor.clone())
+    let (sender, connection) = http2::Builder::new(shared.lifecycle.executor.clone())
         .timer(TokioTimer::new())
         .keep_alive_interval(conn.keepalive_interval)
         .keep_alive_timeout(keepalive.timeout)

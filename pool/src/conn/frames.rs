@@ -12,8 +12,8 @@ use std::{
 use tokio::sync::Notify;
 
 use crate::{
-    conn::replacements::{Replacements, Replacing},
     inflight::InFlight,
+    shared::{Replacements, Replacing},
     wire::{Frame, FrameSink, Goaway},
 };
 

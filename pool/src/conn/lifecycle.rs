@@ -64,7 +64,7 @@ impl Conn {
             state: ConnState::Connecting,
             frames: Arc::new(PeerFrames::new(
                 Arc::clone(&in_flight),
-                Arc::clone(&shared.replacements),
+                Arc::clone(&shared.tracker.replacements),
             )),
             in_flight,
             peer: None,

@@ -3,7 +3,6 @@
 //!
 //! Its files, in dependency order: each imports only files listed before
 //! it, so `conn/` has no cycle.
-//! - `replacements`: the count of replacements on their way after GOAWAY.
 //! - `frames`: what the server's frames said (`wire`'s reader reports to
 //!   it): its stream limit, its first GOAWAY.
 //! - `state`: a connection's states and legal transitions ([`ConnState`]).
@@ -23,12 +22,10 @@ mod dial;
 mod frames;
 mod goaway;
 mod lifecycle;
-mod replacements;
 mod retire;
 mod slot;
 mod slot_state;
 mod state;
 
-pub(crate) use replacements::Replacements;
 pub(crate) use slot::Slot;
 pub use state::{ConnState, IllegalTransition};

@@ -22,3 +22,27 @@ pub mod health;
 pub mod limit;
 pub mod outlier;
 pub mod retry;
+
+use std::sync::Arc;
+
+use breaker::Breakers;
+use health::Health;
+use limit::LimitGate;
+use outlier::Outliers;
+use retry::RetryPolicy;
+
+/// The policies a pool was configured with, each `None` when it is off, so
+/// a plain pool pays nothing for them. Built once, when the pool is.
+#[derive(Default)]
+pub(crate) struct Policies {
+    /// Admission control for the whole pool.
+    pub(crate) limiter: Option<Arc<LimitGate>>,
+    /// One breaker per endpoint.
+    pub(crate) breakers: Option<Arc<Breakers>>,
+    /// The retry policy for idempotent calls.
+    pub(crate) retry: Option<RetryPolicy>,
+    /// Passive outlier ejection.
+    pub(crate) outliers: Option<Arc<Outliers>>,
+    /// Active health checks' verdicts.
+    pub(crate) health: Option<Arc<Health>>,
+}

@@ -3,9 +3,9 @@
 //! moment the GOAWAY is read until the slot's replacement dial ends.
 //!
 //! While there are any, the pool is CONNECTING rather than failing, and a
-//! fail-fast RPC that finds no ready connection waits for them. A leaf of
-//! `conn/`: the frame sink starts the count, the slot holds it, the pool's
-//! connectivity reads it.
+//! fail-fast RPC that finds no ready connection waits for them. Owned by
+//! the pool's tracker: the connection's frame sink (`conn/frames.rs`)
+//! starts the count, the slot holds it, `wait_for_ready` reads it.
 
 use std::sync::{
     Arc,
