@@ -1,12 +1,12 @@
 //! A connection the server sent away: GOAWAY seen in its frames
-//! (`frames.rs`) drains it at once, and a task drives it until its
+//! (`conn/frames.rs`) drains it at once, and a task drives it until its
 //! in-flight RPCs are done and the server has closed it.
 //!
 //! The server takes no new streams after GOAWAY, so the connection leaves
 //! the ready set the moment the frame is read (before h2 has even parsed
 //! it), while the slot dials the replacement. Streams above the GOAWAY's
 //! last-stream-id were never processed; h2 fails them and the RPC path
-//! resends them elsewhere (`service.rs`). A "too_many_pings" GOAWAY also
+//! resends them elsewhere (`service/`). A "too_many_pings" GOAWAY also
 //! doubles the endpoint's keepalive interval, as grpc-go does.
 //!
 //! From the moment a GOAWAY is read until the slot's replacement dial

@@ -3,7 +3,7 @@
 //! A pure core, generic over the request sender `S` (hyper's `SendRequest`
 //! in the pool, a fake in the tests): it reads no clock, owns no lock and
 //! no RNG, and knows nothing of breakers, outliers or health checks. The
-//! caller (`Shared`) holds the lock, passes the RNG, the endpoints out of
+//! caller (`shared/routing.rs`) holds the lock, passes the RNG, the endpoints out of
 //! rotation and the breaker's admission in, so each rule is unit-tested
 //! here without a simulator or a socket.
 //!
