@@ -143,3 +143,37 @@ pub(crate) async fn watch_leases(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lease held past the threshold is reported once, naming where it
+    /// was taken; a lease given back is reported never.
+    #[tokio::test(start_paused = true)]
+    async fn an_overdue_lease_is_reported_once() {
+        let leases = Leases::default();
+        let threshold = Duration::from_secs(10);
+        let site = Location::caller();
+        let kept = leases.take(ConnId(7), EndpointId(1), site);
+        let returned = leases.take(ConnId(8), EndpointId(1), site);
+        assert_eq!((kept, returned), (LeaseId(1), LeaseId(2)));
+        let start = Instant::now();
+        assert_eq!(leases.next_overdue(threshold), Some(start + threshold));
+        leases.give_back(returned);
+
+        tokio::time::advance(threshold).await;
+        let events = leases.overdue(Instant::now(), threshold);
+        assert_eq!(events.len(), 1);
+        let EventKind::Conn { conn, event, .. } = &events[0].kind else {
+            panic!("{events:?}")
+        };
+        assert_eq!(*conn, ConnId(7));
+        assert!(
+            matches!(event, ConnEvent::LeaseHeld { lease, site: at, .. } if *lease == kept && *at == site)
+        );
+        assert!(leases.overdue(Instant::now(), threshold).is_empty());
+        assert_eq!(leases.next_overdue(threshold), None);
+        assert_eq!(leases.held(), 1);
+    }
+}

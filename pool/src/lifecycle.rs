@@ -51,3 +51,23 @@ impl Lifecycle {
         self.shutdown.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The signal is set once and stays set; a receiver taken before or
+    /// after sees it.
+    #[test]
+    fn shutdown_is_seen_by_every_receiver() {
+        let lifecycle = Lifecycle::default();
+        let before = lifecycle.shutdown_signal();
+        assert!(!lifecycle.is_shutting_down());
+        lifecycle.begin_shutdown();
+        lifecycle.begin_shutdown();
+        assert!(lifecycle.is_shutting_down());
+        assert!(*before.borrow());
+        assert!(*lifecycle.shutdown_signal().borrow());
+        assert_eq!(lifecycle.leases.held(), 0);
+    }
+}

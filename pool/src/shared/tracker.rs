@@ -140,3 +140,63 @@ impl Tracker {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool's connectivity is gRPC's aggregate over its awake slots,
+    /// published only when it changes, so a watcher sees each change once.
+    #[test]
+    fn connectivity_is_republished_only_when_the_aggregate_changes() {
+        let slots = vec![
+            SlotStatus::new(EndpointId(0)),
+            SlotStatus::new(EndpointId(0)),
+        ];
+        let tracker = Tracker::new(slots, None);
+        let mut watch = tracker.watch_connectivity();
+        assert_eq!(*watch.borrow_and_update(), Connectivity::Idle);
+
+        tracker.update_slot(0, |s| s.state = Connectivity::Connecting);
+        assert!(watch.has_changed().unwrap());
+        assert_eq!(*watch.borrow_and_update(), Connectivity::Connecting);
+
+        // Another slot connecting leaves the aggregate where it was.
+        tracker.update_slot(1, |s| s.state = Connectivity::Connecting);
+        assert!(!watch.has_changed().unwrap());
+
+        // A dormant slot is left out of the aggregate.
+        tracker.update_slot(0, |s| s.dormant = true);
+        tracker.update_slot(1, |s| s.state = Connectivity::TransientFailure);
+        assert_eq!(*watch.borrow_and_update(), Connectivity::TransientFailure);
+    }
+
+    /// Slots added at runtime come after the first ones; connection ids
+    /// start at 1 and are never reused.
+    #[test]
+    fn slots_are_appended_and_ids_count_up() {
+        let tracker = Tracker::new(vec![SlotStatus::new(EndpointId(0))], None);
+        assert_eq!(tracker.add_slots(EndpointId(1), 2), vec![1, 2]);
+        assert_eq!(
+            tracker.slot_endpoints(),
+            vec![EndpointId(0), EndpointId(1), EndpointId(1)]
+        );
+        assert_eq!(tracker.next_conn_id(), ConnId(1));
+        assert_eq!(tracker.next_conn_id(), ConnId(2));
+        assert!(tracker.loads().is_empty(), "no slot has a connection yet");
+    }
+
+    /// A replacement owed after GOAWAY wakes waiting RPCs when its dial
+    /// ends, through the tracker's own signal.
+    #[test]
+    fn a_replacement_ending_wakes_waiters() {
+        let tracker = Tracker::new(Vec::new(), None);
+        let changes = tracker.watch_ready_changes();
+        let replacing = tracker.replacements.begin();
+        assert!(tracker.replacements.any());
+        assert!(!changes.has_changed().unwrap());
+        drop(replacing);
+        assert!(!tracker.replacements.any());
+        assert!(changes.has_changed().unwrap());
+    }
+}
