@@ -339,7 +339,7 @@ fn never_processed(error: &hyper::Error) -> Option<Refusal> {
 
 type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> + Send>>;
 
-/// The future returned by [`Pool`]'s `call`.
+/// The future returned by [`Pool`](crate::Pool)'s `call`.
 pub struct ResponseFuture {
     inner: Pending,
 }

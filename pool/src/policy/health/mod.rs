@@ -4,10 +4,10 @@
 //! a row takes no new RPCs until it passes `healthy_threshold` in a row.
 //!
 //! `tracker.rs` is the per-endpoint state machine, `check.rs` one check;
-//! here are the pool's handle on the states ([`Health`]) and the task that
+//! here are the pool's handle on the states (`Health`) and the task that
 //! checks one endpoint on a fixed schedule. The task reaches the pool only
-//! through [`Probes`] (an endpoint's address, a stream on one of its ready
-//! connections), the shutdown signal and [`ReadyChanges`].
+//! through `Probes` (an endpoint's address, a stream on one of its ready
+//! connections), the shutdown signal and `ReadyChanges`.
 
 mod check;
 mod config;

@@ -3,10 +3,10 @@
 //! (Envoy's outlier detection).
 //!
 //! `detector.rs` is the synchronous core. Here: the pool's handle on it
-//! ([`Outliers`]), the per-call record that feeds it ([`OutlierCall`]), and
+//! (`Outliers`), the per-call record that feeds it (`OutlierCall`), and
 //! the task that returns endpoints to rotation when their time is up, so
 //! the `outlier_returned` event is stamped with the exact time. The task
-//! holds only the detector, the shutdown signal and [`ReadyChanges`].
+//! holds only the detector, the shutdown signal and `ReadyChanges`.
 
 mod config;
 mod detector;

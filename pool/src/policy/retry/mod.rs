@@ -5,7 +5,7 @@
 //! and each call must carry the [`Idempotent`] extension, since only the
 //! caller knows whether sending a call twice is harmless.
 //!
-//! A pure core: [`RetryPolicy`] answers which code is retried, how long to
+//! A pure core: `RetryPolicy` answers which code is retried, how long to
 //! wait and whether the budget allows another attempt. The loop that asks
 //! it, attempt by attempt, is the RPC path's (`service/retry.rs`).
 
