@@ -15,13 +15,13 @@ use hyper::body::Incoming;
 use tonic::Status;
 
 use crate::{
-    breaker::{BreakerCall, CallResult},
     code::GrpcCode,
     error::PoolError,
     ids::RoutedTo,
     inflight::InFlightGuard,
-    limit::LimitPermit,
-    outlier::OutlierCall,
+    policy::breaker::{BreakerCall, CallResult},
+    policy::limit::LimitPermit,
+    policy::outlier::OutlierCall,
 };
 
 /// What one RPC holds while it is in flight. Dropping it releases all of

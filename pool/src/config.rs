@@ -10,8 +10,8 @@ use std::time::Duration;
 // for the path it has always had.
 pub use crate::config_error::ConfigError;
 use crate::{
-    breaker::BreakerConfig, health::HealthCheckConfig, limit::LimiterConfig,
-    outlier::OutlierConfig, retry::RetryConfig,
+    health::HealthCheckConfig, limit::LimiterConfig, policy::breaker::BreakerConfig,
+    policy::outlier::OutlierConfig, retry::RetryConfig,
 };
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override

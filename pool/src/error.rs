@@ -13,9 +13,9 @@ use crate::{
     config_error::ConfigError,
     endpoint::{EndpointError, EndpointId},
     ids::{ConnId, RoutedTo},
-    limit::Rejection,
+    policy::limit::Rejection,
     route::RouteError,
-    sniff::escape,
+    wire::escape,
 };
 
 /// Why the pool failed an RPC.

@@ -12,14 +12,14 @@ use tokio::time::Instant;
 // Re-exported from its own module, for the path it has always had.
 pub use crate::ids::ConnId;
 use crate::{
-    breaker::{State as BreakerState, Transition, TransitionReason},
     code::GrpcCode,
     endpoint::EndpointId,
-    frames::GoawayCode,
-    health::{CheckResult, HealthState},
-    lease::LeaseId,
-    outlier::{EjectReason, OutlierChange},
-    sniff::escape,
+    ids::LeaseId,
+    policy::breaker::{State as BreakerState, Transition, TransitionReason},
+    policy::health::{CheckResult, HealthState},
+    policy::outlier::{EjectReason, OutlierChange},
+    wire::GoawayCode,
+    wire::escape,
 };
 
 /// One thing that happened in the pool: to a connection, to an endpoint's

@@ -1,9 +1,11 @@
-//! The ids that name a connection and an RPC's route: [`ConnId`] and
-//! [`RoutedTo`].
+//! The ids that name a connection, an RPC's route and a lease: [`ConnId`],
+//! [`RoutedTo`] and [`LeaseId`].
 //!
 //! A leaf beside `endpoint` (which owns [`EndpointId`]): events, errors,
-//! the response body and routing all name connections, and none of them
-//! should have to import the others (or the RPC path) to do so.
+//! the response body and routing all name connections (and events name
+//! leases), and none of them should have to import the others (or the RPC
+//! path) to do so. [`LeaseId`] is public as `squall_pool::lease::LeaseId`
+//! and `squall_pool::LeaseId`.
 
 use std::fmt;
 
@@ -28,3 +30,7 @@ pub struct RoutedTo {
     pub conn: ConnId,
     pub endpoint: EndpointId,
 }
+
+/// Identifies a lease within its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseId(pub u64);

@@ -13,9 +13,9 @@ use std::{
     },
 };
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::idle::Activity;
+use crate::{idle::Activity, wait::ReadyChanges};
 
 /// The server's stream limit assumed until its first SETTINGS frame
 /// arrives (one round trip after connecting). hyper's h2 is given the same
@@ -39,7 +39,7 @@ pub(crate) struct InFlight {
     idle: Notify,
     hooks: Hooks,
     /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, read from its frames
-    /// (`frames.rs`): `PROVISIONAL_PEER_LIMIT` until its first SETTINGS,
+    /// (`wire/frame.rs`): `PROVISIONAL_PEER_LIMIT` until its first SETTINGS,
     /// `usize::MAX` if that did not set one (no limit, as RFC 9113 says).
     peer_limit: AtomicUsize,
     /// Whether the server's first SETTINGS frame has been read.
@@ -58,7 +58,7 @@ pub(crate) struct Hooks {
     pub(crate) cap: Option<usize>,
     /// The signal bumped when an RPC ending frees room on a full
     /// connection (full by the cap or by the server's limit).
-    pub(crate) freed: Option<Arc<watch::Sender<u64>>>,
+    pub(crate) freed: Option<ReadyChanges>,
     /// After this many RPCs the connection is replaced
     /// (`recycle_after_streams`); `None`: never.
     pub(crate) recycle_after: Option<u64>,
@@ -106,7 +106,7 @@ impl InFlight {
         if limit > before
             && let Some(freed) = &self.hooks.freed
         {
-            freed.send_modify(|generation| *generation += 1);
+            freed.bump();
         }
     }
 
@@ -256,7 +256,7 @@ impl Drop for InFlightGuard {
         if let Some(freed) = &in_flight.hooks.freed
             && before >= in_flight.capacity()
         {
-            freed.send_modify(|generation| *generation += 1);
+            freed.bump();
         }
         if before == 1 {
             in_flight.idle.notify_waiters();

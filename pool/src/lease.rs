@@ -1,6 +1,7 @@
 //! Leases: one connection pinned for a caller (a long stream, or calls that
 //! must share a connection), and the watcher that reports a lease held
-//! longer than `lease_leak_threshold`, with the line of code that took it.
+//! longer than `lease_leak_threshold`, with the line of code that took it
+//! (its book of leases held is `lease_book.rs`, below the RPC path).
 //!
 //! A lease never fails over: if its connection leaves `Ready`, calls on it
 //! fail with UNAVAILABLE (`PoolError::LeaseLost`) and the caller takes a new
@@ -9,12 +10,9 @@
 //! waits for room, until its deadline.
 
 use std::{
-    collections::BTreeMap,
     panic::Location,
-    pin::pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use http::{Request, Response};
@@ -25,16 +23,12 @@ use crate::{
     body::PoolBody,
     endpoint::EndpointId,
     error::PoolError,
-    event::{ConnEvent, EventKind, PoolEvent},
     ids::ConnId,
     service::{Attempt, ResponseFuture, admit, attempt, deadline_of},
     shared::{Routed, Shared},
-    wait,
 };
 
-/// Identifies a lease within its pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LeaseId(pub u64);
+pub use crate::ids::LeaseId;
 
 /// A connection pinned for one caller. A `tower::Service` like [`Pool`]
 /// itself, so tonic clients take it directly: `EchoClient::new(lease)`.
@@ -54,7 +48,7 @@ impl Lease {
         endpoint: EndpointId,
         site: &'static Location<'static>,
     ) -> Self {
-        let id = shared.leases.take(conn, endpoint, site);
+        let id = shared.lifecycle.leases.take(conn, endpoint, site);
         Self {
             shared,
             id,
@@ -79,7 +73,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.shared.leases.give_back(self.id);
+        self.shared.lifecycle.leases.give_back(self.id);
     }
 }
 
@@ -143,128 +137,6 @@ async fn pinned_with_room(
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(PoolError::Shutdown),
             Err(_elapsed) => return Err(PoolError::NoConnectionBeforeDeadline),
-        }
-    }
-}
-
-/// The pool's record of outstanding leases.
-#[derive(Default)]
-pub(crate) struct Leases {
-    state: std::sync::Mutex<LeaseBook>,
-    /// Wakes the watcher when a lease is taken or given back.
-    changed: tokio::sync::Notify,
-}
-
-#[derive(Default)]
-struct LeaseBook {
-    next_id: u64,
-    held: BTreeMap<LeaseId, Held>,
-}
-
-struct Held {
-    conn: ConnId,
-    endpoint: EndpointId,
-    site: &'static Location<'static>,
-    taken_at: Instant,
-    reported: bool,
-}
-
-impl Leases {
-    fn take(
-        &self,
-        conn: ConnId,
-        endpoint: EndpointId,
-        site: &'static Location<'static>,
-    ) -> LeaseId {
-        let mut book = self.lock();
-        book.next_id += 1;
-        let id = LeaseId(book.next_id);
-        book.held.insert(
-            id,
-            Held {
-                conn,
-                endpoint,
-                site,
-                taken_at: Instant::now(),
-                reported: false,
-            },
-        );
-        drop(book);
-        self.changed.notify_one();
-        id
-    }
-
-    fn give_back(&self, id: LeaseId) {
-        let removed = self.lock().held.remove(&id);
-        debug_assert!(removed.is_some(), "a lease is given back once");
-        self.changed.notify_one();
-    }
-
-    /// How many leases are held now.
-    pub(crate) fn held(&self) -> usize {
-        self.lock().held.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LeaseBook> {
-        self.state.lock().expect("lease lock poisoned")
-    }
-
-    /// When the next unreported lease crosses `threshold`.
-    fn next_overdue(&self, threshold: Duration) -> Option<Instant> {
-        let book = self.lock();
-        book.held
-            .values()
-            .filter(|h| !h.reported)
-            .map(|h| h.taken_at + threshold)
-            .min()
-    }
-
-    /// Marks every lease held longer than `threshold` as reported, and
-    /// returns one event for each, in lease order.
-    fn overdue(&self, now: Instant, threshold: Duration) -> Vec<PoolEvent> {
-        let mut book = self.lock();
-        let mut events = Vec::new();
-        for (id, held) in book.held.iter_mut() {
-            let age = now.saturating_duration_since(held.taken_at);
-            if held.reported || age < threshold {
-                continue;
-            }
-            held.reported = true;
-            events.push(PoolEvent {
-                at: now,
-                kind: EventKind::Conn {
-                    endpoint: held.endpoint,
-                    conn: held.conn,
-                    event: ConnEvent::LeaseHeld {
-                        lease: *id,
-                        age,
-                        site: held.site,
-                    },
-                },
-            });
-        }
-        events
-    }
-}
-
-/// Reports leases held past the threshold, once each, until shutdown.
-pub(crate) async fn watch_leases(shared: Arc<Shared>) {
-    let threshold = shared.config.lease_leak_threshold;
-    let mut shutdown = shared.shutdown_signal();
-    loop {
-        let mut changed = pin!(shared.leases.changed.notified());
-        // Register before reading the book, so a change in between is seen.
-        changed.as_mut().enable();
-        let next = shared.leases.next_overdue(threshold);
-        tokio::select! {
-            biased;
-            _ = wait::for_shutdown(&mut shutdown) => return,
-            _ = changed => {}
-            _ = wait::until_some(next) => {
-                for event in shared.leases.overdue(Instant::now(), threshold) {
-                    shared.events.emit(event);
-                }
-            }
         }
     }
 }

@@ -25,10 +25,17 @@
 //! simulator (turmoil) a run is reproducible to the millisecond.
 //!
 //! # Layout
-//! - [`pool`](Pool): building a pool, handles, shutdown.
-//! - `service`: the RPC path (`tower::Service`), deadlines.
-//! - `shared`: what every handle and task shares: the ready set behind its
-//!   lock, the RNG, the shutdown signal; adaptors onto `route`.
+//! - [`pool`](Pool): building a pool, handles, its `tower::Service`,
+//!   shutdown.
+//! - `service`: the RPC path (admission, pick, attempt, transparent resend,
+//!   the policy retry loop), deadlines.
+//! - `shared`: what every handle and task shares, in eight parts (config,
+//!   endpoints, connector, events, policies, lifecycle, routing: the ready
+//!   set and the RNG, tracker: slot statuses and connectivity); adaptors
+//!   onto `route`.
+//! - `lifecycle`: the shutdown signal and what shutdown waits for and
+//!   reports; `lease_book`: the leases held, and reporting those held too
+//!   long.
 //! - `route`: the ready set and every routing rule (power of two choices,
 //!   avoided and refused connections, rotation, saturation, pinned and
 //!   leased connections, scaling), a pure core generic over the sender.
@@ -36,36 +43,37 @@
 //!   that dials, serves and redials it (its loop a state machine too, with
 //!   gRPC's reconnect backoff), and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
-//! - [`lease`]: pinning one connection, and reporting leases held too long.
+//! - [`lease`]: pinning one connection.
 //! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
 //!   instead of failing fast.
 //! - `idle`: the idle timeout (gRPC channel idleness).
 //! - `endpoints`: the endpoint set, changed at runtime by
 //!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
-//! - `sniff`: the peer's first bytes, to report a peer that does not speak
-//!   HTTP/2 ([`PoolError::NotHttp2`]).
-//! - `frames`: what the server's frames say that hyper hides: GOAWAY
-//!   and its stream limit (SETTINGS_MAX_CONCURRENT_STREAMS).
+//! - `wire`: pure readers of the server's bytes: its first bytes, to
+//!   report a peer that does not speak HTTP/2 ([`PoolError::NotHttp2`]),
+//!   and what its frames say that hyper hides (GOAWAY and its stream limit,
+//!   SETTINGS_MAX_CONCURRENT_STREAMS), reported to the connection.
 //! - [`config`]: every knob, its default, validation; `config_error`:
 //!   [`ConfigError`], which every concern's config validates into.
 //! - `code`: [`GrpcCode`], the gRPC status codes (also
 //!   [`breaker::GrpcCode`]).
-//! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC.
+//! - `ids`: [`ConnId`] and [`RoutedTo`], which connection carried an RPC,
+//!   and [`LeaseId`].
 //! - [`event`]: [`PoolEvent`], the typed record of every transition.
 //! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP);
 //!   [`socket`]: the socket options the pool asks every connector to set.
 //! - `executor`: hyper's tasks, tracked so shutdown can wait for them.
 //! - `body`, `inflight`: response bodies and the in-flight count they hold.
 //! - [`error`]: typed errors and their gRPC status codes.
-//! - [`limit`], [`breaker`]: the limiter's and circuit breaker's synchronous
-//!   cores (driven by the clock you pass in), wired into the RPC path by
-//!   `limit::gate` and `breaker::call`.
-//! - [`retry`]: the retry policy for [`Idempotent`] calls and its budget.
-//! - [`outlier`]: passive outlier ejection of endpoints that keep failing.
-//! - [`health`]: active `grpc.health.v1` checks of every endpoint.
+//! - `policy`: every policy as a synchronous core plus an adaptor on a
+//!   narrow handle: [`limit`], [`breaker`] (the limiter's and circuit
+//!   breaker's cores, driven by the clock you pass in, wired into the RPC
+//!   path by `limit::gate` and `breaker::call`), [`retry`] (the retry
+//!   policy for [`Idempotent`] calls and its budget), [`outlier`] (passive
+//!   outlier ejection of endpoints that keep failing), [`health`] (active
+//!   `grpc.health.v1` checks of every endpoint). Public at the crate root.
 
 mod body;
-pub mod breaker;
 mod code;
 pub mod config;
 mod config_error;
@@ -77,27 +85,25 @@ mod endpoints;
 pub mod error;
 pub mod event;
 mod executor;
-mod frames;
-pub mod health;
 mod idle;
 mod ids;
 mod inflight;
+mod lifecycle;
 pub use inflight::PROVISIONAL_PEER_LIMIT;
 pub mod lease;
-pub mod limit;
+mod lease_book;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod outlier;
+mod policy;
 mod pool;
-pub mod retry;
 mod route;
 mod service;
 mod shared;
-mod sniff;
 pub mod socket;
 pub mod status;
 mod wait;
 mod wait_for_ready;
+mod wire;
 
 pub use body::PoolBody;
 pub use code::GrpcCode;
@@ -109,11 +115,11 @@ pub use endpoint::{Endpoint, EndpointError, EndpointId};
 pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnEvent, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
-pub use frames::GoawayCode;
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use ids::{ConnId, RoutedTo};
 pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};
+pub use policy::{breaker, health, limit, outlier, retry};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 pub use service::ResponseFuture;
@@ -123,3 +129,4 @@ pub use status::{
     SlotStats,
 };
 pub use wait_for_ready::WaitForReady;
+pub use wire::GoawayCode;

@@ -32,10 +32,10 @@
 use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
 
 use crate::{
-    breaker::State as BreakerState,
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, DrainCause, EventKind, EventSink, PoolEvent},
-    outlier::OutlierChange,
+    policy::breaker::State as BreakerState,
+    policy::outlier::OutlierChange,
     status::{Connectivity, LimiterStats, PoolStats},
 };
 
@@ -489,7 +489,7 @@ mod tests {
     /// the limiter's gauges to the latest occupancy.
     #[test]
     fn breaker_and_limiter_events() {
-        use crate::breaker::TransitionReason;
+        use crate::policy::breaker::TransitionReason;
         let metrics = recorded(|| {
             let sink = MetricsSink;
             let at = Instant::now();

@@ -1,12 +1,19 @@
 //! `Pool` and `PoolBuilder`: building a pool, its handles, and shutdown.
 
-use std::{panic::Location, sync::Arc};
+use std::{
+    panic::Location,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use tonic::{Status, body::Body};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    breaker::Breakers,
+    body::PoolBody,
     config::PoolConfig,
     config_error::ConfigError,
     conn::Slot,
@@ -16,12 +23,16 @@ use crate::{
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
-    health::{Health, check_endpoint},
-    lease::{Lease, watch_leases},
-    limit::{LimitGate, Limiter},
-    outlier::{Outliers, return_ejected},
-    retry::RetryPolicy,
-    shared::{Admission, Shared},
+    lease::Lease,
+    lease_book::watch_leases,
+    policy::Policies,
+    policy::breaker::Breakers,
+    policy::health::{Health, check_endpoint},
+    policy::limit::{LimitGate, Limiter},
+    policy::outlier::{Outliers, return_ejected},
+    policy::retry::RetryPolicy,
+    service::{self, ResponseFuture},
+    shared::Shared,
     socket::SocketOptions,
     status::{ConnLoad, Connectivity, PoolStats},
 };
@@ -78,20 +89,25 @@ impl Pool {
             tokio::runtime::Handle::try_current().map_err(|_| AddEndpointError::NoRuntime)?;
         // Under the tasks lock, so a shutdown that already took the task
         // list cannot miss the new tasks.
-        let mut tasks = shared.tasks.lock().expect("tasks lock poisoned");
+        let mut tasks = shared.lifecycle.tasks.lock().expect("tasks lock poisoned");
         if shared.is_shutting_down() {
             return Err(AddEndpointError::Shutdown);
         }
         let id = shared.endpoints.add(endpoint)?;
         // Outlier detection and health checks watch the new endpoint from
         // the start (before its first connection can be picked).
-        if let Some(outliers) = &shared.outliers {
+        if let Some(outliers) = &shared.policies.outliers {
             outliers.add_endpoint(id);
         }
-        if let Some(health) = &shared.health {
+        if let Some(health) = &shared.policies.health {
             health.add_endpoint(id);
-            let (shared, health) = (Arc::clone(shared), Arc::clone(health));
-            tasks.push(runtime.spawn(check_endpoint(shared, health, id)));
+            tasks.push(runtime.spawn(check_endpoint(
+                Arc::clone(shared),
+                Arc::clone(health),
+                id,
+                shared.shutdown_signal(),
+                shared.ready_changes(),
+            )));
         }
         let min = shared.config.connections_per_endpoint;
         let slots = shared.add_slots(id, shared.slots_per_endpoint());
@@ -169,7 +185,8 @@ impl Pool {
     pub async fn shutdown(&self) -> ShutdownReport {
         let shared = self.shared();
         shared.begin_shutdown();
-        let tasks = std::mem::take(&mut *shared.tasks.lock().expect("tasks lock poisoned"));
+        let tasks =
+            std::mem::take(&mut *shared.lifecycle.tasks.lock().expect("tasks lock poisoned"));
         for task in tasks {
             // A task only fails by panicking, and a panic in a connection
             // task is a bug that tests must see.
@@ -181,15 +198,41 @@ impl Pool {
         }
         // Slot tasks have closed their connections; hyper's socket tasks end
         // once the GOAWAY is written, or when a dead peer's keepalive fires.
-        let _ = tokio::time::timeout(shared.config.shutdown_grace, shared.executor.wait()).await;
+        let _ = tokio::time::timeout(
+            shared.config.shutdown_grace,
+            shared.lifecycle.executor.wait(),
+        )
+        .await;
         ShutdownReport {
-            tasks_left: shared.executor.alive(),
-            leases_left: shared.leases.held(),
+            tasks_left: shared.lifecycle.executor.alive(),
+            leases_left: shared.lifecycle.leases.held(),
         }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
+    }
+}
+
+impl tower::Service<Request<Body>> for Pool {
+    type Response = Response<PoolBody>;
+    type Error = Status;
+    type Future = ResponseFuture;
+
+    /// Always ready: the pool never applies backpressure through
+    /// `poll_ready`. Waiting (for the limiter) and failing fast (no ready
+    /// connection, breakers open) both happen in the returned future.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        let shared = Arc::clone(self.shared());
+        ResponseFuture::new(async move {
+            service::send(&shared, request)
+                .await
+                .map_err(PoolError::into_status)
+        })
     }
 }
 
@@ -248,14 +291,14 @@ impl PoolBuilder {
 
         let rng = ChaCha8Rng::seed_from_u64(self.config.rng_seed);
         let events = Events::new(self.sink);
-        let admission = admission(&self.config, endpoints.len(), &events)?;
+        let policies = policies(&self.config, endpoints.len(), &events)?;
         let shared = Arc::new(Shared::new(
             endpoints,
             self.config,
             Box::new(Configured::new(connector, socket)),
             events,
             rng,
-            admission,
+            policies,
         ));
         // Each endpoint's slots are consecutive: its minimum first, then
         // the extra ones scaling may wake.
@@ -272,34 +315,48 @@ impl PoolBuilder {
                 runtime.spawn(Slot::new(Arc::clone(&shared), index, endpoint, extra).run())
             })
             .collect();
-        tasks.push(runtime.spawn(watch_leases(Arc::clone(&shared))));
-        if let Some(outliers) = &shared.outliers {
-            tasks.push(runtime.spawn(return_ejected(Arc::clone(&shared), Arc::clone(outliers))));
+        tasks.push(runtime.spawn(watch_leases(
+            Arc::clone(&shared.lifecycle.leases),
+            shared.config.lease_leak_threshold,
+            shared.shutdown_signal(),
+            shared.events.clone(),
+        )));
+        if let Some(outliers) = &shared.policies.outliers {
+            tasks.push(runtime.spawn(return_ejected(
+                Arc::clone(outliers),
+                shared.shutdown_signal(),
+                shared.ready_changes(),
+            )));
         }
-        if let Some(health) = &shared.health {
+        if let Some(health) = &shared.policies.health {
             for index in 0..shared.endpoints.all().len() {
                 let endpoint = EndpointId(index as u32);
-                let (shared, health) = (Arc::clone(&shared), Arc::clone(health));
-                tasks.push(runtime.spawn(check_endpoint(shared, health, endpoint)));
+                tasks.push(runtime.spawn(check_endpoint(
+                    Arc::clone(&shared),
+                    Arc::clone(health),
+                    endpoint,
+                    shared.shutdown_signal(),
+                    shared.ready_changes(),
+                )));
             }
         }
-        if let Some(idle) = &shared.idle {
+        if let Some(idle) = &shared.tracker.idle {
             tasks.push(runtime.spawn(Arc::clone(idle).run(shared.shutdown_signal())));
         }
-        *shared.tasks.lock().expect("tasks lock poisoned") = tasks;
+        *shared.lifecycle.tasks.lock().expect("tasks lock poisoned") = tasks;
         Ok(Pool {
             handle: Arc::new(Handle { shared }),
         })
     }
 }
 
-/// Builds the configured limiter and breakers. Their configs were
-/// validated already, so a failure here is reported the same way.
-fn admission(
+/// Builds the configured policies. Their configs were validated already,
+/// so a failure here is reported the same way.
+fn policies(
     config: &PoolConfig,
     endpoints: usize,
     events: &Events,
-) -> Result<Admission, BuildError> {
+) -> Result<Policies, BuildError> {
     let invalid = |section: &str, field: &str, problem: &str| {
         BuildError::Config(ConfigError {
             field: format!("{section}.{field}"),
@@ -329,12 +386,12 @@ fn admission(
         .health_check
         .clone()
         .map(|c| Health::new(c, endpoints, events.clone()));
-    Ok(Admission {
-        limiter,
-        breakers,
+    Ok(Policies {
+        limiter: limiter.map(Arc::new),
+        breakers: breakers.map(Arc::new),
         retry,
-        outliers,
-        health,
+        outliers: outliers.map(Arc::new),
+        health: health.map(Arc::new),
     })
 }
 

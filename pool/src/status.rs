@@ -11,12 +11,12 @@ use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    breaker::State as BreakerState,
     conn::ConnState,
     endpoint::{Endpoint, EndpointId},
-    health::HealthState,
     ids::ConnId,
     inflight::InFlight,
+    policy::breaker::State as BreakerState,
+    policy::health::HealthState,
 };
 
 /// gRPC's connectivity states (`connectivity-semantics-and-api.md`).

@@ -16,7 +16,7 @@
 //!   away (GOAWAY): as in gRPC, the pool is CONNECTING, not failing, so
 //!   a GOAWAY storm on every server fails no RPC.
 //!
-//! Retries (`retry::send`) pick through here too, so they never exceed the
+//! Retries (`service/retry.rs`) pick through here too, so they never exceed the
 //! stream cap either and wait for room like a first attempt. Endpoints out
 //! of rotation (ejected, failing health checks) are never picked; a
 //! wait-for-ready call that finds only those waits for one to return.
@@ -101,8 +101,8 @@ async fn pick_by(
             shared.grow(now);
         }
         let saturated = saturated.is_some();
-        let waking = shared.idle.as_ref().is_some_and(|idle| idle.wake());
-        if !(wait_for_ready || waking || saturated || shared.replacements.any()) {
+        let waking = shared.tracker.idle.as_ref().is_some_and(|idle| idle.wake());
+        if !(wait_for_ready || waking || saturated || shared.tracker.replacements.any()) {
             return Err(PoolError::NoReadyConnection);
         }
         match timeout_at(deadline, changes.changed()).await {

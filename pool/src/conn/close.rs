@@ -11,7 +11,7 @@ use crate::{
     conn::{dial::Http2Connection, lifecycle::Conn},
     event::{CloseCause, DrainCause},
     inflight::InFlight,
-    sniff::FirstBytes,
+    wire::FirstBytes,
 };
 
 /// Drains `conn` for `cause`, lets in-flight RPCs finish within `grace`

@@ -15,7 +15,7 @@ use crate::{
     executor::TrackedExecutor,
     inflight::PROVISIONAL_PEER_LIMIT,
     shared::Shared,
-    sniff::{FirstBytes, Sniff},
+    wire::{FirstBytes, Sniff},
 };
 
 /// hyper's dispatcher of one HTTP/2 connection: the future that drives it
@@ -28,7 +28,7 @@ pub(super) type Session = (SendRequest<Body>, Http2Connection, Arc<FirstBytes>);
 
 /// Opens the byte stream and performs the HTTP/2 handshake.
 /// The stream is wrapped to keep the peer's first bytes and to show its
-/// frames to `frames` (`sniff.rs`).
+/// frames to `conn.frames` (`wire::Sniff`).
 pub(super) async fn dial(
     shared: &Shared,
     id: EndpointId,
@@ -43,7 +43,7 @@ pub(super) async fn dial(
     let (io, first) = Sniff::new(io, Arc::clone(&conn.frames));
     let io: BoxIo = Box::new(io);
     let keepalive = &shared.config.keepalive;
-    let (sender, connection) = http2::Builder::new(shared.executor.clone())
+    let (sender, connection) = http2::Builder::new(shared.lifecycle.executor.clone())
         .timer(TokioTimer::new())
         .keep_alive_interval(conn.keepalive_interval)
         .keep_alive_timeout(keepalive.timeout)

@@ -1,28 +1,21 @@
 //! A connection the server sent away: GOAWAY seen in its frames
-//! (`frames.rs`) drains it at once, and a task drives it until its
+//! (`conn/frames.rs`) drains it at once, and a task drives it until its
 //! in-flight RPCs are done and the server has closed it.
 //!
 //! The server takes no new streams after GOAWAY, so the connection leaves
 //! the ready set the moment the frame is read (before h2 has even parsed
 //! it), while the slot dials the replacement. Streams above the GOAWAY's
 //! last-stream-id were never processed; h2 fails them and the RPC path
-//! resends them elsewhere (`service.rs`). A "too_many_pings" GOAWAY also
+//! resends them elsewhere (`service/`). A "too_many_pings" GOAWAY also
 //! doubles the endpoint's keepalive interval, as grpc-go does.
 //!
 //! From the moment a GOAWAY is read until the slot's replacement dial
-//! ends, the pool counts a replacement on its way ([`Replacements`]): it
+//! ends, the pool counts a replacement on its way (`replacements.rs`): it
 //! is CONNECTING, not failing, and fail-fast RPCs wait for it. Counting
 //! starts in the read path, before h2 fails any refused stream, so a
 //! refused RPC's resend always sees it.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use futures_util::FutureExt;
 
@@ -38,10 +31,10 @@ use crate::{
         lifecycle::Conn,
     },
     event::{CloseCause, DrainCause, EventKind, PoolEvent},
-    frames::Goaway,
     inflight::InFlight,
     shared::Shared,
     wait,
+    wire::Goaway,
 };
 
 /// Takes `conn` out of rotation for `goaway`, and throttles its
@@ -133,48 +126,4 @@ fn ended_and_idle(
     in_flight: Arc<InFlight>,
 ) -> impl Future<Output = hyper::Result<()>> + Send + '_ {
     futures_util::future::join(connection, in_flight.wait_idle()).map(|(result, ())| result)
-}
-
-/// How many connections sent away have a replacement on its way.
-#[derive(Debug)]
-pub(crate) struct Replacements {
-    count: AtomicUsize,
-    /// The pool's `ready_changes`: bumped when a replacement dial ends,
-    /// so RPCs that waited for it look again.
-    ready_changes: Arc<watch::Sender<u64>>,
-}
-
-impl Replacements {
-    pub(crate) fn new(ready_changes: Arc<watch::Sender<u64>>) -> Self {
-        Self {
-            count: AtomicUsize::new(0),
-            ready_changes,
-        }
-    }
-
-    /// Whether a replacement is on its way: gRPC's CONNECTING.
-    pub(crate) fn any(&self) -> bool {
-        self.count.load(Ordering::Acquire) > 0
-    }
-
-    /// A connection was sent away; counted until the guard drops.
-    pub(crate) fn begin(self: &Arc<Self>) -> Replacing {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        Replacing(Arc::clone(self))
-    }
-}
-
-/// One replacement on its way, counted in [`Replacements`] until dropped
-/// (its dial ended, or there will be none).
-#[derive(Debug)]
-pub(crate) struct Replacing(Arc<Replacements>);
-
-impl Drop for Replacing {
-    fn drop(&mut self) {
-        let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
-        debug_assert!(before > 0, "replacement count underflow");
-        self.0
-            .ready_changes
-            .send_modify(|generation| *generation += 1);
-    }
 }

@@ -16,15 +16,15 @@ use tokio::time::Instant;
 use tonic::body::Body;
 
 use crate::{
+    conn::frames::PeerFrames,
     conn::state::{ConnState, IllegalTransition},
     endpoint::EndpointId,
     event::{CloseCause, ConnEvent, DrainCause, EventKind, PoolEvent},
-    frames::PeerFrames,
     ids::ConnId,
     inflight::InFlight,
     shared::{Link, ReadyConn, Shared},
-    sniff::FirstBytes,
     status::{Connectivity, LiveConn, SlotStatus},
+    wire::FirstBytes,
 };
 
 pub(crate) struct Conn {
@@ -64,7 +64,7 @@ impl Conn {
             state: ConnState::Connecting,
             frames: Arc::new(PeerFrames::new(
                 Arc::clone(&in_flight),
-                Arc::clone(&shared.replacements),
+                Arc::clone(&shared.tracker.replacements),
             )),
             in_flight,
             peer: None,

@@ -3,13 +3,14 @@
 //!
 //! Its files, in dependency order: each imports only files listed before
 //! it, so `conn/` has no cycle.
+//! - `frames`: what the server's frames said (`wire`'s reader reports to
+//!   it): its stream limit, its first GOAWAY.
 //! - `state`: a connection's states and legal transitions ([`ConnState`]).
 //! - `lifecycle`: [`Conn`](lifecycle::Conn), that state machine bound to its
 //!   side effects (events, slot status, the ready set).
 //! - `dial`: the byte stream and the HTTP/2 handshake.
 //! - `close`: draining a connection and naming why it closed.
-//! - `goaway`: a connection the server sent away, and the count of
-//!   replacements on their way.
+//! - `goaway`: a connection the server sent away.
 //! - `retire`: max connection age, and the task that retires a connection.
 //! - `backoff`: gRPC's reconnect schedule.
 //! - `slot_state`: the slot's loop as a pure state machine.
@@ -18,6 +19,7 @@
 mod backoff;
 mod close;
 mod dial;
+mod frames;
 mod goaway;
 mod lifecycle;
 mod retire;
@@ -25,6 +27,5 @@ mod slot;
 mod slot_state;
 mod state;
 
-pub(crate) use goaway::{Replacements, Replacing};
 pub(crate) use slot::Slot;
 pub use state::{ConnState, IllegalTransition};

@@ -20,7 +20,7 @@ use crate::{
     conn::{
         close::{close_cause, drain_and_close},
         dial::{self, Http2Connection},
-        goaway::{self, Replacing},
+        goaway,
         lifecycle::Conn,
         retire,
         slot_state::{Action, Ending, Outcome, Sight, SlotMachine},
@@ -28,11 +28,11 @@ use crate::{
     endpoint::EndpointId,
     endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
-    frames::Goaway,
     idle::{self, Activity, Phase},
-    shared::Shared,
+    shared::{Replacing, Shared},
     status::Connectivity,
     wait,
+    wire::Goaway,
 };
 
 pub(crate) struct Slot {
@@ -116,7 +116,7 @@ impl Slot {
             replacing: None,
             retiring: None,
             extra,
-            idle: shared.idle.as_ref().map(|idle| idle.watch()),
+            idle: shared.tracker.idle.as_ref().map(|idle| idle.watch()),
             index,
             shutdown: shared.shutdown_signal(),
             removed: shared.endpoints.removed(endpoint),
@@ -281,7 +281,7 @@ impl Slot {
                     cause,
                     self.shutdown.clone(),
                 );
-                hyper::rt::Executor::execute(&self.shared.executor, retire);
+                hyper::rt::Executor::execute(&self.shared.lifecycle.executor, retire);
                 // A connection that lived its full age was healthy.
                 (Outcome::Served(Ending::Retired), Held::Nothing)
             }
@@ -297,7 +297,7 @@ impl Slot {
                     dispatcher,
                     self.shutdown.clone(),
                 );
-                hyper::rt::Executor::execute(&self.shared.executor, finish);
+                hyper::rt::Executor::execute(&self.shared.lifecycle.executor, finish);
                 (Outcome::Served(ending), Held::SentAway(sent_away))
             }
             Served::Ended(conn) => {
@@ -393,6 +393,7 @@ impl Slot {
 
     fn is_idle(&self) -> bool {
         self.shared
+            .tracker
             .idle
             .as_ref()
             .is_some_and(|idle| idle.phase() == Phase::Idle)
@@ -418,7 +419,7 @@ impl Slot {
     /// An extra slot sleeps until the pool asks for room, unless the pool
     /// shuts down or the endpoint is removed first.
     async fn sleep(&mut self) -> Outcome {
-        let wake = self.shared.scaling.sleep(self.endpoint);
+        let wake = self.shared.routing.scaling.sleep(self.endpoint);
         self.shared.update_slot(self.index, |status| {
             status.dormant = true;
             status.state = Connectivity::Idle;
@@ -429,7 +430,7 @@ impl Slot {
             _ = self.removed.wait() => false,
             _ = wake.notified() => true,
         };
-        self.shared.scaling.left(self.endpoint);
+        self.shared.routing.scaling.left(self.endpoint);
         if woken {
             self.shared
                 .update_slot(self.index, |status| status.dormant = false);
@@ -447,7 +448,7 @@ impl Slot {
     /// another.
     fn grown(&self) {
         if self.extra {
-            self.shared.scaling.grown(self.endpoint);
+            self.shared.routing.scaling.grown(self.endpoint);
         }
     }
 

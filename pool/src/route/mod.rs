@@ -3,9 +3,9 @@
 //! A pure core, generic over the request sender `S` (hyper's `SendRequest`
 //! in the pool, a fake in the tests): it reads no clock, owns no lock and
 //! no RNG, and knows nothing of breakers, outliers or health checks. The
-//! caller (`Shared`) holds the lock, passes the RNG, the endpoints out of
-//! rotation and the breaker's admission in, so each rule is unit-tested
-//! here without a simulator or a socket.
+//! caller (`shared/routing.rs`) holds the lock, passes the RNG, the
+//! endpoints out of rotation and the breaker's admission in, so each rule
+//! is unit-tested here without a simulator or a socket.
 //!
 //! - `ready`: [`ReadySet`], the connections RPCs may be routed to, sorted
 //!   by id; health-check probes.

@@ -3,9 +3,10 @@
 //! (Envoy's outlier detection).
 //!
 //! `detector.rs` is the synchronous core. Here: the pool's handle on it
-//! ([`Outliers`]), the per-call record that feeds it ([`OutlierCall`]), and
+//! (`Outliers`), the per-call record that feeds it (`OutlierCall`), and
 //! the task that returns endpoints to rotation when their time is up, so
-//! the `outlier_returned` event is stamped with the exact time.
+//! the `outlier_returned` event is stamped with the exact time. The task
+//! holds only the detector, the shutdown signal and `ReadyChanges`.
 
 mod config;
 mod detector;
@@ -13,17 +14,19 @@ mod window;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::{sync::Notify, time::Instant};
+use tokio::{
+    sync::{Notify, watch},
+    time::Instant,
+};
 
 pub use config::{FailureRateConfig, OutlierConfig};
 pub use detector::{EjectReason, OutlierChange, OutlierDetector};
 
 use crate::{
-    breaker::CallResult,
     endpoint::EndpointId,
     event::{EventKind, Events, PoolEvent},
-    shared::Shared,
-    wait,
+    policy::breaker::CallResult,
+    wait::{self, ReadyChanges},
 };
 
 /// The pool's outlier detector, its events, and the returner's alarm.
@@ -113,8 +116,11 @@ impl OutlierCall {
 
 /// Returns ejected endpoints to rotation at the end of their time, until
 /// the pool shuts down.
-pub(crate) async fn return_ejected(shared: Arc<Shared>, outliers: Arc<Outliers>) {
-    let mut shutdown = shared.shutdown_signal();
+pub(crate) async fn return_ejected(
+    outliers: Arc<Outliers>,
+    mut shutdown: watch::Receiver<bool>,
+    ready_changes: ReadyChanges,
+) {
     loop {
         let next = outliers.lock().next_wakeup();
         tokio::select! {
@@ -131,7 +137,7 @@ pub(crate) async fn return_ejected(shared: Arc<Shared>, outliers: Arc<Outliers>)
                 if any {
                     // Wait-for-ready calls that found every endpoint
                     // ejected look again.
-                    shared.ready_changed();
+                    ready_changes.bump();
                 }
             }
         }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{OutlierConfig, window::RateWindow};
-use crate::breaker::Outcome;
+use crate::policy::breaker::Outcome;
 
 /// Why an endpoint was ejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +236,7 @@ impl OutlierDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outlier::FailureRateConfig;
+    use crate::policy::outlier::FailureRateConfig;
 
     const S: Duration = Duration::from_secs(1);
 

@@ -201,7 +201,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::limit::RateLimit;
+    use crate::policy::limit::RateLimit;
 
     const MS: Duration = Duration::from_millis(1);
 

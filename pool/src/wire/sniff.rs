@@ -7,9 +7,10 @@
 //! when the connection or an RPC on it fails, those bytes say whether the
 //! peer spoke HTTP/2 at all (its first frame must be SETTINGS).
 //!
-//! The same wrapper hands every byte read to the connection's frame
-//! watcher (`frames.rs`), which picks out GOAWAY and the server's stream
-//! limit.
+//! The same wrapper hands every byte read to a [`FrameReader`]
+//! (`frame.rs`), which picks out GOAWAY and the server's stream limit and
+//! reports them to the connection's [`FrameSink`]. Nothing here knows what
+//! the pool does with them.
 
 use std::{
     io,
@@ -23,7 +24,7 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::frames::{FrameReader, PeerFrames};
+use super::frame::{FrameReader, FrameSink};
 
 /// How many of the peer's first bytes are kept: enough for an HTTP/1.1
 /// status line's start or a TLS record header, and an HTTP/2 frame header.
@@ -71,29 +72,29 @@ fn looks_like_http2(first: &[u8]) -> bool {
     }
 }
 
-/// A byte stream that remembers the first bytes read from it and shows
-/// every byte read to the connection's frame watcher.
-pub(crate) struct Sniff<T> {
+/// A byte stream that remembers the first bytes read from it and reports
+/// the frames in every byte read to `sink`.
+pub(crate) struct Sniff<T, S> {
     inner: T,
     first: Arc<FirstBytes>,
     reader: FrameReader,
-    frames: Arc<PeerFrames>,
+    sink: S,
 }
 
-impl<T> Sniff<T> {
-    pub(crate) fn new(inner: T, frames: Arc<PeerFrames>) -> (Self, Arc<FirstBytes>) {
+impl<T, S> Sniff<T, S> {
+    pub(crate) fn new(inner: T, sink: S) -> (Self, Arc<FirstBytes>) {
         let first = Arc::new(FirstBytes::default());
         let sniff = Self {
             inner,
             first: Arc::clone(&first),
             reader: FrameReader::default(),
-            frames,
+            sink,
         };
         (sniff, first)
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
+impl<T: AsyncRead + Unpin, S: FrameSink + Unpin> AsyncRead for Sniff<T, S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -105,13 +106,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Sniff<T> {
             let this = &mut *self;
             let read = &buf.filled()[before..];
             this.first.record(read);
-            this.frames.feed(&mut this.reader, read);
+            let sink = &this.sink;
+            this.reader.feed(read, &mut |frame| sink.frame(frame));
         }
         polled
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Sniff<T> {
+impl<T: AsyncWrite + Unpin, S: Unpin> AsyncWrite for Sniff<T, S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -164,5 +166,41 @@ mod tests {
         first.record(b"Request");
         assert_eq!(first.not_http2().as_deref(), Some(&b"HTTP/1.1 400 Bad"[..]));
         assert_eq!(escape(&[0x16, 0x03, b'a']), "\\x16\\x03a");
+    }
+
+    /// The wrapper hands every byte it reads to the frame reader, so the
+    /// sink hears of each frame once, however the reads are split; and the
+    /// first bytes are kept alongside.
+    #[tokio::test]
+    async fn reads_report_frames_to_the_sink_and_keep_the_first_bytes() {
+        use tokio::io::AsyncReadExt;
+
+        use crate::wire::frame::Frame;
+
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<Frame>>);
+        impl FrameSink for Seen {
+            fn frame(&self, frame: Frame) {
+                self.0.lock().unwrap().push(frame);
+            }
+        }
+
+        // SETTINGS (MAX_CONCURRENT_STREAMS = 7), then a PING.
+        let mut bytes = vec![0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 7];
+        bytes.extend([0, 0, 8, 0x6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let sink = Arc::new(Seen::default());
+        let (mut sniff, first) = Sniff::new(&bytes[..], Arc::clone(&sink));
+        let mut piece = [0; 5];
+        let mut read: Vec<u8> = Vec::new();
+        loop {
+            let n = sniff.read(&mut piece).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            read.extend(&piece[..n]);
+        }
+        assert_eq!(read, bytes, "bytes pass through unchanged");
+        assert_eq!(*sink.0.lock().unwrap(), vec![Frame::Settings(Some(7))]);
+        assert_eq!(first.not_http2(), None, "began with SETTINGS");
     }
 }

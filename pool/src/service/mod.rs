@@ -1,6 +1,8 @@
-//! The RPC path: `Pool` as a `tower::Service`, from request to response.
+//! The RPC path, from request to response: what `Pool`'s `tower::Service`
+//! (in `pool.rs`) and a lease's run.
 //! An idempotent call, when the pool has a retry policy, goes through
-//! `retry::send`, which uses `send_on` below for each attempt.
+//! `retry::send` (`service/retry.rs`), which uses `send_on` below for each
+//! attempt.
 //!
 //! An RPC takes a limiter permit (if configured), picks a ready connection
 //! whose endpoint's breaker admits it, completes the request URI and hands
@@ -16,10 +18,11 @@
 //! body is small and complete when it is sent (every unary call) is kept
 //! (`retry::replay`).
 
+mod retry;
+
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -30,40 +33,19 @@ use tonic::{Status, body::Body};
 
 use crate::{
     body::{CallGuards, PoolBody},
-    breaker::CallResult,
     code::GrpcCode,
     deadline::grpc_timeout,
     error::PoolError,
     ids::{ConnId, RoutedTo},
-    limit::LimitPermit,
-    pool::Pool,
-    retry::{
-        self, Idempotent,
+    policy::breaker::CallResult,
+    policy::limit::LimitPermit,
+    policy::retry::{
+        Idempotent,
         replay::{Captured, Replayable},
     },
     shared::{Routed, Shared},
     wait_for_ready::{self, WaitForReady},
 };
-
-impl tower::Service<Request<Body>> for Pool {
-    type Response = Response<PoolBody>;
-    type Error = Status;
-    type Future = ResponseFuture;
-
-    /// Always ready: the pool never applies backpressure through
-    /// `poll_ready`. Waiting (for the limiter) and failing fast (no ready
-    /// connection, breakers open) both happen in the returned future.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
-        let shared = Arc::clone(self.shared());
-        ResponseFuture::new(
-            async move { send(&shared, request).await.map_err(PoolError::into_status) },
-        )
-    }
-}
 
 /// Most connections one RPC is offered to when it never reaches the server
 /// (hyper hands it back unsent, e.g. its connection closed first).
@@ -76,12 +58,15 @@ pub const TRANSPARENT_RESEND_MAX_BODY: usize = 64 * 1024;
 
 /// One RPC, up to its response headers: deadline, limiter, pick, send.
 /// Every wait is bounded by the RPC's deadline.
-async fn send(shared: &Shared, request: Request<Body>) -> Result<Response<PoolBody>, PoolError> {
+pub(crate) async fn send(
+    shared: &Shared,
+    request: Request<Body>,
+) -> Result<Response<PoolBody>, PoolError> {
     // The permit is the caller's, so it is kept across transparent retries.
     let deadline = deadline_of(shared, &request);
     let wait_for_ready = request.extensions().get::<WaitForReady>().is_some();
     let limit = admit(shared, deadline).await?;
-    if let Some(retry) = &shared.retry
+    if let Some(retry) = &shared.policies.retry
         && request.extensions().get::<Idempotent>().is_some()
     {
         // Boxed: its state would otherwise sit in every RPC's future.
@@ -220,7 +205,7 @@ pub(crate) async fn admit(
     if shared.is_shutting_down() {
         return Err(PoolError::Shutdown);
     }
-    match &shared.limiter {
+    match &shared.policies.limiter {
         Some(gate) => Ok(Some(
             gate.acquire(deadline).await.map_err(PoolError::Limited)?,
         )),
@@ -354,7 +339,7 @@ fn never_processed(error: &hyper::Error) -> Option<Refusal> {
 
 type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> + Send>>;
 
-/// The future returned by [`Pool`]'s `call`.
+/// The future returned by [`Pool`](crate::Pool)'s `call`.
 pub struct ResponseFuture {
     inner: Pending,
 }

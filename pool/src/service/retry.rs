@@ -8,23 +8,28 @@
 //! connection failed after the request was sent (UNAVAILABLE). Requests
 //! that never left the client are the transparent retries of
 //! `service::send_on`, inside each attempt; they spend no budget.
+//!
+//! The policy itself (codes, backoff, budget) is `policy::retry`'s pure
+//! core; this is the loop on the RPC path that asks it.
 
 use http::{HeaderMap, HeaderName, Request, Response};
 use tokio::time::{Instant, sleep};
 use tonic::body::Body;
 
-use super::{
-    RetryPolicy, backoff,
-    replay::{Captured, Replayable},
-};
+use super::{Outgoing, send_on};
 use crate::{
     body::PoolBody,
     code::GrpcCode,
     error::PoolError,
     event::{EventKind, PoolEvent},
     ids::RoutedTo,
-    limit::LimitPermit,
-    service::{Outgoing, send_on},
+    policy::{
+        limit::LimitPermit,
+        retry::{
+            RetryPolicy,
+            replay::{Captured, Replayable},
+        },
+    },
     shared::Shared,
     wait_for_ready,
 };
@@ -39,8 +44,8 @@ pub(crate) async fn send(
     deadline: Instant,
     wait_for_ready: bool,
 ) -> Result<Response<PoolBody>, PoolError> {
-    policy.budget.deposit();
-    let replay = match Replayable::capture(request, policy.config.max_buffered_body) {
+    policy.deposit();
+    let replay = match Replayable::capture(request, policy.max_buffered_body()) {
         Captured::Replayable(replay) => replay,
         Captured::Once(once) => {
             let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
@@ -71,12 +76,12 @@ pub(crate) async fn send(
         let Some((to, code)) = retryable(policy, &result) else {
             return hold(result, limit);
         };
-        if attempts >= policy.config.max_attempts {
+        if attempts >= policy.max_attempts() {
             return hold(result, limit);
         }
-        let wait = shared.with_rng(|rng| backoff::delay(&policy.config, attempts, rng));
+        let wait = shared.with_rng(|rng| policy.backoff(attempts, rng));
         // A retry that could not even start before the deadline is no retry.
-        if Instant::now() + wait >= deadline || !policy.budget.withdraw() {
+        if Instant::now() + wait >= deadline || !policy.withdraw() {
             return hold(result, limit);
         }
         shared.events.emit(PoolEvent {
@@ -117,11 +122,7 @@ fn retryable(
         // The deadline has passed, or the call never reached a connection.
         Err(_) => return None,
     };
-    policy
-        .config
-        .retryable_codes
-        .contains(&code)
-        .then_some((to, code))
+    policy.retries(code).then_some((to, code))
 }
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");

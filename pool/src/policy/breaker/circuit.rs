@@ -250,7 +250,7 @@ fn is_legal(t: &Transition) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::breaker::SlidingWindow;
+    use crate::policy::breaker::SlidingWindow;
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -4,8 +4,10 @@
 //! a row takes no new RPCs until it passes `healthy_threshold` in a row.
 //!
 //! `tracker.rs` is the per-endpoint state machine, `check.rs` one check;
-//! here are the pool's handle on the states ([`Health`]) and the task that
-//! checks one endpoint on a fixed schedule.
+//! here are the pool's handle on the states (`Health`) and the task that
+//! checks one endpoint on a fixed schedule. The task reaches the pool only
+//! through `Probes` (an endpoint's address, a stream on one of its ready
+//! connections), the shutdown signal and `ReadyChanges`.
 
 mod check;
 mod config;
@@ -13,7 +15,12 @@ mod tracker;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::time::{Instant, sleep_until};
+use hyper::client::conn::http2::SendRequest;
+use tokio::{
+    sync::watch,
+    time::{Instant, sleep_until},
+};
+use tonic::body::Body;
 
 pub use check::CheckResult;
 pub use config::HealthCheckConfig;
@@ -22,10 +29,28 @@ pub use tracker::HealthState;
 use crate::{
     endpoint::{Endpoint, EndpointId},
     event::{EventKind, Events, PoolEvent},
-    shared::Shared,
-    wait,
+    wait::{self, ReadyChanges},
 };
 use tracker::Tracker;
+
+/// What a health check needs of the pool, and nothing more.
+pub(crate) trait Probes: Send + Sync + 'static {
+    /// Held while a check runs: the check's share of the connection's
+    /// capacity, counted like an RPC's stream.
+    type Stream: Send;
+
+    /// Whether `endpoint` was removed from the pool (its id is never
+    /// reused).
+    fn removed(&self, endpoint: EndpointId) -> bool;
+
+    /// A stream on one of `endpoint`'s ready connections with room, if it
+    /// has one. Must draw nothing from the pool's RNG, so that checks
+    /// change no RPC's pick.
+    fn probe(&self, endpoint: EndpointId) -> Option<(SendRequest<Body>, Self::Stream)>;
+
+    /// Where `endpoint` is, for the check's request URI.
+    fn address(&self, endpoint: EndpointId) -> Endpoint;
+}
 
 /// Every endpoint's health, by endpoint index.
 pub(crate) struct Health {
@@ -102,8 +127,13 @@ impl Health {
 /// like an RPC, within a connection's capacity; a tick that finds every
 /// connection to the endpoint full skips its check too (the endpoint is
 /// busy answering RPCs, which the outlier detector judges).
-pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, endpoint: EndpointId) {
-    let mut shutdown = shared.shutdown_signal();
+pub(crate) async fn check_endpoint<P: Probes>(
+    pool: Arc<P>,
+    health: Arc<Health>,
+    endpoint: EndpointId,
+    mut shutdown: watch::Receiver<bool>,
+    ready_changes: ReadyChanges,
+) {
     let interval = health.config.interval;
     let mut next = Instant::now() + interval;
     loop {
@@ -114,13 +144,13 @@ pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, end
         }
         next += interval;
         // A removed endpoint is checked no more (its id is never reused).
-        if shared.endpoints.removed(endpoint).is_set() {
+        if pool.removed(endpoint) {
             return;
         }
-        let Some((sender, stream)) = shared.probe_of(endpoint) else {
+        let Some((sender, stream)) = pool.probe(endpoint) else {
             continue;
         };
-        let address = Endpoint::clone(&shared.endpoints.get(endpoint));
+        let address = pool.address(endpoint);
         let result = tokio::select! {
             biased;
             () = wait::for_shutdown(&mut shutdown) => return,
@@ -130,7 +160,7 @@ pub(crate) async fn check_endpoint(shared: Arc<Shared>, health: Arc<Health>, end
         if health.record(endpoint, result) {
             // Wait-for-ready calls that found every endpoint unhealthy
             // look again.
-            shared.ready_changed();
+            ready_changes.bump();
         }
     }
 }

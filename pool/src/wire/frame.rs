@@ -1,29 +1,19 @@
-//! What the server's HTTP/2 frames say that hyper does not tell the pool:
-//! a GOAWAY (its last-stream-id, error code and debug data) and the
-//! server's SETTINGS_MAX_CONCURRENT_STREAMS.
+//! [`FrameReader`]: what the server's HTTP/2 frames say that hyper does
+//! not tell the pool: a GOAWAY (its last-stream-id, error code and debug
+//! data) and the server's SETTINGS_MAX_CONCURRENT_STREAMS.
 //!
 //! hyper's client drives h2 privately: a GOAWAY only shows up when the
 //! connection finally ends, and the server's stream limit not at all (h2
 //! queues streams past it silently). So the connector's byte stream is
-//! watched as it is read (`sniff.rs` feeds [`FrameReader`]): only the
+//! watched as it is read (`sniff.rs` feeds [`FrameReader`], which reports
+//! each [`Frame`] to a [`FrameSink`]): only the
 //! 9-byte frame headers are parsed, and the payload of the two frame types
 //! that matter is kept, up to a bound. h2 still parses and validates every
 //! frame itself; this is a passive observer that can never change what
 //! h2 does, and a peer that is not HTTP/2 at all only makes it see
 //! nonsense, which `sniff.rs` reports first.
 
-use std::{
-    fmt,
-    pin::pin,
-    sync::{Arc, Mutex},
-};
-
-use tokio::sync::Notify;
-
-use crate::{
-    conn::{Replacements, Replacing},
-    inflight::InFlight,
-};
+use std::{fmt, sync::Arc};
 
 const FRAME_HEADER: usize = 9;
 const TYPE_SETTINGS: u8 = 0x4;
@@ -90,11 +80,24 @@ impl Goaway {
 
 /// A frame of interest, once wholly read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Seen {
+pub(crate) enum Frame {
     /// A SETTINGS frame (not an ACK), with the MAX_CONCURRENT_STREAMS it
     /// set, if it set one.
     Settings(Option<u32>),
     Goaway(Goaway),
+}
+
+/// Where a [`FrameReader`]'s frames go: the connection that acts on them.
+/// The reader only reports; what a frame means for the pool is the sink's.
+pub(crate) trait FrameSink {
+    /// `frame` was wholly read.
+    fn frame(&self, frame: Frame);
+}
+
+impl<S: FrameSink + ?Sized> FrameSink for Arc<S> {
+    fn frame(&self, frame: Frame) {
+        S::frame(self, frame)
+    }
 }
 
 /// Parses frame boundaries out of the bytes a client reads, in whatever
@@ -114,7 +117,7 @@ pub(crate) struct FrameReader {
 
 impl FrameReader {
     /// Reads `bytes`, calling `seen` for each frame of interest completed.
-    fn feed(&mut self, mut bytes: &[u8], seen: &mut impl FnMut(Seen)) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], seen: &mut impl FnMut(Frame)) {
         while !bytes.is_empty() {
             if self.header_len < FRAME_HEADER {
                 let take = (FRAME_HEADER - self.header_len).min(bytes.len());
@@ -155,7 +158,7 @@ impl FrameReader {
         };
     }
 
-    fn end_frame(&mut self, seen: &mut impl FnMut(Seen)) {
+    fn end_frame(&mut self, seen: &mut impl FnMut(Frame)) {
         debug_assert_eq!(self.header_len, FRAME_HEADER);
         debug_assert_eq!(self.payload_left, 0);
         self.header_len = 0;
@@ -168,13 +171,13 @@ impl FrameReader {
                     .filter(|s| u16::from_be_bytes([s[0], s[1]]) == SETTINGS_MAX_CONCURRENT_STREAMS)
                     .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]))
                     .next_back();
-                seen(Seen::Settings(limit));
+                seen(Frame::Settings(limit));
             }
             // A GOAWAY shorter than its 8 fixed bytes is h2's protocol
             // error to report, not ours.
             Some(TYPE_GOAWAY) if self.kept.len() >= 8 => {
                 let k = &self.kept;
-                seen(Seen::Goaway(Goaway {
+                seen(Frame::Goaway(Goaway {
                     last_stream_id: u32::from_be_bytes([k[0], k[1], k[2], k[3]]) & 0x7fff_ffff,
                     code: GoawayCode(u32::from_be_bytes([k[4], k[5], k[6], k[7]])),
                     debug: k[8..].to_vec(),
@@ -182,79 +185,6 @@ impl FrameReader {
             }
             _ => {}
         }
-    }
-}
-
-/// What one connection's server has said, shared between the byte stream
-/// that reads it and the slot task that acts on it.
-#[derive(Debug)]
-pub(crate) struct PeerFrames {
-    /// The first GOAWAY: the one that matters (a graceful shutdown's
-    /// second GOAWAY only lowers the last-stream-id).
-    goaway: Mutex<Option<Goaway>>,
-    goaway_notify: Notify,
-    /// Takes the server's stream limit.
-    in_flight: Arc<InFlight>,
-    replacements: Arc<Replacements>,
-    /// Counted from the moment the GOAWAY is read until the slot takes it
-    /// (to hold while it dials the replacement) or the connection ends.
-    replacing: Mutex<Option<Replacing>>,
-}
-
-impl PeerFrames {
-    pub(crate) fn new(in_flight: Arc<InFlight>, replacements: Arc<Replacements>) -> Self {
-        Self {
-            goaway: Mutex::new(None),
-            goaway_notify: Notify::new(),
-            in_flight,
-            replacements,
-            replacing: Mutex::new(None),
-        }
-    }
-
-    /// The count of this connection's replacement, from its GOAWAY on;
-    /// `None` if it was not sent away (or it was taken already).
-    pub(crate) fn take_replacing(&self) -> Option<Replacing> {
-        self.replacing
-            .lock()
-            .expect("replacing lock poisoned")
-            .take()
-    }
-
-    /// Reads `bytes` with `reader` and records what they say.
-    pub(crate) fn feed(&self, reader: &mut FrameReader, bytes: &[u8]) {
-        reader.feed(bytes, &mut |seen| match seen {
-            Seen::Settings(limit) => self.in_flight.peer_settings(limit),
-            Seen::Goaway(goaway) => {
-                let mut first = self.goaway.lock().expect("goaway lock poisoned");
-                if first.is_none() {
-                    *first = Some(goaway);
-                    *self.replacing.lock().expect("replacing lock poisoned") =
-                        Some(self.replacements.begin());
-                    self.goaway_notify.notify_waiters();
-                }
-            }
-        });
-    }
-
-    /// Resolves with the server's first GOAWAY. Takes an `Arc` so the
-    /// future borrows nothing (hyper's executor needs `Send` futures for
-    /// every lifetime).
-    pub(crate) async fn goaway(self: Arc<Self>) -> Goaway {
-        loop {
-            let mut notified = pin!(self.goaway_notify.notified());
-            // Registered before checking, so a GOAWAY in between is seen.
-            notified.as_mut().enable();
-            if let Some(goaway) = self.received_goaway() {
-                return goaway;
-            }
-            notified.await;
-        }
-    }
-
-    /// The server's first GOAWAY, if one came.
-    pub(crate) fn received_goaway(&self) -> Option<Goaway> {
-        self.goaway.lock().expect("goaway lock poisoned").clone()
     }
 }
 
@@ -287,7 +217,7 @@ mod tests {
     }
 
     /// Feeds `bytes` in pieces of `piece` bytes, collecting what is seen.
-    fn read(bytes: &[u8], piece: usize) -> Vec<Seen> {
+    fn read(bytes: &[u8], piece: usize) -> Vec<Frame> {
         let mut reader = FrameReader::default();
         let mut seen = Vec::new();
         for chunk in bytes.chunks(piece) {
@@ -306,19 +236,19 @@ mod tests {
         stream.extend(goaway(0x8000_0003, 0xb, b"too_many_pings"));
         stream.extend(settings(&[(0x4, 1)]));
         let expected = vec![
-            Seen::Settings(Some(100)),
-            Seen::Settings(Some(4)),
-            Seen::Goaway(Goaway {
+            Frame::Settings(Some(100)),
+            Frame::Settings(Some(4)),
+            Frame::Goaway(Goaway {
                 last_stream_id: 3,
                 code: GoawayCode::ENHANCE_YOUR_CALM,
                 debug: b"too_many_pings".to_vec(),
             }),
-            Seen::Settings(None),
+            Frame::Settings(None),
         ];
         for piece in [1, 2, 5, 9, 10, 64, stream.len()] {
             assert_eq!(read(&stream, piece), expected, "pieces of {piece}");
         }
-        let Seen::Goaway(last) = &expected[2] else {
+        let Frame::Goaway(last) = &expected[2] else {
             unreachable!()
         };
         assert!(last.is_too_many_pings());
@@ -331,12 +261,12 @@ mod tests {
         stream.extend(settings(&[(SETTINGS_MAX_CONCURRENT_STREAMS, 8)]));
         let seen = read(&stream, 7);
         assert_eq!(seen.len(), 2);
-        let Seen::Goaway(g) = &seen[0] else {
+        let Frame::Goaway(g) = &seen[0] else {
             panic!("{seen:?}")
         };
         assert_eq!((g.last_stream_id, g.debug.len()), (9, GOAWAY_DEBUG_KEPT));
         assert!(!g.is_too_many_pings());
-        assert_eq!(seen[1], Seen::Settings(Some(8)));
+        assert_eq!(seen[1], Frame::Settings(Some(8)));
     }
 
     #[test]
@@ -347,27 +277,5 @@ mod tests {
             "enhance_your_calm"
         );
         assert_eq!(GoawayCode(0x42).to_string(), "0x42");
-    }
-
-    #[tokio::test]
-    async fn the_first_goaway_is_kept_and_wakes_a_later_waiter() {
-        let (ready_changes, _watch) = tokio::sync::watch::channel(0);
-        let replacements = Arc::new(Replacements::new(Arc::new(ready_changes)));
-        let frames = PeerFrames::new(Arc::new(InFlight::default()), Arc::clone(&replacements));
-        let mut reader = FrameReader::default();
-        let mut bytes = goaway(0x7fff_ffff, 0, b"");
-        bytes.extend(goaway(5, 0, b""));
-        frames.feed(&mut reader, &bytes);
-        assert!(
-            replacements.any(),
-            "a replacement is owed from the GOAWAY on"
-        );
-        let frames = Arc::new(frames);
-        assert_eq!(
-            Arc::clone(&frames).goaway().await.last_stream_id,
-            0x7fff_ffff
-        );
-        drop(frames.take_replacing());
-        assert!(!replacements.any());
     }
 }
