@@ -4,7 +4,12 @@
 //! The core ([`Limiter`]) is synchronous and clockless; this wrapper owns the
 //! wake-ups. Each queued caller waits on its own oneshot and, while waiting,
 //! sleeps until the core's next wake-up (a token refill or a give-up time)
-//! and then polls the core, so no background task is needed. Every path out
+//! and then polls the core, so no background task is needed. A release
+//! that admits no one (its slot is free but no token is) changes that
+//! wake-up: while every slot was taken the next token was no reason to
+//! wake, and now it is. So a release tells the sleepers to look again
+//! (`wakeup_moved`); without that a queued caller slept to its give-up time
+//! with a slot free and tokens refilled. Every path out
 //! of a wait (admitted, rejected, or the caller's future dropped) settles
 //! the caller's place in the core, so permits cannot leak.
 //!
@@ -17,7 +22,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::{sync::oneshot, time::Instant};
+use tokio::{
+    sync::{Notify, oneshot},
+    time::Instant,
+};
 
 use super::{Acquire, Limiter, Permit, Rejection, Resolved, WaiterId};
 use crate::{
@@ -32,6 +40,8 @@ type Verdict = Result<Permit, Rejection>;
 pub(crate) struct LimitGate {
     state: Mutex<GateState>,
     events: Events,
+    /// Notified when a release may have moved the core's next wake-up.
+    wakeup_moved: Notify,
 }
 
 #[derive(Debug)]
@@ -72,6 +82,7 @@ impl LimitGate {
                 published: (0, 0),
             }),
             events,
+            wakeup_moved: Notify::new(),
         }
     }
 
@@ -133,6 +144,7 @@ impl LimitGate {
             state.deliver(resolved);
             state.occupancy_change()
         };
+        self.wakeup_moved.notify_waiters();
         self.report(change);
     }
 
@@ -206,6 +218,11 @@ impl Waiting<'_> {
     async fn until_resolved(&mut self) -> Verdict {
         let receiver = self.receiver.as_mut().expect("waited on once");
         loop {
+            // Registered before the wake-up is read, so a release between
+            // the two is not missed.
+            let moved = self.gate.wakeup_moved.notified();
+            let mut moved = std::pin::pin!(moved);
+            moved.as_mut().enable();
             let wakeup = self.gate.next_wakeup();
             tokio::select! {
                 biased;
@@ -214,6 +231,7 @@ impl Waiting<'_> {
                     return verdict.expect("a waiter's sender is only dropped after sending");
                 }
                 _ = wait::until_some(wakeup) => self.gate.poll(),
+                () = &mut moved => {}
             }
         }
     }
@@ -235,5 +253,51 @@ impl Drop for Waiting<'_> {
             state.occupancy_change()
         };
         self.gate.report(change);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::policy::limit::{LimiterConfig, RateLimit};
+
+    /// One slot, one token a 100 ms. A takes both at 0; B queues (no slot).
+    /// A is released at 10 ms, when the slot frees but the next token is
+    /// 90 ms away: B is admitted when that token comes, at 100 ms, not at
+    /// its give-up time (1 s). Found by a property sweep: a queued caller
+    /// slept to its give-up time with a slot free and tokens refilled.
+    #[tokio::test(start_paused = true)]
+    async fn a_release_without_a_token_wakes_the_queue_at_the_next_token() {
+        let config = LimiterConfig {
+            max_concurrency: 1,
+            rate: Some(RateLimit {
+                per_second: 10,
+                burst: 1,
+            }),
+            max_queue_len: 1,
+            max_queue_wait: Duration::from_secs(1),
+        };
+        let gate = Arc::new(LimitGate::new(
+            Limiter::new(config).expect("valid"),
+            Events::new(None),
+        ));
+        let start = Instant::now();
+        let far = start + Duration::from_secs(10);
+        let a = gate.acquire(far).await.expect("A is admitted at once");
+        let b = tokio::spawn({
+            let gate = Arc::clone(&gate);
+            async move {
+                let permit = gate.acquire(far).await;
+                (Instant::now(), permit.is_ok())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(gate.occupancy(), (1, 1));
+        drop(a);
+        let (admitted_at, admitted) = b.await.expect("B's task");
+        assert!(admitted);
+        assert_eq!(admitted_at - start, Duration::from_millis(100));
     }
 }
