@@ -48,7 +48,7 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
             mix: Vec::new(),
         })
         .fault_at(
-            Duration::from_secs(5),
+            Duration::from_millis(5050),
             Some(Duration::from_secs(20)),
             hole("server-2"),
         )
