@@ -183,6 +183,7 @@ fn the_script_builds_the_hand_written_world() {
         time_limit: Duration::from_secs(70),
         tick: TICK,
         link_latency: Duration::from_millis(1),
+        skip_idle: true,
     };
     // WorldConfig has no PartialEq; its Debug form lists every field.
     assert_eq!(

@@ -20,7 +20,7 @@ use std::{
 use squall_netlab::{Lab, LabSpec, NatExpiry, NatSpec};
 use squall_pool::TcpConnector;
 use squall_sim::{
-    ClientKind, Expiry, FaultAction, RunOutput, SimError, TraceEvent, WorldConfig,
+    ClientKind, Expiry, FaultAction, RunOutput, SimError, StepCount, TraceEvent, WorldConfig,
     check::CapacityWatch,
     client::{self, Network, WatchedPool},
     fault::Controls,
@@ -88,6 +88,8 @@ pub fn run(config: &WorldConfig) -> Result<(RunOutput, KernelWorld), KernelError
     let output = RunOutput {
         trace: recorder.snapshot(),
         capacity,
+        // Real time is not stepped.
+        steps: StepCount::default(),
         outcome,
     };
     Ok((output, world))

@@ -26,5 +26,7 @@ pub mod report;
 pub mod script;
 pub mod timeline;
 
-pub use report::{Report, World, run_script, run_script_kernel, run_script_observed};
+pub use report::{
+    Report, World, run_script, run_script_kernel, run_script_observed, run_world_observed,
+};
 pub use script::{DEFAULT_SEED, Script};

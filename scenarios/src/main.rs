@@ -22,7 +22,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use squall_scenarios::{Script, library, replay, run_script_observed, script::LoadError};
+use squall_scenarios::{Script, library, replay, run_world_observed, script::LoadError};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,11 @@ enum Command {
         /// Linux networking in network namespaces; root; not deterministic).
         #[arg(long, value_enum, default_value_t = Net::Sim)]
         net: Net,
+        /// Step the simulation one tick at a time instead of jumping over
+        /// idle stretches. The trace is the same either way; this is slower
+        /// and exists to check that.
+        #[arg(long)]
+        no_skip: bool,
     },
     /// Run a script in the simulation and in kernel mode and print the
     /// two side by side; exit 0 iff every row agrees within tolerance.
@@ -149,11 +154,16 @@ fn main() -> ExitCode {
             output,
             save_case,
             net,
+            no_skip,
         } => match library::resolve(&script) {
             Ok(loaded) => {
                 let seed = seed.unwrap_or(loaded.default_seed());
                 match net {
-                    Net::Sim => run(&loaded, &script, seed, &output, save_case.as_deref()),
+                    Net::Sim => {
+                        let mut world = loaded.world(seed);
+                        world.skip_idle = !no_skip;
+                        run(&loaded, &script, &world, &output, save_case.as_deref())
+                    }
                     Net::Kernel => {
                         run_kernel(&loaded, &script, seed, &output, save_case.as_deref())
                     }
@@ -192,7 +202,7 @@ fn main() -> ExitCode {
             let arg = file.display().to_string();
             match Script::load(&file) {
                 Ok(loaded) => match loaded.seed {
-                    Some(seed) => run(&loaded, &arg, seed, &output, None),
+                    Some(seed) => run(&loaded, &arg, &loaded.world(seed), &output, None),
                     None => {
                         eprintln!(
                             "error: `{arg}` has no `seed`, so it is a script, not a saved case\n  = hint: run it with `squall run {arg} --seed N`, or save a case with `--save-case`"
@@ -251,10 +261,11 @@ fn check(scripts: &[String]) -> ExitCode {
 fn run(
     script: &Script,
     arg: &str,
-    seed: u64,
+    world: &squall_sim::WorldConfig,
     output: &Output,
     save_case: Option<&std::path::Path>,
 ) -> ExitCode {
+    let seed = world.seed;
     // A progress line on stderr, only when a person is watching.
     let progress = !output.json && std::io::stdout().is_terminal();
     let limit = script.time_limit();
@@ -269,7 +280,7 @@ fn run(
             let _ = std::io::stderr().flush();
         }
     };
-    let report = run_script_observed(script, seed, &mut show);
+    let report = run_world_observed(script, seed, world, &mut show);
     if progress {
         eprint!("\r\x1b[2K");
     }

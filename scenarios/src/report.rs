@@ -242,7 +242,21 @@ pub fn run_script_observed(
     seed: u64,
     on_progress: &mut dyn FnMut(std::time::Duration),
 ) -> Report {
-    let output = run_observed(&script.world(seed), on_progress);
+    run_world_observed(script, seed, &script.world(seed), on_progress)
+}
+
+/// [`run_script_observed`] on `world`, the script's world (`script.world(seed)`)
+/// with its simulator knobs changed, such as `skip_idle`: what the script
+/// says of hosts, load and faults must be left as it is, since the verdict
+/// is judged against the script.
+pub fn run_world_observed(
+    script: &Script,
+    seed: u64,
+    world: &squall_sim::WorldConfig,
+    on_progress: &mut dyn FnMut(std::time::Duration),
+) -> Report {
+    debug_assert_eq!(world.seed, seed, "the world runs the report's seed");
+    let output = run_observed(world, on_progress);
     judge(
         script,
         seed,

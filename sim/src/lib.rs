@@ -39,4 +39,4 @@ pub use fault::{
 pub use load::{Call, LoadConfig, Pace, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
-pub use world::{ClientKind, RunOutput, SimError, WorldConfig, run, run_observed};
+pub use world::{ClientKind, RunOutput, SimError, StepCount, WorldConfig, run, run_observed};

@@ -63,6 +63,11 @@ pub struct WorldConfig {
     /// One-way latency of every link. Fixed (not random) so TCP segments
     /// are never reordered and timings are exact.
     pub link_latency: Duration,
+    /// Jump over idle stretches (no task to run, no timer, message or
+    /// fault due) in one step instead of one tick at a time. The trace is
+    /// byte-identical either way (`tests/idle_skip.rs`); off only to check
+    /// that, or to measure what it saves.
+    pub skip_idle: bool,
 }
 
 /// What the client host runs.
@@ -103,7 +108,19 @@ pub struct RunOutput {
     /// The pool's connections against their stream capacity, sampled
     /// after every step (empty for a tonic `Channel` client).
     pub capacity: CapacityWatch,
+    /// How many steps the driver took to cover the run's ticks: fewer
+    /// steps than ticks is idle time skipped. Zero in kernel mode.
+    pub steps: StepCount,
     pub outcome: Result<(), SimError>,
+}
+
+/// Ticks simulated and the steps that covered them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepCount {
+    /// Simulated ticks, as many as the run lasted.
+    pub ticks: u64,
+    /// Calls into turmoil: one per tick, or one per skipped idle stretch.
+    pub steps: u64,
 }
 
 impl WorldConfig {
@@ -191,9 +208,10 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
         ClientKind::Pool { config, .. } => config.max_streams_per_connection,
         ClientKind::TonicChannel { .. } => None,
     });
+    let mut steps = StepCount::default();
     let outcome = match config.validate() {
         Ok(()) => catch_unwind(AssertUnwindSafe(|| {
-            drive(config, &recorder, &mut capacity, on_progress)
+            drive(config, &recorder, &mut capacity, &mut steps, on_progress)
         }))
         .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
         Err(e) => Err(e),
@@ -201,6 +219,7 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
     RunOutput {
         trace: recorder.snapshot(),
         capacity,
+        steps,
         outcome,
     }
 }
@@ -209,6 +228,7 @@ fn drive(
     config: &WorldConfig,
     recorder: &Recorder,
     capacity: &mut CapacityWatch,
+    steps: &mut StepCount,
     on_progress: &mut dyn FnMut(Duration),
 ) -> Result<(), SimError> {
     let mut sim = turmoil::Builder::new()
@@ -267,6 +287,7 @@ fn drive(
     let hosts = config.host_names();
     let mut actions = timeline(&config.faults).into_iter().peekable();
     let mut next_progress = Duration::from_secs(1);
+    let stepper = Stepper::new(config);
     loop {
         let now = sim.elapsed();
         if now >= next_progress {
@@ -287,12 +308,17 @@ fn drive(
         if now >= config.time_limit {
             return Err(SimError::TimeLimit(config.time_limit));
         }
-        let stepped = sim.step();
+        // The driver's own next event: a fault action, a progress report or
+        // the time limit, each met at the start of a step as it would be
+        // one tick at a time.
+        let next_fault = actions.peek().map_or(Duration::MAX, |(at, _)| *at);
+        let until = next_fault.min(next_progress).min(config.time_limit);
+        let (ticks, stepped) = stepper.step(&mut sim, until, steps);
         if let Some(pool) = watched.lock().expect("watched pool lock").as_ref() {
-            capacity.observe(sim.elapsed(), &pool.loads());
+            capacity.observe_steps(sim.elapsed(), &pool.loads(), ticks);
         }
         match stepped {
-            Ok(true) => return settle(&mut sim),
+            Ok(true) => return settle(&mut sim, &stepper, steps),
             Ok(false) => {}
             Err(e) => return Err(SimError::Host(e.to_string())),
         }
@@ -301,12 +327,72 @@ fn drive(
 
 /// After the client finishes, servers keep running for [`SETTLE`], so the
 /// trace shows which server connections closed and which were left open.
-fn settle(sim: &mut turmoil::Sim<'_>) -> Result<(), SimError> {
+fn settle(
+    sim: &mut turmoil::Sim<'_>,
+    stepper: &Stepper,
+    steps: &mut StepCount,
+) -> Result<(), SimError> {
     let until = sim.elapsed() + SETTLE;
     while sim.elapsed() < until {
-        sim.step().map_err(|e| SimError::Host(e.to_string()))?;
+        stepper
+            .step(sim, until, steps)
+            .1
+            .map_err(|e| SimError::Host(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Advances the simulation one tick, or over an idle stretch at once.
+///
+/// A stretch is skipped only when turmoil's fork proves it empty
+/// ([`turmoil::Sim::idle_for`]: no task to run, no timer, delivery or TCP
+/// timer due), and never past `until`, the driver's next event, so the run
+/// is the same as one tick at a time: same trace, same random draws.
+struct Stepper {
+    tick: Duration,
+    skip_idle: bool,
+}
+
+impl Stepper {
+    fn new(config: &WorldConfig) -> Self {
+        Self {
+            tick: config.tick,
+            skip_idle: config.skip_idle,
+        }
+    }
+
+    /// One step, of as many ticks as are provably idle and end no later
+    /// than `until`; returns the ticks stepped and what turmoil answered.
+    fn step(
+        &self,
+        sim: &mut turmoil::Sim<'_>,
+        until: Duration,
+        count: &mut StepCount,
+    ) -> (u64, turmoil::Result<bool>) {
+        let ticks = self.idle_ticks(sim, until);
+        debug_assert!(ticks >= 1);
+        count.ticks += ticks;
+        count.steps += 1;
+        if ticks == 1 {
+            return (1, sim.step());
+        }
+        let ticks_u32 = u32::try_from(ticks).expect("idle_ticks is bounded by u32");
+        (ticks, sim.step_by(self.tick * ticks_u32))
+    }
+
+    fn idle_ticks(&self, sim: &turmoil::Sim<'_>, until: Duration) -> u64 {
+        if !self.skip_idle {
+            return 1;
+        }
+        let Some(idle) = sim.idle_for() else {
+            return 1;
+        };
+        let room = until.saturating_sub(sim.elapsed());
+        let tick = self.tick.as_nanos();
+        let ticks = idle.min(room).as_nanos() / tick;
+        // A u32 of ticks is 49 days at 1 ms: far past any time limit.
+        u64::try_from(ticks.clamp(1, u128::from(u32::MAX))).expect("clamped")
+    }
 }
 
 /// Applies one fault action. The `fault_start`/`fault_heal` line comes

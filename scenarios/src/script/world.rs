@@ -36,6 +36,7 @@ impl Script {
             time_limit: self.time_limit(),
             tick: TICK,
             link_latency: LINK_LATENCY,
+            skip_idle: true,
         }
     }
 

@@ -48,6 +48,16 @@ impl CapacityWatch {
         }
     }
 
+    /// Looks at the pool's connections as they are at `now`, after `steps`
+    /// ticks in which nothing ran but the last (an idle stretch skipped in
+    /// one step): the loads were the same after each, so one look counts
+    /// for all of them.
+    pub fn observe_steps(&mut self, now: Duration, loads: &[ConnLoad], steps: u64) {
+        debug_assert!(steps >= 1);
+        self.samples += steps - 1;
+        self.observe(now, loads);
+    }
+
     /// Looks at the pool's connections as they are at `now`.
     pub fn observe(&mut self, now: Duration, loads: &[ConnLoad]) {
         self.samples += 1;

@@ -100,6 +100,7 @@ pub fn world(
         time_limit: stop + secs(10),
         tick: TICK,
         link_latency: ms(1),
+        skip_idle: true,
     }
 }
 

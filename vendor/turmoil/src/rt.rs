@@ -1,7 +1,9 @@
 use std::future::Future;
 use std::mem;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use rand::rngs::SmallRng;
 use tokio::runtime::Runtime;
@@ -23,10 +25,6 @@ pub enum Kind<'a> {
 
     /// A runtime that is running simulated host software.
     Host { software: Software<'a> },
-
-    /// A runtime without any software. The network topology uses this for
-    /// time tracking and message delivery.
-    NoSoftware,
 }
 
 /// Runtime configuration.
@@ -66,6 +64,54 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// Squall fork: whether a task of this host may be runnable (see
+    /// [`Rt::quiescence`]).
+    runnable: Arc<RunnableFlag>,
+}
+
+/// Squall fork: the waker a host's `LocalSet` registers while [`Rt::tick`]
+/// drives it. A local task scheduled from anywhere wakes the `LocalSet`
+/// through it, so "set" means a task may be runnable; it is cleared just
+/// before the `LocalSet` runs its queue.
+#[derive(Debug)]
+struct RunnableFlag {
+    set: AtomicBool,
+    /// The waker of the `block_on` future driving the `LocalSet`.
+    driver: Mutex<Option<Waker>>,
+}
+
+impl RunnableFlag {
+    /// A new runtime has its software to start: runnable.
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            set: AtomicBool::new(true),
+            driver: Mutex::new(None),
+        })
+    }
+}
+
+impl Wake for RunnableFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.set.store(true, Ordering::SeqCst);
+        if let Some(driver) = self.driver.lock().expect("runnable flag").as_ref() {
+            driver.wake_by_ref();
+        }
+    }
+}
+
+/// Squall fork: what a host's runtime has left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quiescence {
+    /// A task may be runnable now.
+    Busy,
+    /// No task is runnable; the earliest pending timer (a lower bound on
+    /// its deadline), if any.
+    Idle(Option<Instant>),
 }
 
 impl<'a> Rt<'a> {
@@ -84,6 +130,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            runnable: RunnableFlag::new(),
         }
     }
 
@@ -104,20 +151,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
-        }
-    }
-
-    pub(crate) fn no_software() -> Self {
-        let mut config = Config::default();
-        let (tokio, local) = init(&mut config);
-
-        Self {
-            kind: Kind::NoSoftware,
-            tokio,
-            local,
-            nodename: String::new().into(),
-            handle: None,
-            config,
+            runnable: RunnableFlag::new(),
         }
     }
 
@@ -161,13 +195,30 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
-        self.tokio.block_on(async {
-            self.local
-                .run_until(async {
-                    sleep(duration).await;
-                })
-                .await
+        let flag = self.runnable.clone();
+        let local = &self.local;
+        self.tokio.block_on(async move {
+            // Squall fork: `local.run_until(sleep(duration))`, in the same
+            // order (the sleep is polled first, then the local tasks run),
+            // with the `LocalSet` registering `flag`'s waker instead of
+            // block_on's, so that a task left runnable is seen between steps.
+            let mut sleep = pin!(sleep(duration));
+            let mut run = pin!(local.run_until(std::future::pending::<()>()));
+            let flag_waker = Waker::from(flag.clone());
+            std::future::poll_fn(|cx| {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                *flag.driver.lock().expect("runnable flag") = Some(cx.waker().clone());
+                flag.set.store(false, Ordering::SeqCst);
+                let mut flag_cx = Context::from_waker(&flag_waker);
+                let _ = run.as_mut().poll(&mut flag_cx);
+                Poll::Pending
+            })
+            .await
         });
+        // The driving future is gone: a later wake only sets the flag.
+        *self.runnable.driver.lock().expect("runnable flag") = None;
 
         // pull for software completion
         match &self.handle {
@@ -204,6 +255,8 @@ impl<'a> Rt<'a> {
         }
 
         self.cancel_tasks();
+        // Squall fork: the restarted software has to run.
+        self.runnable.set.store(true, Ordering::SeqCst);
 
         if let Kind::Host { software } = &self.kind {
             let handle = with(&self.tokio, &self.local, || {
@@ -211,6 +264,29 @@ impl<'a> Rt<'a> {
             });
             self.handle.replace(handle);
         };
+    }
+
+    /// Squall fork: after a [`Rt::tick`] that covered `ticks` idle steps,
+    /// keep the runtime's random draws where `ticks` ticks would have left
+    /// them: each tick enters the runtime once, and each entry draws the
+    /// seed of tokio's thread RNG.
+    pub(crate) fn skipped_idle_ticks(&self, ticks: u64) {
+        self.tokio.handle().skip_entry_seeds(ticks.saturating_sub(1));
+    }
+
+    /// Squall fork: whether a task of this host may be runnable and, if
+    /// none is, its earliest pending timer. Conservative: `Busy` may be
+    /// answered for a host with nothing to do, never `Idle` for one with
+    /// a task to run, and the timer is a lower bound.
+    pub(crate) fn quiescence(&self) -> Quiescence {
+        if self.runnable.set.load(Ordering::SeqCst) {
+            return Quiescence::Busy;
+        }
+        let handle = self.tokio.handle();
+        if runtime_has_queued_tasks(handle) {
+            return Quiescence::Busy;
+        }
+        Quiescence::Idle(handle.next_timer_deadline())
     }
 
     /// Cancel all tasks within the [`Rt`] by dropping the current tokio
@@ -227,6 +303,21 @@ impl<'a> Rt<'a> {
         _ = mem::replace(&mut self.tokio, tokio);
         drop(mem::replace(&mut self.local, local));
     }
+}
+
+/// Squall fork: whether tasks spawned on the runtime itself rather than the
+/// `LocalSet` (`tokio::spawn` from a host) wait in its queues. The local
+/// queue's depth is an unstable metric: without `--cfg tokio_unstable` the
+/// answer is always yes, and no idle time is skipped.
+#[cfg(tokio_unstable)]
+fn runtime_has_queued_tasks(handle: &tokio::runtime::Handle) -> bool {
+    let metrics = handle.metrics();
+    metrics.global_queue_depth() > 0 || metrics.worker_local_queue_depth(0) > 0
+}
+
+#[cfg(not(tokio_unstable))]
+fn runtime_has_queued_tasks(_: &tokio::runtime::Handle) -> bool {
+    true
 }
 
 fn init(config: &mut Config) -> (Runtime, LocalSet) {

@@ -463,9 +463,79 @@ impl<'a> Sim<'a> {
     ///
     /// Returns whether or not all clients have completed.
     pub fn step(&mut self) -> Result<bool> {
-        tracing::trace!(target: TRACING_TARGET, "step {}", self.steps);
+        self.step_by(self.config.tick)
+    }
 
+    /// Squall fork: how far the simulation can advance with nothing
+    /// happening, if at least two ticks: a whole number of ticks during
+    /// which no host has a task to run, no tokio timer fires, no message
+    /// becomes deliverable and no TCP timer is due. [`Sim::step_by`] of that
+    /// much (or less, in whole ticks) gives exactly the state, the random
+    /// draws and the observable behaviour of that many [`Sim::step`]s, at
+    /// the cost of one. `None` when something may happen within the next
+    /// two ticks; `Some(Duration::MAX)` when nothing is pending at all.
+    ///
+    /// Conservative: it may answer `None` for a world with nothing to do,
+    /// never a skip past an event. With `random_node_order` it always
+    /// answers `None` (every step draws a shuffle).
+    pub fn idle_for(&self) -> Option<Duration> {
+        if self.config.random_node_order {
+            return None;
+        }
+        let mut horizon = Duration::MAX;
+        // Hosts first: in a busy world one of them has a task to run, and
+        // the scan of the network is skipped.
+        for rt in self.rts.values().filter(|rt| rt.is_software_running()) {
+            match rt.quiescence() {
+                rt::Quiescence::Busy => return None,
+                rt::Quiescence::Idle(None) => {}
+                rt::Quiescence::Idle(Some(at)) => {
+                    horizon = horizon.min(at.saturating_duration_since(rt.now()));
+                }
+            }
+        }
+        let world = self.world.borrow();
+        let running = |ip: IpAddr| self.rts.get(&ip).is_some_and(Rt::is_software_running);
+        if world.topology.has_deliverable(running) {
+            return None;
+        }
+        if let Some(delivery) = world.topology.next_delivery_in() {
+            horizon = horizon.min(delivery);
+        }
+        if self.config.tcp_retransmission.is_some() {
+            if let Some(due) = world.next_tcp_deadline() {
+                horizon = horizon.min(due.saturating_sub(self.elapsed));
+            }
+        }
+        if horizon == Duration::MAX {
+            return Some(Duration::MAX);
+        }
+        // The most whole ticks that end strictly before the event: the step
+        // after the skip is an ordinary one, and it meets the event as the
+        // unskipped run would.
+        let tick = self.config.tick.as_nanos();
+        let ticks = horizon.as_nanos().saturating_sub(1) / tick;
+        if ticks < 2 {
+            return None;
+        }
+        let ticks = u32::try_from(ticks).unwrap_or(u32::MAX);
+        Some(self.config.tick.saturating_mul(ticks))
+    }
+
+    /// Squall fork: one step of `duration`, a whole number of ticks. Exact
+    /// (the same as that many [`Sim::step`]s) when `duration` is at most
+    /// what [`Sim::idle_for`] answered just before; the caller's to ensure.
+    ///
+    /// # Panics
+    ///
+    /// If `duration` is zero or not a whole number of ticks.
+    pub fn step_by(&mut self, duration: Duration) -> Result<bool> {
         let tick = self.config.tick;
+        assert!(
+            !duration.is_zero() && duration.as_nanos() % tick.as_nanos() == 0,
+            "step_by({duration:?}) must be a whole number of ticks of {tick:?}"
+        );
+        tracing::trace!(target: TRACING_TARGET, "step {} by {:?}", self.steps, duration);
         let mut is_finished = true;
 
         // Squall fork: the TCP retransmission clock for this step.
@@ -476,7 +546,7 @@ impl<'a> Sim<'a> {
         // Tick the networking, processing messages. This is done before
         // ticking any other runtime, as they might be waiting on network
         // IO. (It also might be waiting on something else, such as time.)
-        self.world.borrow_mut().topology.tick_by(tick);
+        self.world.borrow_mut().topology.tick_by(duration);
 
         // Tick each host runtimes with running software. If the software
         // completes, extract the result and return early if an error is
@@ -516,7 +586,10 @@ impl<'a> Sim<'a> {
                 world.current_host_mut().timer.now(rt.now());
             }
 
-            let is_software_finished = World::enter(&self.world, || rt.tick(tick))?;
+            let is_software_finished = World::enter(&self.world, || rt.tick(duration))?;
+            if duration > tick {
+                rt.skipped_idle_ticks((duration.as_nanos() / tick.as_nanos()) as u64);
+            }
 
             if rt.is_client() {
                 is_finished = is_finished && is_software_finished;
@@ -526,14 +599,14 @@ impl<'a> Sim<'a> {
             let mut world = self.world.borrow_mut();
             world.current = None;
 
-            world.tick(addr, tick);
+            world.tick(addr, duration);
         }
 
         // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up
         // with the rest of the simulation when they are restarted (bounced).
         for (&addr, _rt) in stopped {
             let mut world = self.world.borrow_mut();
-            world.tick(addr, tick);
+            world.tick(addr, duration);
             // Squall fork: a host that is down answers nothing, and what
             // reached it is lost rather than delivered once it restarts.
             if self.config.tcp_retransmission.is_some() {
@@ -541,8 +614,9 @@ impl<'a> Sim<'a> {
             }
         }
 
-        self.elapsed += tick;
-        self.steps += 1;
+        self.elapsed += duration;
+        // Squall fork: a step by several ticks counts as that many.
+        self.steps += (duration.as_nanos() / tick.as_nanos()) as usize;
 
         if self.elapsed > self.config.duration && !is_finished {
             return Err(format!(

@@ -298,7 +298,6 @@ impl World {
     /// Squall fork: the earliest TCP timer of any host (SYN and SYN-ACK
     /// retransmission, keepalive, data retransmission), in the simulation's
     /// elapsed time. A driver that skips idle steps must not skip past it.
-    #[allow(dead_code)]
     pub(crate) fn next_tcp_deadline(&self) -> Option<Duration> {
         self.hosts
             .values()
