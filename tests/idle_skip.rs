@@ -9,6 +9,8 @@
 //! here and compared; and the skipping must actually happen, or production
 //! length scripts would cost what they did before.
 
+use std::time::Duration;
+
 use squall_scenarios::{Script, library};
 use squall_sim::{RunOutput, run};
 
@@ -22,39 +24,80 @@ fn run_both_ways(script: &Script) -> (RunOutput, RunOutput) {
     (skipped, ticked)
 }
 
-#[test]
-fn every_builtin_script_runs_the_same_with_and_without_skipping() {
-    let names = library::names();
-    assert!(!names.is_empty(), "no built-in scripts");
-    for name in names {
-        let script = library::builtin(name).unwrap_or_else(|e| panic!("{e}"));
-        let (skipped, ticked) = run_both_ways(&script);
-        if let Some((line, ours, theirs)) = skipped.trace.first_divergence(&ticked.trace) {
-            panic!(
-                "{name}: traces differ (hashes {} vs {}), first at line {line}:\n  skipped: {ours}\n  ticked:  {theirs}\nreplay both: squall run {name} / squall run {name} --no-skip",
-                skipped.trace.hash(),
-                ticked.trace.hash(),
-            );
-        }
-        assert_eq!(skipped.trace.text(), ticked.trace.text(), "{name}");
-        assert_eq!(skipped.outcome, ticked.outcome, "{name}: outcomes differ");
-        assert_eq!(
-            skipped.capacity.samples, ticked.capacity.samples,
-            "{name}: a skipped stretch must count as the steps it covers"
-        );
-        assert_eq!(
-            skipped.steps.ticks, ticked.steps.ticks,
-            "{name}: both runs cover the same simulated ticks"
-        );
-        assert_eq!(
-            ticked.steps.steps, ticked.steps.ticks,
-            "{name}: without skipping, one step per tick"
-        );
-        assert!(
-            skipped.steps.steps <= ticked.steps.steps,
-            "{name}: skipping never adds steps"
+/// Runs `script` both ways and asserts the runs are the same.
+fn assert_same_both_ways(name: &str, script: &Script) {
+    let (skipped, ticked) = run_both_ways(script);
+    if let Some((line, ours, theirs)) = skipped.trace.first_divergence(&ticked.trace) {
+        panic!(
+            "{name}: traces differ (hashes {} vs {}), first at line {line}:\n  skipped: {ours}\n  ticked:  {theirs}\nreplay both: squall run {name} / squall run {name} --no-skip",
+            skipped.trace.hash(),
+            ticked.trace.hash(),
         );
     }
+    assert_eq!(skipped.trace.text(), ticked.trace.text(), "{name}");
+    assert_eq!(skipped.outcome, ticked.outcome, "{name}: outcomes differ");
+    assert_eq!(
+        skipped.capacity.samples, ticked.capacity.samples,
+        "{name}: a skipped stretch must count as the steps it covers"
+    );
+    assert_eq!(
+        skipped.steps.ticks, ticked.steps.ticks,
+        "{name}: both runs cover the same simulated ticks"
+    );
+    assert_eq!(
+        ticked.steps.steps, ticked.steps.ticks,
+        "{name}: without skipping, one step per tick"
+    );
+    assert!(
+        skipped.steps.steps <= ticked.steps.steps,
+        "{name}: skipping never adds steps"
+    );
+}
+
+/// Scripts longer than this (the production-settings ones, hours long)
+/// cost a minute or more tick by tick in a debug build: they run in a test
+/// of their own, in parallel.
+const LONG: Duration = Duration::from_secs(600);
+
+/// The built-in scripts, loaded, split into short and long.
+fn builtins() -> (Vec<(&'static str, Script)>, Vec<(&'static str, Script)>) {
+    let names = library::names();
+    assert!(!names.is_empty(), "no built-in scripts");
+    names
+        .into_iter()
+        .map(|name| {
+            (
+                name,
+                library::builtin(name).unwrap_or_else(|e| panic!("{e}")),
+            )
+        })
+        .partition(|(_, script)| script.duration <= LONG)
+}
+
+#[test]
+fn every_short_builtin_script_runs_the_same_with_and_without_skipping() {
+    let (short, _) = builtins();
+    assert!(
+        short.len() >= 10,
+        "expected the fault library, got {}",
+        short.len()
+    );
+    for (name, script) in &short {
+        assert_same_both_ways(name, script);
+    }
+}
+
+/// The production-settings scripts: tick by tick they are millions of
+/// steps, which is why skipping exists; each runs on a thread of its own.
+#[test]
+fn every_long_builtin_script_runs_the_same_with_and_without_skipping() {
+    let (_, long) = builtins();
+    assert!(!long.is_empty(), "expected production-length scripts");
+    std::thread::scope(|scope| {
+        for (name, script) in &long {
+            scope.spawn(move || assert_same_both_ways(name, script));
+        }
+    });
 }
 
 /// nat-keepalive-holds is 600 simulated seconds of an RPC every 10 s and

@@ -139,6 +139,24 @@ pub struct PoolOverrides {
     pub shutdown_grace: Option<Duration>,
     /// `None`: the run's seed, so `--seed` also varies the pool's choices.
     pub rng_seed: Option<u64>,
+    /// Replace each connection after it has been ready this long (the
+    /// pool's client-side max age; unset by default).
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
+    pub max_connection_age: Option<Duration>,
+    /// Each connection's age limit scaled by a factor drawn from
+    /// `1 ± this`, in [0, 1).
+    pub max_connection_age_jitter: Option<f64>,
+    /// How long a connection past its age may drain its RPCs.
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
+    pub max_connection_age_grace: Option<Duration>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub keepalive: KeepaliveOverrides,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -366,6 +384,16 @@ impl PoolOverrides {
         set(&mut config.default_rpc_timeout, self.default_rpc_timeout);
         set(&mut config.shutdown_grace, self.shutdown_grace);
         config.rng_seed = self.rng_seed.unwrap_or(seed);
+        if let Some(age) = self.max_connection_age {
+            config.max_connection_age = Some(age);
+        }
+        if let Some(jitter) = self.max_connection_age_jitter {
+            config.max_connection_age_jitter = jitter;
+        }
+        set(
+            &mut config.max_connection_age_grace,
+            self.max_connection_age_grace,
+        );
         let keepalive = &mut config.keepalive;
         set(&mut keepalive.interval, self.keepalive.interval);
         set(&mut keepalive.timeout, self.keepalive.timeout);

@@ -843,12 +843,19 @@ impl CoreGuard<'_> {
                         return (core, None);
                     }
 
-                    core.tick();
-
+                    // Squall fork: the tick counts the turns that take a
+                    // task, not every turn: a turn that finds none and parks
+                    // leaves it as it was, so how often an idle runtime
+                    // parks (once per simulated tick, or once over a skipped
+                    // idle stretch) cannot change which queue a later turn
+                    // looks at first.
                     let entry = core.next_task(handle);
 
                     let task = match entry {
-                        Some(entry) => entry,
+                        Some(entry) => {
+                            core.tick();
+                            entry
+                        }
                         None => {
                             core.metrics.end_processing_scheduled_tasks();
 
