@@ -126,7 +126,12 @@ fn commit_env() -> BTreeMap<String, String> {
 
 /// Runs the sweep; exit 0 iff no case failed.
 pub fn run(args: &SweepArgs) -> ExitCode {
-    let (shard, source) = match shard::resolve(args.shard, &shard::shard_env()) {
+    // One case by seed belongs to no shard: the environment's is not read.
+    let resolved = match (args.case, args.shard) {
+        (Some(_), shard) => Ok((shard.unwrap_or(Shard::ALL), ShardSource::Flag)),
+        (None, flag) => shard::resolve(flag, &shard::shard_env()),
+    };
+    let (shard, source) = match resolved {
         Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("error: {e}");

@@ -407,7 +407,9 @@ pub fn run_one(config: &SweepConfig, case_seed: u64, check_determinism: bool) ->
         return CaseOutcome { run, failure: None };
     }
     let started = Instant::now();
-    let shrunk = shrink(tree, &name, &run);
+    let shrunk = shrink(tree, &run, &mut |candidate, twice| {
+        run_checked(candidate, &name, twice)
+    });
     let failure = write_failure(
         config,
         case_seed,
@@ -433,7 +435,12 @@ struct Shrunk {
 /// same bug, not another one met on the way): proptest's value trees
 /// first, then delta debugging over the faults ([`ddmin`]) and single
 /// simplifications ([`simplify::steps`]) until none still fails.
-fn shrink(mut tree: impl ValueTree<Value = CaseSpec>, name: &str, run: &CaseRun) -> Shrunk {
+/// `run(case, twice)` runs a candidate (twice: and compares the traces).
+fn shrink(
+    mut tree: impl ValueTree<Value = CaseSpec>,
+    run: &CaseRun,
+    run_candidate: &mut dyn FnMut(&CaseSpec, bool) -> CaseRun,
+) -> Shrunk {
     let target = run.failed[0].name;
     // A determinism failure only shows when the case runs twice.
     let twice = target == "deterministic";
@@ -457,7 +464,7 @@ fn shrink(mut tree: impl ValueTree<Value = CaseSpec>, name: &str, run: &CaseRun)
         }
         best.runs += 1;
         let candidate = tree.current();
-        let attempt = run_checked(&candidate, name, twice);
+        let attempt = run_candidate(&candidate, twice);
         last_failed = attempt.failed.iter().any(|i| i.name == target);
         if last_failed {
             best.case = candidate;
@@ -470,7 +477,7 @@ fn shrink(mut tree: impl ValueTree<Value = CaseSpec>, name: &str, run: &CaseRun)
     let mut budget = Budget::new(MAX_DELTA_RUNS);
     let mut last: Option<(CaseSpec, CaseRun)> = None;
     let mut fails = |candidate: &CaseSpec| {
-        let attempt = run_checked(candidate, name, twice);
+        let attempt = run_candidate(candidate, twice);
         let failed = attempt.failed.iter().any(|i| i.name == target);
         if failed {
             last = Some((candidate.clone(), attempt));
@@ -567,4 +574,78 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
     std::fs::write(path, text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prop::cases::FaultKind;
+
+    /// A stand-in for the simulator: "fake_bug" needs a keepalive interval
+    /// of at least 2 s and a black hole held at least 2 s; with no fault
+    /// at all, another invariant fails instead.
+    fn fake_run(case: &CaseSpec) -> CaseRun {
+        let mut failed = Vec::new();
+        let bug = case.pool.keepalive_interval_ms >= 2_000
+            && case
+                .faults
+                .iter()
+                .any(|f| f.kind == FaultKind::BlackHole && f.hold_ms >= 2_000);
+        if bug {
+            failed.push(Invariant {
+                name: "fake_bug",
+                ok: false,
+                detail: String::new(),
+            });
+        }
+        if case.faults.is_empty() {
+            failed.push(Invariant {
+                name: "other_bug",
+                ok: false,
+                detail: String::new(),
+            });
+        }
+        CaseRun {
+            report: None,
+            failed,
+            probes: Vec::new(),
+        }
+    }
+
+    /// Both passes together: the shrunk case keeps only what the failure
+    /// needs, each knob at its simplest, and never trades the failure
+    /// for another one (here: dropping every fault "fails" too, but with
+    /// a different invariant). Runs stay within the two budgets.
+    #[test]
+    fn shrinking_keeps_the_same_failure_and_ends_one_minimal() {
+        let options = GenOptions::all_faults();
+        let mut shrunk_any = 0;
+        for seed in 0..400 {
+            let tree = case_tree(&options, seed).unwrap();
+            let first = fake_run(&tree.current());
+            if first.failed.first().is_none_or(|i| i.name != "fake_bug") {
+                continue;
+            }
+            shrunk_any += 1;
+            let mut runs = 0;
+            let shrunk = shrink(tree, &first, &mut |case, _| {
+                runs += 1;
+                fake_run(case)
+            });
+            assert_eq!(shrunk.runs, runs);
+            assert!(runs <= MAX_SHRINK_RUNS + MAX_DELTA_RUNS);
+            assert_eq!(shrunk.failed[0].name, "fake_bug");
+            assert_eq!(shrunk.case.faults.len(), 1, "{:?}", shrunk.case);
+            assert_eq!(shrunk.case.faults[0].hold_ms, 2_000);
+            assert_eq!(shrunk.case.pool.keepalive_interval_ms, 2_000);
+            assert_eq!(shrunk.case.servers, 1);
+            for step in simplify::steps(&shrunk.case) {
+                assert!(
+                    !fake_run(&step).failed.iter().any(|i| i.name == "fake_bug"),
+                    "not 1-minimal: {step:?}"
+                );
+            }
+        }
+        assert!(shrunk_any > 0, "no generated case had the fake bug");
+    }
 }
