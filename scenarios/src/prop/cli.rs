@@ -272,6 +272,7 @@ fn sweep_parallel(
         worker_args.extend(["--commit".into(), commit.into()]);
     }
     let reports = jobs::run_workers(jobs::Plan {
+        exe: std::env::current_exe().map_err(jobs::JobsError::Exe)?,
         args: worker_args,
         expected,
         silence_max: Duration::from_secs(args.worker_silence_max.max(1)),

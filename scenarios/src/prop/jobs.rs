@@ -238,6 +238,8 @@ pub fn drain(
 
 /// How to start the workers.
 pub struct Plan {
+    /// The worker executable: squall itself (`std::env::current_exe`).
+    pub exe: PathBuf,
     /// `squall sweep` arguments shared by every worker (`--worker w/N` is
     /// added per worker).
     pub args: Vec<OsString>,
@@ -249,13 +251,13 @@ pub struct Plan {
 /// Starts the workers, collects their reports in case order, and reaps
 /// them all, whatever happens.
 pub fn run_workers(plan: Plan) -> Result<Vec<CaseReport>, JobsError> {
-    let exe: PathBuf = std::env::current_exe().map_err(JobsError::Exe)?;
+    let exe = &plan.exe;
     let workers = plan.expected.len();
     let (tx, rx) = channel();
     let mut children: Vec<Child> = Vec::with_capacity(workers);
     let mut result = Ok(());
     for worker in 0..workers {
-        let spawned = Command::new(&exe)
+        let spawned = Command::new(exe)
             .args(&plan.args)
             .arg("--worker")
             .arg(format!("{worker}/{workers}"))
@@ -433,6 +435,39 @@ mod tests {
         }
         let unknown = report(0).replace("breaker_opened", "no_such_probe");
         assert!(c.line(0, &unknown).is_err());
+    }
+
+    /// Real processes (`sh` standing in for squall): reports from two
+    /// workers are merged; a worker that exits early is `Died`; one that
+    /// never reports is `Stalled` and killed (the call returns although
+    /// the "worker" would sleep for a minute).
+    #[test]
+    fn run_workers_reports_death_and_silence_of_real_processes() {
+        let plan = |scripts: &[&str], expected: Vec<Vec<u64>>| Plan {
+            exe: "/bin/sh".into(),
+            // `sh -c SCRIPT` takes `--worker w/N` as $0 and $1.
+            args: vec!["-c".into(), scripts.join("; ").into()],
+            expected,
+            silence_max: Duration::from_millis(300),
+        };
+        let two = format!(
+            "case $1 in 0/2) echo '{}';; 1/2) echo '{}';; esac",
+            report(0),
+            report(1)
+        );
+        let reports = run_workers(plan(&[&two], vec![vec![0], vec![1]])).unwrap();
+        assert_eq!(reports.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1]);
+
+        let dies = format!("echo '{}'", report(0));
+        let err = run_workers(plan(&[&dies, "exit 3"], vec![vec![0, 1]])).unwrap_err();
+        assert!(
+            matches!(&err, JobsError::Died { worker: 0, received: 1, expected: 2, status }
+                if status.contains('3')),
+            "{err}"
+        );
+
+        let err = run_workers(plan(&["exec sleep 60"], vec![vec![0]])).unwrap_err();
+        assert!(matches!(err, JobsError::Stalled { .. }), "{err}");
     }
 
     /// drain ends on its own: when every worker has ended, and with
