@@ -51,8 +51,9 @@ bench-callgrind:
     bash pool/benches/callgrind.sh
 
 # A property sweep (release): N random fault scripts of SUITE (faults or
-# admission), every invariant checked, failures shrunk and written to
-# target/squall/failures/. Summary: cases, failures, probes, cases/s.
+# admission) in one worker process per core (`--jobs N` to change), every
+# invariant checked, failures shrunk and written to target/squall/failures/.
+# Summary: cases, failures, probes, cases/s.
 sweep N="1000" SUITE="faults" *ARGS="":
     cargo run --release -p squall-scenarios -- sweep --suite {{SUITE}} --cases {{N}} {{ARGS}}
 

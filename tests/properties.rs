@@ -48,6 +48,7 @@ fn config(suite: Suite) -> SweepConfig {
         determinism_every: Some(DETERMINISM_EVERY),
         failures_dir: PathBuf::from("target/squall/failures"),
         rerun_command: suite.rerun_command(),
+        commit: env::var("SQUALL_COMMIT").ok(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! - `squall check <SCRIPT>...`
 //! - `squall list`
 //! - `squall replay <FILE> [--html FILE]`
-//! - `squall sweep [--suite faults|admission] [--cases N] [--seed S] [--shard k/n] [--case SEED]`
+//! - `squall sweep [--suite faults|admission] [--cases N] [--seed S] [--shard k/n] [--jobs N] [--commit REV] [--case SEED]`
 //! - `squall serve --addr 127.0.0.1:PORT` (real TCP, loopback only)
 //! - `squall load --target URL --client pool|channel|channels:N ...`
 //! - `squall bench-net` (the pool against tonic, one command)
