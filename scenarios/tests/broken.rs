@@ -9,7 +9,7 @@
 //! empty directory fails the harness (datatest-stable finds no case and
 //! panics).
 
-use std::path::Path;
+use std::{fs, path::Path};
 
 use squall_scenarios::{Script, script::LoadError};
 
@@ -22,6 +22,18 @@ fn broken_script(path: &Path) -> datatest_stable::Result<()> {
         .expect("a name")
         .to_string_lossy()
         .into_owned();
+    // A folder missing most of its fixtures (a partial checkout) would
+    // still pass case by case.
+    let fixtures = fs::read_dir(path.parent().expect("in a folder"))?
+        .filter(|entry| {
+            let path = entry.as_ref().expect("readable entry").path();
+            path.extension().is_some_and(|e| e == "toml")
+        })
+        .count();
+    assert!(
+        fixtures >= 10,
+        "fixtures missing: {fixtures} in tests/broken"
+    );
     let errors = match Script::load(path) {
         Ok(_) => panic!("{name}: accepted a broken script"),
         Err(LoadError::Invalid(errors)) => errors,
