@@ -155,7 +155,7 @@ fn list_names_every_builtin_with_its_description() {
     let text = stdout(&output);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("black-hole ") && l.contains("black-holed from t=5s")),
+            .any(|l| l.starts_with("black-hole ") && l.contains("black-holed from t=5.05s")),
         "{text}"
     );
 }
