@@ -24,7 +24,7 @@ use crate::{error::PoolError, shared::Shared};
 type Pending = Pin<Box<dyn Future<Output = Result<Response<PoolBody>, Status>> + Send>>;
 
 /// The future returned by [`Pool`](crate::Pool)'s and
-/// [`Lease`](crate::Lease)'s `call`.
+/// [`Lease`]'s `call`.
 pub struct ResponseFuture {
     inner: Pending,
 }
