@@ -8,16 +8,12 @@
 //! - `SQUALL_SWEEP_SEED=S`: sweep other cases than CI's (default 0).
 //! - `SQUALL_SHARD=k/n`: run only shard `k` of `n` (for CI matrices).
 //!
-//! Every file in `tests/regressions/` is a case that once failed; it runs
-//! first, as an ordinary script, and must pass.
+//! The cases that once failed, kept in `tests/regressions/`, are tests of
+//! their own in `tests/regressions.rs`.
 
-use std::{env, fs, path::PathBuf};
+use std::{env, path::PathBuf};
 
-use squall_scenarios::{
-    Script,
-    prop::{Shard, SweepConfig, cli::Suite, run_one, sweep},
-    run_script,
-};
+use squall_scenarios::prop::{Shard, SweepConfig, cli::Suite, run_one, sweep};
 
 /// Cases per suite in a plain `cargo test` (and CI): enough to reach
 /// every fault kind many times, small enough for CI's time budget.
@@ -80,25 +76,4 @@ fn faults() {
 #[test]
 fn admission() {
     run_suite(Suite::Admission);
-}
-
-/// Cases that once failed, shrunk, kept so the bug stays fixed.
-#[test]
-fn regressions() {
-    let mut files: Vec<PathBuf> = fs::read_dir("tests/regressions")
-        .expect("tests/regressions exists")
-        .map(|entry| entry.expect("readable").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    for file in files {
-        let script = Script::load(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let report = run_script(&script, script.default_seed());
-        assert!(
-            report.passed(),
-            "{} fails again:\n{}",
-            file.display(),
-            report.verdict()
-        );
-    }
 }

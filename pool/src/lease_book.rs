@@ -3,7 +3,7 @@
 //! naming the line of code that took it).
 //!
 //! Below the RPC path: the pool's lifecycle owns the book (shutdown reports
-//! leases left), `lease.rs` writes to it when a lease is taken and dropped.
+//! leases left), `rpc/lease.rs` writes to it when a lease is taken and dropped.
 
 use std::{collections::BTreeMap, panic::Location, pin::pin, sync::Arc, time::Duration};
 

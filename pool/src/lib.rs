@@ -27,8 +27,14 @@
 //! # Layout
 //! - [`pool`](Pool): building a pool, handles, its `tower::Service`,
 //!   shutdown.
-//! - `service`: the RPC path (admission, pick, attempt, transparent resend,
-//!   the policy retry loop), deadlines.
+//! - `rpc`: the RPC pipeline, read in order in `rpc/mod.rs`: the RPC's
+//!   context (its deadline, [`deadline`]: `grpc-timeout`; whether it waits
+//!   for ready, [`WaitForReady`]), admission, the policy retry loop, the
+//!   pick (or the wait for a connection, room, or a waking pool), the
+//!   transparent resend, one attempt, and the response body ([`PoolBody`],
+//!   which holds the in-flight count, the permit and the breaker's record
+//!   until the caller is done); [`lease`]: pinning one connection, with a
+//!   pipeline of its own; the `tower::Service` glue ([`ResponseFuture`]).
 //! - `shared`: what every handle and task shares, in eight parts (config,
 //!   endpoints, connector, events, policies, lifecycle, routing: the ready
 //!   set and the RNG, tracker: slot statuses and connectivity); adaptors
@@ -43,9 +49,6 @@
 //!   that dials, serves and redials it (its loop a state machine too, with
 //!   gRPC's reconnect backoff), and its retirement at max age.
 //! - [`status`]: connectivity states (gRPC semantics) and the stats snapshot.
-//! - [`lease`]: pinning one connection.
-//! - `wait_for_ready`: [`WaitForReady`], and waiting for a connection
-//!   instead of failing fast.
 //! - `idle`: the idle timeout (gRPC channel idleness).
 //! - `endpoints`: the endpoint set, changed at runtime by
 //!   [`Pool::add_endpoint`] and [`Pool::remove_endpoint`].
@@ -63,7 +66,7 @@
 //! - [`connector`]: where byte streams come from ([`TcpConnector`] for real TCP);
 //!   [`socket`]: the socket options the pool asks every connector to set.
 //! - `executor`: hyper's tasks, tracked so shutdown can wait for them.
-//! - `body`, `inflight`: response bodies and the in-flight count they hold.
+//! - `inflight`: the in-flight count per connection, released by `Drop`.
 //! - [`error`]: typed errors and their gRPC status codes.
 //! - `policy`: every policy as a synchronous core plus an adaptor on a
 //!   narrow handle: [`limit`], [`breaker`] (the limiter's and circuit
@@ -73,13 +76,11 @@
 //!   outlier ejection of endpoints that keep failing), [`health`] (active
 //!   `grpc.health.v1` checks of every endpoint). Public at the crate root.
 
-mod body;
 mod code;
 pub mod config;
 mod config_error;
 mod conn;
 pub mod connector;
-pub mod deadline;
 pub mod endpoint;
 mod endpoints;
 pub mod error;
@@ -90,22 +91,19 @@ mod ids;
 mod inflight;
 mod lifecycle;
 pub use inflight::PROVISIONAL_PEER_LIMIT;
-pub mod lease;
 mod lease_book;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod policy;
 mod pool;
 mod route;
-mod service;
+mod rpc;
 mod shared;
 pub mod socket;
 pub mod status;
 mod wait;
-mod wait_for_ready;
 mod wire;
 
-pub use body::PoolBody;
 pub use code::GrpcCode;
 pub use config::{BackoffConfig, KeepaliveConfig, PoolConfig};
 pub use config_error::ConfigError;
@@ -117,16 +115,17 @@ pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnEvent, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
 pub use ids::{ConnId, RoutedTo};
-pub use lease::{Lease, LeaseId};
 pub use outlier::{OutlierChange, OutlierConfig};
 pub use policy::{breaker, health, limit, outlier, retry};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
-pub use service::ResponseFuture;
+// `squall_pool::deadline` and `squall_pool::lease` are public paths; the
+// modules live in the RPC pipeline (`rpc/`).
+pub use rpc::lease::{Lease, LeaseId};
+pub use rpc::{PoolBody, ResponseFuture, WaitForReady, deadline, lease};
 pub use socket::{SocketOptions, TcpKeepalive};
 pub use status::{
     ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,
     SlotStats,
 };
-pub use wait_for_ready::WaitForReady;
 pub use wire::GoawayCode;

@@ -13,7 +13,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::{
-    body::PoolBody,
     config::PoolConfig,
     config_error::ConfigError,
     conn::Slot,
@@ -23,7 +22,6 @@ use crate::{
     error::BuildError,
     error::PoolError,
     event::{EventSink, Events},
-    lease::Lease,
     lease_book::watch_leases,
     policy::Policies,
     policy::breaker::Breakers,
@@ -31,7 +29,7 @@ use crate::{
     policy::limit::{LimitGate, Limiter},
     policy::outlier::{Outliers, return_ejected},
     policy::retry::RetryPolicy,
-    service::{self, ResponseFuture},
+    rpc::{self, PoolBody, ResponseFuture, lease::Lease},
     shared::Shared,
     socket::SocketOptions,
     status::{ConnLoad, Connectivity, PoolStats},
@@ -226,13 +224,9 @@ impl tower::Service<Request<Body>> for Pool {
         Poll::Ready(Ok(()))
     }
 
+    /// One RPC through the pipeline (`rpc/`).
     fn call(&mut self, request: Request<Body>) -> ResponseFuture {
-        let shared = Arc::clone(self.shared());
-        ResponseFuture::new(async move {
-            service::send(&shared, request)
-                .await
-                .map_err(PoolError::into_status)
-        })
+        rpc::call(Arc::clone(self.shared()), request)
     }
 }
 

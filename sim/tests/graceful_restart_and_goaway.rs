@@ -3,10 +3,11 @@
 //!
 //! Users rely on the pool replacing every GOAWAY'd connection without
 //! waiting for keepalive, routing around a server that is down for a
-//! restart, and coming back when it listens again. The pool does not yet
-//! retry refused streams; these tests record how many RPCs fail (none, in
-//! these worlds, because hyper's two-phase GOAWAY lets in-flight streams
-//! finish).
+//! restart, and coming back when it listens again. These tests record how
+//! many RPCs fail: none when the server drains in time (hyper's two-phase
+//! GOAWAY lets in-flight streams finish, and the pool resends a stream
+//! above the last-stream-id, never processed, on another connection), and
+//! only those it cuts off when it does not.
 
 mod common;
 

@@ -6,7 +6,7 @@
 //! the ready set the moment the frame is read (before h2 has even parsed
 //! it), while the slot dials the replacement. Streams above the GOAWAY's
 //! last-stream-id were never processed; h2 fails them and the RPC path
-//! resends them elsewhere (`service/`). A "too_many_pings" GOAWAY also
+//! resends them elsewhere (`rpc/resend.rs`). A "too_many_pings" GOAWAY also
 //! doubles the endpoint's keepalive interval, as grpc-go does.
 //!
 //! From the moment a GOAWAY is read until the slot's replacement dial

@@ -40,7 +40,8 @@ pub(crate) struct Slot {
     // stops counting a replacement, then releases a retiring connection,
     // before anything else it holds goes.
     /// Held while dialling the replacement of a connection sent away:
-    /// fail-fast RPCs wait for it (`Shared::is_replacing`).
+    /// fail-fast RPCs wait for it (`Replacements::any`, which the RPC
+    /// path's wait asks through `Shared`'s tracker).
     replacing: Option<Replacing>,
     /// The previous connection, retiring for its age: told when its
     /// replacement is ready, so it keeps serving until then.

@@ -1,7 +1,7 @@
 //! The lifecycle of one connection, as an explicit state machine.
 //!
 //! ```text
-//!                 handshake done     drain (shutdown, max age, idle)
+//!                 handshake done           drain (a DrainCause)
 //!   Connecting ─────────────────▶ Ready ─────────────────▶ Draining
 //!        │                          │                          │
 //!        │ connect failed/timeout   │ keepalive timeout,       │ streams done,
@@ -9,6 +9,11 @@
 //!        ▼                          ▼                          ▼
 //!      Closed ◀──────────────────────────────────────────────────
 //! ```
+//!
+//! A connection drains for one of [`DrainCause`]'s reasons: shutdown, max
+//! age, idle, its endpoint removed, scale down, a GOAWAY from the server,
+//! or its stream ids used up. It closes with a [`CloseCause`]; one that
+//! drained for a reason other than shutdown closes as `Retired(cause)`.
 //!
 //! `Closed` is terminal: a reconnect is a new connection with a new id.
 //! Transitions are methods named after the event that causes them; an event

@@ -9,7 +9,7 @@
 //! - [`breaker`]: one circuit breaker per endpoint; `breaker::call` the
 //!   record each routed RPC carries.
 //! - [`retry`]: the retry policy for idempotent calls and its budget; the
-//!   loop that applies it is the RPC path's (`service/retry.rs`).
+//!   loop that applies it is the RPC path's (`rpc/retry.rs`).
 //! - [`outlier`]: passive ejection of endpoints that keep failing.
 //! - [`health`]: active `grpc.health.v1` checks of every endpoint, through
 //!   the `health::Probes` handle.

@@ -1,7 +1,7 @@
 //! Saturation: whether every open connection is full, and whether it will
 //! stay full until an RPC ends or only until a server says its limit.
 //!
-//! An RPC that finds no room waits (`wait_for_ready.rs`) rather than
+//! An RPC that finds no room waits (`rpc/wait_for_ready.rs`) rather than
 //! letting h2 queue it; when the fullness is settled it also asks for an
 //! extra connection (`scale`). A connection full only at the provisional
 //! limit assumed before its server's first SETTINGS must not trigger that:

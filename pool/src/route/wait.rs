@@ -1,6 +1,6 @@
 //! Waiting for room: whether an RPC whose pick chose nothing may look
 //! again later (until its deadline) rather than fail now. A pure rule; the
-//! wait itself, on the ready set's change signal, is `wait_for_ready.rs`.
+//! wait itself, on the ready set's change signal, is `rpc/wait_for_ready.rs`.
 
 use super::{error::RouteError, saturation::Saturated};
 

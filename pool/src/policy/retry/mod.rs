@@ -7,7 +7,7 @@
 //!
 //! A pure core: `RetryPolicy` answers which code is retried, how long to
 //! wait and whether the budget allows another attempt. The loop that asks
-//! it, attempt by attempt, is the RPC path's (`service/retry.rs`).
+//! it, attempt by attempt, is the RPC path's (`rpc/retry.rs`).
 
 mod backoff;
 mod budget;

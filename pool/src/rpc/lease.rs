@@ -1,7 +1,9 @@
 //! Leases: one connection pinned for a caller (a long stream, or calls that
-//! must share a connection), and the watcher that reports a lease held
-//! longer than `lease_leak_threshold`, with the line of code that took it
-//! (its book of leases held is `lease_book.rs`, below the RPC path).
+//! must share a connection), and a lease's own short pipeline: the RPC's
+//! context and admission as for any RPC, a wait for room on its one
+//! connection, one attempt. The book of leases held (and the watcher that
+//! reports a lease held longer than `lease_leak_threshold`, with the line
+//! of code that took it) is `lease_book.rs`, below the RPC path.
 //!
 //! A lease never fails over: if its connection leaves `Ready`, calls on it
 //! fail with UNAVAILABLE (`PoolError::LeaseLost`) and the caller takes a new
@@ -9,22 +11,21 @@
 //! capacity with every other RPC: a call that finds the connection full
 //! waits for room, until its deadline.
 
-use std::{
-    panic::Location,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{panic::Location, sync::Arc};
 
 use http::{Request, Response};
 use tokio::time::{Instant, timeout_at};
-use tonic::{Status, body::Body};
+use tonic::body::Body;
 
-use crate::{
+use super::{
+    Rpc, admit,
+    attempt::{Attempt, attempt},
     body::PoolBody,
+};
+use crate::{
     endpoint::EndpointId,
     error::PoolError,
     ids::ConnId,
-    service::{Attempt, ResponseFuture, admit, attempt, deadline_of},
     shared::{Routed, Shared},
 };
 
@@ -69,6 +70,11 @@ impl Lease {
     pub fn endpoint(&self) -> EndpointId {
         self.endpoint
     }
+
+    /// The pool, for the lease's `tower::Service` (`service.rs`).
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
 }
 
 impl Drop for Lease {
@@ -77,52 +83,32 @@ impl Drop for Lease {
     }
 }
 
-impl tower::Service<Request<Body>> for Lease {
-    type Response = Response<PoolBody>;
-    type Error = Status;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
-        let shared = Arc::clone(&self.shared);
-        let (conn, endpoint) = (self.conn, self.endpoint);
-        ResponseFuture::new(async move {
-            send_pinned(&shared, conn, endpoint, request)
-                .await
-                .map_err(PoolError::into_status)
-        })
-    }
-}
-
-/// One RPC on the leased connection: the same path as the pool's, without
-/// picking and without failing over.
-async fn send_pinned(
+/// One RPC on the leased connection: the same pipeline as the pool's,
+/// without picking and without failing over.
+pub(super) async fn send(
     shared: &Shared,
     conn: ConnId,
     endpoint: EndpointId,
     request: Request<Body>,
 ) -> Result<Response<PoolBody>, PoolError> {
-    let deadline = deadline_of(shared, &request);
-    let limit = admit(shared, deadline).await?;
-    let routed = pinned_with_room(shared, conn, endpoint, deadline).await?;
-    match attempt(shared, routed, request, limit, deadline).await {
+    let rpc = Rpc::new(shared, &request);
+    let limit = admit::admit(&rpc).await?;
+    let routed = pinned_with_room(&rpc, conn, endpoint).await?;
+    match attempt(&rpc, routed, request, limit).await {
         Attempt::Done(result) => result,
         // A lease pins one connection: there is nowhere else to go.
         Attempt::Unsent { error, .. } | Attempt::Refused { error, .. } => Err(error),
     }
 }
 
-/// Routes a call to the leased connection, waiting (until `deadline`) while
-/// it is at its capacity.
+/// Routes a call to the leased connection, waiting (until the RPC's
+/// deadline) while it is at its capacity.
 async fn pinned_with_room(
-    shared: &Shared,
+    rpc: &Rpc<'_>,
     conn: ConnId,
     endpoint: EndpointId,
-    deadline: Instant,
 ) -> Result<Routed, PoolError> {
+    let shared = rpc.shared;
     let mut changes = shared.watch_ready_changes();
     loop {
         // Marked seen before looking, so room freed in between wakes the wait.
@@ -133,7 +119,7 @@ async fn pinned_with_room(
         if shared.is_shutting_down() {
             return Err(PoolError::Shutdown);
         }
-        match timeout_at(deadline, changes.changed()).await {
+        match timeout_at(rpc.deadline, changes.changed()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(PoolError::Shutdown),
             Err(_elapsed) => return Err(PoolError::NoConnectionBeforeDeadline),

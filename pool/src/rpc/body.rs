@@ -1,7 +1,8 @@
-//! `PoolBody`: the response body handed to callers. It carries the RPC's
-//! [`CallGuards`] (in-flight count, limiter permit, breaker record) until the
-//! caller is done with it, and reports the call's gRPC status to the breaker
-//! when the trailers arrive.
+//! `PoolBody`: the response body handed to callers, where the pipeline
+//! ends. It carries the RPC's [`CallGuards`] (in-flight count, limiter
+//! permit, the breaker's and outlier detector's records) until the caller
+//! is done with it, and reports the call's gRPC status to both when the
+//! trailers arrive.
 
 use std::{
     pin::Pin,

@@ -1,13 +1,13 @@
-//! The retry loop of one idempotent RPC: send, judge the outcome, wait the
-//! backoff, send again elsewhere, all within the RPC's deadline and the
-//! pool's retry budget.
+//! The policy retry: the loop of one idempotent RPC under the pool's retry
+//! policy. Send, judge the outcome, wait the backoff, send again
+//! elsewhere, all within the RPC's deadline and the pool's retry budget.
 //!
 //! An outcome is retried when the server answered with a retryable code
 //! before sending any response data (a trailers-only response: once data
 //! has reached the caller the call is committed, as in gRPC), or when the
 //! connection failed after the request was sent (UNAVAILABLE). Requests
-//! that never left the client are the transparent retries of
-//! `service::send_on`, inside each attempt; they spend no budget.
+//! that never left the client are the transparent resends of `resend.rs`,
+//! inside each attempt; they spend no budget.
 //!
 //! The policy itself (codes, backoff, budget) is `policy::retry`'s pure
 //! core; this is the loop on the RPC path that asks it.
@@ -16,9 +16,12 @@ use http::{HeaderMap, HeaderName, Request, Response};
 use tokio::time::{Instant, sleep};
 use tonic::body::Body;
 
-use super::{Outgoing, send_on};
-use crate::{
+use super::{
+    Rpc,
     body::PoolBody,
+    resend::{self, Outgoing},
+};
+use crate::{
     code::GrpcCode,
     error::PoolError,
     event::{EventKind, PoolEvent},
@@ -30,58 +33,47 @@ use crate::{
             replay::{Captured, Replayable},
         },
     },
-    shared::Shared,
-    wait_for_ready,
 };
 
 /// Sends an idempotent RPC under `policy`. `limit` is the RPC's limiter
 /// permit, held across every attempt and then by the response body.
 pub(crate) async fn send(
-    shared: &Shared,
+    rpc: &Rpc<'_>,
     policy: &RetryPolicy,
     request: Request<Body>,
     limit: Option<LimitPermit>,
-    deadline: Instant,
-    wait_for_ready: bool,
 ) -> Result<Response<PoolBody>, PoolError> {
     policy.deposit();
     let replay = match Replayable::capture(request, policy.max_buffered_body()) {
         Captured::Replayable(replay) => replay,
         Captured::Once(once) => {
-            let routed = wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?;
-            let outgoing = Outgoing::Once(once);
-            return send_on(shared, routed, outgoing, limit, deadline, wait_for_ready).await;
+            let routed = rpc.pick(&[]).await?;
+            return resend::send(rpc, routed, Outgoing::Once(once), limit).await;
         }
     };
     // Where earlier attempts went, so a retry can go elsewhere.
     let mut tried: Vec<RoutedTo> = Vec::new();
     loop {
-        // Through `wait_for_ready`, so a retry honours the stream cap (and
-        // waits for room) like a first attempt.
+        // Picked as a first attempt is, so a retry honours the stream cap
+        // (and waits for room) like a first attempt.
         let routed = if tried.is_empty() {
-            wait_for_ready::pick(shared, deadline, &[], wait_for_ready).await?
+            rpc.pick(&[]).await?
         } else {
-            wait_for_ready::pick_elsewhere(shared, deadline, &tried, wait_for_ready).await?
+            rpc.pick_elsewhere(&tried).await?
         };
-        let result = send_on(
-            shared,
-            routed,
-            Outgoing::Kept(&replay),
-            None,
-            deadline,
-            wait_for_ready,
-        )
-        .await;
+        let result = resend::send(rpc, routed, Outgoing::Kept(&replay), None).await;
         let attempts = tried.len() as u32 + 1;
+        debug_assert!(attempts <= policy.max_attempts());
         let Some((to, code)) = retryable(policy, &result) else {
             return hold(result, limit);
         };
         if attempts >= policy.max_attempts() {
             return hold(result, limit);
         }
+        let shared = rpc.shared;
         let wait = shared.with_rng(|rng| policy.backoff(attempts, rng));
         // A retry that could not even start before the deadline is no retry.
-        if Instant::now() + wait >= deadline || !policy.withdraw() {
+        if Instant::now() + wait >= rpc.deadline || !policy.withdraw() {
             return hold(result, limit);
         }
         shared.events.emit(PoolEvent {

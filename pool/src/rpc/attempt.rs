@@ -1,0 +1,148 @@
+//! One attempt on one connection: the request URI completed with the
+//! endpoint's scheme and authority, the request handed to hyper, and its
+//! outcome sorted into what the steps above may do next ([`Attempt`]).
+//!
+//! The attempt takes the connection's in-flight guard and the breaker's
+//! and outlier detector's records from the pick, and the limiter permit
+//! from the caller, into the RPC's `CallGuards`: a response's body holds
+//! them; a request that never reached the server gives the permit back
+//! (the RPC keeps it for its next attempt) and drops the breaker record
+//! unreported, since it says nothing about the endpoint.
+
+use std::error::Error as _;
+
+use http::{Request, Response};
+use tokio::time::timeout_at;
+use tonic::body::Body;
+
+use super::{
+    Rpc,
+    body::{CallGuards, PoolBody},
+};
+use crate::{
+    code::GrpcCode, error::PoolError, ids::RoutedTo, policy::breaker::CallResult,
+    policy::limit::LimitPermit, shared::Routed,
+};
+
+/// How one attempt on one connection ended.
+pub(crate) enum Attempt {
+    /// A response, or a failure after the request may have reached the server.
+    Done(Result<Response<PoolBody>, PoolError>),
+    /// hyper handed the request back unsent; the caller may offer it to
+    /// another connection, with the limiter permit it already holds.
+    Unsent {
+        request: Request<Body>,
+        limit: Option<LimitPermit>,
+        error: PoolError,
+    },
+    /// The request was sent, but the server refused its stream without
+    /// processing it: a kept copy may be sent again.
+    Refused {
+        limit: Option<LimitPermit>,
+        error: PoolError,
+        by: Refusal,
+    },
+}
+
+/// How a server refused a stream it never processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Above its GOAWAY's last-stream-id: the connection takes no more.
+    Goaway,
+    /// Reset with REFUSED_STREAM: the connection itself may be fine.
+    Stream,
+}
+
+/// Sends `request` on the connection `routed` names, until its response
+/// headers or the RPC's deadline.
+pub(crate) async fn attempt(
+    rpc: &Rpc<'_>,
+    routed: Routed,
+    mut request: Request<Body>,
+    limit: Option<LimitPermit>,
+) -> Attempt {
+    let endpoint = rpc.shared.endpoints.get(routed.endpoint);
+    *request.uri_mut() = endpoint.absolute_uri(request.uri());
+    let to = RoutedTo {
+        conn: routed.conn,
+        endpoint: routed.endpoint,
+    };
+    let mut call = CallGuards {
+        _in_flight: routed.guard,
+        _limit: limit,
+        breaker: routed.breaker,
+        outlier: routed.outlier,
+    };
+    let mut sender = routed.sender;
+    let peer = routed.peer;
+    // The connection failed under the RPC; the peer's first bytes say
+    // whether it was ever an HTTP/2 server.
+    let connection_error = |source: hyper::Error| match peer.not_http2() {
+        Some(first_bytes) => PoolError::NotHttp2 {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            first_bytes,
+        },
+        None => PoolError::Connection {
+            conn: to.conn,
+            endpoint: to.endpoint,
+            source,
+        },
+    };
+    let mut failed = match timeout_at(rpc.deadline, sender.try_send_request(request)).await {
+        Ok(Ok(response)) => return Attempt::Done(Ok(PoolBody::wrap(response, to, call))),
+        Ok(Err(failed)) => failed,
+        Err(_elapsed) => {
+            call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
+            return Attempt::Done(Err(PoolError::DeadlineExceeded {
+                conn: to.conn,
+                endpoint: to.endpoint,
+            }));
+        }
+    };
+    match failed.take_message() {
+        // Never sent, so it says nothing about the endpoint: dropping the
+        // breaker record counts it as ignored.
+        Some(request) => Attempt::Unsent {
+            request,
+            limit: call.take_limit(),
+            error: connection_error(failed.into_error()),
+        },
+        None => {
+            let error = failed.into_error();
+            if let Some(by) = never_processed(&error) {
+                // Refused unprocessed: like an unsent request, it says
+                // nothing about the endpoint.
+                return Attempt::Refused {
+                    limit: call.take_limit(),
+                    error: connection_error(error),
+                    by,
+                };
+            }
+            call.finish(CallResult::TransportError);
+            Attempt::Done(Err(connection_error(error)))
+        }
+    }
+}
+
+/// Whether the server guaranteed it never processed the stream: h2 fails
+/// a stream above a GOAWAY's last-stream-id with that (remote) GOAWAY,
+/// and a server that refuses one resets it with REFUSED_STREAM (RFC 9113
+/// §8.7). A stream cut by anything else may have been processed.
+fn never_processed(error: &hyper::Error) -> Option<Refusal> {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            if !h2.is_remote() {
+                return None;
+            }
+            if h2.is_go_away() {
+                return Some(Refusal::Goaway);
+            }
+            let refused = h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            return refused.then_some(Refusal::Stream);
+        }
+        source = cause.source();
+    }
+    None
+}

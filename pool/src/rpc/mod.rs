@@ -1,0 +1,71 @@
+//! The RPC pipeline, from a caller's request to its response headers; the
+//! response body then carries what the RPC holds until the caller is done.
+//!
+//! [`send`] below is the whole pipeline, in order. Each step is a file:
+//!
+//! 1. `context.rs`: the RPC's [`Rpc`] context: the pool, the deadline every
+//!    later wait is bounded by (`deadline.rs` reads `grpc-timeout`), and
+//!    whether the call waits for a ready connection.
+//! 2. `admit.rs`: refused once the pool shuts down, else a limiter permit
+//!    (if the pool has a limiter), held until the response body is done.
+//! 3. `retry.rs`: an idempotent call, when the pool has a retry policy,
+//!    loops over steps 4 to 6 under that policy (codes, backoff, budget).
+//! 4. `wait_for_ready.rs`: pick a ready connection whose endpoint's breaker
+//!    admits the call, or wait for one (wait-for-ready, an idle or
+//!    replacing pool, a full pool), until the deadline.
+//! 5. `resend.rs`: the transparent resend: a request that never reached a
+//!    server goes to another connection (hyper handed it back unsent, or
+//!    the server refused its stream unprocessed).
+//! 6. `attempt.rs`: one attempt on one connection: the request URI
+//!    completed, the request handed to hyper, its outcome sorted.
+//! 7. `body.rs`: [`PoolBody`], which carries the in-flight count, the
+//!    permit and the breaker's and outlier detector's records
+//!    (`CallGuards`) until the caller is done, and reports the status.
+//!
+//! Around it: `service.rs` is the `tower::Service` glue (the boxed
+//! [`ResponseFuture`], `PoolError` into `tonic::Status`), for the pool
+//! (`Pool`'s `Service` impl in `pool.rs` calls [`call`]) and for a lease;
+//! `lease.rs` is a pinned connection's own short pipeline (steps 1, 2, a
+//! wait for room on its one connection, 6), which never fails over.
+
+mod admit;
+mod attempt;
+mod body;
+mod context;
+pub mod deadline;
+pub mod lease;
+mod resend;
+mod retry;
+mod service;
+mod wait_for_ready;
+
+use http::{Request, Response};
+use tonic::body::Body;
+
+pub use body::PoolBody;
+pub(crate) use context::Rpc;
+pub use service::ResponseFuture;
+pub(crate) use service::call;
+pub use wait_for_ready::WaitForReady;
+
+use crate::{error::PoolError, policy::retry::Idempotent, shared::Shared};
+
+/// One RPC through the pool, up to its response headers. Every wait is
+/// bounded by the RPC's deadline.
+pub(crate) async fn send(
+    shared: &Shared,
+    request: Request<Body>,
+) -> Result<Response<PoolBody>, PoolError> {
+    let rpc = Rpc::new(shared, &request);
+    // The permit is the caller's, so it is kept across every attempt and
+    // then held by the response body.
+    let limit = admit::admit(&rpc).await?;
+    if let Some(policy) = &shared.policies.retry
+        && request.extensions().get::<Idempotent>().is_some()
+    {
+        // Boxed: its state would otherwise sit in every RPC's future.
+        return Box::pin(retry::send(&rpc, policy, request, limit)).await;
+    }
+    let routed = rpc.pick(&[]).await?;
+    resend::send_keeping(&rpc, routed, request, limit).await
+}
