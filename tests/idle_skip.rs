@@ -59,8 +59,11 @@ fn assert_same_both_ways(name: &str, script: &Script) {
 /// of their own, in parallel.
 const LONG: Duration = Duration::from_secs(600);
 
+/// Built-in scripts by name.
+type Builtins = Vec<(&'static str, Script)>;
+
 /// The built-in scripts, loaded, split into short and long.
-fn builtins() -> (Vec<(&'static str, Script)>, Vec<(&'static str, Script)>) {
+fn builtins() -> (Builtins, Builtins) {
     let names = library::names();
     assert!(!names.is_empty(), "no built-in scripts");
     names
