@@ -46,6 +46,7 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
             think: None,
             deadline: Duration::from_secs(1),
             mix: Vec::new(),
+            ramp: Vec::new(),
         })
         .fault_at(
             Duration::from_millis(5050),

@@ -36,7 +36,7 @@ pub use fault::{
     GracefulRestart, LossyLink, OneWayPartition, Partition, ScheduledFault, ServerCrash,
     SlowServer, StatusCode, indexed_timeline, timeline,
 };
-pub use load::{Call, LoadConfig, Pace, WeightedCall};
+pub use load::{Call, LoadConfig, Pace, Ramp, RampError, RampPoint, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{ClientKind, RunOutput, SimError, StepCount, WorldConfig, run, run_observed};

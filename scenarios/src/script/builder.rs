@@ -28,7 +28,7 @@ use crate::script::{
     error::{BUILDER_FILE, ScriptError, ScriptErrors},
     model::{
         BreakerOverrides, Client, ClientKind, Expect, LimiterOverrides, Load, MixEntry,
-        PoolOverrides, Script, Topology,
+        PoolOverrides, RampEntry, Script, Topology,
     },
     validate,
 };
@@ -66,6 +66,7 @@ impl Script {
                     think: None,
                     deadline: Duration::from_secs(1),
                     mix: Vec::new(),
+                    ramp: Vec::new(),
                 },
                 faults: Vec::new(),
                 expect: Expect::default(),
@@ -149,6 +150,20 @@ impl ScriptBuilder {
         let load = &mut self.script.load;
         (load.rate, load.interval) = (Some(rate), None);
         (load.concurrency, load.think) = (None, None);
+        load.ramp.clear();
+        self
+    }
+
+    /// Open loop whose rate follows `points` (simulated time, RPCs per
+    /// second), linear between them: a `[[load.ramp]]`.
+    pub fn ramp(mut self, points: &[(Duration, u32)]) -> Self {
+        let load = &mut self.script.load;
+        (load.rate, load.interval) = (None, None);
+        (load.concurrency, load.think) = (None, None);
+        load.ramp = points
+            .iter()
+            .map(|&(at, rate)| RampEntry { at, rate })
+            .collect();
         self
     }
 
@@ -158,6 +173,7 @@ impl ScriptBuilder {
         let load = &mut self.script.load;
         (load.rate, load.interval) = (None, None);
         (load.concurrency, load.think) = (Some(concurrency), Some(think));
+        load.ramp.clear();
         self
     }
 

@@ -24,8 +24,8 @@ pub use emit::EmitError;
 pub use error::{BUILDER_FILE, LoadError, Location, ScriptError, ScriptErrors};
 pub use model::{
     BackoffOverrides, BreakerOverrides, CallName, Client, ClientKind, DEFAULT_SEED, Expect,
-    KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RateOverride, Script,
-    Topology, WindowOverride,
+    KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RampEntry, RateOverride,
+    Script, Topology, WindowOverride,
 };
 pub(crate) use validate::downtime;
 pub use world::{LINK_LATENCY, TICK};

@@ -13,7 +13,7 @@ use squall_pool::{
     breaker::{BreakerConfig, GrpcCode, SlidingWindow},
     limit::{LimiterConfig, RateLimit},
 };
-use squall_sim::{Call, Fault, Pace, ScheduledFault, StatusCode, WeightedCall};
+use squall_sim::{Call, Fault, Pace, Ramp, RampPoint, ScheduledFault, StatusCode, WeightedCall};
 
 use crate::script::duration;
 
@@ -465,6 +465,25 @@ pub struct Load {
     /// `[[load.mix]]`: which calls, by weight. Empty: plain unary echoes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mix: Vec<MixEntry>,
+    /// `[[load.ramp]]`: an open loop whose rate follows these points
+    /// (linear between them), instead of `rate`, `interval` or
+    /// `concurrency`. Empty: no ramp.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ramp: Vec<RampEntry>,
+}
+
+/// One `[[load.ramp]]` point: at this simulated time, this many RPCs per
+/// second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampEntry {
+    #[serde(
+        deserialize_with = "duration::required",
+        serialize_with = "duration::ser"
+    )]
+    pub at: Duration,
+    /// RPCs per second, 1..=[`Load::MAX_RATE`].
+    pub rate: u32,
 }
 
 /// One `[[load.mix]]` entry. Which of `delay`, `code`, `count` and
@@ -649,6 +668,24 @@ impl Load {
     /// When RPCs are sent: closed loop with `concurrency`, else open loop.
     /// Expects a validated load.
     pub fn pace(&self) -> Pace {
+        if !self.ramp.is_empty() {
+            let points = self
+                .ramp
+                .iter()
+                .map(|p| RampPoint {
+                    at: p.at,
+                    rate: p.rate,
+                })
+                .collect();
+            // Validation has checked the points; were they wrong, a zero
+            // interval makes the simulator reject the world, not panic.
+            return Ramp::new(points).map_or(
+                Pace::Open {
+                    interval: Duration::ZERO,
+                },
+                Pace::Ramp,
+            );
+        }
         match self.concurrency {
             Some(callers) => Pace::Closed {
                 callers,

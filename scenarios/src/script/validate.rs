@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use squall_sim::{
-    Fault, LoadConfig, ScheduledFault, WeightedCall,
+    Fault, LoadConfig, Ramp, ScheduledFault, WeightedCall,
     world::{CLIENT_HOST, MAX_SERVERS, server_name},
 };
 
@@ -249,13 +249,14 @@ fn load(load: &Load, duration: Duration, found: &mut Vec<Problem>) {
     mix(load, found);
 }
 
-/// Exactly one of `rate`, `interval` and `concurrency`, each in range, and
-/// `think` exactly with `concurrency`.
+/// Exactly one of `rate`, `interval`, `concurrency` and `ramp`, each in
+/// range, and `think` exactly with `concurrency`.
 fn pace(load: &Load, found: &mut Vec<Problem>) {
     let given: Vec<&str> = [
         ("rate", load.rate.is_some()),
         ("interval", load.interval.is_some()),
         ("concurrency", load.concurrency.is_some()),
+        ("ramp", !load.ramp.is_empty()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -270,11 +271,12 @@ fn pace(load: &Load, found: &mut Vec<Problem>) {
         [first, second, ..] => found.push(problem(
             format!("load.{second}"),
             format!("both load.{first} and load.{second} are given"),
-            "one of `rate` (RPCs per second), `interval` (time between RPCs) or `concurrency` (callers)",
+            "one of `rate` (RPCs per second), `interval` (time between RPCs), `concurrency` (callers) or `[[load.ramp]]` (a rate that changes)",
             "use `interval` for loads slower than one RPC per second, `concurrency` for a closed loop",
         )),
         [_] => {}
     }
+    ramp(load, found);
     if let Some(rate) = load.rate
         && !(1..=Load::MAX_RATE).contains(&rate)
     {
@@ -296,6 +298,41 @@ fn pace(load: &Load, found: &mut Vec<Problem>) {
         ));
     }
     closed_loop(load, found);
+}
+
+/// `[[load.ramp]]`: points in increasing time, each rate in range, at most
+/// [`Ramp::MAX_POINTS`].
+fn ramp(load: &Load, found: &mut Vec<Problem>) {
+    if load.ramp.len() > Ramp::MAX_POINTS {
+        found.push(problem(
+            format!("load.ramp[{}]", Ramp::MAX_POINTS),
+            format!("load.ramp has {} points", load.ramp.len()),
+            &format!("at most {} points", Ramp::MAX_POINTS),
+            "a day in one-minute steps is 1440 points; use fewer, longer segments",
+        ));
+    }
+    for (index, point) in load.ramp.iter().enumerate() {
+        if !(1..=Load::MAX_RATE).contains(&point.rate) {
+            found.push(problem(
+                format!("load.ramp[{index}].rate"),
+                format!("load.ramp[{index}].rate is {}", point.rate),
+                &format!("RPCs per second from 1 to {}", Load::MAX_RATE),
+                "a ramp's rate is linear between its points; an idle stretch is a low rate, not 0",
+            ));
+        }
+        if index > 0 && point.at <= load.ramp[index - 1].at {
+            found.push(problem(
+                format!("load.ramp[{index}].at"),
+                format!(
+                    "load.ramp[{index}].at is {}, not after the point before it ({})",
+                    fmt(point.at),
+                    fmt(load.ramp[index - 1].at)
+                ),
+                "points in increasing time",
+                "list the points in the order they happen",
+            ));
+        }
+    }
 }
 
 fn closed_loop(load: &Load, found: &mut Vec<Problem>) {

@@ -1,14 +1,17 @@
 //! The load generator: RPCs from the client host, each with a deadline,
 //! each outcome recorded in the trace.
 //!
-//! Two paces: open loop (one RPC every `interval`, however many are still
-//! in flight) and closed loop (N callers, each sending its next RPC a
+//! Three paces: open loop (one RPC every `interval`, however many are still
+//! in flight), a ramp (an open loop whose rate changes over the run,
+//! [`ramp`]) and closed loop (N callers, each sending its next RPC a
 //! `think` time after its previous one ended). Each RPC is a plain unary
 //! echo, or, with a call mix, a call drawn by weight from a `ChaCha8Rng`
 //! seeded with the world's seed.
 //!
 //! RPCs run concurrently as futures in one task (no spawning), polled in a
 //! fixed order, so the interleaving is deterministic.
+
+mod ramp;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -54,11 +57,11 @@ impl LoadConfig {
 
     /// Checks what the generator relies on; the message names the field.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        match self.pace {
+        match &self.pace {
             Pace::Open { interval } if interval.is_zero() => {
                 return Err("load.interval must be greater than zero".into());
             }
-            Pace::Closed { callers, .. } if !(1..=Self::MAX_CALLERS).contains(&callers) => {
+            Pace::Closed { callers, .. } if !(1..=Self::MAX_CALLERS).contains(callers) => {
                 return Err(format!(
                     "load.callers must be between 1 and {}",
                     Self::MAX_CALLERS
@@ -69,7 +72,7 @@ impl LoadConfig {
             Pace::Closed { think, .. } if think.is_zero() => {
                 return Err("load.think must be greater than zero".into());
             }
-            Pace::Open { .. } | Pace::Closed { .. } => {}
+            Pace::Open { .. } | Pace::Ramp(_) | Pace::Closed { .. } => {}
         }
         if self.mix.len() > Self::MAX_MIX_ENTRIES {
             return Err(format!(
@@ -86,12 +89,16 @@ impl LoadConfig {
     }
 }
 
+pub use ramp::{Ramp, RampError, RampPoint};
+
 /// When the load generator sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pace {
     /// Open loop: one RPC every `interval` (a rate of `1 / interval`),
     /// however many are still in flight, as independent clients would.
     Open { interval: Duration },
+    /// Open loop at a rate that follows a [`Ramp`] over simulated time.
+    Ramp(Ramp),
     /// Closed loop: `callers` callers all start at `start`; each sends its
     /// next RPC `think` after its previous one ended, as a fixed pool of
     /// worker threads would.
@@ -240,10 +247,11 @@ where
 {
     debug_assert!(load.validate().is_ok(), "validated by WorldConfig");
     let mixer = Mixer::new(&load, context.seed);
-    match load.pace {
-        Pace::Open { interval } => open_loop(transport, &load, interval, mixer, &context).await,
+    match &load.pace {
+        Pace::Open { interval } => open_loop(transport, &load, *interval, mixer, &context).await,
+        Pace::Ramp(ramp) => ramp_loop(transport, &load, ramp, mixer, &context).await,
         Pace::Closed { callers, think } => {
-            closed_loop(transport, &load, callers, think, mixer, &context).await
+            closed_loop(transport, &load, *callers, *think, mixer, &context).await
         }
     }
 }
@@ -282,6 +290,40 @@ async fn open_loop<T>(
                 let (call, deadline) = mixer.next();
                 in_flight.push(one_rpc(transport.clone(), next_id, call, deadline, context));
                 next_id += 1;
+            }
+            else => break,
+        }
+    }
+}
+
+/// The open loop on a [`Ramp`]: each RPC is sent `ramp.interval_at(t)`
+/// after the one before it, `t` being when that one was sent.
+async fn ramp_loop<T>(
+    transport: T,
+    load: &LoadConfig,
+    ramp: &Ramp,
+    mut mixer: Mixer,
+    context: &LoadContext,
+) where
+    T: GrpcService<tonic::body::Body> + Clone,
+    T::Error: Into<StdError>,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+{
+    let origin = origin(context);
+    let stop_at = origin + load.stop;
+    let mut next_at = origin + load.start;
+    let mut in_flight = FuturesUnordered::new();
+    let mut next_id: u64 = 1;
+    loop {
+        tokio::select! {
+            biased;
+            Some(outcome) = in_flight.next() => record(context, outcome),
+            () = tokio::time::sleep_until(next_at), if next_at < stop_at => {
+                let (call, deadline) = mixer.next();
+                in_flight.push(one_rpc(transport.clone(), next_id, call, deadline, context));
+                next_id += 1;
+                next_at += ramp.interval_at(next_at - origin);
             }
             else => break,
         }
