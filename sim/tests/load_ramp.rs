@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use squall_sim::{Pace, Ramp, RampPoint};
 
