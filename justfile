@@ -55,7 +55,7 @@ bench-callgrind:
 # invariant checked, failures shrunk and written to target/squall/failures/.
 # Summary: cases, failures, probes, cases/s.
 sweep N="1000" SUITE="faults" *ARGS="":
-    cargo run --release -p squall-scenarios -- sweep --suite {{SUITE}} --cases {{N}} {{ARGS}}
+    cargo run --profile sweep -p squall-scenarios -- sweep --suite {{SUITE}} --cases {{N}} {{ARGS}}
 
 # The property suites as `cargo test` runs them, with N cases each.
 proptest-sim N="500":
