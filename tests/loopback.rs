@@ -245,7 +245,10 @@ async fn huge_timeouts_are_clamped_and_rpcs_succeed() {
 
     let mut at_limit = tonic::Request::new(echo());
     at_limit.set_timeout(MAX_GRPC_TIMEOUT);
-    client.echo(at_limit).await.expect("set_timeout at the limit");
+    client
+        .echo(at_limit)
+        .await
+        .expect("set_timeout at the limit");
 
     // Nothing in flight, so the unbounded grace is not waited for.
     assert_eq!(pool.shutdown().await.tasks_left, 0);

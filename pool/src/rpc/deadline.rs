@@ -90,13 +90,19 @@ mod tests {
     #[test]
     fn huge_timeouts_clamp_to_the_grpc_limit() {
         assert_eq!(clamp(Duration::MAX), MAX_GRPC_TIMEOUT);
-        assert_eq!(clamp(Duration::from_secs(1_000_000_000_000)), MAX_GRPC_TIMEOUT);
+        assert_eq!(
+            clamp(Duration::from_secs(1_000_000_000_000)),
+            MAX_GRPC_TIMEOUT
+        );
         assert_eq!(clamp(Duration::from_secs(30)), Duration::from_secs(30));
         assert_eq!(clamp(MAX_GRPC_TIMEOUT), MAX_GRPC_TIMEOUT);
         assert_eq!(parse("99999999H"), Some(MAX_GRPC_TIMEOUT));
         let now = Instant::now();
         assert_eq!(after(now, Duration::MAX), now + MAX_GRPC_TIMEOUT);
-        assert_eq!(after(now, Duration::from_secs(2)), now + Duration::from_secs(2));
+        assert_eq!(
+            after(now, Duration::from_secs(2)),
+            now + Duration::from_secs(2)
+        );
     }
 
     /// tonic's own formatter accepts the limit: a request timed out at

@@ -134,7 +134,10 @@ mod tests {
     fn durations_stop_below_the_grpc_limit() {
         assert!(parse("999999999999s").unwrap_err().starts_with(TOO_LONG));
         assert!(parse("99999999h").unwrap_err().starts_with(TOO_LONG));
-        assert_eq!(parse("99999998h"), Ok(Duration::from_secs(99_999_998 * 3600)));
+        assert_eq!(
+            parse("99999998h"),
+            Ok(Duration::from_secs(99_999_998 * 3600))
+        );
         let longest = MAX - Duration::from_nanos(1);
         let text = humantime::format_duration(longest).to_string();
         assert_eq!(parse(&text), Ok(longest));
