@@ -207,3 +207,49 @@ async fn sub_second_keepalive_connects_and_serves() {
     let report = pool.shutdown().await;
     assert_eq!(report.tasks_left, 0);
 }
+
+/// A caller's huge timeout means "no deadline", never a panic (issue 18):
+/// the pool clamps it to gRPC's largest, `deadline::MAX_GRPC_TIMEOUT`.
+/// Before the clamp, `default_rpc_timeout: Duration::MAX` overflowed
+/// `Instant + Duration` on the first RPC, and a `max_connection_age` of
+/// `Duration::MAX` overflowed its jitter as the first connection became
+/// ready. The RPCs below carry the default, the largest header a peer can
+/// send, and tonic's own `set_timeout` at the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_timeouts_are_clamped_and_rpcs_succeed() {
+    use squall_pool::deadline::MAX_GRPC_TIMEOUT;
+
+    let config = PoolConfig {
+        connections_per_endpoint: 1,
+        default_rpc_timeout: Duration::MAX,
+        max_connection_age: Some(Duration::MAX),
+        max_connection_age_grace: Duration::MAX,
+        shutdown_grace: Duration::MAX,
+        ..PoolConfig::default()
+    };
+    let pool = pool_to(start_server().await, config).await;
+    let mut client = EchoClient::new(pool.clone());
+    let echo = || EchoRequest {
+        message: "far future".into(),
+        ..Default::default()
+    };
+
+    let no_header = client.echo(echo()).await.expect("default timeout");
+    assert_eq!(no_header.get_ref().message, "far future");
+
+    let mut largest_header = tonic::Request::new(echo());
+    largest_header
+        .metadata_mut()
+        .insert("grpc-timeout", "99999999H".parse().expect("ascii"));
+    client.echo(largest_header).await.expect("99999999H");
+
+    let mut at_limit = tonic::Request::new(echo());
+    at_limit.set_timeout(MAX_GRPC_TIMEOUT);
+    client
+        .echo(at_limit)
+        .await
+        .expect("set_timeout at the limit");
+
+    // Nothing in flight, so the unbounded grace is not waited for.
+    assert_eq!(pool.shutdown().await.tasks_left, 0);
+}

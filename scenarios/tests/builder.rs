@@ -10,7 +10,7 @@ use squall_scenarios::{
     Script, library,
     script::{BUILDER_FILE, CallName, ClientKind, Load, MixEntry, RateOverride, WindowOverride},
 };
-use squall_sim::{BlackHole, Fault, Pace, StatusCode};
+use squall_sim::{BlackHole, Fault, GracefulRestart, Pace, StatusCode};
 
 fn hole(b: &str) -> Fault {
     Fault::BlackHole(BlackHole {
@@ -252,4 +252,48 @@ fn builder_rejects_bad_load_and_pool_overrides() {
             .iter()
             .all(|e| e.file == BUILDER_FILE && e.location.is_none())
     );
+}
+
+/// Durations a gRPC deadline cannot carry (99999999h and up) are rejected
+/// by the builder as by the loader, in any field: the pool's default
+/// deadline, a fault's time, a fault's own field. Issue 18: they passed
+/// and then panicked tonic (or overflowed `at + heal_after`) in the run.
+#[test]
+fn builder_rejects_durations_past_the_grpc_limit() {
+    let huge = Duration::from_secs(1_000_000_000_000);
+    let errors = Script::builder("huge")
+        .servers(2)
+        .pool(|p| p.default_rpc_timeout = Some(Duration::MAX))
+        .fault_at(huge, Some(Duration::MAX), hole("server-2"))
+        .fault_at(
+            Duration::from_secs(5),
+            None,
+            Fault::GracefulRestart(GracefulRestart {
+                hosts: vec!["server-1".into()],
+                drain_timeout: huge,
+                downtime: Duration::from_secs(1),
+            }),
+        )
+        .build()
+        .expect_err("too long");
+    let mut fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "faults[0].at",
+            "faults[0].heal_after",
+            "faults[1].drain_timeout",
+            "pool.default_rpc_timeout",
+        ]
+    );
+    for error in &errors.0 {
+        assert!(error.expected.contains("below 99999999h"), "{error}");
+    }
+    // Just below the limit is a valid script.
+    let longest = Duration::from_secs(99_999_998 * 3600);
+    Script::builder("long")
+        .pool(|p| p.default_rpc_timeout = Some(longest))
+        .build()
+        .expect("below the limit");
 }

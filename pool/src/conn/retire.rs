@@ -27,6 +27,7 @@ use crate::{
         lifecycle::Conn,
     },
     event::{CloseCause, DrainCause},
+    rpc::deadline,
     shared::Shared,
     wait,
 };
@@ -42,7 +43,8 @@ pub(crate) fn age_limit(shared: &Shared) -> Option<Duration> {
         return Some(age);
     }
     let factor = shared.with_rng(|rng| rng.random_range(1.0 - jitter..=1.0 + jitter));
-    Some(age.mul_f64(factor))
+    // Clamped first: `mul_f64` panics when the product overflows `Duration`.
+    Some(deadline::clamp(age).mul_f64(factor))
 }
 
 /// Retires `conn`, which reached its age limit or used up its stream ids
@@ -99,7 +101,8 @@ pub(crate) async fn run(
     }
 
     conn.drain(cause);
-    let grace_ends = Instant::now() + shared.config.max_connection_age_grace;
+    // `after`: a configured grace of `Duration::MAX` must not overflow.
+    let grace_ends = deadline::after(Instant::now(), shared.config.max_connection_age_grace);
     let mut drained = Box::pin(drain(connection, Arc::clone(&conn.in_flight)));
     tokio::select! {
         biased;
@@ -107,7 +110,7 @@ pub(crate) async fn run(
         _ = sleep_until(grace_ends) => {}
         _ = wait::for_shutdown(&mut shutdown) => {
             // Shutdown bounds what is left of the grace too.
-            let by = grace_ends.min(Instant::now() + shutdown_grace);
+            let by = grace_ends.min(deadline::after(Instant::now(), shutdown_grace));
             let _ = timeout_at(by, &mut drained).await;
         }
     }

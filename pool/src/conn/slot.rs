@@ -29,6 +29,7 @@ use crate::{
     endpoints::Removed,
     event::{CloseCause, ConnectError, DrainCause},
     idle::{self, Activity, Phase},
+    rpc::deadline,
     shared::{Replacing, Shared},
     status::Connectivity,
     wait,
@@ -335,7 +336,8 @@ impl Slot {
     async fn serve(&mut self, mut conn: Conn, connection: Http2Connection) -> Served {
         // Boxed so it can move into the drain future below.
         let mut connection = Box::pin(connection);
-        let retire_at = retire::age_limit(&self.shared).map(|age| Instant::now() + age);
+        let retire_at =
+            retire::age_limit(&self.shared).map(|age| deadline::after(Instant::now(), age));
         let frames = Arc::clone(&conn.frames);
         let in_flight = Arc::clone(&conn.in_flight);
         let scale_down_after = self.shared.config.scale_down_after;

@@ -34,7 +34,9 @@ impl<'a> Rpc<'a> {
             deadline::grpc_timeout(request.headers()).unwrap_or(shared.config.default_rpc_timeout);
         Self {
             shared,
-            deadline: Instant::now() + timeout,
+            // Clamped: a caller's `Duration::MAX` means no deadline, not a
+            // panic on `Instant` overflow.
+            deadline: deadline::after(Instant::now(), timeout),
             wait_for_ready: request.extensions().get::<WaitForReady>().is_some(),
         }
     }

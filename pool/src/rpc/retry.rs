@@ -73,7 +73,11 @@ pub(crate) async fn send(
         let shared = rpc.shared;
         let wait = shared.with_rng(|rng| policy.backoff(attempts, rng));
         // A retry that could not even start before the deadline is no retry.
-        if Instant::now() + wait >= rpc.deadline || !policy.withdraw() {
+        // (`checked_add`: a backoff too long to add to now starts too late.)
+        let late = Instant::now()
+            .checked_add(wait)
+            .is_none_or(|start| start >= rpc.deadline);
+        if late || !policy.withdraw() {
             return hold(result, limit);
         }
         shared.events.emit(PoolEvent {

@@ -12,6 +12,34 @@ use serde::{Deserializer, Serializer, de};
 /// Marks errors raised here, so the loader can give them a duration hint.
 pub(crate) const INVALID_DURATION: &str = "invalid duration";
 
+/// Marks a duration at or past [`MAX`], so the loader says why it is too
+/// long instead of how to write a duration.
+pub(crate) const TOO_LONG: &str = "duration too long";
+
+/// Every duration in a script is below this: the longest deadline gRPC can
+/// carry ([`squall_pool::deadline::MAX_GRPC_TIMEOUT`], 99,999,999 hours).
+/// One limit for every field, not only deadlines: past it tonic panics on a
+/// deadline, and sums such as `at + heal_after` or `duration + 10s` come
+/// close to overflowing `Duration` and the simulator's clock.
+pub(crate) const MAX: Duration = squall_pool::deadline::MAX_GRPC_TIMEOUT;
+
+/// What a too-long duration's error expects, from the file or the builder.
+pub(crate) const TOO_LONG_EXPECTED: &str =
+    "a duration below 99999999h, the most a gRPC deadline can carry";
+
+/// How to fix a too-long duration.
+pub(crate) const TOO_LONG_HINT: &str = "grpc-timeout holds at most 8 digits of hours (about 11,400 years) and tonic panics past it; for \"no deadline\" or \"forever\" write something long but real, like \"24h\"";
+
+/// `"duration too long `…`: …"` when `value` is at or past [`MAX`].
+pub(crate) fn within_limit(text: &str, value: Duration) -> Result<Duration, String> {
+    if value >= MAX {
+        return Err(format!(
+            "{TOO_LONG} `{text}`: it is not below 99999999h, the most a gRPC deadline can carry"
+        ));
+    }
+    Ok(value)
+}
+
 /// Parses a script duration; the error is the whole message.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -25,7 +53,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             "{INVALID_DURATION} `{text}`: the number has no unit"
         ));
     }
-    humantime::parse_duration(trimmed).map_err(|e| format!("{INVALID_DURATION} `{text}`: {e}"))
+    let value = humantime::parse_duration(trimmed)
+        .map_err(|e| format!("{INVALID_DURATION} `{text}`: {e}"))?;
+    within_limit(text, value)
 }
 
 struct Visitor;
@@ -96,5 +126,22 @@ mod tests {
         assert!(parse("5").unwrap_err().contains("no unit"));
         assert!(parse("soon").unwrap_err().starts_with(INVALID_DURATION));
         assert!(parse("").is_err());
+    }
+
+    /// The limit is exclusive, and what the emitter writes for the longest
+    /// allowed duration reads back (the property tests round-trip scripts).
+    #[test]
+    fn durations_stop_below_the_grpc_limit() {
+        assert!(parse("999999999999s").unwrap_err().starts_with(TOO_LONG));
+        assert!(parse("99999999h").unwrap_err().starts_with(TOO_LONG));
+        assert_eq!(
+            parse("99999998h"),
+            Ok(Duration::from_secs(99_999_998 * 3600))
+        );
+        let longest = MAX - Duration::from_nanos(1);
+        let text = humantime::format_duration(longest).to_string();
+        assert_eq!(parse(&text), Ok(longest));
+        let text = humantime::format_duration(Duration::MAX).to_string();
+        assert!(parse(&text).is_err(), "{text}");
     }
 }

@@ -41,19 +41,7 @@ impl Script {
     /// The script as a TOML file, `# comment` lines first. The name is not
     /// in the text: it is the file's stem.
     pub fn to_toml(&self, comment: &str) -> Result<String, EmitError> {
-        let file = ScriptFile {
-            description: &self.description,
-            seed: self.seed,
-            duration: self.duration,
-            time_limit: self.time_limit,
-            topology: &self.topology,
-            client: &self.client,
-            pool: &self.pool,
-            load: &self.load,
-            faults: &self.faults,
-            expect: &self.expect,
-        };
-        let body = toml::to_string(&file).map_err(|source| EmitError {
+        let body = toml::to_string(&self.file()).map_err(|source| EmitError {
             name: self.name.clone(),
             source,
         })?;
@@ -65,6 +53,27 @@ impl Script {
         }
         text.push_str(&body);
         Ok(text)
+    }
+
+    /// The script as the TOML value its file would hold, for checks that
+    /// apply to every field of a kind (every duration) without listing them.
+    pub(crate) fn to_value(&self) -> Result<toml::Value, toml::ser::Error> {
+        toml::Value::try_from(self.file())
+    }
+
+    fn file(&self) -> ScriptFile<'_> {
+        ScriptFile {
+            description: &self.description,
+            seed: self.seed,
+            duration: self.duration,
+            time_limit: self.time_limit,
+            topology: &self.topology,
+            client: &self.client,
+            pool: &self.pool,
+            load: &self.load,
+            faults: &self.faults,
+            expect: &self.expect,
+        }
     }
 }
 

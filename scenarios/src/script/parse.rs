@@ -299,6 +299,13 @@ fn describe(message: &str) -> Problem {
             format!("a {} entry in this table", field),
             format!("this field has no default; {docs}"),
         )
+    } else if message.starts_with(duration::TOO_LONG) {
+        let head = message.split_once(": ").map_or(message, |(head, _)| head);
+        (
+            head.to_owned(),
+            duration::TOO_LONG_EXPECTED.to_owned(),
+            duration::TOO_LONG_HINT.to_owned(),
+        )
     } else if message.starts_with(INVALID_DURATION) {
         let (head, why) = message
             .split_once(": ")
