@@ -128,7 +128,13 @@ impl Conn {
 
     pub(crate) fn close(&mut self, cause: CloseCause) {
         checked(self.state.on_closed(cause.clone()));
-        self.shared.remove_ready(self.id);
+        // The injected bug of `inject-bug-dead-conn-stays-ready` (Cargo.toml):
+        // off in every real build, it exists to measure the shrinker.
+        let injected_bug = cfg!(feature = "inject-bug-dead-conn-stays-ready")
+            && matches!(cause, CloseCause::Transport(_));
+        if !injected_bug {
+            self.shared.remove_ready(self.id);
+        }
         // gRPC: a failed attempt is TRANSIENT_FAILURE; a lost connection
         // leaves the slot IDLE until it redials.
         let next = match cause {
