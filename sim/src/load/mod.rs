@@ -237,13 +237,35 @@ impl Mixer {
     }
 }
 
+/// What the load is sent through: any tonic transport (squall's pool, a
+/// tonic `Channel`), as generated clients take it. One name for the bounds
+/// every loop repeats.
+pub trait Transport:
+    GrpcService<
+        tonic::body::Body,
+        Error: Into<StdError>,
+        ResponseBody: http_body::Body<Data = bytes::Bytes, Error: Into<StdError> + Send>
+                          + Send
+                          + 'static,
+    > + Clone
+{
+}
+
+impl<T> Transport for T where
+    T: GrpcService<
+            tonic::body::Body,
+            Error: Into<StdError>,
+            ResponseBody: http_body::Body<Data = bytes::Bytes, Error: Into<StdError> + Send>
+                              + Send
+                              + 'static,
+        > + Clone
+{
+}
+
 /// Runs the load to completion: every RPC sent has finished when it returns.
 pub async fn run<T>(transport: T, load: LoadConfig, context: LoadContext)
 where
-    T: GrpcService<tonic::body::Body> + Clone,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     debug_assert!(load.validate().is_ok(), "validated by WorldConfig");
     let mixer = Mixer::new(&load, context.seed);
@@ -268,10 +290,7 @@ async fn open_loop<T>(
     mut mixer: Mixer,
     context: &LoadContext,
 ) where
-    T: GrpcService<tonic::body::Body> + Clone,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     let origin = origin(context);
     let mut ticks = tokio::time::interval_at(origin + load.start, interval);
@@ -305,10 +324,7 @@ async fn ramp_loop<T>(
     mut mixer: Mixer,
     context: &LoadContext,
 ) where
-    T: GrpcService<tonic::body::Body> + Clone,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     let origin = origin(context);
     let stop_at = origin + load.stop;
@@ -338,10 +354,7 @@ async fn closed_loop<T>(
     mut mixer: Mixer,
     context: &LoadContext,
 ) where
-    T: GrpcService<tonic::body::Body> + Clone,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     let origin = origin(context);
     let stop_at = origin + load.stop;
@@ -404,10 +417,7 @@ async fn one_rpc<T>(
     context: &LoadContext,
 ) -> RpcOutcome
 where
-    T: GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     let sent_at = context.recorder.elapsed();
     let sent_seq = context.recorder.len();
@@ -441,10 +451,7 @@ type Sent = Result<Option<RoutedTo>, (Option<RoutedTo>, Status)>;
 /// Sends one call and reads its whole answer.
 async fn send<T>(transport: T, id: u64, call: Call, deadline: Duration) -> Sent
 where
-    T: GrpcService<tonic::body::Body>,
-    T::Error: Into<StdError>,
-    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+    T: Transport,
 {
     let message = format!("rpc-{id}");
     let routed = |extensions: &http::Extensions| extensions.get::<RoutedTo>().copied();
