@@ -102,17 +102,22 @@ fn main() {
     rt.block_on(async {
         println!("heap bytes on the client's thread (server not counted)\n");
         let pool_conn = per_idle(|n| pool(server.addr, n)).await;
-        let channel_conn = per_idle(|n| channels(server.addr, n)).await;
+        let channel_conn = per_idle(|n| channels(server.addr, n, Like::Default)).await;
+        let like_conn = per_idle(|n| channels(server.addr, n, Like::Pool)).await;
         println!("| per idle connection | bytes |\n| --- | ---: |");
-        println!("| squall pool | {pool_conn} |\n| tonic Channel | {channel_conn} |\n");
+        println!("| squall pool | {pool_conn} |\n| tonic Channel | {channel_conn} |");
+        println!("| tonic Channel like the pool | {like_conn} |\n");
 
         println!("| per in-flight unary RPC ({IN_FLIGHT} at once) | bytes |\n| --- | ---: |");
         let (_pool, mut client) = pool(server.addr, 2).await;
         let pool_rpc = per_in_flight(&server, client.remove(0)).await;
         println!("| squall pool (2 connections) | {pool_rpc} |");
-        let (_channels, mut client) = channels(server.addr, 1).await;
+        let (_channels, mut client) = channels(server.addr, 1, Like::Default).await;
         let channel_rpc = per_in_flight(&server, client.remove(0)).await;
         println!("| tonic Channel | {channel_rpc} |");
+        let (_channels, mut client) = channels(server.addr, 1, Like::Pool).await;
+        let like_rpc = per_in_flight(&server, client.remove(0)).await;
+        println!("| tonic Channel like the pool | {like_rpc} |");
         let hyper_rpc = per_in_flight(&server, bare(server.addr).await).await;
         println!("| bare hyper | {hyper_rpc} |");
     });
@@ -161,11 +166,28 @@ async fn pool(addr: SocketAddr, n: usize) -> (Pool, Vec<HealthClient<Pool>>) {
     (pool.clone(), vec![HealthClient::new(pool)])
 }
 
-async fn channels(addr: SocketAddr, n: usize) -> (Vec<Channel>, Vec<HealthClient<Channel>>) {
+/// How a Channel is configured: as tonic's defaults, or doing the pool's
+/// job (its default keepalive and RPC deadline; `support` says why).
+#[derive(Clone, Copy)]
+enum Like {
+    Default,
+    Pool,
+}
+
+async fn channels(
+    addr: SocketAddr,
+    n: usize,
+    like: Like,
+) -> (Vec<Channel>, Vec<HealthClient<Channel>>) {
     let mut all = Vec::new();
     for _ in 0..n {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .expect("a valid URL")
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("a valid URL");
+        let endpoint = match like {
+            Like::Default => endpoint,
+            Like::Pool => support::like_pool(endpoint),
+        };
+        let channel = endpoint
             .connect_with_connector(tower::service_fn(move |_uri: http::Uri| async move {
                 let stream = TcpStream::connect(addr).await?;
                 stream.set_nodelay(true)?;

@@ -20,7 +20,9 @@ use tonic_health::pb::health_client::HealthClient;
 
 mod support;
 
-use support::{bare_client, channel_client, pool_client, request, runtime};
+use support::{
+    bare_client, channel_client, channel_client_like_pool, pool_client, request, runtime,
+};
 
 /// RPCs sent before measuring: connection windows, allocator pools and
 /// hyper's buffers reach their steady size.
@@ -51,6 +53,11 @@ fn main() {
             run(&rt, &mut client, WARMUP);
             measured(&rt, &mut client, count);
         }
+        "channel-like-pool" => {
+            let mut client = rt.block_on(channel_client_like_pool());
+            run(&rt, &mut client, WARMUP);
+            measured(&rt, &mut client, count);
+        }
         _ => usage(),
     }
     let elapsed = started.elapsed();
@@ -61,7 +68,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: per_rpc <pool|hyper|channel> <count>");
+    eprintln!("usage: per_rpc <pool|hyper|channel|channel-like-pool> <count>");
     std::process::exit(2)
 }
 

@@ -11,7 +11,9 @@ use futures_util::future::join_all;
 
 mod support;
 
-use support::{bare_client, channel_client, pool_client, request, runtime};
+use support::{
+    bare_client, channel_client, channel_client_like_pool, pool_client, request, runtime,
+};
 
 fn main() {
     divan::main();
@@ -42,6 +44,16 @@ fn bare_hyper(bencher: Bencher, in_flight: usize) {
 fn tonic_channel(bencher: Bencher, in_flight: usize) {
     let rt = runtime();
     let client = rt.block_on(channel_client());
+    bencher
+        .counter(ItemsCount::new(in_flight))
+        .bench_local(|| rt.block_on(batch(&client, in_flight)));
+}
+
+/// A Channel with the pool's keepalive and default deadline.
+#[divan::bench(args = IN_FLIGHT, sample_count = 200, sample_size = 10)]
+fn tonic_channel_like_pool(bencher: Bencher, in_flight: usize) {
+    let rt = runtime();
+    let client = rt.block_on(channel_client_like_pool());
     bencher
         .counter(ItemsCount::new(in_flight))
         .bench_local(|| rt.block_on(batch(&client, in_flight)));

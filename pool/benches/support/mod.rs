@@ -141,9 +141,33 @@ pub async fn bare_client() -> HealthClient<Bare> {
     HealthClient::new(Bare { sender })
 }
 
-/// A tonic `Channel` over a pipe. Call inside the runtime.
+/// A tonic `Channel` over a pipe, as tonic builds it by default (no
+/// keepalive, no timeout). Call inside the runtime.
 pub async fn channel_client() -> HealthClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_static(ENDPOINT)
+    channel_over_pipe(tonic::transport::Endpoint::from_static(ENDPOINT)).await
+}
+
+/// A tonic `Channel` over a pipe doing the pool's job: the pool's default
+/// keepalive (a PING after 30 s without a frame, 10 s to answer, also
+/// while idle) and its default RPC deadline (30 s). Without them a
+/// Channel neither finds a dead connection nor bounds a wait on one, and
+/// the pool pays for both on every RPC. Call inside the runtime.
+pub async fn channel_client_like_pool() -> HealthClient<Channel> {
+    channel_over_pipe(like_pool(tonic::transport::Endpoint::from_static(ENDPOINT))).await
+}
+
+/// `endpoint` with the pool's default keepalive and RPC deadline.
+pub fn like_pool(endpoint: tonic::transport::Endpoint) -> tonic::transport::Endpoint {
+    let defaults = PoolConfig::default();
+    endpoint
+        .http2_keep_alive_interval(defaults.keepalive.interval)
+        .keep_alive_timeout(defaults.keepalive.timeout)
+        .keep_alive_while_idle(defaults.keepalive.while_idle)
+        .timeout(defaults.default_rpc_timeout)
+}
+
+async fn channel_over_pipe(endpoint: tonic::transport::Endpoint) -> HealthClient<Channel> {
+    let channel = endpoint
         .connect_with_connector(tower::service_fn(|_uri: http::Uri| async {
             Ok::<_, io::Error>(TokioIo::new(serve_pipe()))
         }))

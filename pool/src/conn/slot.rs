@@ -341,16 +341,25 @@ impl Slot {
         let frames = Arc::clone(&conn.frames);
         let in_flight = Arc::clone(&conn.in_flight);
         let scale_down_after = self.shared.config.scale_down_after;
+        // Every other way the connection's service ends. Gated: the task
+        // wakes on every RPC to drive `connection`, and these are looked at
+        // only when one of them was woken (`wait::WhenWoken`).
+        let other_ends = wait::WhenWoken::new(async {
+            tokio::select! {
+                biased;
+                _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
+                _ = self.removed.wait() => End::Removed,
+                goaway = Arc::clone(&frames).goaway() => End::Goaway(goaway),
+                _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
+                _ = quiet(in_flight.activity(), scale_down_after) => End::ScaleDown,
+                _ = wait::until_some(retire_at) => End::Aged,
+                _ = Arc::clone(&in_flight).stream_ids_used() => End::StreamIdsUsed,
+            }
+        });
         let ended = tokio::select! {
             biased;
             result = &mut connection => End::Closed(close_cause(result, conn.peer())),
-            _ = wait::for_shutdown(&mut self.shutdown) => End::Shutdown,
-            _ = self.removed.wait() => End::Removed,
-            goaway = Arc::clone(&frames).goaway() => End::Goaway(goaway),
-            _ = idle::until_idle(self.idle.as_mut()) => End::Idle,
-            _ = quiet(in_flight.activity(), scale_down_after) => End::ScaleDown,
-            _ = wait::until_some(retire_at) => End::Aged,
-            _ = Arc::clone(&in_flight).stream_ids_used() => End::StreamIdsUsed,
+            end = other_ends => end,
         };
         let grace = self.shared.config.shutdown_grace;
         match ended {

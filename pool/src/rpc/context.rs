@@ -40,4 +40,19 @@ impl<'a> Rpc<'a> {
             wait_for_ready: request.extensions().get::<WaitForReady>().is_some(),
         }
     }
+
+    /// What the context holds besides the pool: its deadline and whether
+    /// it waits for a ready connection.
+    pub(crate) fn terms(self) -> (Instant, bool) {
+        (self.deadline, self.wait_for_ready)
+    }
+
+    /// The context [`terms`](Self::terms) gave, on `shared` again.
+    pub(crate) fn with_terms(shared: &'a Shared, deadline: Instant, wait_for_ready: bool) -> Self {
+        Self {
+            shared,
+            deadline,
+            wait_for_ready,
+        }
+    }
 }

@@ -39,6 +39,8 @@ mod retry;
 mod service;
 mod wait_for_ready;
 
+use std::{future::Future, sync::Arc};
+
 use http::{Request, Response};
 use tonic::body::Body;
 
@@ -48,24 +50,44 @@ pub use service::ResponseFuture;
 pub(crate) use service::call;
 pub use wait_for_ready::WaitForReady;
 
-use crate::{error::PoolError, policy::retry::Idempotent, shared::Shared};
+use crate::{
+    error::PoolError,
+    policy::retry::{Idempotent, replay::Replayable},
+    shared::Shared,
+};
+use resend::{First, Outgoing, TRANSPARENT_RESEND_MAX_BODY};
 
 /// One RPC through the pool, up to its response headers. Every wait is
 /// bounded by the RPC's deadline.
-pub(crate) async fn send(
-    shared: &Shared,
+///
+/// What needs no waiting is done before the returned future exists: the
+/// context read from the request, and the request kept for a resend (or
+/// for the retry policy). The future then holds only what the RPC needs
+/// while it waits, not the request as well (`ResponseFuture` is one box
+/// per in-flight RPC: its size is the pool's memory per RPC).
+pub(crate) fn send(
+    shared: Arc<Shared>,
     request: Request<Body>,
-) -> Result<Response<PoolBody>, PoolError> {
-    let rpc = Rpc::new(shared, &request);
-    // The permit is the caller's, so it is kept across every attempt and
-    // then held by the response body.
-    let limit = admit::admit(&rpc).await?;
-    if let Some(policy) = &shared.policies.retry
-        && request.extensions().get::<Idempotent>().is_some()
-    {
-        // Boxed: its state would otherwise sit in every RPC's future.
-        return Box::pin(retry::send(&rpc, policy, request, limit)).await;
+) -> impl Future<Output = Result<Response<PoolBody>, PoolError>> + Send + 'static {
+    let (deadline, wait_for_ready) = Rpc::new(&shared, &request).terms();
+    let idempotent = request.extensions().get::<Idempotent>().is_some();
+    let retried = idempotent && shared.policies.retry.is_some();
+    let max_body = match &shared.policies.retry {
+        Some(policy) if retried => policy.max_buffered_body(),
+        _ => TRANSPARENT_RESEND_MAX_BODY,
+    };
+    let mut outgoing = Outgoing::from(Replayable::capture(request, max_body));
+    async move {
+        let rpc = Rpc::with_terms(&shared, deadline, wait_for_ready);
+        // The permit is the caller's, so it is kept across every attempt
+        // and then held by the response body.
+        let limit = admit::admit(&rpc).await?;
+        match &shared.policies.retry {
+            // Boxed: its state would otherwise sit in every RPC's future.
+            Some(policy) if retried => {
+                Box::pin(retry::send(&rpc, policy, &mut outgoing, limit)).await
+            }
+            _ => resend::send(&rpc, First::Any, &mut outgoing, limit).await,
+        }
     }
-    let routed = rpc.pick(&[]).await?;
-    resend::send_keeping(&rpc, routed, request, limit).await
 }

@@ -23,12 +23,11 @@ use super::{
 };
 use crate::{
     error::PoolError,
-    ids::ConnId,
+    ids::{ConnId, RoutedTo},
     policy::{
         limit::LimitPermit,
         retry::replay::{Captured, Replayable},
     },
-    shared::Routed,
 };
 
 /// Most connections one RPC is offered to when it never reaches the server
@@ -44,71 +43,93 @@ pub const TRANSPARENT_RESEND_MAX_BODY: usize = 64 * 1024;
 /// after the server refused it.
 #[expect(
     clippy::large_enum_variant,
-    reason = "one per RPC, on its future's stack; boxing would allocate per RPC"
+    reason = "the kept request is the usual case; boxing it would allocate per RPC"
 )]
-pub(crate) enum Outgoing<'a> {
-    Once(Request<Body>),
-    Kept(&'a Replayable),
+pub(crate) enum Outgoing {
+    /// Sent once (its body was not small and complete); `None` once sent.
+    /// Boxed: the usual request is kept, and this is part of every
+    /// in-flight RPC.
+    Once(Option<Box<Request<Body>>>),
+    Kept(Replayable),
 }
 
-impl Outgoing<'_> {
-    /// The request for the next attempt.
-    fn take(&mut self) -> Option<Request<Body>> {
-        match self {
-            Outgoing::Kept(kept) => Some(kept.request()),
-            Outgoing::Once(_) => {
-                let placeholder = Outgoing::Once(Request::new(Body::empty()));
-                match std::mem::replace(self, placeholder) {
-                    Outgoing::Once(request) => Some(request),
-                    Outgoing::Kept(_) => unreachable!("matched Once above"),
-                }
-            }
+impl From<Captured> for Outgoing {
+    fn from(captured: Captured) -> Self {
+        match captured {
+            Captured::Replayable(kept) => Outgoing::Kept(kept),
+            Captured::Once(once) => Outgoing::Once(Some(Box::new(once))),
         }
     }
 }
 
-/// Sends `request` on `routed`, keeping a copy for a resend when its body
-/// is small and complete ([`TRANSPARENT_RESEND_MAX_BODY`]).
-pub(crate) async fn send_keeping(
-    rpc: &Rpc<'_>,
-    routed: Routed,
-    request: Request<Body>,
-    limit: Option<LimitPermit>,
-) -> Result<Response<PoolBody>, PoolError> {
-    let kept;
-    let outgoing = match Replayable::capture(request, TRANSPARENT_RESEND_MAX_BODY) {
-        Captured::Replayable(replayable) => {
-            kept = replayable;
-            Outgoing::Kept(&kept)
+impl Outgoing {
+    /// The request for the next attempt: `None` when it was sent once.
+    fn take(&mut self) -> Option<Request<Body>> {
+        match self {
+            Outgoing::Kept(kept) => Some(kept.request()),
+            Outgoing::Once(once) => once.take().map(|request| *request),
         }
-        Captured::Once(once) => Outgoing::Once(once),
-    };
-    send(rpc, routed, outgoing, limit).await
+    }
+
+    /// A request hyper handed back unsent, to be taken again. A kept
+    /// request makes a fresh copy instead.
+    fn put_back(&mut self, unsent: Request<Body>) {
+        match self {
+            Outgoing::Once(once) => {
+                debug_assert!(once.is_none(), "a request sent once was taken");
+                *once = Some(Box::new(unsent));
+            }
+            Outgoing::Kept(_) => drop(unsent),
+        }
+    }
+
+    /// Whether a sent request can be sent again.
+    fn is_kept(&self) -> bool {
+        matches!(self, Outgoing::Kept(_))
+    }
 }
 
-/// Sends `outgoing` on `routed`, and on other connections while it never
-/// reaches a server: hyper hands it back unsent, or the server refuses
-/// its stream and a kept copy can be resent. Each other connection is
-/// picked the way the first one was (waiting for one when the call or
-/// the pool's state says so).
+/// Where [`send`] sends first.
+#[derive(Clone, Copy)]
+pub(crate) enum First<'a> {
+    /// Any connection, as a first attempt.
+    Any,
+    /// Elsewhere than these earlier attempts of a policy retry
+    /// (`Rpc::pick_elsewhere`).
+    Elsewhere(&'a [RoutedTo]),
+}
+
+/// Picks a connection (`first` says how) and sends `outgoing` on it, and on
+/// other connections while it never reaches a server: hyper hands it back
+/// unsent, or the server refuses its stream and a kept copy can be resent.
+/// Each other connection is picked the way the first one was (waiting for
+/// one when the call or the pool's state says so).
+///
+/// The pick is made here, not by the caller, and the request is taken from
+/// `outgoing` as it is handed to hyper: neither is then held beside the
+/// attempt while it waits (this future is part of every in-flight RPC).
 pub(crate) async fn send(
     rpc: &Rpc<'_>,
-    mut routed: Routed,
-    mut outgoing: Outgoing<'_>,
+    first: First<'_>,
+    outgoing: &mut Outgoing,
     mut limit: Option<LimitPermit>,
 ) -> Result<Response<PoolBody>, PoolError> {
+    let mut routed = match first {
+        First::Any => rpc.pick(&[]).await?,
+        First::Elsewhere(tried) => rpc.pick_elsewhere(tried).await?,
+    };
     // Connections not to offer the request again, in an array: a Vec
     // would be an allocation per RPC for a list that is almost always
     // empty.
     let mut avoid = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
     let mut avoided = 0;
     let mut attempts = 0;
-    let mut request = outgoing.take().expect("a first request");
     loop {
         attempts += 1;
         debug_assert!(attempts <= MAX_TRANSPARENT_ATTEMPTS);
         let conn = routed.conn;
-        let (next, permit, error) = match attempt(rpc, routed, request, limit).await {
+        let request = outgoing.take().expect("a request to send");
+        let (permit, error) = match attempt(rpc, routed, request, limit).await {
             Attempt::Done(result) => return result,
             // Never sent: it can safely go elsewhere.
             Attempt::Unsent {
@@ -118,7 +139,8 @@ pub(crate) async fn send(
             } => {
                 avoid[avoided] = conn;
                 avoided += 1;
-                (Some(unsent), limit, error)
+                outgoing.put_back(unsent);
+                (limit, error)
             }
             // Sent but never processed: the kept copy can go elsewhere, or
             // back to the same connection if only the stream was refused
@@ -129,22 +151,18 @@ pub(crate) async fn send(
                     avoid[avoided] = conn;
                     avoided += 1;
                 }
-                let resend = match &outgoing {
-                    Outgoing::Kept(_) => outgoing.take(),
-                    Outgoing::Once(_) => None,
-                };
-                (resend, limit, error)
+                if !outgoing.is_kept() {
+                    return Err(error);
+                }
+                (limit, error)
             }
         };
-        match next {
-            Some(next) if attempts < MAX_TRANSPARENT_ATTEMPTS => {
-                request = next;
-                limit = permit;
-                // Boxed: a resend is rare, and its wait would otherwise
-                // sit in every RPC's future.
-                routed = Box::pin(rpc.pick(&avoid[..avoided])).await?;
-            }
-            _ => return Err(error),
+        if attempts >= MAX_TRANSPARENT_ATTEMPTS {
+            return Err(error);
         }
+        limit = permit;
+        // Boxed: a resend is rare, and its wait would otherwise sit in
+        // every RPC's future.
+        routed = Box::pin(rpc.pick(&avoid[..avoided])).await?;
     }
 }

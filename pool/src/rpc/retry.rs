@@ -12,56 +12,46 @@
 //! The policy itself (codes, backoff, budget) is `policy::retry`'s pure
 //! core; this is the loop on the RPC path that asks it.
 
-use http::{HeaderMap, HeaderName, Request, Response};
+use http::{HeaderMap, HeaderName, Response};
 use tokio::time::{Instant, sleep};
-use tonic::body::Body;
 
 use super::{
     Rpc,
     body::PoolBody,
-    resend::{self, Outgoing},
+    resend::{self, First, Outgoing},
 };
 use crate::{
     code::GrpcCode,
     error::PoolError,
     event::{EventKind, PoolEvent},
     ids::RoutedTo,
-    policy::{
-        limit::LimitPermit,
-        retry::{
-            RetryPolicy,
-            replay::{Captured, Replayable},
-        },
-    },
+    policy::{limit::LimitPermit, retry::RetryPolicy},
 };
 
 /// Sends an idempotent RPC under `policy`. `limit` is the RPC's limiter
-/// permit, held across every attempt and then by the response body.
+/// permit, held across every attempt and then by the response body. A
+/// request that could not be kept (`Outgoing::Once`) is sent once.
 pub(crate) async fn send(
     rpc: &Rpc<'_>,
     policy: &RetryPolicy,
-    request: Request<Body>,
+    outgoing: &mut Outgoing,
     limit: Option<LimitPermit>,
 ) -> Result<Response<PoolBody>, PoolError> {
     policy.deposit();
-    let replay = match Replayable::capture(request, policy.max_buffered_body()) {
-        Captured::Replayable(replay) => replay,
-        Captured::Once(once) => {
-            let routed = rpc.pick(&[]).await?;
-            return resend::send(rpc, routed, Outgoing::Once(once), limit).await;
-        }
-    };
+    if let Outgoing::Once(_) = outgoing {
+        return resend::send(rpc, First::Any, outgoing, limit).await;
+    }
     // Where earlier attempts went, so a retry can go elsewhere.
     let mut tried: Vec<RoutedTo> = Vec::new();
     loop {
         // Picked as a first attempt is, so a retry honours the stream cap
         // (and waits for room) like a first attempt.
-        let routed = if tried.is_empty() {
-            rpc.pick(&[]).await?
+        let first = if tried.is_empty() {
+            First::Any
         } else {
-            rpc.pick_elsewhere(&tried).await?
+            First::Elsewhere(&tried)
         };
-        let result = resend::send(rpc, routed, Outgoing::Kept(&replay), None).await;
+        let result = resend::send(rpc, first, outgoing, None).await;
         let attempts = tried.len() as u32 + 1;
         debug_assert!(attempts <= policy.max_attempts());
         let Some((to, code)) = retryable(policy, &result) else {

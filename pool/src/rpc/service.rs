@@ -15,6 +15,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use futures_util::TryFutureExt as _;
 use http::{Request, Response};
 use tonic::{Status, body::Body};
 
@@ -49,11 +50,9 @@ impl Future for ResponseFuture {
 
 /// `Pool::call`: one RPC through the pipeline (`rpc::send`).
 pub(crate) fn call(shared: Arc<Shared>, request: Request<Body>) -> ResponseFuture {
-    ResponseFuture::new(async move {
-        super::send(&shared, request)
-            .await
-            .map_err(PoolError::into_status)
-    })
+    // A combinator, not an `async` block awaiting it: that would hold the
+    // pipeline's future twice over.
+    ResponseFuture::new(super::send(shared, request).map_err(PoolError::into_status))
 }
 
 impl tower::Service<Request<Body>> for Lease {

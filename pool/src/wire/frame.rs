@@ -119,6 +119,18 @@ impl FrameReader {
     /// Reads `bytes`, calling `seen` for each frame of interest completed.
     pub(crate) fn feed(&mut self, mut bytes: &[u8], seen: &mut impl FnMut(Frame)) {
         while !bytes.is_empty() {
+            // A whole header in view, none begun: taken in one copy (the
+            // usual case, a read holding whole frames).
+            if self.header_len == 0 && bytes.len() >= FRAME_HEADER {
+                self.header.copy_from_slice(&bytes[..FRAME_HEADER]);
+                self.header_len = FRAME_HEADER;
+                bytes = &bytes[FRAME_HEADER..];
+                self.start_payload();
+                if self.payload_left == 0 {
+                    self.end_frame(seen);
+                }
+                continue;
+            }
             if self.header_len < FRAME_HEADER {
                 let take = (FRAME_HEADER - self.header_len).min(bytes.len());
                 self.header[self.header_len..self.header_len + take]
@@ -150,7 +162,6 @@ impl FrameReader {
     fn start_payload(&mut self) {
         let [l0, l1, l2, kind, flags, ..] = self.header;
         self.payload_left = u32::from_be_bytes([0, l0, l1, l2]) as usize;
-        self.kept.clear();
         (self.keeping, self.keep_left) = match kind {
             TYPE_SETTINGS if flags & FLAG_ACK == 0 => (Some(kind), SETTINGS_KEPT),
             TYPE_GOAWAY => (Some(kind), 8 + GOAWAY_DEBUG_KEPT),
@@ -185,6 +196,9 @@ impl FrameReader {
             }
             _ => {}
         }
+        // Only a kept frame filled it: the rest leave it empty.
+        self.kept.clear();
+        debug_assert!(self.keeping.is_none() && self.kept.is_empty());
     }
 }
 
@@ -245,7 +259,7 @@ mod tests {
             }),
             Frame::Settings(None),
         ];
-        for piece in [1, 2, 5, 9, 10, 64, stream.len()] {
+        for piece in [1, 2, 5, 9, 10, 13, 17, 64, stream.len()] {
             assert_eq!(read(&stream, piece), expected, "pieces of {piece}");
         }
         let Frame::Goaway(last) = &expected[2] else {

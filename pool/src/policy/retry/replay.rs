@@ -16,7 +16,7 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Request, request::Parts};
+use http::{Extensions, HeaderMap, Method, Request, Uri, Version, request::Parts};
 use http_body::{Body as _, Frame, SizeHint};
 use tonic::{Status, body::Body};
 
@@ -29,10 +29,21 @@ pub(crate) enum Captured {
 }
 
 /// A request that can be sent any number of times.
+///
+/// The request's extensions go with its first copy only: they never leave
+/// the process (hyper sends none of a gRPC request's), and every value
+/// the pool reads from them was read before the request was kept. Cloning
+/// them for every attempt was an allocation per extension per RPC.
 pub(crate) struct Replayable {
-    head: Parts,
+    extensions: Option<Extensions>,
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
     data: Bytes,
-    trailers: Option<HeaderMap>,
+    /// Boxed: a unary request has none, and this is part of every
+    /// in-flight RPC.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl Replayable {
@@ -40,15 +51,21 @@ impl Replayable {
     /// back, unchanged in what it will send, if it cannot be replayed.
     pub(crate) fn capture(request: Request<Body>, max_body: usize) -> Captured {
         let (head, mut body) = request.into_parts();
-        let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
-        let mut size = 0usize;
         let mut cx = Context::from_waker(Waker::noop());
+        // The first frame apart: a unary call's body is one chunk, and
+        // kept so, without allocating a queue for it.
+        let mut first: Option<Frame<Bytes>> = None;
+        let mut rest: VecDeque<Frame<Bytes>> = VecDeque::new();
+        let mut size = 0usize;
         let cut_short = loop {
             match Pin::new(&mut body).poll_frame(&mut cx) {
                 Poll::Ready(None) => break None,
                 Poll::Ready(Some(Ok(frame))) => {
                     size += frame.data_ref().map_or(0, Bytes::len);
-                    frames.push_back(frame);
+                    match first {
+                        None => first = Some(frame),
+                        Some(_) => rest.push_back(frame),
+                    }
                     if size > max_body {
                         break Some(None);
                     }
@@ -58,6 +75,10 @@ impl Replayable {
             }
         };
         if let Some(error) = cut_short {
+            let mut frames = rest;
+            if let Some(first) = first {
+                frames.push_front(first);
+            }
             let rest = Prefixed {
                 frames,
                 error,
@@ -71,27 +92,43 @@ impl Replayable {
         // RPC, `cargo bench -p squall-pool --bench footprint`).
         let mut data = BytesMut::with_capacity(size);
         let mut trailers = None;
-        for frame in frames {
+        for frame in first.into_iter().chain(rest) {
             match frame.into_data() {
                 Ok(chunk) => data.extend_from_slice(&chunk),
-                Err(frame) => trailers = frame.into_trailers().ok(),
+                Err(frame) => trailers = frame.into_trailers().ok().map(Box::new),
             }
         }
-        let data = data.freeze();
-        Captured::Replayable(Self {
-            head,
-            data,
-            trailers,
-        })
+        Captured::Replayable(Self::new(head, data.freeze(), trailers))
     }
 
-    /// A fresh copy of the request.
-    pub(crate) fn request(&self) -> Request<Body> {
+    fn new(head: Parts, data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
+        Self {
+            extensions: Some(head.extensions),
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+            headers: head.headers,
+            data,
+            trailers,
+        }
+    }
+
+    /// A fresh copy of the request (the first with the request's
+    /// extensions, the others without: see [`Replayable`]).
+    pub(crate) fn request(&mut self) -> Request<Body> {
         let body = Whole {
             data: (!self.data.is_empty()).then(|| self.data.clone()),
-            trailers: self.trailers.clone(),
+            trailers: self.trailers.as_deref().cloned(),
         };
-        Request::from_parts(self.head.clone(), Body::new(body))
+        let mut request = Request::new(Body::new(body));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        if let Some(extensions) = self.extensions.take() {
+            *request.extensions_mut() = extensions;
+        }
+        request
     }
 }
 
@@ -182,7 +219,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_complete_body_is_replayed_whole_every_time() {
-        let Captured::Replayable(replay) = Replayable::capture(request(vec![b"ab", b"cd"]), 4)
+        let Captured::Replayable(mut replay) = Replayable::capture(request(vec![b"ab", b"cd"]), 4)
         else {
             panic!("4 bytes fit in 4");
         };
@@ -194,10 +231,29 @@ mod tests {
         }
     }
 
+    /// The request's extensions go with the first copy (the attempt reuses
+    /// their map for the response); later copies carry none.
+    #[tokio::test]
+    async fn only_the_first_copy_carries_the_extensions() {
+        #[derive(Clone, Debug, PartialEq)]
+        struct Mark(u8);
+        let mut original = request(vec![b"ab"]);
+        original.extensions_mut().insert(Mark(7));
+        let Captured::Replayable(mut replay) = Replayable::capture(original, 4) else {
+            panic!("2 bytes fit in 4");
+        };
+        let first = replay.request();
+        assert_eq!(first.extensions().get::<Mark>(), Some(&Mark(7)));
+        let second = replay.request();
+        assert!(second.extensions().is_empty());
+        assert_eq!(second.headers()["x-test"], "1");
+        assert_eq!(body_of(second).await, b"ab");
+    }
+
     #[tokio::test]
     async fn one_chunk_or_three_are_kept_whole() {
         for chunks in [vec![&b"abcd"[..]], vec![b"a", b"bc", b"d"]] {
-            let Captured::Replayable(replay) = Replayable::capture(request(chunks), 4) else {
+            let Captured::Replayable(mut replay) = Replayable::capture(request(chunks), 4) else {
                 panic!("4 bytes fit in 4");
             };
             assert_eq!(body_of(replay.request()).await, b"abcd");
