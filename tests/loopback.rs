@@ -253,3 +253,50 @@ async fn huge_timeouts_are_clamped_and_rpcs_succeed() {
     // Nothing in flight, so the unbounded grace is not waited for.
     assert_eq!(pool.shutdown().await.tasks_left, 0);
 }
+
+/// gRPC's CONNECTING semantics: an RPC sent the moment the pool is built,
+/// before any connection is ready, waits for the first dial (within its
+/// deadline) and succeeds; it does not fail with "no ready connection".
+/// And a pool whose every dial is refused fails a fail-fast RPC with
+/// UNAVAILABLE once that dial has failed, long before the RPC's deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_rpc_after_build_waits_for_the_first_dial() {
+    let address = start_server().await;
+    let pool = Pool::builder()
+        .endpoint(format!("http://{address}"))
+        .config(connections(2))
+        .build(TcpConnector)
+        .expect("valid pool");
+    let mut client = EchoClient::new(pool.clone());
+    let mut request = tonic::Request::new(EchoRequest {
+        message: "first".into(),
+        delay_ms: 0,
+        fail_code: 0,
+    });
+    request.set_timeout(Duration::from_secs(10));
+    let reply = client.echo(request).await.expect("the first RPC succeeds");
+    assert_eq!(reply.get_ref().message, "first");
+    assert_eq!(pool.shutdown().await.tasks_left, 0);
+
+    // Nothing listens here any more: every dial is refused at once.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("local addr")
+    };
+    let pool = Pool::builder()
+        .endpoint(format!("http://{refused}"))
+        .build(TcpConnector)
+        .expect("valid pool");
+    let mut client = EchoClient::new(pool.clone());
+    let mut request = tonic::Request::new(EchoRequest::default());
+    request.set_timeout(Duration::from_secs(30));
+    let sent = std::time::Instant::now();
+    let status = client.echo(request).await.expect_err("nothing listens");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "failed fast once the dial failed, not at the deadline: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(pool.shutdown().await.tasks_left, 0);
+}

@@ -1,8 +1,8 @@
 //! Wait-for-ready (a per-call opt-in, as in gRPC) across a server restart
 //! on turmoil.
 //!
-//! Users rely on the default staying fail-fast (UNAVAILABLE at once when no
-//! connection is ready), on a call marked `WaitForReady` instead waiting
+//! Users rely on the default staying fail-fast (UNAVAILABLE as soon as no
+//! connection is ready or on its way), on a call marked `WaitForReady` instead waiting
 //! for a connection and succeeding once the server is back, and on such a
 //! call never outliving its deadline: DEADLINE_EXCEEDED exactly at it.
 //! The server's process crashes at 1 s (its sockets close, so the pool sees
@@ -98,8 +98,11 @@ fn wait_for_ready_calls_wait_through_a_restart_until_their_deadline() {
     assert_eq!(
         outcomes,
         vec![
-            // Fail-fast: UNAVAILABLE at once.
-            (1500, Code::Unavailable, false),
+            // Fail-fast, but the slot is CONNECTING (its redial after the
+            // lost connection hangs on the crashed host), so it waits, as
+            // gRPC's does; the restart at 3 s fails that dial (the slot is
+            // TRANSIENT_FAILURE) and the call fails with UNAVAILABLE then.
+            (3000, Code::Unavailable, false),
             // Waits for the redial that hung on the crashed host; the
             // server answers the connect when it restarts at 3 s, the
             // connection is ready 1 ms later and the RPC's round trip is

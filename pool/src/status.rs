@@ -28,7 +28,9 @@ pub enum Connectivity {
     Connecting,
     /// Has a connection that takes RPCs.
     Ready,
-    /// The last attempt failed; waiting out the backoff.
+    /// The last attempt failed: waiting out the backoff, or dialling again.
+    /// Sticky, as gRPC's (gRFC A62): it stays so until a connection is
+    /// ready, so fail-fast RPCs keep failing at once meanwhile.
     TransientFailure,
     /// Shut down for good.
     Shutdown,

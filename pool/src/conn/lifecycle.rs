@@ -71,7 +71,15 @@ impl Conn {
             shared,
         };
         conn.shared.update_slot(slot, |status| {
-            status.state = Connectivity::Connecting;
+            status.state = match status.state {
+                // Sticky TRANSIENT_FAILURE, as gRPC's load balancers keep it
+                // (gRFC A62): a slot whose last dial failed is failing
+                // while it dials again, until a connection is ready. So a
+                // fail-fast RPC fails at once against a server that is down,
+                // rather than waiting on every redial.
+                Connectivity::TransientFailure => Connectivity::TransientFailure,
+                _ => Connectivity::Connecting,
+            };
             status.dials += 1;
             status.conn = Some(LiveConn {
                 id: conn.id,

@@ -1,9 +1,12 @@
 //! Waiting for a ready connection: gRPC's per-call wait-for-ready, and the
 //! wait of any RPC that finds the pool IDLE (after `idle_timeout`).
 //!
-//! By default an RPC fails fast with UNAVAILABLE when no connection is
-//! ready, rather than queueing behind a reconnect. Four cases wait instead,
-//! each only until the RPC's deadline:
+//! By default an RPC fails fast with UNAVAILABLE when no connection it
+//! could use is ready and none is on its way: gRPC's TRANSIENT_FAILURE
+//! (every slot's last dial failed; a slot stays failing while it redials
+//! until a connection is ready, as gRPC's sticky TRANSIENT_FAILURE), or
+//! every endpoint out of rotation or behind an open breaker. Five cases
+//! wait instead, each only until the RPC's deadline:
 //! - the call opted in with the [`WaitForReady`] request extension;
 //! - the pool is IDLE or waking from it: IDLE is not a failure, so the RPC
 //!   wakes the pool and waits for its first connection. If that first dial
@@ -14,7 +17,13 @@
 //!   rather than letting h2 queue it silently;
 //! - a slot is dialling the replacement of a connection its server sent
 //!   away (GOAWAY): as in gRPC, the pool is CONNECTING, not failing, so
-//!   a GOAWAY storm on every server fails no RPC.
+//!   a GOAWAY storm on every server fails no RPC;
+//! - a slot is CONNECTING (its first dial after `build()`, or a redial
+//!   after its connection was lost) to an endpoint in rotation whose
+//!   breaker is not open: gRPC queues a fail-fast RPC while its channel
+//!   is CONNECTING, so the first RPC after `build()` succeeds. When that
+//!   dial fails the slot is TRANSIENT_FAILURE, the waiters look again
+//!   and fail.
 //!
 //! Policy retries (`retry.rs`) and transparent resends (`resend.rs`) pick
 //! through here too, so they never exceed the stream cap either and wait
@@ -91,7 +100,12 @@ impl Rpc<'_> {
             }
             let saturated = saturated.is_some();
             let waking = shared.tracker.idle.as_ref().is_some_and(|idle| idle.wake());
-            if !(self.wait_for_ready || waking || saturated || shared.tracker.replacements.any()) {
+            let may_wait = self.wait_for_ready
+                || waking
+                || saturated
+                || shared.tracker.replacements.any()
+                || shared.connecting(now);
+            if !may_wait {
                 return Err(PoolError::NoReadyConnection);
             }
             match timeout_at(self.deadline, changes.changed()).await {

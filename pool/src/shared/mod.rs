@@ -197,6 +197,22 @@ impl Shared {
         self.routing.saturated(&self.policies, now, avoid)
     }
 
+    /// Whether a slot that could serve an RPC at `now` is CONNECTING
+    /// (`Tracker::connecting`): of an endpoint in rotation whose breaker
+    /// is not open. A fail-fast RPC that finds no ready connection waits
+    /// for it, as gRPC's does while its channel is CONNECTING.
+    pub(crate) fn connecting(&self, now: Instant) -> bool {
+        let out = self.routing.out_of_rotation(&self.policies, now);
+        self.tracker.connecting(|endpoint| {
+            !out.contains(&endpoint)
+                && self
+                    .policies
+                    .breakers
+                    .as_ref()
+                    .is_none_or(|b| b.state(endpoint) != crate::policy::breaker::State::Open)
+        })
+    }
+
     /// Asks for one more connection (`Routing::grow`).
     pub(crate) fn grow(&self, now: Instant) -> bool {
         self.routing.grow(&self.policies, &self.endpoints, now)

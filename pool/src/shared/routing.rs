@@ -168,6 +168,11 @@ impl Routing {
         })
     }
 
+    /// Endpoints that take no new RPCs at `now` (`out_of_rotation`).
+    pub(crate) fn out_of_rotation(&self, policies: &Policies, now: Instant) -> Vec<EndpointId> {
+        out_of_rotation(policies, now)
+    }
+
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
     /// is still ready and the endpoint's breaker admits the call.
     /// `Ok(None)`: the connection is at its capacity, and the RPC may wait

@@ -104,13 +104,26 @@ impl Tracker {
     /// connectivity if it changed.
     pub(crate) fn update_slot(&self, slot: usize, change: impl FnOnce(&mut SlotStatus)) {
         let mut slots = self.slots.lock().expect("slots lock poisoned");
+        let was = on_its_way(&slots[slot]);
         change(&mut slots[slot]);
+        if was && !on_its_way(&slots[slot]) {
+            // RPCs may be waiting on this slot's dial (`connecting`):
+            // whatever became of it, they look again.
+            self.ready_changes.bump();
+        }
         let state = Connectivity::aggregate(slots.iter().filter(|s| !s.dormant).map(|s| s.state));
         self.connectivity.send_if_modified(|current| {
             let changed = *current != state;
             *current = state;
             changed
         });
+    }
+
+    /// Whether a slot of an endpoint `usable` accepts has a connection on
+    /// its way (see `on_its_way`).
+    pub(crate) fn connecting(&self, usable: impl Fn(EndpointId) -> bool) -> bool {
+        let slots = self.slots.lock().expect("slots lock poisoned");
+        slots.iter().any(|s| on_its_way(s) && usable(s.endpoint))
     }
 
     pub(crate) fn watch_connectivity(&self) -> watch::Receiver<Connectivity> {
@@ -141,6 +154,16 @@ impl Tracker {
     }
 }
 
+/// Whether `slot`, awake, is CONNECTING (its first dial, or a redial after
+/// its connection was lost or sent away, not one that failed since: that
+/// slot is TRANSIENT_FAILURE), or IDLE and so about to dial (a slot is
+/// IDLE from `build()` until its task starts dialling, and between a lost
+/// connection and the redial). gRPC queues a fail-fast RPC on a channel in
+/// either state.
+fn on_its_way(slot: &SlotStatus) -> bool {
+    !slot.dormant && matches!(slot.state, Connectivity::Connecting | Connectivity::Idle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +192,48 @@ mod tests {
         tracker.update_slot(0, |s| s.dormant = true);
         tracker.update_slot(1, |s| s.state = Connectivity::TransientFailure);
         assert_eq!(*watch.borrow_and_update(), Connectivity::TransientFailure);
+    }
+
+    /// A slot CONNECTING on a usable endpoint is what a fail-fast RPC may
+    /// wait for; its dial ending, however, wakes the waiters to look again.
+    #[test]
+    fn connecting_slots_are_found_and_their_end_wakes_waiters() {
+        let slots = vec![
+            SlotStatus::new(EndpointId(0)),
+            SlotStatus::new(EndpointId(1)),
+        ];
+        let tracker = Tracker::new(slots, None);
+        let mut waiter = tracker.watch_ready_changes();
+        waiter.borrow_and_update();
+        assert!(tracker.connecting(|_| true), "a new slot is about to dial");
+        tracker.update_slot(0, |s| s.state = Connectivity::TransientFailure);
+        assert!(
+            waiter.has_changed().unwrap(),
+            "its dial failed: waiters look"
+        );
+        waiter.borrow_and_update();
+
+        tracker.update_slot(1, |s| s.state = Connectivity::Connecting);
+        assert!(tracker.connecting(|_| true));
+        assert!(
+            !tracker.connecting(|e| e != EndpointId(1)),
+            "an endpoint out of rotation does not count"
+        );
+        assert!(!waiter.has_changed().unwrap(), "still connecting");
+        tracker.update_slot(1, |s| s.dormant = true);
+        assert!(
+            !tracker.connecting(|_| true),
+            "a dormant slot does not count"
+        );
+        tracker.update_slot(1, |s| s.dormant = false);
+        waiter.borrow_and_update();
+
+        tracker.update_slot(1, |s| s.state = Connectivity::TransientFailure);
+        assert!(
+            waiter.has_changed().unwrap(),
+            "the failed dial wakes waiters"
+        );
+        assert!(!tracker.connecting(|_| true));
     }
 
     /// Slots added at runtime come after the first ones; connection ids
