@@ -5,6 +5,8 @@
 //! without listing it in a manifest.
 
 use std::{
+    fs,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -16,6 +18,29 @@ use tokio::{
 };
 
 use squall_sim::{Recorder, Trace, TraceLine, TurmoilConnector, server};
+
+/// The built-in script files (`scenarios/scripts/*.toml`), sorted by file
+/// name; panics if the folder cannot be read or holds none, so a test over
+/// them can never pass by checking nothing.
+pub fn script_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/scripts");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scripts in {}", dir.display());
+    files
+}
+
+/// A script file's name without `.toml`: the script's name.
+pub fn script_stem(path: &Path) -> String {
+    path.file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
 
 /// RPC outcomes sent in `[from, to)` of simulated time.
 pub fn rpcs_sent_between(
