@@ -24,7 +24,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use squall_pool::{BackoffConfig, ConnEvent, ConnId, EventKind, KeepaliveConfig, PoolConfig};
 use squall_sim::{
-    Fault, RpcOutcome, Trace, TraceEvent,
+    Cut, Fault, RpcOutcome, Trace, TraceEvent,
     check::{self, Invariant},
     world::CLIENT_HOST,
 };
@@ -264,10 +264,8 @@ fn dialled_intervals(trace: &Trace, configured: Duration) -> BTreeMap<ConnId, Du
 /// whatever cut it, so overlapping cuts end together.
 fn fault_heals(trace: &Trace) -> Vec<(Duration, Option<Duration>)> {
     fn links(fault: &Fault) -> Vec<&str> {
-        match fault {
-            Fault::BlackHole(_) | Fault::Partition(_) | Fault::OneWayPartition(_) => {
-                check::cut_off_from_client(fault)
-            }
+        match fault.cut() {
+            Cut::Dropped { .. } => check::cut_off_from_client(fault),
             _ => Vec::new(),
         }
     }
@@ -451,13 +449,10 @@ pub fn server_conns_closed(trace: &Trace) -> Invariant {
 
 /// Hosts a network fault separates from the client (either way).
 fn cut_hosts(fault: &Fault) -> Vec<&str> {
-    match fault {
-        Fault::BlackHole(f) => other_side(std::slice::from_ref(&f.a), std::slice::from_ref(&f.b)),
-        Fault::Partition(f) => other_side(&f.a, &f.b),
-        Fault::OneWayPartition(f) => other_side(&f.from, &f.to),
-        Fault::LossyLink(f) => other_side(&f.a, &f.b),
-        Fault::ServerCrash(f) if f.silent => f.hosts.iter().map(String::as_str).collect(),
-        _ => Vec::new(),
+    match fault.cut() {
+        Cut::Dropped { a, b } | Cut::Lossy { a, b } => other_side(a, b),
+        Cut::Silent(hosts) => hosts.iter().map(String::as_str).collect(),
+        Cut::None => Vec::new(),
     }
 }
 

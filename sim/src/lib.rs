@@ -32,9 +32,9 @@ pub mod world;
 
 pub use connector::TurmoilConnector;
 pub use fault::{
-    BlackHole, Controls, FailingServer, Fault, FaultAction, FaultClass, GoawayStorm,
-    GracefulRestart, LossyLink, OneWayPartition, Partition, ScheduledFault, ServerCrash,
-    SlowServer, StatusCode, indexed_timeline, timeline,
+    BlackHole, Controls, Cut, Ending, FailingServer, Fault, FaultAction, FaultClass, GoawayStorm,
+    GracefulRestart, HostField, Kind, LossyLink, OneWayPartition, Partition, ScheduledFault,
+    ServerCrash, SlowServer, StatusCode, indexed_timeline, timeline,
 };
 pub use load::{Call, LoadConfig, Pace, Ramp, RampError, RampPoint, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};

@@ -29,5 +29,4 @@ pub use model::{
     KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RampEntry, RateOverride,
     Script, Topology, WindowOverride,
 };
-pub(crate) use validate::downtime;
 pub use world::{LINK_LATENCY, TICK};

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use squall_sim::{Call, Fault, Pace, Ramp, RampPoint, ScheduledFault, StatusCode, WeightedCall};
+use squall_sim::{Call, Pace, Ramp, RampPoint, ScheduledFault, StatusCode, WeightedCall};
 
 use crate::script::duration;
 
@@ -61,13 +61,7 @@ impl Script {
         self.faults
             .iter()
             .try_fold(Duration::ZERO, |last, scheduled| {
-                let end = match &scheduled.fault {
-                    Fault::GracefulRestart(restart) => {
-                        scheduled.at + restart.drain_timeout + restart.downtime
-                    }
-                    _ => scheduled.at + scheduled.heal_after?,
-                };
-                Some(last.max(end))
+                Some(last.max(scheduled.end()?))
             })
     }
 }
