@@ -10,7 +10,7 @@ use std::{fs, time::Duration};
 
 use squall_pool::{CloseCause, ConnEvent, ConnId};
 use squall_scenarios::{
-    Report, Script, invariants, library, run_script,
+    Report, Script, library, run_script,
     timeline::{self, Axis, Timeline, summary::summary},
 };
 use squall_sim::TraceEvent;
@@ -265,7 +265,7 @@ fn a_failed_invariant_is_marked_where_it_broke() {
         .retain(|i| i.name != "failed_rpcs_at_most");
     report
         .invariants
-        .push(invariants::failed_rpcs_at_most(&report.trace, 3));
+        .push(squall_sim::check::failed_rpcs_at_most(&report.trace, 3));
     assert!(!report.passed());
     let fourth = report
         .trace
