@@ -2,7 +2,8 @@
 //! load generator), N echo server hosts, and a fault schedule, on turmoil,
 //! from a seed. This module owns what a world is ([`WorldConfig`]) and
 //! running it ([`run`]); `build` makes the simulation and its hosts,
-//! `step` drives it.
+//! `step` drives it, and `setup` ([`SimSetup`]) is how every squall
+//! simulation is set up, worlds and the suite's hand-driven tests alike.
 //!
 //! The driver steps the simulation one tick at a time and applies each
 //! fault action at its exact simulated time; after each step it samples
@@ -11,6 +12,7 @@
 //! through it tokio's, under `--cfg tokio_unstable`), and the pool's.
 
 mod build;
+mod setup;
 mod step;
 
 use std::{
@@ -27,6 +29,8 @@ use crate::{
     middlebox::Middlebox,
     trace::{Recorder, Trace},
 };
+
+pub use setup::{SimSetup, add_server};
 
 /// The client host's name.
 pub const CLIENT_HOST: &str = "client";
