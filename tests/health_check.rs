@@ -10,7 +10,7 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::{
@@ -18,30 +18,17 @@ use squall_pool::{
     PoolEvent, RoutedTo,
 };
 use squall_sim::{
-    Recorder, TurmoilConnector,
+    TurmoilConnector,
     echo::proto::{EchoRequest, echo_client::EchoClient},
-    server::{self, ServerControl},
+    server::ServerControl,
 };
 use squall_suite::{health_checks_every_second, sim_with_servers};
 use tokio::time::{Instant, sleep_until};
 
 #[test]
 fn a_not_serving_endpoint_gets_no_rpcs_until_it_serves_again() {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(13)
-        .epoch(SystemTime::UNIX_EPOCH)
-        .simulation_duration(Duration::from_secs(60))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(1))
-        .build();
     let controls = [ServerControl::default(), ServerControl::default()];
-    for (index, control) in controls.iter().enumerate() {
-        let name = format!("server-{}", index + 1);
-        let control = control.clone();
-        sim.host(name.clone(), move || {
-            server::serve(name.clone(), Recorder::default(), control.clone())
-        });
-    }
+    let mut sim = sim_with_servers(13, Duration::from_secs(60), &controls);
     let server_2 = controls[1].clone();
     sim.client("client", async move {
         let events: Arc<Mutex<Vec<PoolEvent>>> = Arc::default();

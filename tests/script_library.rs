@@ -5,29 +5,10 @@
 //! alone, and on `squall run <NAME>` running exactly the file the tests
 //! ran.
 
-use std::{fs, path::PathBuf};
+use std::fs;
 
 use squall_scenarios::{Script, library, run_script};
-
-/// The script files, sorted by name.
-fn script_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/scripts");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no scripts in {}", dir.display());
-    files
-}
-
-fn stem(path: &std::path::Path) -> String {
-    path.file_stem()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned()
-}
+use squall_suite::{script_files, script_stem as stem};
 
 /// A trace depends on the script and the seed alone, not on what ran
 /// before it in the same process (tokio's task ids, for one, are

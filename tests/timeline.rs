@@ -6,30 +6,19 @@
 //! trace; a page that is broken, fetches something from the network, or
 //! draws a mark at the wrong time would mislead them.
 
-use std::{fs, path::PathBuf, time::Duration};
+use std::{fs, time::Duration};
 
 use squall_pool::{CloseCause, ConnEvent, ConnId};
 use squall_scenarios::{
-    Report, Script, invariants, library, run_script,
+    Report, Script, library, run_script,
     timeline::{self, Axis, Timeline, summary::summary},
 };
 use squall_sim::TraceEvent;
+use squall_suite::{script_files, script_stem};
 
 /// The sim tests' helpers, for `user_timeout_abort`.
 #[path = "../sim/tests/common/mod.rs"]
 mod common;
-
-/// The script files, sorted by name.
-fn script_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/scripts");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
-}
 
 /// Checks that `page` is well-formed XML apart from its doctype (the page
 /// is written that way so this check needs no parser): tags nest and
@@ -139,14 +128,8 @@ fn assert_self_contained(page: &str) {
 
 #[test]
 fn every_builtin_script_has_a_well_formed_self_contained_timeline() {
-    let files = script_files();
-    assert!(!files.is_empty(), "no scripts in scenarios/scripts");
-    for path in files {
-        let name = path
-            .file_stem()
-            .expect("a file name")
-            .to_string_lossy()
-            .into_owned();
+    for path in script_files() {
+        let name = script_stem(&path);
         let script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let report = run_script(&script, script.default_seed());
         let page = timeline::render_html(&report);
@@ -282,7 +265,7 @@ fn a_failed_invariant_is_marked_where_it_broke() {
         .retain(|i| i.name != "failed_rpcs_at_most");
     report
         .invariants
-        .push(invariants::failed_rpcs_at_most(&report.trace, 3));
+        .push(squall_sim::check::failed_rpcs_at_most(&report.trace, 3));
     assert!(!report.passed());
     let fourth = report
         .trace

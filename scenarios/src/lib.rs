@@ -5,8 +5,8 @@
 //! - [`script`]: the fault-script format: the [`Script`] type, its TOML
 //!   loader with positioned errors, its builder, its mapping to a world.
 //! - [`library`]: the built-in scripts (`scenarios/scripts/*.toml`), by name.
-//! - [`invariants`]: checks a script's `[expect]` adds.
-//! - [`checks`]: checks every pool run gets, and `expect.live_within`.
+//! - [`judge`]: which checks (all in `squall_sim::check`) a run of a
+//!   script gets: its `[expect]`, its pool, and those every run gets.
 //! - [`report`]: running a script (simulation or kernel mode), the verdict and JSON.
 //! - [`compare`]: `squall compare`: a script in both worlds, side by side.
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
@@ -15,9 +15,8 @@
 //! - [`prop`]: property tests over random fault scripts: generate, run,
 //!   check, shrink, replay.
 
-pub mod checks;
 pub mod compare;
-pub mod invariants;
+pub mod judge;
 pub mod library;
 pub mod net;
 pub mod prop;

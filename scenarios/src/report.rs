@@ -5,14 +5,14 @@ use squall_pool::CloseCause;
 use std::time::Duration;
 
 use squall_sim::{
-    RunOutput, Trace, TraceEvent,
-    check::{self, Detection, Invariant},
+    Trace, TraceEvent,
+    check::{Detection, Invariant},
     run_observed,
 };
 
 use crate::{
-    checks, invariants,
-    script::{ClientKind, LINK_LATENCY, Script},
+    judge::judge,
+    script::{LINK_LATENCY, Script},
 };
 
 /// Everything a run of a script showed.
@@ -336,82 +336,5 @@ impl World {
                 "world: kernel (Linux namespaces {lab}-*, veth links: latency ~0 ms, monotonic time)"
             ),
         }
-    }
-}
-
-/// Checks every invariant that applies to a run of `script`.
-pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Report {
-    let detections = check::detections(&output.trace);
-    let mut invariants = vec![Invariant {
-        name: "run_completed",
-        ok: output.outcome.is_ok(),
-        detail: match &output.outcome {
-            Ok(()) => "the client finished within the time limit".to_owned(),
-            Err(e) => e.to_string(),
-        },
-    }];
-    let expect = &script.expect;
-    if let Some(bound) = expect.detection_within {
-        invariants.push(check::check_detection(
-            &detections,
-            bound + world.timing_slack(),
-        ));
-    }
-    if let Some(max) = expect.max_failed_rpcs {
-        invariants.push(invariants::failed_rpcs_at_most(&output.trace, max));
-    }
-    if expect.no_leaks {
-        invariants.push(invariants::no_leaks(&output.trace));
-    }
-    if expect.breaker_opens_within.is_some() || expect.breaker_closes_within.is_some() {
-        invariants.push(invariants::breaker_follows_failing_server(
-            &output.trace,
-            &script.faults,
-            expect.breaker_opens_within,
-            expect.breaker_closes_within,
-        ));
-    }
-    // The checks every pool run gets, and the admission checks of a run
-    // with a limiter or breaker.
-    if let ClientKind::Pool = script.client.kind {
-        let config = script.pool.apply(seed);
-        invariants.extend(checks::pool_invariants(
-            &output.trace,
-            &config,
-            world.timing_slack(),
-        ));
-        invariants.push(check::streams_within_capacity(&output.capacity));
-        if let Some(within) = expect.live_within {
-            invariants.push(checks::live_after_faults(
-                &output.trace,
-                script,
-                &config,
-                within,
-            ));
-        }
-        if let Some(limiter) = &config.limiter {
-            invariants.push(check::limiter_inflight_within_limit(&output.trace, limiter));
-        }
-        if config.breaker.is_some() {
-            invariants.push(check::breaker_transitions_legal(&output.trace));
-            invariants.push(check::no_rpc_reaches_server_while_breaker_open(
-                &output.trace,
-                world.link_latency(),
-            ));
-        }
-    }
-    invariants.push(check::check_no_rpc_on_dead_conn(&output.trace));
-    invariants.push(invariants::rpcs_end_within_deadline(
-        &output.trace,
-        world.timing_slack(),
-    ));
-    Report {
-        scenario: script.name.clone(),
-        seed,
-        trace: output.trace,
-        detections,
-        invariants,
-        expect: expect.clone(),
-        world,
     }
 }

@@ -8,7 +8,8 @@
 //! included) always yields a byte-identical trace.
 //!
 //! # Layout
-//! - [`world`]: building and stepping a world; the fault timeline driver.
+//! - [`world`]: building and stepping a world; the fault timeline driver;
+//!   [`SimSetup`], how every squall simulation is set up.
 //! - [`fault`]: the fault kinds, one file each.
 //! - [`server`]: a simulated gRPC server host and its fault control channel.
 //! - [`echo`]: the echo service (and its generated code) every server runs.
@@ -32,11 +33,14 @@ pub mod world;
 
 pub use connector::TurmoilConnector;
 pub use fault::{
-    BlackHole, Controls, FailingServer, Fault, FaultAction, FaultClass, GoawayStorm,
-    GracefulRestart, LossyLink, OneWayPartition, Partition, ScheduledFault, ServerCrash,
-    SlowServer, StatusCode, indexed_timeline, timeline,
+    BlackHole, Controls, Cut, Ending, FailingServer, Fault, FaultAction, FaultClass, GoawayStorm,
+    GracefulRestart, HostField, Kind, LossyLink, OneWayPartition, Partition, ScheduledFault,
+    ServerCrash, SlowServer, StatusCode, indexed_timeline, timeline,
 };
 pub use load::{Call, LoadConfig, Pace, Ramp, RampError, RampPoint, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
-pub use world::{ClientKind, RunOutput, SimError, StepCount, WorldConfig, run, run_observed};
+pub use world::{
+    ClientKind, RunOutput, SimError, SimSetup, StepCount, WorldConfig, add_server, run,
+    run_observed,
+};

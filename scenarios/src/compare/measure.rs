@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use squall_pool::{CloseCause, ConnEvent};
 use squall_sim::{
-    Fault, FaultClass, ScheduledFault, Trace, TraceEvent,
+    Ending, Fault, FaultClass, ScheduledFault, Trace, TraceEvent,
     check::{Detection, cut_off_from_client},
 };
 
@@ -113,13 +113,7 @@ pub fn cause_name(cause: &CloseCause) -> String {
 
 /// The label of a fault in row names: `fault 1 black_hole`.
 fn fault_label(index: usize, fault: &Fault) -> String {
-    let text = fault.to_string();
-    let kind = text
-        .split_whitespace()
-        .next()
-        .and_then(|kv| kv.strip_prefix("kind="))
-        .unwrap_or("fault");
-    format!("fault {} {kind}", index + 1)
+    format!("fault {} {}", index + 1, fault.name())
 }
 
 /// Measures one run. `detections` are the report's (`check::detections`).
@@ -194,13 +188,13 @@ fn heals(m: &mut Measurements, trace: &Trace, faults: &[ScheduledFault]) {
             continue;
         };
         // One-shot faults (a graceful restart) have no heal to measure.
-        if matches!(scheduled.fault, Fault::GracefulRestart(_)) {
+        if matches!(scheduled.fault.ending(), Ending::Restarted(_)) {
             continue;
         }
         let healed_at = scheduled.at + heal_after;
         let hosts: Vec<&str> = match scheduled.fault.class() {
             FaultClass::Network => cut_off_from_client(&scheduled.fault),
-            FaultClass::Crash | FaultClass::Software => software_hosts(&scheduled.fault),
+            FaultClass::Crash | FaultClass::Software => scheduled.fault.hosts(),
         };
         let first_ok = trace
             .rpcs()
@@ -211,16 +205,6 @@ fn heals(m: &mut Measurements, trace: &Trace, faults: &[ScheduledFault]) {
             .map(|(line, _)| line.at - healed_at);
         m.heal_to_first_ok
             .insert(fault_label(index, &scheduled.fault), first_ok);
-    }
-}
-
-fn software_hosts(fault: &Fault) -> Vec<&str> {
-    match fault {
-        Fault::ServerCrash(f) => f.hosts.iter().map(String::as_str).collect(),
-        Fault::SlowServer(f) => f.hosts.iter().map(String::as_str).collect(),
-        Fault::FailingServer(f) => f.hosts.iter().map(String::as_str).collect(),
-        Fault::GoawayStorm(f) => f.hosts.iter().map(String::as_str).collect(),
-        _ => Vec::new(),
     }
 }
 

@@ -28,7 +28,6 @@ use squall_sim::{server::GoawayMode, world::CLIENT_HOST};
 
 use crate::script::{
     BreakerOverrides, LimiterOverrides, Load, RateOverride, Script, ScriptErrors, WindowOverride,
-    downtime,
 };
 
 /// A kind of fault a generated case may inject. `Nat` is a topology
@@ -371,10 +370,7 @@ impl CaseSpec {
     pub fn last_fault_end(&self) -> Duration {
         self.scheduled_faults()
             .iter()
-            .map(|f| match &f.fault {
-                Fault::GracefulRestart(r) => f.at + r.drain_timeout + r.downtime,
-                _ => f.at + f.heal_after.unwrap_or_default(),
-            })
+            .map(|f| f.end().unwrap_or(f.at))
             .max()
             .unwrap_or(Duration::ZERO)
     }
@@ -530,7 +526,7 @@ impl CaseSpec {
                 heal_after,
                 fault,
             };
-            let clashes = |other: &ScheduledFault| match (downtime(&candidate), downtime(other)) {
+            let clashes = |other: &ScheduledFault| match (candidate.downtime(), other.downtime()) {
                 (Some((hosts, start, end)), Some((others, s, e))) => {
                     hosts.iter().any(|h| others.contains(h)) && start < e && s < end
                 }

@@ -1,6 +1,6 @@
 //! Property testing over random fault scripts: generate a case
 //! ([`cases`]), run it and check every invariant (the script checks of
-//! [`crate::report`] plus [`crate::checks`]), count coverage probes
+//! [`crate::judge`], every one in `squall_sim::check`), count coverage probes
 //! ([`probes`]), shrink a failure ([`sweep`], then [`ddmin`] over
 //! [`simplify`]'s steps) and write its replay file, on this machine's
 //! share of the cases ([`shard`]), in one process or several ([`jobs`]).

@@ -1,7 +1,8 @@
 //! Fault scripts: one TOML file (or one builder call) describing a world,
 //! its load, its faults and what must hold. See docs/fault-scripts.md.
 //!
-//! - `model`: the [`Script`] type and its sections.
+//! - `model`: the [`Script`] type and its sections: the file's schema.
+//! - `pool_config`: the `[pool]` overrides → `squall_pool::PoolConfig`.
 //! - `parse`: TOML → [`Script`], with positioned errors.
 //! - `builder`: Rust → [`Script`], with the same checks.
 //! - `validate`: the checks both share.
@@ -15,6 +16,7 @@ mod emit;
 mod error;
 mod model;
 mod parse;
+mod pool_config;
 pub(crate) mod spans;
 mod validate;
 mod world;
@@ -27,5 +29,4 @@ pub use model::{
     KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RampEntry, RateOverride,
     Script, Topology, WindowOverride,
 };
-pub(crate) use validate::downtime;
 pub use world::{LINK_LATENCY, TICK};

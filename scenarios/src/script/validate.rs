@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use squall_sim::{
-    Fault, LoadConfig, Ramp, ScheduledFault, WeightedCall,
+    LoadConfig, Ramp, WeightedCall,
     world::{CLIENT_HOST, MAX_SERVERS, server_name},
 };
 
@@ -40,21 +40,6 @@ fn problem(
         hint: hint.to_owned(),
     }
 }
-
-/// Fault fields that name a host. `squall_sim::Fault::hosts` is private to
-/// the sim crate, so the loader recognises host fields by name; a fault kind
-/// with a host field named otherwise must be added here.
-pub(crate) const HOST_FIELDS: &[&str] = &[
-    "a",
-    "b",
-    "host",
-    "hosts",
-    "server",
-    "target",
-    "from",
-    "to",
-    "forward_to",
-];
 
 /// Every host name the script's world has, in order: the client, the
 /// servers, then the middleboxes.
@@ -562,39 +547,22 @@ fn faults(script: &Script, found: &mut Vec<Problem>) {
     overlapping_downtimes(script, found);
 }
 
-/// When `scheduled` takes servers down, and until when: a crash until its
-/// heal (never healed: forever), a graceful restart until it is back.
-pub(crate) fn downtime(scheduled: &ScheduledFault) -> Option<(&[String], Duration, Duration)> {
-    match &scheduled.fault {
-        Fault::ServerCrash(crash) => Some((
-            &crash.hosts,
-            scheduled.at,
-            scheduled
-                .heal_after
-                .map_or(Duration::MAX, |after| scheduled.at + after),
-        )),
-        Fault::GracefulRestart(restart) => Some((
-            &restart.hosts,
-            scheduled.at,
-            scheduled.at + restart.drain_timeout + restart.downtime,
-        )),
-        _ => None,
-    }
-}
-
 /// A server cannot crash or restart while it is already down: the second
 /// fault's restart would bring it back under the first, or stop it for
 /// good. Said at the later fault.
 fn overlapping_downtimes(script: &Script, found: &mut Vec<Problem>) {
-    let windows: Vec<(usize, &[String], Duration, Duration)> = script
+    let windows: Vec<(usize, Vec<&str>, Duration, Duration)> = script
         .faults
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| downtime(f).map(|(hosts, start, end)| (i, hosts, start, end)))
+        .filter_map(|(i, f)| {
+            f.downtime()
+                .map(|(hosts, start, end)| (i, hosts, start, end))
+        })
         .collect();
     for (n, (later, hosts, start, end)) in windows.iter().enumerate() {
         let clash = windows[..n].iter().find_map(|(earlier, other, s, e)| {
-            let host = hosts.iter().find(|h| other.contains(h))?;
+            let host = hosts.iter().find(|h| other.contains(*h))?;
             (*start < *e && *s < *end).then_some((earlier, host, s, e))
         });
         if let Some((earlier, host, s, e)) = clash {
@@ -622,26 +590,15 @@ fn fault_hosts(
     field: &dyn Fn(&str) -> String,
     found: &mut Vec<Problem>,
 ) {
-    // Serializing gives the fault's fields by name, whatever its kind.
-    let Ok(table) = toml::Table::try_from(fault) else {
-        return;
-    };
-    for (key, value) in &table {
-        if !HOST_FIELDS.contains(&key.as_str()) {
-            continue;
-        }
+    for named in fault.kind().host_fields() {
         // A host field holds one name or, for host sets, a list of names.
-        let named: Vec<(String, &str)> = match value {
-            toml::Value::String(host) => vec![(key.clone(), host.as_str())],
-            toml::Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, item)| Some((format!("{key}[{i}]"), item.as_str()?)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (path, host) in named {
-            if !hosts.iter().any(|h| h == host) {
+        for (i, host) in named.hosts.iter().enumerate() {
+            let path = if named.is_set {
+                format!("{}[{i}]", named.field)
+            } else {
+                named.field.to_owned()
+            };
+            if !hosts.contains(host) {
                 found.push(problem(
                     field(&path),
                     format!("unknown host `{host}`"),

@@ -9,7 +9,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use squall_pool::{CloseCause, ConnEvent, ConnId};
-use squall_sim::{Fault, Trace, TraceEvent, TraceLine, world::CLIENT_HOST};
+use squall_sim::{Ending, Fault, Trace, TraceEvent, TraceLine, world::CLIENT_HOST};
 
 use super::conns::ConnRows;
 use crate::Report;
@@ -370,19 +370,17 @@ fn fault_spans(trace: &Trace) -> Vec<FaultSpan> {
     for line in &trace.lines {
         match &line.event {
             TraceEvent::FaultStart(fault) => {
-                let one_shot_end = match fault {
-                    Fault::GoawayStorm(storm) if storm.every.is_none() => Some(line.at),
-                    Fault::GracefulRestart(restart) => {
-                        listening_again(trace, line.at, &restart.hosts)
-                    }
-                    _ => None,
+                let one_shot_end = match fault.ending() {
+                    Ending::AtOnce => Some(line.at),
+                    Ending::Restarted(_) => listening_again(trace, line.at, &fault.hosts()),
+                    Ending::Healed => None,
                 };
                 spans.push((
                     FaultSpan {
                         start: line.at,
                         end: one_shot_end,
                         class: fault_class(fault),
-                        title: fault_title(fault),
+                        title: fault.title(),
                         hosts: fault_hosts(fault),
                         text: line.to_string(),
                     },
@@ -406,13 +404,13 @@ fn fault_spans(trace: &Trace) -> Vec<FaultSpan> {
 }
 
 /// The first time after `from` that every one of `hosts` listens again.
-fn listening_again(trace: &Trace, from: Duration, hosts: &[String]) -> Option<Duration> {
+fn listening_again(trace: &Trace, from: Duration, hosts: &[&str]) -> Option<Duration> {
     let mut latest = None;
     for host in hosts {
         let at = trace
             .lines
             .iter()
-            .filter(|l| l.at > from && &l.host == host)
+            .filter(|l| l.at > from && l.host == *host)
             .find(|l| matches!(l.event, TraceEvent::ServerListening))?
             .at;
         latest = latest.max(Some(at));
@@ -420,66 +418,18 @@ fn listening_again(trace: &Trace, from: Duration, hosts: &[String]) -> Option<Du
     latest
 }
 
+/// The timeline's class: faults on links, or on servers.
 fn fault_class(fault: &Fault) -> FaultClass {
-    match fault {
-        Fault::BlackHole(_)
-        | Fault::Partition(_)
-        | Fault::OneWayPartition(_)
-        | Fault::LossyLink(_) => FaultClass::Network,
-        Fault::ServerCrash(_)
-        | Fault::SlowServer(_)
-        | Fault::FailingServer(_)
-        | Fault::GracefulRestart(_)
-        | Fault::GoawayStorm(_) => FaultClass::Server,
-    }
-}
-
-fn fault_title(fault: &Fault) -> String {
-    let list = |hosts: &[String]| hosts.join(",");
-    match fault {
-        Fault::BlackHole(f) => format!("black hole {} ↔ {}", f.a, f.b),
-        Fault::Partition(f) => format!("partition {} | {}", list(&f.a), list(&f.b)),
-        Fault::OneWayPartition(f) => {
-            format!("one-way partition {} → {}", list(&f.from), list(&f.to))
-        }
-        Fault::LossyLink(f) => format!(
-            "lossy link {} ↔ {} ({}‰ loss)",
-            list(&f.a),
-            list(&f.b),
-            f.loss_permille
-        ),
-        Fault::ServerCrash(f) if f.silent => format!("silent crash {}", list(&f.hosts)),
-        Fault::ServerCrash(f) => format!("process crash {}", list(&f.hosts)),
-        Fault::SlowServer(f) => format!(
-            "slow server {} (+{} ms)",
-            list(&f.hosts),
-            f.added_latency.as_millis()
-        ),
-        Fault::FailingServer(f) => format!(
-            "failing server {} ({}% {:?})",
-            list(&f.hosts),
-            f.failure_percent,
-            f.code.code()
-        ),
-        Fault::GracefulRestart(f) => format!("graceful restart {}", list(&f.hosts)),
-        Fault::GoawayStorm(f) => format!("GOAWAY storm ({}) {}", f.mode.name(), list(&f.hosts)),
+    match fault.class() {
+        squall_sim::FaultClass::Network => FaultClass::Network,
+        squall_sim::FaultClass::Crash | squall_sim::FaultClass::Software => FaultClass::Server,
     }
 }
 
 /// The hosts a fault names, other than the client (whose lanes are the
 /// whole picture), sorted and without repeats.
 fn fault_hosts(fault: &Fault) -> Vec<String> {
-    let mut hosts: Vec<String> = match fault {
-        Fault::BlackHole(f) => vec![f.a.clone(), f.b.clone()],
-        Fault::Partition(f) => f.a.iter().chain(&f.b).cloned().collect(),
-        Fault::OneWayPartition(f) => f.from.iter().chain(&f.to).cloned().collect(),
-        Fault::LossyLink(f) => f.a.iter().chain(&f.b).cloned().collect(),
-        Fault::ServerCrash(f) => f.hosts.clone(),
-        Fault::SlowServer(f) => f.hosts.clone(),
-        Fault::FailingServer(f) => f.hosts.clone(),
-        Fault::GracefulRestart(f) => f.hosts.clone(),
-        Fault::GoawayStorm(f) => f.hosts.clone(),
-    };
+    let mut hosts: Vec<String> = fault.hosts().into_iter().map(str::to_owned).collect();
     hosts.retain(|h| h != CLIENT_HOST);
     hosts.sort_by(|a, b| natural(a).cmp(&natural(b)));
     hosts.dedup();

@@ -1,7 +1,8 @@
 //! Checkers for the pool's admission control, read from the trace: the
 //! circuit breakers' transitions (`breaker_*` lines), what servers received
-//! while a breaker was open (`server_rpc` lines), and the limiter's
-//! occupancy (`limiter` lines).
+//! while a breaker was open (`server_rpc` lines), the limiter's occupancy
+//! (`limiter` lines), and whether each breaker follows a failing server
+//! (`expect.breaker_opens_within` / `breaker_closes_within`).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -9,6 +10,7 @@ use squall_pool::{breaker::State, limit::LimiterConfig};
 
 use super::Invariant;
 use crate::{
+    fault::{Fault, ScheduledFault},
     trace::{Trace, TraceEvent},
     world::CLIENT_HOST,
 };
@@ -198,6 +200,94 @@ pub fn limiter_inflight_within_limit(trace: &Trace, config: &LimiterConfig) -> I
             "{changes} changes; peak {peak_in_flight} in flight (limit {}), {peak_queued} queued (limit {})",
             config.max_concurrency, config.max_queue_len
         ),
+    }
+}
+
+/// Holds if, for every server a failing-server fault hits, the client's
+/// breaker for it opens within `opens_within` of the fault's start and
+/// (for a healed fault) is closed again within `closes_within` of the heal.
+/// Closing goes through HALF_OPEN; `breaker_transitions_legal` checks that.
+pub fn breaker_follows_failing_server(
+    trace: &Trace,
+    faults: &[ScheduledFault],
+    opens_within: Option<Duration>,
+    closes_within: Option<Duration>,
+) -> Invariant {
+    let name = "breaker_follows_failing_server";
+    let first = |host: &str, state: State, from: Duration| {
+        trace.lines.iter().find_map(|line| match &line.event {
+            TraceEvent::Breaker { endpoint, to, .. }
+                if endpoint == host && *to == state && line.at >= from =>
+            {
+                Some(line.at)
+            }
+            _ => None,
+        })
+    };
+    let ms = |d: Duration| d.as_millis();
+    let mut seen = Vec::new();
+    for scheduled in faults {
+        let Fault::FailingServer(failing) = &scheduled.fault else {
+            continue;
+        };
+        for host in &failing.hosts {
+            let start = scheduled.at;
+            if let Some(bound) = opens_within {
+                match first(host, State::Open, start) {
+                    Some(at) if at <= start + bound => {
+                        seen.push(format!("{host} open at {} ms", ms(at)));
+                    }
+                    found => {
+                        return Invariant {
+                            name,
+                            ok: false,
+                            detail: format!(
+                                "{host} failing from {} ms: breaker open by {} ms expected, {}",
+                                ms(start),
+                                ms(start + bound),
+                                found.map_or("never opened".to_owned(), |at| format!(
+                                    "opened at {} ms",
+                                    ms(at)
+                                ))
+                            ),
+                        };
+                    }
+                }
+            }
+            let (Some(bound), Some(heal_after)) = (closes_within, scheduled.heal_after) else {
+                continue;
+            };
+            let healed = start + heal_after;
+            match first(host, State::Closed, healed) {
+                Some(at) if at <= healed + bound => {
+                    seen.push(format!("{host} closed at {} ms", ms(at)));
+                }
+                found => {
+                    return Invariant {
+                        name,
+                        ok: false,
+                        detail: format!(
+                            "{host} healed at {} ms: breaker closed by {} ms expected, {}",
+                            ms(healed),
+                            ms(healed + bound),
+                            found.map_or("never closed".to_owned(), |at| format!(
+                                "closed at {} ms",
+                                ms(at)
+                            ))
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    Invariant {
+        name,
+        ok: !seen.is_empty(),
+        detail: if seen.is_empty() {
+            "no failing-server fault to follow".to_owned()
+        } else {
+            seen.join(", ")
+        },
     }
 }
 

@@ -8,7 +8,7 @@ use squall_pool::{CloseCause, ConnEvent, ConnId};
 
 use crate::{
     check::Invariant,
-    fault::Fault,
+    fault::{Cut, Fault},
     trace::{Trace, TraceEvent},
     world::CLIENT_HOST,
 };
@@ -126,17 +126,10 @@ pub fn detections(trace: &Trace) -> Vec<Detection> {
 /// connections visibly (process crash, GOAWAY) or not at all are not
 /// detections.
 pub fn cut_off_from_client(fault: &Fault) -> Vec<&str> {
-    match fault {
-        Fault::BlackHole(hole) => match (hole.a.as_str(), hole.b.as_str()) {
-            (CLIENT_HOST, other) | (other, CLIENT_HOST) => vec![other],
-            _ => Vec::new(),
-        },
-        Fault::Partition(p) => other_side(&p.a, &p.b),
-        Fault::OneWayPartition(p) => other_side(&p.from, &p.to),
-        Fault::ServerCrash(crash) if crash.silent => {
-            crash.hosts.iter().map(String::as_str).collect()
-        }
-        _ => Vec::new(),
+    match fault.cut() {
+        Cut::Dropped { a, b } => other_side(a, b),
+        Cut::Silent(hosts) => hosts.iter().map(String::as_str).collect(),
+        Cut::None | Cut::Lossy { .. } => Vec::new(),
     }
 }
 

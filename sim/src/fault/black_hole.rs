@@ -19,7 +19,11 @@
 //! test (docs/fidelity.md): a real NAT that forgot the flow drops its
 //! packets for good, which is the `nat` middlebox's silent expiry here.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use super::{Cut, FaultClass, HostField, Kind};
 
 /// Drops all traffic between hosts `a` and `b`, in both directions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,5 +40,34 @@ impl BlackHole {
 
     pub(crate) fn heal(&self, sim: &mut turmoil::Sim<'_>) {
         sim.repair(self.a.as_str(), self.b.as_str());
+    }
+}
+
+impl Kind for BlackHole {
+    fn name(&self) -> &'static str {
+        "black_hole"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Network
+    }
+
+    fn title(&self) -> String {
+        format!("black hole {} ↔ {}", self.a, self.b)
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::one("a", &self.a), HostField::one("b", &self.b)]
+    }
+
+    fn cut(&self) -> Cut<'_> {
+        Cut::Dropped {
+            a: std::slice::from_ref(&self.a),
+            b: std::slice::from_ref(&self.b),
+        }
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, " a={} b={}", self.a, self.b)
     }
 }

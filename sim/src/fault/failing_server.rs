@@ -16,10 +16,12 @@
 //! Real failures cluster in time and by request; here they are spread
 //! evenly, so rates seen by a breaker window are exact.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use tonic::Code;
 
-use super::Controls;
+use super::{Controls, FaultClass, HostField, Kind};
 use crate::server::Failure;
 
 /// Fails `failure_percent` (0..=100) of calls to `hosts` with `code`.
@@ -91,5 +93,45 @@ impl FailingServer {
 
     pub(crate) fn heal(&self, ctx: &Controls<'_>) {
         ctx.control(&self.hosts, |c| c.set_behaviour(|b| b.failure = None));
+    }
+}
+
+impl Kind for FailingServer {
+    fn name(&self) -> &'static str {
+        "failing_server"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Software
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "failing server {} ({}% {:?})",
+            self.hosts.join(","),
+            self.failure_percent,
+            self.code.code()
+        )
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("hosts", &self.hosts)]
+    }
+
+    fn check_fields(&self) -> Result<(), String> {
+        if self.failure_percent > 100 {
+            return Err("failure_percent must be at most 100".to_owned());
+        }
+        Ok(())
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            " hosts={} failure_percent={} code={:?}",
+            self.hosts.join(","),
+            self.failure_percent,
+            self.code.code()
+        )
     }
 }

@@ -33,11 +33,11 @@
 //! `too_many_pings` is provoked by the client's pings; here it is imposed
 //! whatever the client's keepalive.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::Controls;
+use super::{Controls, Ending, FaultClass, HostField, Kind};
 use crate::server::GoawayMode;
 
 /// GOAWAY of `mode` on every connection of `hosts`, once or every `every`.
@@ -61,5 +61,55 @@ impl GoawayStorm {
 
     pub(crate) fn heal(&self, ctx: &Controls<'_>) {
         ctx.control(&self.hosts, |c| c.stop_goaway());
+    }
+}
+
+impl Kind for GoawayStorm {
+    fn name(&self) -> &'static str {
+        "goaway_storm"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Software
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "GOAWAY storm ({}) {}",
+            self.mode.name(),
+            self.hosts.join(",")
+        )
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("hosts", &self.hosts)]
+    }
+
+    /// A storm that does not repeat is one round of GOAWAYs.
+    fn ending(&self) -> Ending {
+        match self.every {
+            Some(_) => Ending::Healed,
+            None => Ending::AtOnce,
+        }
+    }
+
+    fn check_fields(&self) -> Result<(), String> {
+        match self.every {
+            Some(every) if every.is_zero() => Err("every must be greater than zero".to_owned()),
+            _ => Ok(()),
+        }
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            " hosts={} mode={}",
+            self.hosts.join(","),
+            self.mode.name()
+        )?;
+        match self.every {
+            Some(every) => write!(f, " every_ms={}", every.as_millis()),
+            None => f.write_str(" every_ms=-"),
+        }
     }
 }

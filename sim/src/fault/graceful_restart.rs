@@ -23,11 +23,11 @@
 //! real connect during the downtime may hang or be refused depending on
 //! whether the port is closed or the host is gone; here it is refused.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::Controls;
+use super::{Controls, Ending, FaultClass, HostField, Kind};
 use crate::server::RestartPlan;
 
 /// Restarts `hosts` gracefully.
@@ -50,5 +50,38 @@ impl GracefulRestart {
             downtime: self.downtime,
         };
         ctx.control(&self.hosts, |c| c.restart(plan));
+    }
+}
+
+impl Kind for GracefulRestart {
+    fn name(&self) -> &'static str {
+        "graceful_restart"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Software
+    }
+
+    fn title(&self) -> String {
+        format!("graceful restart {}", self.hosts.join(","))
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("hosts", &self.hosts)]
+    }
+
+    /// One-shot: the restart runs its course on its own.
+    fn ending(&self) -> Ending {
+        Ending::Restarted(self.drain_timeout + self.downtime)
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            " hosts={} drain_timeout_ms={} downtime_ms={}",
+            self.hosts.join(","),
+            self.drain_timeout.as_millis(),
+            self.downtime.as_millis()
+        )
     }
 }

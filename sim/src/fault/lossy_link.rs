@@ -24,11 +24,11 @@
 //! tail loss probe or RTO. Kernel mode agrees on the counts
 //! (docs/fidelity.md: 0 RPCs failed in both).
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{FaultContext, pairs};
+use super::{Cut, FaultClass, FaultContext, HostField, Kind, pairs};
 
 /// Changes every link between a host of `a` and a host of `b`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,5 +70,55 @@ impl LossyLink {
                 .set_link_loss_rate(a, b, 0.0)
                 .expect("zero is a probability");
         }
+    }
+}
+
+impl Kind for LossyLink {
+    fn name(&self) -> &'static str {
+        "lossy_link"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Network
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "lossy link {} ↔ {} ({}‰ loss)",
+            self.a.join(","),
+            self.b.join(","),
+            self.loss_permille
+        )
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("a", &self.a), HostField::set("b", &self.b)]
+    }
+
+    fn cut(&self) -> Cut<'_> {
+        Cut::Lossy {
+            a: &self.a,
+            b: &self.b,
+        }
+    }
+
+    fn check_fields(&self) -> Result<(), String> {
+        if self.loss_permille > 1000 {
+            return Err("loss_permille must be at most 1000".to_owned());
+        }
+        Ok(())
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| d.as_millis().to_string());
+        write!(
+            f,
+            " a={} b={} latency_ms={} jitter_ms={} loss_permille={}",
+            self.a.join(","),
+            self.b.join(","),
+            opt(self.latency),
+            opt(self.jitter),
+            self.loss_permille
+        )
     }
 }

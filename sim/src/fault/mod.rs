@@ -1,8 +1,14 @@
 //! Faults: what can go wrong in a world, when, and for how long.
 //!
 //! Each fault kind lives in its own file, which opens with the real-world
-//! event it models and the turmoil mechanism it uses. A fault is injected
-//! between simulation steps, so it takes effect at an exact simulated time.
+//! event it models and the turmoil mechanism it uses, and holds all that is
+//! known about the kind: its fields, how it is injected and healed, and
+//! its [`Kind`] impl (name, title, class, the hosts it names, what it does
+//! to links, how it ends, the checks on its fields). This module holds the
+//! [`Fault`] enum, which picks a kind's impl ([`Fault::kind`]) and its
+//! mechanism, and the schedule ([`ScheduledFault`], [`timeline`]). A fault
+//! is injected between simulation steps, so it takes effect at an exact
+//! simulated time.
 //!
 //! Faults are plain data with serde derives, so fault scripts (TOML) name
 //! them directly: `kind = "black-hole"` selects [`Fault::BlackHole`], its
@@ -13,6 +19,7 @@ mod context;
 mod failing_server;
 mod goaway_storm;
 mod graceful_restart;
+mod kind;
 mod lossy_link;
 mod one_way_partition;
 mod partition;
@@ -29,6 +36,7 @@ pub(crate) use context::{FaultContext, pairs};
 pub use failing_server::{FailingServer, StatusCode};
 pub use goaway_storm::GoawayStorm;
 pub use graceful_restart::GracefulRestart;
+pub use kind::{Cut, Ending, HostField, Kind};
 pub use lossy_link::LossyLink;
 pub use one_way_partition::OneWayPartition;
 pub use partition::Partition;
@@ -64,6 +72,56 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The kind's own knowledge of itself: the one place each kind's name,
+    /// title, class, hosts, cut, ending and field checks are written.
+    pub fn kind(&self) -> &dyn Kind {
+        match self {
+            Fault::BlackHole(f) => f,
+            Fault::Partition(f) => f,
+            Fault::OneWayPartition(f) => f,
+            Fault::ServerCrash(f) => f,
+            Fault::SlowServer(f) => f,
+            Fault::FailingServer(f) => f,
+            Fault::GracefulRestart(f) => f,
+            Fault::GoawayStorm(f) => f,
+            Fault::LossyLink(f) => f,
+        }
+    }
+
+    /// [`Kind::name`]: `black_hole`.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// [`Kind::class`].
+    pub fn class(&self) -> FaultClass {
+        self.kind().class()
+    }
+
+    /// [`Kind::title`].
+    pub fn title(&self) -> String {
+        self.kind().title()
+    }
+
+    /// [`Kind::cut`].
+    pub fn cut(&self) -> Cut<'_> {
+        self.kind().cut()
+    }
+
+    /// [`Kind::ending`].
+    pub fn ending(&self) -> Ending {
+        self.kind().ending()
+    }
+
+    /// Every host the fault names, field by field, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.kind()
+            .host_fields()
+            .into_iter()
+            .flat_map(|field| field.hosts.iter().map(String::as_str))
+            .collect()
+    }
+
     pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
         match self {
             Fault::BlackHole(f) => f.inject(ctx.sim),
@@ -89,21 +147,6 @@ impl Fault {
             | Fault::GracefulRestart(_)
             | Fault::GoawayStorm(_) => self.heal_software(&ctx.controls()),
             Fault::LossyLink(f) => f.heal(ctx),
-        }
-    }
-
-    /// What the fault acts on, which decides how each world injects it.
-    pub fn class(&self) -> FaultClass {
-        match self {
-            Fault::BlackHole(_)
-            | Fault::Partition(_)
-            | Fault::OneWayPartition(_)
-            | Fault::LossyLink(_) => FaultClass::Network,
-            Fault::ServerCrash(_) => FaultClass::Crash,
-            Fault::SlowServer(_)
-            | Fault::FailingServer(_)
-            | Fault::GracefulRestart(_)
-            | Fault::GoawayStorm(_) => FaultClass::Software,
         }
     }
 
@@ -137,115 +180,29 @@ impl Fault {
     /// `servers` the server host names (faults that act on a server's
     /// software need one). The error says what is wrong.
     pub fn validate(&self, hosts: &[String], servers: &[String]) -> Result<(), String> {
-        let known = |names: &[&str], among: &[String], what: &str| match names
-            .iter()
-            .find(|n| !among.iter().any(|h| h == *n))
-        {
-            Some(unknown) => Err(format!("fault {self} names unknown {what} `{unknown}`")),
-            None => Ok(()),
-        };
-        let (network, software): (Vec<&str>, Vec<&str>) = match self {
-            Fault::BlackHole(f) => (vec![f.a.as_str(), f.b.as_str()], vec![]),
-            Fault::Partition(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
-            Fault::LossyLink(f) => (strs(&f.a).chain(strs(&f.b)).collect(), vec![]),
-            Fault::OneWayPartition(f) => (strs(&f.from).chain(strs(&f.to)).collect(), vec![]),
-            Fault::ServerCrash(ServerCrash { hosts, .. })
-            | Fault::SlowServer(SlowServer { hosts, .. })
-            | Fault::FailingServer(FailingServer { hosts, .. })
-            | Fault::GracefulRestart(GracefulRestart { hosts, .. })
-            | Fault::GoawayStorm(GoawayStorm { hosts, .. }) => (vec![], strs(hosts).collect()),
-        };
-        if network.is_empty() && software.is_empty() {
+        let named = self.hosts();
+        if named.is_empty() {
             return Err(format!("fault {self} names no host"));
         }
-        known(&network, hosts, "host")?;
-        known(&software, servers, "server")?;
-        match self {
-            Fault::LossyLink(f) if f.loss_permille > 1000 => {
-                Err(format!("fault {self}: loss_permille must be at most 1000"))
-            }
-            Fault::FailingServer(f) if f.failure_percent > 100 => {
-                Err(format!("fault {self}: failure_percent must be at most 100"))
-            }
-            Fault::GoawayStorm(GoawayStorm {
-                every: Some(every), ..
-            }) if every.is_zero() => Err(format!("fault {self}: every must be greater than zero")),
-            _ => Ok(()),
+        let (among, what) = match self.class() {
+            FaultClass::Network => (hosts, "host"),
+            FaultClass::Crash | FaultClass::Software => (servers, "server"),
+        };
+        if let Some(unknown) = named.iter().find(|n| !among.iter().any(|h| h == *n)) {
+            return Err(format!("fault {self} names unknown {what} `{unknown}`"));
         }
+        self.kind()
+            .check_fields()
+            .map_err(|problem| format!("fault {self}: {problem}"))
     }
-}
-
-fn strs(names: &[String]) -> impl Iterator<Item = &str> {
-    names.iter().map(String::as_str)
 }
 
 /// ` kind=... key=value`, as written in trace lines. Host sets are written
 /// comma-separated.
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |names: &[String]| names.join(",");
-        let ms = |d: Duration| d.as_millis();
-        match self {
-            Fault::BlackHole(b) => write!(f, "kind=black_hole a={} b={}", b.a, b.b),
-            Fault::Partition(p) => {
-                write!(f, "kind=partition a={} b={}", list(&p.a), list(&p.b))
-            }
-            Fault::OneWayPartition(p) => write!(
-                f,
-                "kind=one_way_partition from={} to={}",
-                list(&p.from),
-                list(&p.to)
-            ),
-            Fault::ServerCrash(c) => write!(
-                f,
-                "kind=server_crash hosts={} silent={}",
-                list(&c.hosts),
-                c.silent
-            ),
-            Fault::SlowServer(s) => write!(
-                f,
-                "kind=slow_server hosts={} added_latency_ms={}",
-                list(&s.hosts),
-                ms(s.added_latency)
-            ),
-            Fault::FailingServer(s) => write!(
-                f,
-                "kind=failing_server hosts={} failure_percent={} code={:?}",
-                list(&s.hosts),
-                s.failure_percent,
-                s.code.code()
-            ),
-            Fault::GracefulRestart(r) => write!(
-                f,
-                "kind=graceful_restart hosts={} drain_timeout_ms={} downtime_ms={}",
-                list(&r.hosts),
-                ms(r.drain_timeout),
-                ms(r.downtime)
-            ),
-            Fault::LossyLink(l) => {
-                write!(f, "kind=lossy_link a={} b={}", list(&l.a), list(&l.b))?;
-                let opt = |d: Option<Duration>| d.map_or("-".to_owned(), |d| ms(d).to_string());
-                write!(
-                    f,
-                    " latency_ms={} jitter_ms={} loss_permille={}",
-                    opt(l.latency),
-                    opt(l.jitter),
-                    l.loss_permille
-                )
-            }
-            Fault::GoawayStorm(g) => {
-                write!(
-                    f,
-                    "kind=goaway_storm hosts={} mode={}",
-                    list(&g.hosts),
-                    g.mode.name()
-                )?;
-                match g.every {
-                    Some(every) => write!(f, " every_ms={}", ms(every)),
-                    None => f.write_str(" every_ms=-"),
-                }
-            }
-        }
+        write!(f, "kind={}", self.name())?;
+        self.kind().write_fields(f)
     }
 }
 
@@ -269,6 +226,32 @@ pub struct ScheduledFault {
     pub heal_after: Option<Duration>,
     #[serde(flatten)]
     pub fault: Fault,
+}
+
+impl ScheduledFault {
+    /// When the fault is over: at its heal, or when its servers are back
+    /// ([`Ending::Restarted`]); `None` if it never heals.
+    pub fn end(&self) -> Option<Duration> {
+        match self.fault.ending() {
+            Ending::Restarted(after) => Some(self.at + after),
+            Ending::Healed | Ending::AtOnce => Some(self.at + self.heal_after?),
+        }
+    }
+
+    /// The servers the fault takes down, from when until when: a crash
+    /// until its heal (never healed: [`Duration::MAX`]), a graceful
+    /// restart until its servers are back. `None` for faults that leave
+    /// servers up.
+    pub fn downtime(&self) -> Option<(Vec<&str>, Duration, Duration)> {
+        let end = match (self.fault.class(), self.fault.ending()) {
+            (_, Ending::Restarted(after)) => self.at + after,
+            (FaultClass::Crash, _) => self
+                .heal_after
+                .map_or(Duration::MAX, |after| self.at + after),
+            _ => return None,
+        };
+        Some((self.fault.hosts(), self.at, end))
+    }
 }
 
 /// One step of a fault schedule: inject or heal.
@@ -325,6 +308,70 @@ mod tests {
             a: a.into(),
             b: b.into(),
         })
+    }
+
+    /// One fault of every kind.
+    fn one_of_each() -> Vec<Fault> {
+        let hosts = || vec!["server-1".to_owned()];
+        vec![
+            hole("client", "server-1"),
+            Fault::Partition(Partition {
+                a: vec!["client".into()],
+                b: hosts(),
+            }),
+            Fault::OneWayPartition(OneWayPartition {
+                from: vec!["client".into()],
+                to: hosts(),
+            }),
+            Fault::ServerCrash(ServerCrash {
+                hosts: hosts(),
+                silent: true,
+            }),
+            Fault::SlowServer(SlowServer {
+                hosts: hosts(),
+                added_latency: Duration::from_millis(5),
+            }),
+            Fault::FailingServer(FailingServer {
+                hosts: hosts(),
+                failure_percent: 50,
+                code: StatusCode::Unavailable,
+            }),
+            Fault::GracefulRestart(GracefulRestart {
+                hosts: hosts(),
+                drain_timeout: Duration::from_secs(1),
+                downtime: Duration::from_secs(2),
+            }),
+            Fault::GoawayStorm(GoawayStorm {
+                hosts: hosts(),
+                every: None,
+                mode: crate::server::GoawayMode::Abrupt,
+            }),
+            Fault::LossyLink(LossyLink {
+                a: vec!["client".into()],
+                b: hosts(),
+                latency: None,
+                jitter: None,
+                loss_permille: 10,
+            }),
+        ]
+    }
+
+    /// A kind's name in trace lines is its script tag in snake case, so
+    /// the two can never name different kinds; and every kind names its
+    /// hosts.
+    #[test]
+    fn trace_names_are_the_script_tags() {
+        for fault in one_of_each() {
+            let table = toml::Table::try_from(&fault).expect("a fault serializes");
+            let tag = table["kind"].as_str().expect("a kind tag");
+            assert_eq!(tag, fault.name().replace('_', "-"));
+            assert!(
+                fault
+                    .to_string()
+                    .starts_with(&format!("kind={} ", fault.name()))
+            );
+            assert!(!fault.hosts().is_empty(), "{fault}");
+        }
     }
 
     #[test]

@@ -21,9 +21,11 @@
 //! test (docs/fidelity.md measures it); the kernel's TCP has SACK and this
 //! one does not, which only changes how fast recovery is after the heal.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use super::{FaultContext, pairs};
+use super::{Cut, FaultClass, FaultContext, HostField, Kind, pairs};
 
 /// Drops all traffic from every host of `from` to every host of `to`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,5 +46,41 @@ impl OneWayPartition {
         for (from, to) in pairs(&self.from, &self.to) {
             ctx.sim.repair_oneway(from, to);
         }
+    }
+}
+
+impl Kind for OneWayPartition {
+    fn name(&self) -> &'static str {
+        "one_way_partition"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Network
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "one-way partition {} → {}",
+            self.from.join(","),
+            self.to.join(",")
+        )
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![
+            HostField::set("from", &self.from),
+            HostField::set("to", &self.to),
+        ]
+    }
+
+    fn cut(&self) -> Cut<'_> {
+        Cut::Dropped {
+            a: &self.from,
+            b: &self.to,
+        }
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, " from={} to={}", self.from.join(","), self.to.join(","))
     }
 }

@@ -23,9 +23,11 @@
 //! millisecond of scheduling noise, and its TCP has SACK, so after a heal
 //! it resends on the first SACK rather than at the next RTO.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use super::{FaultContext, pairs};
+use super::{Cut, FaultClass, FaultContext, HostField, Kind, pairs};
 
 /// Drops all traffic between every host of `a` and every host of `b`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,5 +48,34 @@ impl Partition {
         for (a, b) in pairs(&self.a, &self.b) {
             ctx.sim.repair(a, b);
         }
+    }
+}
+
+impl Kind for Partition {
+    fn name(&self) -> &'static str {
+        "partition"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Network
+    }
+
+    fn title(&self) -> String {
+        format!("partition {} | {}", self.a.join(","), self.b.join(","))
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("a", &self.a), HostField::set("b", &self.b)]
+    }
+
+    fn cut(&self) -> Cut<'_> {
+        Cut::Dropped {
+            a: &self.a,
+            b: &self.b,
+        }
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, " a={} b={}", self.a.join(","), self.b.join(","))
     }
 }

@@ -30,9 +30,11 @@
 //! to minutes, not zero time. The silent repair also clears any other
 //! partition of the same host pairs.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
-use super::FaultContext;
+use super::{Cut, FaultClass, FaultContext, HostField, Kind};
 use crate::{server::Process, trace::TraceEvent};
 
 /// Crashes the software of `hosts`; the heal restarts it.
@@ -76,5 +78,38 @@ impl ServerCrash {
                 ctx.rejoin(host);
             }
         }
+    }
+}
+
+impl Kind for ServerCrash {
+    fn name(&self) -> &'static str {
+        "server_crash"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Crash
+    }
+
+    fn title(&self) -> String {
+        let how = if self.silent { "silent" } else { "process" };
+        format!("{how} crash {}", self.hosts.join(","))
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("hosts", &self.hosts)]
+    }
+
+    /// A silent crash is a machine that vanishes; a process crash ends
+    /// its connections visibly (FIN, then RST to new SYNs).
+    fn cut(&self) -> Cut<'_> {
+        if self.silent {
+            Cut::Silent(&self.hosts)
+        } else {
+            Cut::None
+        }
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, " hosts={} silent={}", self.hosts.join(","), self.silent)
     }
 }

@@ -16,11 +16,11 @@
 //! grows with load (queueing), where here every call gets exactly the added
 //! latency, so the effect on deadlines is exact.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::Controls;
+use super::{Controls, FaultClass, HostField, Kind};
 
 /// Adds `added_latency` to every call answered by `hosts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,5 +43,36 @@ impl SlowServer {
         ctx.control(&self.hosts, |c| {
             c.set_behaviour(|b| b.added_latency = Duration::ZERO)
         });
+    }
+}
+
+impl Kind for SlowServer {
+    fn name(&self) -> &'static str {
+        "slow_server"
+    }
+
+    fn class(&self) -> FaultClass {
+        FaultClass::Software
+    }
+
+    fn title(&self) -> String {
+        format!(
+            "slow server {} (+{} ms)",
+            self.hosts.join(","),
+            self.added_latency.as_millis()
+        )
+    }
+
+    fn host_fields(&self) -> Vec<HostField<'_>> {
+        vec![HostField::set("hosts", &self.hosts)]
+    }
+
+    fn write_fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            " hosts={} added_latency_ms={}",
+            self.hosts.join(","),
+            self.added_latency.as_millis()
+        )
     }
 }

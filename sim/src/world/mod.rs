@@ -1,6 +1,9 @@
-//! Building and running one world: a client host (a pool or a bare tonic
-//! `Channel`, plus the load generator), N echo server hosts, and a fault
-//! schedule, on turmoil, from a seed.
+//! One world: a client host (a pool or a bare tonic `Channel`, plus the
+//! load generator), N echo server hosts, and a fault schedule, on turmoil,
+//! from a seed. This module owns what a world is ([`WorldConfig`]) and
+//! running it ([`run`]); `build` makes the simulation and its hosts,
+//! `step` drives it, and `setup` ([`SimSetup`]) is how every squall
+//! simulation is set up, worlds and the suite's hand-driven tests alike.
 //!
 //! The driver steps the simulation one tick at a time and applies each
 //! fault action at its exact simulated time; after each step it samples
@@ -8,23 +11,26 @@
 //! randomness is seeded from [`WorldConfig::seed`]: turmoil's RNG (and
 //! through it tokio's, under `--cfg tokio_unstable`), and the pool's.
 
+mod build;
+mod setup;
+mod step;
+
 use std::{
-    collections::BTreeMap,
     panic::{AssertUnwindSafe, catch_unwind},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use squall_pool::PoolConfig;
 
 use crate::{
     check::CapacityWatch,
-    client::{self, WatchedPool},
-    fault::{FaultAction, FaultContext, ScheduledFault, timeline},
+    fault::ScheduledFault,
     load::LoadConfig,
-    middlebox::{self, Middlebox},
-    server::{self, ServerControl},
-    trace::{Recorder, Trace, TraceEvent},
+    middlebox::Middlebox,
+    trace::{Recorder, Trace},
 };
+
+pub use setup::{SimSetup, add_server};
 
 /// The client host's name.
 pub const CLIENT_HOST: &str = "client";
@@ -211,7 +217,15 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
     let mut steps = StepCount::default();
     let outcome = match config.validate() {
         Ok(()) => catch_unwind(AssertUnwindSafe(|| {
-            drive(config, &recorder, &mut capacity, &mut steps, on_progress)
+            let world = build::build(config, &recorder);
+            step::drive(
+                world,
+                config,
+                &recorder,
+                &mut capacity,
+                &mut steps,
+                on_progress,
+            )
         }))
         .unwrap_or_else(|panic| Err(SimError::Panicked(panic_message(&panic)))),
         Err(e) => Err(e),
@@ -221,192 +235,6 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
         capacity,
         steps,
         outcome,
-    }
-}
-
-fn drive(
-    config: &WorldConfig,
-    recorder: &Recorder,
-    capacity: &mut CapacityWatch,
-    steps: &mut StepCount,
-    on_progress: &mut dyn FnMut(Duration),
-) -> Result<(), SimError> {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(config.seed)
-        // The default epoch is the wall clock; a fixed one keeps runs identical.
-        .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .tick_duration(config.tick)
-        // The driver enforces its own limit, with a clear error.
-        .simulation_duration(config.time_limit + config.tick * 2)
-        .min_message_latency(config.link_latency)
-        .max_message_latency(config.link_latency)
-        .tcp_capacity(1024)
-        // Linux's TCP (ACKs, RTO retransmission, SYN retries, user timeout,
-        // keepalive) in place of turmoil's lossless one: squall's fork,
-        // docs/upstream.md. Linux's defaults, as a kernel host has them.
-        .tcp_retransmission(turmoil::TcpRetransmission::default())
-        // A cut drops what is sent from its instant on; what is already on
-        // the link arrives, as past the firewall rule kernel mode adds
-        // (nftables), rather than being recalled.
-        .partitions_spare_in_flight(true)
-        .build();
-
-    // One control channel per server, shared by every incarnation of its
-    // software (a crashed server restarts with the faults still set).
-    let mut controls: BTreeMap<String, ServerControl> = BTreeMap::new();
-    for name in config.server_names() {
-        let control = if config.servers_trace_rpcs() {
-            ServerControl::tracing_rpcs()
-        } else {
-            ServerControl::default()
-        }
-        .with_max_streams(config.server_max_streams);
-        controls.insert(name.clone(), control.clone());
-        let recorder = recorder.clone();
-        sim.host(name.clone(), move || {
-            server::serve(name.clone(), recorder.clone(), control.clone())
-        });
-    }
-    for middlebox in &config.middleboxes {
-        let (middlebox, recorder) = (middlebox.clone(), recorder.clone());
-        sim.host(middlebox.name.clone(), move || {
-            middlebox::nat::run(middlebox.clone(), recorder.clone())
-        });
-    }
-    let watched = WatchedPool::default();
-    sim.client(
-        CLIENT_HOST,
-        client::program(
-            config.clone(),
-            recorder.clone(),
-            watched.clone(),
-            client::Network::turmoil(),
-        ),
-    );
-
-    let hosts = config.host_names();
-    let mut actions = timeline(&config.faults).into_iter().peekable();
-    let mut next_progress = Duration::from_secs(1);
-    let stepper = Stepper::new(config);
-    loop {
-        let now = sim.elapsed();
-        if now >= next_progress {
-            on_progress(now);
-            next_progress += Duration::from_secs(1);
-        }
-        while let Some((_, action)) = actions.next_if(|(at, _)| *at <= now) {
-            let mut ctx = FaultContext {
-                sim: &mut sim,
-                hosts: &hosts,
-                controls: &controls,
-                recorder,
-                now,
-                link_latency: config.link_latency,
-            };
-            apply(&mut ctx, action);
-        }
-        if now >= config.time_limit {
-            return Err(SimError::TimeLimit(config.time_limit));
-        }
-        // The driver's own next event: a fault action, a progress report or
-        // the time limit, each met at the start of a step as it would be
-        // one tick at a time.
-        let next_fault = actions.peek().map_or(Duration::MAX, |(at, _)| *at);
-        let until = next_fault.min(next_progress).min(config.time_limit);
-        let (ticks, stepped) = stepper.step(&mut sim, until, steps);
-        if let Some(pool) = watched.lock().expect("watched pool lock").as_ref() {
-            capacity.observe_steps(sim.elapsed(), &pool.loads(), ticks);
-        }
-        match stepped {
-            Ok(true) => return settle(&mut sim, &stepper, steps),
-            Ok(false) => {}
-            Err(e) => return Err(SimError::Host(e.to_string())),
-        }
-    }
-}
-
-/// After the client finishes, servers keep running for [`SETTLE`], so the
-/// trace shows which server connections closed and which were left open.
-fn settle(
-    sim: &mut turmoil::Sim<'_>,
-    stepper: &Stepper,
-    steps: &mut StepCount,
-) -> Result<(), SimError> {
-    let until = sim.elapsed() + SETTLE;
-    while sim.elapsed() < until {
-        stepper
-            .step(sim, until, steps)
-            .1
-            .map_err(|e| SimError::Host(e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// Advances the simulation one tick, or over an idle stretch at once.
-///
-/// A stretch is skipped only when turmoil's fork proves it empty
-/// ([`turmoil::Sim::idle_for`]: no task to run, no timer, delivery or TCP
-/// timer due), and never past `until`, the driver's next event, so the run
-/// is the same as one tick at a time: same trace, same random draws.
-struct Stepper {
-    tick: Duration,
-    skip_idle: bool,
-}
-
-impl Stepper {
-    fn new(config: &WorldConfig) -> Self {
-        Self {
-            tick: config.tick,
-            skip_idle: config.skip_idle,
-        }
-    }
-
-    /// One step, of as many ticks as are provably idle and end no later
-    /// than `until`; returns the ticks stepped and what turmoil answered.
-    fn step(
-        &self,
-        sim: &mut turmoil::Sim<'_>,
-        until: Duration,
-        count: &mut StepCount,
-    ) -> (u64, turmoil::Result<bool>) {
-        let ticks = self.idle_ticks(sim, until);
-        debug_assert!(ticks >= 1);
-        count.ticks += ticks;
-        count.steps += 1;
-        if ticks == 1 {
-            return (1, sim.step());
-        }
-        let ticks_u32 = u32::try_from(ticks).expect("idle_ticks is bounded by u32");
-        (ticks, sim.step_by(self.tick * ticks_u32))
-    }
-
-    fn idle_ticks(&self, sim: &turmoil::Sim<'_>, until: Duration) -> u64 {
-        if !self.skip_idle {
-            return 1;
-        }
-        let Some(idle) = sim.idle_for() else {
-            return 1;
-        };
-        let room = until.saturating_sub(sim.elapsed());
-        let tick = self.tick.as_nanos();
-        let ticks = idle.min(room).as_nanos() / tick;
-        // A u32 of ticks is 49 days at 1 ms: far past any time limit.
-        u64::try_from(ticks.clamp(1, u128::from(u32::MAX))).expect("clamped")
-    }
-}
-
-/// Applies one fault action. The `fault_start`/`fault_heal` line comes
-/// first; lines the fault records itself (e.g. `host_crash`) follow it.
-fn apply(ctx: &mut FaultContext<'_, '_>, action: FaultAction) {
-    match action {
-        FaultAction::Inject(fault) => {
-            ctx.record(NET_HOST, TraceEvent::FaultStart(fault.clone()));
-            fault.inject(ctx);
-        }
-        FaultAction::Heal(fault) => {
-            ctx.record(NET_HOST, TraceEvent::FaultHeal(fault.clone()));
-            fault.heal(ctx);
-        }
     }
 }
 
