@@ -38,6 +38,17 @@ timeline SCRIPT="black-hole" FILE="timeline.html":
 bench-net *ARGS="":
     cargo run --release -p squall-scenarios -- bench-net {{ARGS}}
 
+# QPS of the pool over one Channel as the median of per-run ratios, RUNS
+# runs of bench-net (release; ~5 min for 3).
+bench-net-ratios RUNS="3":
+    bash pool/benches/bench-net-ratios.sh {{RUNS}}
+
+# The C-core server (grpcio from PyPI) the interop suite runs against, in
+# target/interop-venv; then the suite itself.
+interop:
+    bash tests/interop/setup.sh
+    cargo test --test interop -- --nocapture
+
 # Simulated seconds per wall second: idle-heavy and load-heavy worlds (release).
 bench-sim:
     bash scenarios/benches/sim-speed.sh

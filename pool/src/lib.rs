@@ -81,6 +81,7 @@ pub mod config;
 mod config_error;
 mod conn;
 pub mod connector;
+pub mod deadline;
 pub mod endpoint;
 mod endpoints;
 pub mod error;
@@ -119,10 +120,10 @@ pub use outlier::{OutlierChange, OutlierConfig};
 pub use policy::{breaker, health, limit, outlier, retry};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
-// `squall_pool::deadline` and `squall_pool::lease` are public paths; the
-// modules live in the RPC pipeline (`rpc/`).
+// `squall_pool::lease` is a public path; the module lives in the RPC
+// pipeline (`rpc/`).
 pub use rpc::lease::{Lease, LeaseId};
-pub use rpc::{PoolBody, ResponseFuture, WaitForReady, deadline, lease};
+pub use rpc::{PoolBody, ResponseFuture, WaitForReady, lease};
 pub use socket::{SocketOptions, TcpKeepalive};
 pub use status::{
     ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,

@@ -26,8 +26,8 @@ use crate::{
         goaway,
         lifecycle::Conn,
     },
+    deadline,
     event::{CloseCause, DrainCause},
-    rpc::deadline,
     shared::Shared,
     wait,
 };

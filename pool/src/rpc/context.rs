@@ -11,7 +11,8 @@ use http::Request;
 use tokio::time::Instant;
 use tonic::body::Body;
 
-use super::{deadline, wait_for_ready::WaitForReady};
+use super::wait_for_ready::WaitForReady;
+use crate::deadline;
 use crate::shared::Shared;
 
 /// One RPC's context, created when it starts.

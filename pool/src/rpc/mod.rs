@@ -4,7 +4,7 @@
 //! [`send`] below is the whole pipeline, in order. Each step is a file:
 //!
 //! 1. `context.rs`: the RPC's [`Rpc`] context: the pool, the deadline every
-//!    later wait is bounded by (`deadline.rs` reads `grpc-timeout`), and
+//!    later wait is bounded by (`crate::deadline` reads `grpc-timeout`), and
 //!    whether the call waits for a ready connection.
 //! 2. `admit.rs`: refused once the pool shuts down, else a limiter permit
 //!    (if the pool has a limiter), held until the response body is done.
@@ -32,7 +32,6 @@ mod admit;
 mod attempt;
 mod body;
 mod context;
-pub mod deadline;
 pub mod lease;
 mod resend;
 mod retry;

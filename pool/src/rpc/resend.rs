@@ -9,11 +9,25 @@
 //! small and complete when it is sent (every unary call) is kept
 //! (`policy::retry::replay`); a larger one is sent once.
 //!
-//! Bounded: at most [`MAX_TRANSPARENT_ATTEMPTS`] connections per RPC (per
-//! policy attempt, for a retried call), each picked as the first was,
-//! within the RPC's deadline.
+//! Bounded, always within the RPC's deadline (per policy attempt, for a
+//! retried call):
+//! - a request handed back unsent or refused by a GOAWAY goes to at most
+//!   [`MAX_TRANSPARENT_ATTEMPTS`] connections, each picked as the first
+//!   was, never one that failed it before;
+//! - a stream reset with REFUSED_STREAM is resent at most
+//!   [`MAX_REFUSED_STREAM_RESENDS`] times, to any connection with room
+//!   (the refusing one included: its server was over its stream limit for
+//!   a moment, not gone). The first resend goes at once; from the second
+//!   on the RPC waits first, 1 ms doubling up to 64 ms ([`refused_backoff`]),
+//!   as Go's HTTP/2 client does from its second retry. A C-core server
+//!   frees a stream's slot a moment after it sends the trailers, so a
+//!   client that opens the next stream at once can be refused more than
+//!   once in a row (`tests/interop.rs`).
+
+use std::time::Duration;
 
 use http::{Request, Response};
+use tokio::time::{Instant, sleep_until};
 use tonic::body::Body;
 
 use super::{
@@ -33,6 +47,20 @@ use crate::{
 /// Most connections one RPC is offered to when it never reaches the server
 /// (hyper hands it back unsent, e.g. its connection closed first).
 pub const MAX_TRANSPARENT_ATTEMPTS: usize = 3;
+
+/// Most resends of one RPC after servers reset its stream with
+/// REFUSED_STREAM (see the module's doc).
+pub const MAX_REFUSED_STREAM_RESENDS: u32 = 8;
+
+/// The wait before the `resend`-th resend of a refused stream: none before
+/// the first (the usual refusal, in the round trip before the pool learnt
+/// the server's limit), then 1, 2, 4, ... ms, at most 64 ms.
+pub(crate) fn refused_backoff(resend: u32) -> Duration {
+    match resend {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(1 << (n - 2).min(6)),
+    }
+}
 
 /// Largest request body kept for a transparent resend after the server
 /// refused its stream; a larger body is sent once. As the retry policy's
@@ -118,15 +146,14 @@ pub(crate) async fn send(
         First::Any => rpc.pick(&[]).await?,
         First::Elsewhere(tried) => rpc.pick_elsewhere(tried).await?,
     };
-    // Connections not to offer the request again, in an array: a Vec
-    // would be an allocation per RPC for a list that is almost always
-    // empty.
+    // Connections not to offer the request again (it was handed back
+    // unsent, or refused by a GOAWAY), in an array: a Vec would be an
+    // allocation per RPC for a list that is almost always empty.
     let mut avoid = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
     let mut avoided = 0;
-    let mut attempts = 0;
+    // Resends after a REFUSED_STREAM.
+    let mut refused = 0;
     loop {
-        attempts += 1;
-        debug_assert!(attempts <= MAX_TRANSPARENT_ATTEMPTS);
         let conn = routed.conn;
         let request = outgoing.take().expect("a request to send");
         let (permit, error) = match attempt(rpc, routed, request, limit).await {
@@ -144,25 +171,55 @@ pub(crate) async fn send(
             }
             // Sent but never processed: the kept copy can go elsewhere, or
             // back to the same connection if only the stream was refused
-            // (a server over its stream limit, most often in the round trip
-            // before the pool learnt that limit).
+            // (a server over its stream limit).
             Attempt::Refused { limit, error, by } => {
-                if by == Refusal::Goaway {
-                    avoid[avoided] = conn;
-                    avoided += 1;
-                }
                 if !outgoing.is_kept() {
                     return Err(error);
+                }
+                match by {
+                    Refusal::Goaway => {
+                        avoid[avoided] = conn;
+                        avoided += 1;
+                    }
+                    Refusal::Stream => refused += 1,
                 }
                 (limit, error)
             }
         };
-        if attempts >= MAX_TRANSPARENT_ATTEMPTS {
+        debug_assert!(avoided <= MAX_TRANSPARENT_ATTEMPTS);
+        if avoided == MAX_TRANSPARENT_ATTEMPTS || refused > MAX_REFUSED_STREAM_RESENDS {
             return Err(error);
         }
         limit = permit;
+        let wait = refused_backoff(refused);
+        if !wait.is_zero() {
+            // Boxed, as the pick below: rare, and it would otherwise sit
+            // in every RPC's future.
+            let until = (Instant::now() + wait).min(rpc.deadline);
+            Box::pin(sleep_until(until)).await;
+        }
         // Boxed: a resend is rare, and its wait would otherwise sit in
         // every RPC's future.
         routed = Box::pin(rpc.pick(&avoid[..avoided])).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first resend of a refused stream goes at once; later ones wait
+    /// 1 ms doubling, capped at 64 ms, so the bounded resends of one RPC
+    /// wait at most 1 + 2 + 4 + 8 + 16 + 32 + 64 = 127 ms in all.
+    #[test]
+    fn refused_streams_back_off_from_the_second_resend() {
+        let waits: Vec<u64> = (0..=MAX_REFUSED_STREAM_RESENDS + 2)
+            .map(|n| refused_backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [0, 0, 1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        let total: u64 = (1..=MAX_REFUSED_STREAM_RESENDS)
+            .map(|n| refused_backoff(n).as_millis() as u64)
+            .sum();
+        assert_eq!(total, 127);
     }
 }
