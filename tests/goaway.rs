@@ -202,48 +202,111 @@ fn the_servers_stream_limit_caps_each_connection() {
     sim.run().expect("simulation runs");
 }
 
+/// One RPC that waits for a ready connection (`WaitForReady`), spending
+/// `delay_ms` at the server: (ms answered, code, conn).
+async fn waiting_echo(
+    mut client: EchoClient<Pool>,
+    start: Instant,
+    delay_ms: u32,
+) -> (u128, Code, Option<ConnId>) {
+    let mut request = tonic::Request::new(EchoRequest {
+        message: "x".into(),
+        delay_ms,
+        fail_code: 0,
+    });
+    request.set_timeout(Duration::from_secs(5));
+    request.extensions_mut().insert(WaitForReady);
+    match client.echo(request).await {
+        Ok(response) => (
+            start.elapsed().as_millis(),
+            Code::Ok,
+            response.extensions().get::<RoutedTo>().map(|r| r.conn),
+        ),
+        Err(status) => (start.elapsed().as_millis(), status.code(), None),
+    }
+}
+
+/// Until the server's SETTINGS say its limit, a new connection carries one
+/// stream (`PROVISIONAL_PEER_LIMIT`): a server with a lower limit than
+/// h2's default of 100 is never sent more than it takes, so nothing is
+/// refused, and no RPC waits for the SETTINGS but those beyond the first.
 #[test]
-fn rpcs_sent_before_the_servers_settings_are_refused_and_resent() {
+fn rpcs_sent_before_the_servers_settings_go_one_at_a_time_and_none_is_refused() {
     let control = ServerControl::default().with_max_streams(Some(2));
     let mut sim = sim_with_servers(35, Duration::from_secs(30), &[control]);
     sim.client("client", async move {
         let start = Instant::now();
         let pool = one_connection_to_server_1()?;
-        // Six calls waiting for the first connection: they go out the
-        // moment it is ready (1 ms), before the server's SETTINGS (2 ms)
-        // say it takes two streams at a time.
-        let calls = (0..6).map(|_| {
-            let mut client = EchoClient::new(pool.clone());
-            async move {
-                let mut request = tonic::Request::new(EchoRequest {
-                    message: "x".into(),
-                    delay_ms: 100,
-                    fail_code: 0,
-                });
-                request.set_timeout(Duration::from_secs(5));
-                request.extensions_mut().insert(WaitForReady);
-                let code = client
-                    .echo(request)
-                    .await
-                    .map_or_else(|s| s.code(), |_| Code::Ok);
-                (start.elapsed().as_millis(), code)
-            }
-        });
-        let mut results = join_all(calls).await;
+        let client = EchoClient::new(pool.clone());
+        // Six calls waiting for the first connection. The first goes out
+        // the moment it is ready (1 ms), the second when the server's
+        // SETTINGS (2 ms) say it takes two at a time, and the other four
+        // wait in the pool for room: each as one answers.
+        let calls = (0..6).map(|_| waiting_echo(client.clone(), start, 100));
+        let mut results: Vec<(u128, Code)> = join_all(calls)
+            .await
+            .into_iter()
+            .map(|(at, code, _)| (at, code))
+            .collect();
         results.sort_by_key(|(at, _)| *at);
-        // The server takes two and refuses four (REFUSED_STREAM, 3 ms).
-        // The pool resends those transparently, now within the limit: two
-        // at a time, each pair as the previous one answers. None fails.
         let ok = |at| (at, Code::Ok);
         assert_eq!(
             results,
-            vec![ok(103), ok(103), ok(205), ok(205), ok(307), ok(307)]
+            vec![ok(103), ok(104), ok(205), ok(206), ok(307), ok(308)]
         );
         let stats = pool.stats();
         let slot = &stats.endpoints[0].slots[0];
         assert_eq!(slot.dials, 1, "the connection was never lost");
         let conn = slot.connection.as_ref().expect("ready");
-        assert_eq!(conn.rpcs_routed, 10, "six sent, four of them twice");
+        assert_eq!(conn.rpcs_routed, 6, "each sent once: none refused");
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}
+
+/// A stream the server refuses (REFUSED_STREAM: it was never processed)
+/// is resent transparently rather than failed, to wherever there is room:
+/// here a server that takes no streams at all refuses the one stream its
+/// new connection carries before its SETTINGS, the RPC waits for room,
+/// and an endpoint added later answers it.
+#[test]
+fn a_refused_stream_is_resent_where_there_is_room() {
+    let servers = [
+        ServerControl::default().with_max_streams(Some(0)),
+        ServerControl::default(),
+    ];
+    let mut sim = sim_with_servers(36, Duration::from_secs(30), &servers);
+    sim.client("client", async move {
+        let start = Instant::now();
+        let pool = one_connection_to_server_1()?;
+        let client = EchoClient::new(pool.clone());
+        let call = tokio::spawn(waiting_echo(client, start, 0));
+        sleep_until(start + Duration::from_millis(100)).await;
+        // Sent at 1 ms, refused at 2 ms; server-1 then has no room.
+        let stats = pool.stats();
+        let conn = stats.endpoints[0].slots[0]
+            .connection
+            .clone()
+            .expect("ready");
+        assert_eq!(
+            (conn.rpcs_routed, conn.in_flight, conn.capacity),
+            (1, 0, Some(0))
+        );
+        assert!(
+            !call.is_finished(),
+            "a refused stream does not fail its RPC"
+        );
+        let server_2 = pool.add_endpoint("http://server-2:50051")?;
+        let (at, code, conn) = call.await.expect("the call's task");
+        // server-2's connection is ready at 101 ms and answers at 103 ms.
+        assert_eq!((at, code), (103, Code::Ok));
+        let stats = pool.stats();
+        let on_2 = stats.endpoints[server_2.0 as usize].slots[0]
+            .connection
+            .clone()
+            .expect("ready");
+        assert_eq!(conn, Some(on_2.conn));
         assert_eq!(pool.shutdown().await.tasks_left, 0);
         Ok(())
     });

@@ -124,12 +124,15 @@ fn saturation_scales_up_idle_scales_down_and_the_cap_holds() {
                 // Two on connection 1, sent at 100 ms.
                 (1102, Code::Ok),
                 (1102, Code::Ok),
-                // Two on connection 2, dialled at 100 ms, ready at 101.
+                // Two on connection 2, dialled at 100 ms: one sent as it
+                // is ready (101 ms), one when its server's SETTINGS say
+                // it takes two (102 ms); until then it carries one.
                 (1103, Code::Ok),
-                (1103, Code::Ok),
-                // Two on connection 3, dialled once 2 was full, at 101.
                 (1104, Code::Ok),
-                (1104, Code::Ok),
+                // Two on connection 3, dialled once 2 was full for good
+                // (102 ms), the same way a round trip later.
+                (1105, Code::Ok),
+                (1106, Code::Ok),
                 // No room and no more connections: it waits for the first
                 // RPC to end (1102 ms) and then takes 1002 ms.
                 (2104, Code::Ok),
@@ -174,13 +177,13 @@ fn saturation_scales_up_idle_scales_down_and_the_cap_holds() {
             "1 conn_ready conn=1",
             "100 conn_connecting conn=2 attempt=1",
             "101 conn_ready conn=2",
-            "101 conn_connecting conn=3 attempt=1",
-            "102 conn_ready conn=3",
+            "102 conn_connecting conn=3 attempt=1",
+            "103 conn_ready conn=3",
             // Quiet for 2 s after their last RPC ended.
-            "3103 conn_draining conn=2 cause=scale_down",
-            "3103 conn_closed conn=2 cause=scale_down",
-            "3104 conn_draining conn=3 cause=scale_down",
-            "3104 conn_closed conn=3 cause=scale_down",
+            "3104 conn_draining conn=2 cause=scale_down",
+            "3104 conn_closed conn=2 cause=scale_down",
+            "3106 conn_draining conn=3 cause=scale_down",
+            "3106 conn_closed conn=3 cause=scale_down",
             // The third of three RPCs at 5 s finds connection 1 full.
             "5000 conn_connecting conn=4 attempt=1",
             "5001 conn_ready conn=4",

@@ -18,12 +18,20 @@ use tokio::sync::Notify;
 use crate::{idle::Activity, wait::ReadyChanges};
 
 /// The server's stream limit assumed until its first SETTINGS frame
-/// arrives (one round trip after connecting). hyper's h2 is given the same
-/// value (`initial_max_send_streams`), so the pool never counts a stream
-/// as sent that h2 would queue. Streams beyond the server's real, lower
-/// limit sent in that first round trip are refused (REFUSED_STREAM) and
-/// resent transparently.
-pub const PROVISIONAL_PEER_LIMIT: usize = 100;
+/// arrives (one round trip after connecting): one stream. hyper's h2 is
+/// given the same value (`initial_max_send_streams`), so the pool never
+/// counts a stream as sent that h2 would queue.
+///
+/// Why one, not h2's default of 100: a server's real limit may be lower,
+/// and a server may punish streams beyond it sent before its SETTINGS were
+/// acknowledged. gRPC C-core (grpcio 1.85) with a limit of 2 refused some
+/// and reset others with ENHANCE_YOUR_CALM, which no client may resend
+/// (tests/interop.rs). gRPC's own clients wait for the server's SETTINGS
+/// before a connection counts as ready; one stream in that round trip
+/// keeps what that buys (no limit can be exceeded) while the first RPC
+/// need not wait, and a peer that is not an HTTP/2 server is still
+/// reported by the RPC that found it out (`PoolError::NotHttp2`).
+pub const PROVISIONAL_PEER_LIMIT: usize = 1;
 
 /// Count of RPCs in flight on one connection.
 #[derive(Debug)]

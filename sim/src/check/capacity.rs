@@ -6,9 +6,8 @@
 //! for room), so this is checked on live state instead: the world samples
 //! `Pool::loads` after every simulation step ([`CapacityWatch::observe`]).
 //!
-//! A capacity can legitimately fall under the load: the pool assumes h2's
-//! 100 streams (or its own cap, if lower) until the server's first
-//! SETTINGS, and a server may lower its limit later. What must never
+//! A capacity can legitimately fall under the load: a server may lower
+//! its limit after the pool filled a connection. What must never
 //! happen is the load *growing* past the capacity that held when the RPCs
 //! were routed. A sample sees the end of a step, not its inside: a
 //! connection that became ready, took RPCs and read the server's SETTINGS
@@ -135,8 +134,8 @@ mod tests {
     fn a_capacity_falling_under_the_load_is_not_a_violation_but_growth_over_it_is() {
         let ms = Duration::from_millis;
         let mut watch = CapacityWatch::new(None);
-        // Six routed under the provisional 100; the server then says 2.
-        watch.observe(ms(1), &[load(1, 6, 100, false)]);
+        // Six routed under the server's limit of 8; it then lowers it to 2.
+        watch.observe(ms(1), &[load(1, 6, 8, true)]);
         watch.observe(ms(2), &[load(1, 6, 2, true)]);
         watch.observe(ms(3), &[load(1, 2, 2, true)]);
         assert!(streams_within_capacity(&watch).ok);
@@ -153,17 +152,24 @@ mod tests {
     #[test]
     fn growth_within_one_step_is_judged_by_the_provisional_capacity() {
         let ms = Duration::from_millis;
-        // Ready, five routed and the server's limit of 2 read, in one step.
+        // Ready with one RPC routed, then the server's limit of 8 read and
+        // more routed, in one step: judged by the larger of the two.
         let mut watch = CapacityWatch::new(None);
-        watch.observe(ms(1), &[load(1, 5, 2, true)]);
+        watch.observe(ms(1), &[load(1, 8, 8, true)]);
         assert!(streams_within_capacity(&watch).ok);
-        // With the pool's own cap of 4, the provisional capacity is 4.
-        let mut capped = CapacityWatch::new(Some(4));
-        capped.observe(ms(1), &[load(1, 5, 2, true)]);
-        let verdict = streams_within_capacity(&capped);
+        // The server says 2 but the pool routed a third: over both.
+        let mut over = CapacityWatch::new(None);
+        over.observe(ms(1), &[load(1, 3, 2, true)]);
         assert_eq!(
-            verdict.detail,
-            "at 1 ms conn 1 went from 0 to 5 RPCs in flight, over its capacity of 4"
+            streams_within_capacity(&over).detail,
+            "at 1 ms conn 1 went from 0 to 3 RPCs in flight, over its capacity of 2"
+        );
+        // Before the server's SETTINGS a connection carries one stream.
+        let mut unsettled = CapacityWatch::new(None);
+        unsettled.observe(ms(1), &[load(1, 2, PROVISIONAL_PEER_LIMIT, false)]);
+        assert_eq!(
+            streams_within_capacity(&unsettled).detail,
+            "at 1 ms conn 1 went from 0 to 2 RPCs in flight, over its capacity of 1"
         );
     }
 
