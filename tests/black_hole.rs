@@ -60,7 +60,7 @@ fn every_cut_off_connection_is_detected_within_keepalive_bound() {
             assert_eq!(d.endpoint, "server-2");
             assert_eq!(d.fault_at, FAULT_AT);
             assert!(
-                matches!(d.cause, Some(CloseCause::Transport(_))),
+                d.cause == Some(CloseCause::UserTimeout),
                 "seed {seed}: {:?}",
                 d.cause
             );

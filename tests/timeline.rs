@@ -224,12 +224,12 @@ fn a_black_hole_run_shows_each_detection_at_its_time() {
             .min()
             .expect("the connection carried an RPC into the hole");
         let detected = common::user_timeout_abort(first_into_hole);
-        // The trace agrees: the close at that time was TCP's (a transport
-        // error: the user timeout's ETIMEDOUT).
+        // The trace agrees: the close at that time was TCP's (the user
+        // timeout's ETIMEDOUT).
         assert!(report.trace.lines.iter().any(|l| l.at == detected
             && matches!(&l.event, TraceEvent::Pool {
                 conn: c,
-                kind: ConnEvent::Closed { cause: CloseCause::Transport(_) },
+                kind: ConnEvent::Closed { cause: CloseCause::UserTimeout },
                 ..
             } if *c == conn)));
         let mark = detection_mark(&page, conn);
@@ -250,7 +250,7 @@ fn a_black_hole_run_shows_each_detection_at_its_time() {
             mark.contains(&format!(r#"d="M{} "#, axis.x(detected))),
             "conn {conn}: {mark}"
         );
-        assert!(mark.contains("cause=transport"), "{mark}");
+        assert!(mark.contains("cause=user_timeout"), "{mark}");
     }
 }
 

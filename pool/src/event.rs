@@ -308,10 +308,28 @@ pub enum CloseCause {
     /// No PING acknowledgement within the keepalive timeout: the peer or the
     /// path to it is silently dead (a "zombie" connection).
     KeepaliveTimeout,
+    /// The kernel gave up on the peer: the socket failed with `ETIMEDOUT`,
+    /// data sent (or TCP keepalive probes) having gone unacknowledged for
+    /// `TCP_USER_TIMEOUT`, which the pool sets to the keepalive timeout
+    /// ([`SocketOptions`](crate::SocketOptions)). Like
+    /// [`KeepaliveTimeout`](Self::KeepaliveTimeout), a silently dead peer
+    /// detected; under load the kernel is usually first, since a PING
+    /// queued behind unacknowledged data waits for it.
+    UserTimeout,
     /// The peer ended the session (GOAWAY or EOF) in an orderly way.
     PeerClosed,
-    /// The session failed: I/O error, reset, or HTTP/2 protocol error.
-    Transport(String),
+    /// The server sent GOAWAY with this error code and ended the session,
+    /// failing the streams it had taken: C-core's ENHANCE_YOUR_CALM
+    /// "too_many_pings", for one. (A GOAWAY with NO_ERROR drains the
+    /// connection instead, which then closes as `Retired`.)
+    PeerGoaway(GoawayCode),
+    /// The session failed for another reason: an I/O error (its kind in
+    /// `io`: a reset, an unexpected EOF, ...), a stream or connection reset
+    /// by h2, or an HTTP/2 protocol error. `error` is hyper's description.
+    Transport {
+        error: String,
+        io: Option<io::ErrorKind>,
+    },
     /// The peer does not speak HTTP/2 (an HTTP/1.1 server, a TLS port,
     /// anything else): its first bytes were not a SETTINGS frame. Up to
     /// 16 of them are kept.
@@ -323,13 +341,28 @@ pub enum CloseCause {
     Retired(DrainCause),
 }
 
+impl CloseCause {
+    /// Whether the connection closed because its peer was found silently
+    /// dead, by the pool's keepalive or by the kernel's user timeout:
+    /// what the detection invariants, the timeline and alerts count.
+    pub fn is_dead_peer(&self) -> bool {
+        matches!(self, CloseCause::KeepaliveTimeout | CloseCause::UserTimeout)
+    }
+}
+
 impl fmt::Display for CloseCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloseCause::ConnectFailed(e) => write!(f, "connect_failed error={e}"),
             CloseCause::KeepaliveTimeout => f.write_str("keepalive_timeout"),
+            CloseCause::UserTimeout => f.write_str("user_timeout"),
             CloseCause::PeerClosed => f.write_str("peer_closed"),
-            CloseCause::Transport(e) => write!(f, "transport error={e:?}"),
+            CloseCause::PeerGoaway(code) => write!(f, "peer_goaway code={code}"),
+            CloseCause::Transport { error, io: None } => write!(f, "transport error={error:?}"),
+            CloseCause::Transport {
+                error,
+                io: Some(kind),
+            } => write!(f, "transport error={error:?} io={kind:?}"),
             CloseCause::NotHttp2 { first_bytes } => {
                 write!(f, "not_http2 first_bytes={:?}", escape(first_bytes))
             }

@@ -196,7 +196,7 @@ pub fn describe() {
     describe_counter!(
         "squall_pool_connections_closed_total",
         Unit::Count,
-        "Connections closed, by cause (keepalive_timeout: a silently dead peer)."
+        "Connections closed, by cause (keepalive_timeout, user_timeout: a silently dead peer)."
     );
     describe_counter!(
         "squall_pool_backoffs_total",
@@ -292,8 +292,10 @@ fn close_cause(cause: &CloseCause) -> &'static str {
     match cause {
         CloseCause::ConnectFailed(_) => "connect_failed",
         CloseCause::KeepaliveTimeout => "keepalive_timeout",
+        CloseCause::UserTimeout => "user_timeout",
         CloseCause::PeerClosed => "peer_closed",
-        CloseCause::Transport(_) => "transport",
+        CloseCause::PeerGoaway(_) => "peer_goaway",
+        CloseCause::Transport { .. } => "transport",
         CloseCause::NotHttp2 { .. } => "not_http2",
         CloseCause::Shutdown => "shutdown",
         CloseCause::Retired(cause) => drain_cause(*cause),
@@ -369,6 +371,18 @@ mod tests {
                 },
             ));
             sink.on_event(&event(
+                0,
+                ConnEvent::Closed {
+                    cause: CloseCause::UserTimeout,
+                },
+            ));
+            sink.on_event(&event(
+                0,
+                ConnEvent::Closed {
+                    cause: CloseCause::PeerGoaway(crate::GoawayCode::ENHANCE_YOUR_CALM),
+                },
+            ));
+            sink.on_event(&event(
                 1,
                 ConnEvent::Closed {
                     cause: CloseCause::ConnectFailed(ConnectError::Timeout),
@@ -393,6 +407,15 @@ mod tests {
                 ("squall_pool_connections_opened_total{endpoint=0}", 1.0),
                 (
                     "squall_pool_connections_closed_total{cause=keepalive_timeout,endpoint=0}",
+                    1.0,
+                ),
+                (
+                    "squall_pool_connections_closed_total{cause=user_timeout,endpoint=0}",
+                    1.0,
+                ),
+                // The GOAWAY's code is in the event, not in the label.
+                (
+                    "squall_pool_connections_closed_total{cause=peer_goaway,endpoint=0}",
                     1.0,
                 ),
                 // Error details stay out of labels: both failures share one series.

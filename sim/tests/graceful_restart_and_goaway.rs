@@ -14,7 +14,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::CloseCause;
+use squall_pool::{CloseCause, GoawayCode};
 use squall_sim::{
     Fault, GoawayStorm, GracefulRestart, SlowServer, Trace, TraceEvent, server::GoawayMode,
 };
@@ -303,14 +303,14 @@ fn abrupt_storm_resends_the_streams_in_flight() {
     assert_eq!(ready, 4, "{text}");
 }
 
-/// ENHANCE_YOUR_CALM "too_many_pings", then close: hyper's client reports
-/// an HTTP/2 error, so the pool records a transport error (not
-/// peer_closed); the streams the server had taken (its last-stream-id
+/// ENHANCE_YOUR_CALM "too_many_pings", then close: the pool records the
+/// GOAWAY's code as the cause (`peer_goaway`, not a bare transport error
+/// or peer_closed); the streams the server had taken (its last-stream-id
 /// covers them) fail with UNAVAILABLE, the one sent as the storm hit is
 /// above it and is resent; reconnects at once, with each server's
 /// keepalive interval doubled once.
 #[test]
-fn too_many_pings_is_a_transport_error_for_the_pool() {
+fn too_many_pings_closes_with_the_goaways_code() {
     let trace = storm_with_streams_in_flight(GoawayMode::TooManyPings);
     let text = interesting(&trace);
     for server in ["server-1", "server-2"] {
@@ -318,7 +318,11 @@ fn too_many_pings_is_a_transport_error_for_the_pool() {
         assert_eq!(closed.len(), 2, "{text}");
         for (at, cause) in closed {
             assert_eq!(at, FAULT_AT + TICK);
-            assert_eq!(cause, CloseCause::Transport("http2 error".into()), "{text}");
+            assert_eq!(
+                cause,
+                CloseCause::PeerGoaway(GoawayCode::ENHANCE_YOUR_CALM),
+                "{text}"
+            );
         }
     }
     let mut failed: Vec<u64> = trace

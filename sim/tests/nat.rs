@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{io, time::Duration};
 
 use common::*;
 use squall_pool::{CloseCause, ConnEvent, KeepaliveConfig};
@@ -99,10 +99,7 @@ fn silent_expiry_leaves_a_zombie_that_keepalive_finds() {
             .find(|sent| **sent > *expired && **sent < *closed)
         {
             Some(sent) => {
-                assert!(
-                    matches!(cause, CloseCause::Transport(_)),
-                    "flow {n}\n{text}"
-                );
+                assert_eq!(*cause, CloseCause::UserTimeout, "flow {n}\n{text}");
                 assert_eq!(*closed, user_timeout_abort(*sent), "flow {n}\n{text}");
             }
             None => {
@@ -141,9 +138,16 @@ fn rst_expiry_resets_the_next_packet() {
     // connection's close.
     for (n, expired) in expiries.iter().enumerate().take(expiries.len() - 1) {
         let (closed, cause) = &closes[n];
+        // The NAT's RST for the flow's next packet.
         assert!(
-            matches!(cause, CloseCause::Transport(_)),
-            "flow {n}\n{text}"
+            matches!(
+                cause,
+                CloseCause::Transport {
+                    io: Some(io::ErrorKind::ConnectionReset),
+                    ..
+                }
+            ),
+            "flow {n}: {cause}\n{text}"
         );
         match failed
             .iter()

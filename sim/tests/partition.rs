@@ -75,10 +75,7 @@ fn assert_detected(trace: &Trace, server: &str) -> Duration {
         let (at, cause) = closed(trace, conn).expect("closed");
         match by_user_timeout {
             Some(expected) => {
-                assert!(
-                    matches!(cause, CloseCause::Transport(_)),
-                    "conn {conn}: {cause:?}"
-                );
+                assert_eq!(cause, CloseCause::UserTimeout, "conn {conn}");
                 assert_eq!(at, expected, "conn {conn}");
             }
             None => {

@@ -139,7 +139,10 @@ impl Conn {
         // The injected bug of `inject-bug-dead-conn-stays-ready` (Cargo.toml):
         // off in every real build, it exists to measure the shrinker.
         let injected_bug = cfg!(feature = "inject-bug-dead-conn-stays-ready")
-            && matches!(cause, CloseCause::Transport(_));
+            && matches!(
+                cause,
+                CloseCause::Transport { .. } | CloseCause::UserTimeout
+            );
         if !injected_bug {
             self.shared.remove_ready(self.id);
         }
@@ -151,8 +154,10 @@ impl Conn {
                 Connectivity::Shutdown
             }
             CloseCause::KeepaliveTimeout
+            | CloseCause::UserTimeout
             | CloseCause::PeerClosed
-            | CloseCause::Transport(_)
+            | CloseCause::PeerGoaway(_)
+            | CloseCause::Transport { .. }
             | CloseCause::NotHttp2 { .. }
             | CloseCause::Retired(_) => Connectivity::Idle,
         };

@@ -103,8 +103,10 @@ pub fn cause_name(cause: &CloseCause) -> String {
     match cause {
         CloseCause::ConnectFailed(_) => "connect_failed".into(),
         CloseCause::KeepaliveTimeout => "keepalive_timeout".into(),
+        CloseCause::UserTimeout => "user_timeout".into(),
         CloseCause::PeerClosed => "peer_closed".into(),
-        CloseCause::Transport(_) => "transport".into(),
+        CloseCause::PeerGoaway(code) => format!("peer_goaway({code})"),
+        CloseCause::Transport { .. } => "transport".into(),
         CloseCause::NotHttp2 { .. } => "not_http2".into(),
         CloseCause::Shutdown => "shutdown".into(),
         CloseCause::Retired(reason) => reason.to_string(),

@@ -157,6 +157,7 @@ fn legend(timeline: &Timeline) -> String {
     }
     for (name, kind) in [
         ("closed: keepalive timeout", CloseKind::KeepaliveTimeout),
+        ("closed: user timeout (kernel)", CloseKind::UserTimeout),
         ("closed: connect failed", CloseKind::ConnectFailed),
         ("closed: peer closed", CloseKind::PeerClosed),
         ("closed: transport error", CloseKind::Transport),

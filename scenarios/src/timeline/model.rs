@@ -152,7 +152,10 @@ pub enum MarkKind {
 /// Why a connection closed, in the few classes the picture tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseKind {
+    /// A dead peer found by the pool's keepalive.
     KeepaliveTimeout,
+    /// A dead peer found by the kernel (TCP_USER_TIMEOUT).
+    UserTimeout,
     ConnectFailed,
     PeerClosed,
     Transport,
@@ -163,9 +166,11 @@ impl From<&CloseCause> for CloseKind {
     fn from(cause: &CloseCause) -> Self {
         match cause {
             CloseCause::KeepaliveTimeout => CloseKind::KeepaliveTimeout,
+            CloseCause::UserTimeout => CloseKind::UserTimeout,
             CloseCause::ConnectFailed(_) => CloseKind::ConnectFailed,
-            CloseCause::PeerClosed => CloseKind::PeerClosed,
-            CloseCause::Transport(_) | CloseCause::NotHttp2 { .. } => CloseKind::Transport,
+            // Ended by the server, with an error code or without.
+            CloseCause::PeerClosed | CloseCause::PeerGoaway(_) => CloseKind::PeerClosed,
+            CloseCause::Transport { .. } | CloseCause::NotHttp2 { .. } => CloseKind::Transport,
             // Closed by the pool after draining, as on shutdown.
             CloseCause::Shutdown | CloseCause::Retired(_) => CloseKind::Shutdown,
         }

@@ -100,6 +100,7 @@ pub(super) fn conn_colour(state: ConnState) -> &'static str {
 pub(super) fn close_colour(kind: CloseKind) -> &'static str {
     match kind {
         CloseKind::KeepaliveTimeout => "#d11f1f",
+        CloseKind::UserTimeout => "#8e1010",
         CloseKind::ConnectFailed => "#777777",
         CloseKind::PeerClosed => "#4c7fe0",
         CloseKind::Transport => "#e67e22",
