@@ -11,7 +11,7 @@ use std::time::Duration;
 pub use crate::config_error::ConfigError;
 use crate::{
     health::HealthCheckConfig, limit::LimiterConfig, policy::breaker::BreakerConfig,
-    policy::outlier::OutlierConfig, retry::RetryConfig,
+    policy::hedging::HedgingConfig, policy::outlier::OutlierConfig, retry::RetryConfig,
 };
 
 /// How the pool behaves. Build one with `PoolConfig::default()` and override
@@ -51,6 +51,11 @@ pub struct PoolConfig {
     /// `None`: resending is only safe for calls the caller vouches for, and
     /// the budget should fit the service.
     pub retry: Option<RetryConfig>,
+    /// Hedging of calls marked [`Idempotent`](crate::Idempotent): a copy
+    /// sent to another endpoint when the first is slow to answer. Default
+    /// `None`, as `retry`; never together with `retry` (gRFC A6 gives a
+    /// method one or the other).
+    pub hedging: Option<HedgingConfig>,
     /// Passive outlier ejection. Default `None`: what counts as an outlier
     /// depends on the service's normal failure rate.
     pub outlier: Option<OutlierConfig>,
@@ -114,6 +119,7 @@ impl Default for PoolConfig {
             limiter: None,
             breaker: None,
             retry: None,
+            hedging: None,
             outlier: None,
             health_check: None,
             max_connection_age: None,
@@ -245,6 +251,15 @@ impl PoolConfig {
         }
         if let Some(retry) = &self.retry {
             retry.validate()?;
+        }
+        if let Some(hedging) = &self.hedging {
+            hedging.validate()?;
+            if self.retry.is_some() {
+                return err(
+                    "hedging",
+                    "cannot be set together with retry: a call is retried or hedged, not both",
+                );
+            }
         }
         if let Some(outlier) = &self.outlier {
             outlier.validate()?;
@@ -465,5 +480,33 @@ mod tests {
             ..PoolConfig::default()
         };
         assert_eq!(c.validate().unwrap_err().field, "retry.max_attempts");
+
+        let c = PoolConfig {
+            hedging: Some(HedgingConfig {
+                max_attempts: 9,
+                ..HedgingConfig::default()
+            }),
+            ..PoolConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().field, "hedging.max_attempts");
+    }
+
+    /// gRFC A6 gives a method a retry policy or a hedging policy: a pool
+    /// with both is refused at build time, naming `hedging`.
+    #[test]
+    fn retry_and_hedging_are_exclusive() {
+        let both = PoolConfig {
+            retry: Some(RetryConfig::default()),
+            hedging: Some(HedgingConfig::default()),
+            ..PoolConfig::default()
+        };
+        let error = both.validate().unwrap_err();
+        assert_eq!(error.field, "hedging");
+        assert!(error.problem.contains("retry"), "{error}");
+        let hedged = PoolConfig {
+            hedging: Some(HedgingConfig::default()),
+            ..PoolConfig::default()
+        };
+        hedged.validate().unwrap();
     }
 }

@@ -75,6 +75,23 @@ pub enum EventKind {
         code: GrpcCode,
         backoff: Duration,
     },
+    /// The hedging policy sent copy number `attempt` (2 for the first
+    /// hedge) of an idempotent RPC to `conn` of `endpoint`, `after` the
+    /// RPC's first copy was sent without an answer yet.
+    Hedge {
+        endpoint: EndpointId,
+        conn: ConnId,
+        attempt: u32,
+        after: Duration,
+    },
+    /// Another copy of the RPC answered first, so copy number `attempt`,
+    /// still waiting on `conn` of `endpoint`, was cancelled (h2 resets
+    /// its stream with CANCEL).
+    HedgeCancelled {
+        endpoint: EndpointId,
+        conn: ConnId,
+        attempt: u32,
+    },
     /// `endpoint`'s server sent GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings")
     /// on `conn`: its next connections PING every `interval` (doubled, as
     /// grpc-go does).
@@ -97,6 +114,8 @@ impl EventKind {
             },
             EventKind::Limiter { .. } => "limiter",
             EventKind::Retry { .. } => "retry",
+            EventKind::Hedge { .. } => "hedge",
+            EventKind::HedgeCancelled { .. } => "hedge_cancelled",
             EventKind::KeepaliveThrottled { .. } => "keepalive_throttled",
             EventKind::Health { to, .. } => match to {
                 HealthState::Healthy => "health_healthy",
@@ -115,6 +134,8 @@ impl EventKind {
             EventKind::Conn { endpoint, .. }
             | EventKind::Breaker { endpoint, .. }
             | EventKind::Retry { endpoint, .. }
+            | EventKind::Hedge { endpoint, .. }
+            | EventKind::HedgeCancelled { endpoint, .. }
             | EventKind::KeepaliveThrottled { endpoint, .. }
             | EventKind::Outlier { endpoint, .. }
             | EventKind::Health { endpoint, .. } => Some(*endpoint),
@@ -232,6 +253,19 @@ impl fmt::Display for EventKind {
                 " conn={conn} attempt={attempt} code={code} backoff_ms={}",
                 backoff.as_millis()
             ),
+            EventKind::Hedge {
+                conn,
+                attempt,
+                after,
+                ..
+            } => write!(
+                f,
+                " conn={conn} attempt={attempt} after_ms={}",
+                after.as_millis()
+            ),
+            EventKind::HedgeCancelled { conn, attempt, .. } => {
+                write!(f, " conn={conn} attempt={attempt}")
+            }
             EventKind::Outlier { change, .. } => fmt_outlier_change(f, change),
             EventKind::Health { checks, last, .. } => write!(f, " checks={checks} last={last}"),
             EventKind::KeepaliveThrottled { conn, interval, .. } => {

@@ -115,9 +115,10 @@ pub use endpoints::{AddEndpointError, RemoveEndpointError};
 pub use error::{BuildError, PoolError};
 pub use event::{CloseCause, ConnEvent, ConnectError, DrainCause, EventKind, EventSink, PoolEvent};
 pub use health::{CheckResult, HealthCheckConfig, HealthState};
+pub use hedging::HedgingConfig;
 pub use ids::{ConnId, RoutedTo};
 pub use outlier::{OutlierChange, OutlierConfig};
-pub use policy::{breaker, health, limit, outlier, retry};
+pub use policy::{breaker, health, hedging, limit, outlier, retry};
 pub use pool::{Pool, PoolBuilder, ShutdownReport};
 pub use retry::{Idempotent, RetryBudgetConfig, RetryConfig};
 // `squall_pool::lease` is a public path; the module lives in the RPC
@@ -126,7 +127,7 @@ pub use rpc::lease::{Lease, LeaseId};
 pub use rpc::{PoolBody, ResponseFuture, WaitForReady, lease};
 pub use socket::{SocketOptions, TcpKeepalive};
 pub use status::{
-    ConnLoad, ConnStats, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats,
-    SlotStats,
+    ConnLoad, ConnStats, Connectivity, EndpointStats, HedgingStats, LimiterStats, PoolStats,
+    RetryStats, SlotStats,
 };
 pub use wire::GoawayCode;

@@ -89,6 +89,20 @@ impl EventSink for MetricsSink {
                 )
                 .increment(1);
             }
+            EventKind::Hedge { endpoint, .. } => {
+                counter!(
+                    "squall_pool_hedges_total",
+                    "endpoint" => endpoint_label(*endpoint)
+                )
+                .increment(1);
+            }
+            EventKind::HedgeCancelled { endpoint, .. } => {
+                counter!(
+                    "squall_pool_hedges_cancelled_total",
+                    "endpoint" => endpoint_label(*endpoint)
+                )
+                .increment(1);
+            }
             EventKind::KeepaliveThrottled { endpoint, .. } => {
                 counter!(
                     "squall_pool_keepalive_throttled_total",
@@ -212,6 +226,16 @@ pub fn describe() {
         "squall_pool_breaker_transitions_total",
         Unit::Count,
         "Circuit breaker state changes, by the state entered."
+    );
+    describe_counter!(
+        "squall_pool_hedges_total",
+        Unit::Count,
+        "Hedges sent: copies of idempotent RPCs after the first, by endpoint."
+    );
+    describe_counter!(
+        "squall_pool_hedges_cancelled_total",
+        Unit::Count,
+        "Copies of hedged RPCs cancelled because another answered first, by endpoint."
     );
     describe_gauge!(
         "squall_pool_breaker_state",
@@ -474,6 +498,7 @@ mod tests {
                 queued: 2,
             }),
             retry: None,
+            hedging: None,
         };
         let metrics = recorded(|| record_stats(&stats));
         let gauge = |key: &str| metrics.get(key).copied();

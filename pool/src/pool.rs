@@ -26,6 +26,7 @@ use crate::{
     policy::Policies,
     policy::breaker::Breakers,
     policy::health::{Health, check_endpoint},
+    policy::hedging::HedgingPolicy,
     policy::limit::{LimitGate, Limiter},
     policy::outlier::{Outliers, return_ejected},
     policy::retry::RetryPolicy,
@@ -372,6 +373,7 @@ fn policies(
         ),
     };
     let retry = config.retry.clone().map(RetryPolicy::new);
+    let hedging = config.hedging.clone().map(HedgingPolicy::new);
     let outliers = config
         .outlier
         .clone()
@@ -384,6 +386,7 @@ fn policies(
         limiter: limiter.map(Arc::new),
         breakers: breakers.map(Arc::new),
         retry,
+        hedging,
         outliers: outliers.map(Arc::new),
         health: health.map(Arc::new),
     })

@@ -72,6 +72,17 @@ pub struct PoolStats {
     pub limiter: Option<LimiterStats>,
     /// What the retry policy did, when one is configured.
     pub retry: Option<RetryStats>,
+    /// What the hedging policy did, when one is configured.
+    pub hedging: Option<HedgingStats>,
+}
+
+/// The hedging policy in a [`PoolStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HedgingStats {
+    /// Hedges sent so far: copies after the first.
+    pub hedges: u64,
+    /// Hedges the budget refused (the call then waits on the copies it has).
+    pub budget_refused: u64,
 }
 
 /// The retry policy in a [`PoolStats`].

@@ -128,6 +128,8 @@ fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + 
                 queued: *queued,
             },
             EventKind::Retry { endpoint, .. }
+            | EventKind::Hedge { endpoint, .. }
+            | EventKind::HedgeCancelled { endpoint, .. }
             | EventKind::KeepaliveThrottled { endpoint, .. }
             | EventKind::Outlier { endpoint, .. }
             | EventKind::Health { endpoint, .. } => TraceEvent::PoolEndpoint {

@@ -10,6 +10,8 @@
 //!   record each routed RPC carries.
 //! - [`retry`]: the retry policy for idempotent calls and its budget; the
 //!   loop that applies it is the RPC path's (`rpc/retry.rs`).
+//! - [`hedging`]: the hedging policy for idempotent calls (on the retry
+//!   policy's budget); the loop that applies it is `rpc/hedge.rs`.
 //! - [`outlier`]: passive ejection of endpoints that keep failing.
 //! - [`health`]: active `grpc.health.v1` checks of every endpoint, through
 //!   the `health::Probes` handle.
@@ -19,6 +21,7 @@
 
 pub mod breaker;
 pub mod health;
+pub mod hedging;
 pub mod limit;
 pub mod outlier;
 pub mod retry;
@@ -27,6 +30,7 @@ use std::sync::Arc;
 
 use breaker::Breakers;
 use health::Health;
+use hedging::HedgingPolicy;
 use limit::LimitGate;
 use outlier::Outliers;
 use retry::RetryPolicy;
@@ -41,6 +45,8 @@ pub(crate) struct Policies {
     pub(crate) breakers: Option<Arc<Breakers>>,
     /// The retry policy for idempotent calls.
     pub(crate) retry: Option<RetryPolicy>,
+    /// The hedging policy for idempotent calls (never with `retry`).
+    pub(crate) hedging: Option<HedgingPolicy>,
     /// Passive outlier ejection.
     pub(crate) outliers: Option<Arc<Outliers>>,
     /// Active health checks' verdicts.

@@ -141,6 +141,25 @@ impl<S: Clone> ReadySet<S> {
         self.pick(&[], out, rng, &mut admit)
     }
 
+    /// Chooses a connection for a hedge of an RPC whose copies went to
+    /// `tried`: on an endpoint none of them used, or none at all (a copy
+    /// on a server that already has one is no hedge against that server).
+    pub(crate) fn pick_other_endpoint<A>(
+        &self,
+        tried: &[RoutedTo],
+        out: Vec<EndpointId>,
+        rng: &mut impl Rng,
+        admit: impl FnMut(EndpointId) -> Option<A>,
+    ) -> Result<Picked<S, A>, RouteError> {
+        let on_tried_endpoints: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| tried.iter().any(|t| t.endpoint == c.endpoint))
+            .map(|c| c.conn)
+            .collect();
+        self.pick(&on_tried_endpoints, out, rng, admit)
+    }
+
     /// Routes one RPC to the leased connection `conn` of `endpoint`, if it
     /// is still ready and `admit` admits the call.
     /// `Ok(None)`: the connection is at its capacity, and the RPC may wait
@@ -348,6 +367,35 @@ mod tests {
         let ready = set(&[(1, 0)]);
         let id = picked(ready.pick_elsewhere(&[on(1, 0)], Vec::new(), &mut rng, anyone));
         assert_eq!(id, 1, "then the same one rather than none");
+    }
+
+    #[test]
+    fn a_hedge_goes_only_to_an_endpoint_no_copy_went_to() {
+        let ready = set(&[(1, 0), (2, 0), (3, 1), (4, 2)]);
+        let mut rng = rng(23);
+        let on = |conn: u64, endpoint: u32| RoutedTo {
+            conn: ConnId(conn),
+            endpoint: EndpointId(endpoint),
+        };
+        for _ in 0..50 {
+            let id = picked(ready.pick_other_endpoint(&[on(1, 0)], Vec::new(), &mut rng, anyone));
+            assert!(
+                id == 3 || id == 4,
+                "not endpoint 0's other connection: {id}"
+            );
+        }
+        // Endpoint 2 out of rotation: only endpoint 1 is left.
+        let id =
+            picked(ready.pick_other_endpoint(&[on(1, 0)], vec![EndpointId(2)], &mut rng, anyone));
+        assert_eq!(id, 3);
+        // Every endpoint has a copy: no hedge.
+        let all = [on(1, 0), on(3, 1), on(4, 2)];
+        assert_eq!(
+            ready
+                .pick_other_endpoint(&all, Vec::new(), &mut rng, anyone)
+                .err(),
+            Some(RouteError::NoReadyConnection)
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! 2. `admit.rs`: refused once the pool shuts down, else a limiter permit
 //!    (if the pool has a limiter), held until the response body is done.
 //! 3. `retry.rs`: an idempotent call, when the pool has a retry policy,
-//!    loops over steps 4 to 6 under that policy (codes, backoff, budget).
+//!    loops over steps 4 to 6 under that policy (codes, backoff, budget);
+//!    `hedge.rs`: when it has a hedging policy instead, sends copies of
+//!    the call to other endpoints while it waits, each through steps 5
+//!    and 6, keeps the first answer and cancels the rest.
 //! 4. `wait_for_ready.rs`: pick a ready connection whose endpoint's breaker
 //!    admits the call, or wait for one (wait-for-ready, an idle or
 //!    replacing pool, a full pool), until the deadline.
@@ -32,6 +35,7 @@ mod admit;
 mod attempt;
 mod body;
 mod context;
+mod hedge;
 pub mod lease;
 mod resend;
 mod retry;
@@ -70,9 +74,10 @@ pub(crate) fn send(
 ) -> impl Future<Output = Result<Response<PoolBody>, PoolError>> + Send + 'static {
     let (deadline, wait_for_ready) = Rpc::new(&shared, &request).terms();
     let idempotent = request.extensions().get::<Idempotent>().is_some();
-    let retried = idempotent && shared.policies.retry.is_some();
-    let max_body = match &shared.policies.retry {
-        Some(policy) if retried => policy.max_buffered_body(),
+    let policies = &shared.policies;
+    let max_body = match (&policies.retry, &policies.hedging) {
+        (Some(retry), _) if idempotent => retry.max_buffered_body(),
+        (_, Some(hedging)) if idempotent => hedging.max_buffered_body(),
         _ => TRANSPARENT_RESEND_MAX_BODY,
     };
     let mut outgoing = Outgoing::from(Replayable::capture(request, max_body));
@@ -81,10 +86,14 @@ pub(crate) fn send(
         // The permit is the caller's, so it is kept across every attempt
         // and then held by the response body.
         let limit = admit::admit(&rpc).await?;
-        match &shared.policies.retry {
-            // Boxed: its state would otherwise sit in every RPC's future.
-            Some(policy) if retried => {
+        // Boxed, either policy: its state would otherwise sit in every
+        // RPC's future.
+        match (&shared.policies.retry, &shared.policies.hedging) {
+            (Some(policy), _) if idempotent => {
                 Box::pin(retry::send(&rpc, policy, &mut outgoing, limit)).await
+            }
+            (_, Some(policy)) if idempotent => {
+                Box::pin(hedge::send(&rpc, policy, &mut outgoing, limit)).await
             }
             _ => resend::send(&rpc, First::Any, &mut outgoing, limit).await,
         }

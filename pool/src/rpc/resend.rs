@@ -42,6 +42,7 @@ use crate::{
         limit::LimitPermit,
         retry::replay::{Captured, Replayable},
     },
+    shared::Routed,
 };
 
 /// Most connections one RPC is offered to when it never reaches the server
@@ -111,20 +112,30 @@ impl Outgoing {
         }
     }
 
+    /// Another request like this one, for a copy of the call sent in
+    /// parallel (a hedge): `None` when it was sent once.
+    pub(crate) fn copy(&self) -> Option<Outgoing> {
+        match self {
+            Outgoing::Kept(kept) => Some(Outgoing::Kept(kept.copy())),
+            Outgoing::Once(_) => None,
+        }
+    }
+
     /// Whether a sent request can be sent again.
-    fn is_kept(&self) -> bool {
+    pub(crate) fn is_kept(&self) -> bool {
         matches!(self, Outgoing::Kept(_))
     }
 }
 
 /// Where [`send`] sends first.
-#[derive(Clone, Copy)]
 pub(crate) enum First<'a> {
     /// Any connection, as a first attempt.
     Any,
     /// Elsewhere than these earlier attempts of a policy retry
     /// (`Rpc::pick_elsewhere`).
     Elsewhere(&'a [RoutedTo]),
+    /// The connection the caller picked already (a hedge's).
+    Picked(Routed),
 }
 
 /// Picks a connection (`first` says how) and sends `outgoing` on it, and on
@@ -145,6 +156,7 @@ pub(crate) async fn send(
     let mut routed = match first {
         First::Any => rpc.pick(&[]).await?,
         First::Elsewhere(tried) => rpc.pick_elsewhere(tried).await?,
+        First::Picked(routed) => routed,
     };
     // Connections not to offer the request again (it was handed back
     // unsent, or refused by a GOAWAY), in an array: a Vec would be an

@@ -115,13 +115,13 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The status of a trailers-only response (the usual gRPC error), which
 /// carries `grpc-status` in its headers.
-fn trailers_only_status(headers: &HeaderMap) -> Option<GrpcCode> {
+pub(super) fn trailers_only_status(headers: &HeaderMap) -> Option<GrpcCode> {
     let number = headers.get(&GRPC_STATUS)?.to_str().ok()?.parse().ok()?;
     GrpcCode::from_number(number)
 }
 
 /// The RPC's final outcome; a response body takes the limiter permit.
-fn hold(
+pub(super) fn hold(
     result: Result<Response<PoolBody>, PoolError>,
     limit: Option<LimitPermit>,
 ) -> Result<Response<PoolBody>, PoolError> {

@@ -46,8 +46,8 @@ use crate::{
     policy::{Policies, health::Probes},
     route::{RouteError, Saturated},
     status::{
-        ConnLoad, Connectivity, EndpointStats, LimiterStats, PoolStats, RetryStats, SlotStats,
-        SlotStatus,
+        ConnLoad, Connectivity, EndpointStats, HedgingStats, LimiterStats, PoolStats, RetryStats,
+        SlotStats, SlotStatus,
     },
     wait::ReadyChanges,
 };
@@ -192,6 +192,17 @@ impl Shared {
         self.routing.pick_elsewhere(&self.policies, now, tried)
     }
 
+    /// A connection for a hedge, on an endpoint none of `tried` went to
+    /// (`Routing::pick_other_endpoint`). Never waits: no such connection
+    /// with room now means no hedge now.
+    pub(crate) fn pick_other_endpoint(
+        &self,
+        now: Instant,
+        tried: &[RoutedTo],
+    ) -> Result<Routed, RouteError> {
+        self.routing.pick_other_endpoint(&self.policies, now, tried)
+    }
+
     /// Whether every usable ready connection is full (`Routing::saturated`).
     pub(crate) fn saturated(&self, now: Instant, avoid: &[ConnId]) -> Option<Saturated> {
         self.routing.saturated(&self.policies, now, avoid)
@@ -314,6 +325,13 @@ impl Shared {
                 let (retries, budget_refused) = policy.counts();
                 RetryStats {
                     retries,
+                    budget_refused,
+                }
+            }),
+            hedging: self.policies.hedging.as_ref().map(|policy| {
+                let (hedges, budget_refused) = policy.counts();
+                HedgingStats {
+                    hedges,
                     budget_refused,
                 }
             }),

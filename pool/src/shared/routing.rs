@@ -144,6 +144,22 @@ impl Routing {
         Ok(routed(policies, picked))
     }
 
+    /// Chooses a connection for a hedge of an RPC whose copies went to
+    /// `tried`: on another endpoint only (`ReadySet::pick_other_endpoint`).
+    pub(crate) fn pick_other_endpoint(
+        &self,
+        policies: &Policies,
+        now: Instant,
+        tried: &[RoutedTo],
+    ) -> Result<Routed, RouteError> {
+        let out = out_of_rotation(policies, now);
+        let ready = self.lock();
+        let picked = self.with_rng(|rng| {
+            ready.pick_other_endpoint(tried, out, rng, |e| admit(policies, e, now))
+        })?;
+        Ok(routed(policies, picked))
+    }
+
     /// Whether every ready connection an RPC may use (not in `avoid`, in
     /// rotation at `now`) is full, and for how long (`ReadySet::saturated`).
     pub(crate) fn saturated(

@@ -119,15 +119,31 @@ impl RetryConfig {
         if !(1..=MAX_BUFFERED_BODY).contains(&self.max_buffered_body) {
             return err("max_buffered_body", "must be between 1 and 16 MiB");
         }
-        let budget = &self.budget;
-        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&budget.ttl) {
-            return err("budget.ttl", "must be between 1 s and 60 s");
+        self.budget.validate().map_err(|e| ConfigError {
+            field: format!("retry.{}", e.field),
+            problem: e.problem,
+        })
+    }
+}
+
+impl RetryBudgetConfig {
+    /// Checks every field; the error names it as `budget.<field>` (the
+    /// policy that holds the budget adds its own prefix).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, problem: &str| {
+            Err(ConfigError {
+                field: format!("budget.{field}"),
+                problem: problem.to_owned(),
+            })
+        };
+        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&self.ttl) {
+            return err("ttl", "must be between 1 s and 60 s");
         }
-        if budget.min_per_second >= i32::MAX as u32 {
-            return err("budget.min_per_second", "must be below 2^31 - 1");
+        if self.min_per_second >= i32::MAX as u32 {
+            return err("min_per_second", "must be below 2^31 - 1");
         }
-        if !(0.0..=1000.0).contains(&budget.ratio) {
-            return err("budget.ratio", "must be in [0, 1000]");
+        if !(0.0..=1000.0).contains(&self.ratio) {
+            return err("ratio", "must be in [0, 1000]");
         }
         Ok(())
     }

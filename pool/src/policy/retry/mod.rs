@@ -21,7 +21,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::code::GrpcCode;
-use budget::RetryBudget;
+pub(crate) use budget::RetryBudget;
 
 /// Marks a call as safe to send more than once. Set it on a tonic request:
 ///

@@ -113,6 +113,20 @@ impl Replayable {
         }
     }
 
+    /// Another kept request like this one, without the extensions (a
+    /// hedge's: they go with the first copy of the call only).
+    pub(crate) fn copy(&self) -> Self {
+        Self {
+            extensions: None,
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            version: self.version,
+            headers: self.headers.clone(),
+            data: self.data.clone(),
+            trailers: self.trailers.clone(),
+        }
+    }
+
     /// A fresh copy of the request (the first with the request's
     /// extensions, the others without: see [`Replayable`]).
     pub(crate) fn request(&mut self) -> Request<Body> {
