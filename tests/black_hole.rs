@@ -170,6 +170,7 @@ fn the_script_builds_the_hand_written_world() {
             },
             deadline: Duration::from_secs(1),
             mix: Vec::new(),
+            idempotent: false,
         },
         middleboxes: Vec::new(),
         faults: vec![ScheduledFault {

@@ -47,6 +47,7 @@ fn builder_and_toml_agree_on_the_black_hole_script() {
             deadline: Duration::from_secs(1),
             mix: Vec::new(),
             ramp: Vec::new(),
+            idempotent: false,
         })
         .fault_at(
             Duration::from_millis(5050),

@@ -68,6 +68,7 @@ pub async fn program<C: Connector>(
                 recorder,
                 endpoint_names: names,
                 seed: config.seed,
+                idempotent: config.load.idempotent,
             };
             let recorder = context.recorder.clone();
             load::run(pool.clone(), config.load, context).await;
@@ -91,6 +92,7 @@ pub async fn program<C: Connector>(
                 recorder,
                 endpoint_names: Arc::from([]),
                 seed: config.seed,
+                idempotent: config.load.idempotent,
             };
             load::run(channel, config.load, context).await;
         }

@@ -27,7 +27,8 @@ use squall_sim::{
 use squall_sim::{server::GoawayMode, world::CLIENT_HOST};
 
 use crate::script::{
-    BreakerOverrides, LimiterOverrides, Load, RateOverride, Script, ScriptErrors, WindowOverride,
+    BreakerOverrides, HedgingOverrides, LimiterOverrides, Load, RateOverride, Script, ScriptErrors,
+    WindowOverride,
 };
 
 /// A kind of fault a generated case may inject. `Nat` is a topology
@@ -136,6 +137,16 @@ pub struct PoolSpec {
     pub backoff_max_ms: u32,
     pub limiter: Option<LimiterSpec>,
     pub breaker: Option<BreakerSpec>,
+    /// Hedging; its load's calls are then idempotent.
+    pub hedging: Option<HedgingSpec>,
+}
+
+/// The hedging policy of a case: UNAVAILABLE non-fatal, so a copy whose
+/// connection dies sends the next at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HedgingSpec {
+    pub max_attempts: u8,
+    pub delay_ms: u32,
 }
 
 /// The limiter of a case.
@@ -292,6 +303,13 @@ fn pool_strategy(always_limiter: bool, always_breaker: bool) -> impl Strategy<Va
     } else {
         prop::option::of(breaker).boxed()
     };
+    let hedging =
+        prop::option::of(
+            (2u8..=3, 20u32..=300).prop_map(|(max_attempts, delay_ms)| HedgingSpec {
+                max_attempts,
+                delay_ms,
+            }),
+        );
     (
         1u8..=3,
         0u8..=2,
@@ -302,9 +320,21 @@ fn pool_strategy(always_limiter: bool, always_breaker: bool) -> impl Strategy<Va
         1_000u32..=3_000,
         limiter,
         breaker,
+        hedging,
     )
         .prop_map(
-            |(connections, extra, streams, interval, timeout, initial, max, limiter, breaker)| {
+            |(
+                connections,
+                extra,
+                streams,
+                interval,
+                timeout,
+                initial,
+                max,
+                limiter,
+                breaker,
+                hedging,
+            )| {
                 PoolSpec {
                     connections,
                     extra_connections: extra,
@@ -315,6 +345,7 @@ fn pool_strategy(always_limiter: bool, always_breaker: bool) -> impl Strategy<Va
                     backoff_max_ms: max.max(initial),
                     limiter,
                     breaker,
+                    hedging,
                 }
             },
         )
@@ -480,6 +511,13 @@ impl CaseSpec {
                 b.permitted_in_half_open = Some(u32::from(spec.probes));
             });
         }
+        if let Some(spec) = pool.hedging {
+            builder = builder.hedging(|h: &mut HedgingOverrides| {
+                h.max_attempts = Some(u32::from(spec.max_attempts));
+                h.hedging_delay = Some(ms(spec.delay_ms));
+                h.non_fatal_status_codes = Some(vec![StatusCode::Unavailable]);
+            });
+        }
         builder = match self.load {
             LoadSpec::Open { rate, deadline_ms } => builder.rate(rate).edit_load(|l: &mut Load| {
                 l.deadline = ms(deadline_ms);
@@ -492,6 +530,8 @@ impl CaseSpec {
                 .closed_loop(callers, ms(think_ms))
                 .edit_load(|l: &mut Load| l.deadline = ms(deadline_ms)),
         };
+        let hedged = pool.hedging.is_some();
+        builder = builder.edit_load(|l: &mut Load| l.idempotent = hedged);
         if let Some((idle_ms, rst)) = self.nat {
             builder = builder.middlebox(&Middlebox {
                 name: "nat-1".to_owned(),

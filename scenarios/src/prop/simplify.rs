@@ -96,6 +96,7 @@ fn structural(out: &mut Vec<CaseSpec>, case: &CaseSpec) {
     };
     with(&|c| c.pool.limiter = None);
     with(&|c| c.pool.breaker = None);
+    with(&|c| c.pool.hedging = None);
     with(&|c| c.nat = None);
     with(&|c| c.server_max_streams = None);
     with(&|c| c.pool.max_streams = None);
@@ -298,6 +299,7 @@ mod tests {
         let mut w = 1_000_000_000 * c.faults.len() as u64;
         let opt = |o: bool| if o { 100_000_000 } else { 0 };
         w += opt(p.limiter.is_some()) + opt(p.breaker.is_some()) + opt(c.nat.is_some());
+        w += opt(p.hedging.is_some());
         w += opt(c.server_max_streams.is_some()) + opt(p.max_streams.is_some());
         w += opt(p.limiter.is_some_and(|l| l.rate.is_some()));
         let mut n: u64 = u64::from(c.servers)
@@ -312,6 +314,9 @@ mod tests {
             n += u64::from(l.max_concurrency)
                 + u64::from(l.max_queue_len)
                 + u64::from(l.max_queue_wait_ms);
+        }
+        if let Some(h) = p.hedging {
+            n += u64::from(h.max_attempts) + u64::from(h.delay_ms);
         }
         if let Some(b) = p.breaker {
             n += u64::from(b.window)

@@ -27,8 +27,8 @@ use squall_sim::{Fault, Middlebox, ScheduledFault};
 use crate::script::{
     error::{BUILDER_FILE, ScriptError, ScriptErrors},
     model::{
-        BreakerOverrides, Client, ClientKind, Expect, LimiterOverrides, Load, MixEntry,
-        PoolOverrides, RampEntry, Script, Topology,
+        BreakerOverrides, Client, ClientKind, Expect, HedgingOverrides, LimiterOverrides, Load,
+        MixEntry, PoolOverrides, RampEntry, Script, Topology,
     },
     validate,
 };
@@ -67,6 +67,7 @@ impl Script {
                     deadline: Duration::from_secs(1),
                     mix: Vec::new(),
                     ramp: Vec::new(),
+                    idempotent: false,
                 },
                 faults: Vec::new(),
                 expect: Expect::default(),
@@ -131,6 +132,12 @@ impl ScriptBuilder {
     /// Turns the breaker on (`[pool.breaker]`) and edits its overrides.
     pub fn breaker(mut self, edit: impl FnOnce(&mut BreakerOverrides)) -> Self {
         edit(self.script.pool.breaker.get_or_insert_default());
+        self
+    }
+
+    /// Turns hedging on (`[pool.hedging]`) and edits its overrides.
+    pub fn hedging(mut self, edit: impl FnOnce(&mut HedgingOverrides)) -> Self {
+        edit(self.script.pool.hedging.get_or_insert_default());
         self
     }
 

@@ -26,7 +26,7 @@ pub use emit::EmitError;
 pub use error::{BUILDER_FILE, LoadError, Location, ScriptError, ScriptErrors};
 pub use model::{
     BackoffOverrides, BreakerOverrides, CallName, Client, ClientKind, DEFAULT_SEED, Expect,
-    KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides, RampEntry, RateOverride,
-    Script, Topology, WindowOverride,
+    HedgingOverrides, KeepaliveOverrides, LimiterOverrides, Load, MixEntry, PoolOverrides,
+    RampEntry, RateOverride, Script, Topology, WindowOverride,
 };
 pub use world::{LINK_LATENCY, TICK};

@@ -158,6 +158,24 @@ pub struct PoolOverrides {
     /// `[pool.breaker]`: present, a breaker per endpoint is on, with these
     /// overrides of `BreakerConfig::default()`.
     pub breaker: Option<BreakerOverrides>,
+    /// `[pool.hedging]`: present, idempotent calls (`load.idempotent`) are
+    /// hedged, with these overrides of `HedgingConfig::default()`.
+    pub hedging: Option<HedgingOverrides>,
+}
+
+/// `[pool.hedging]`: overrides of `HedgingConfig::default()`.
+/// `non_fatal_status_codes` replaces the default (empty) set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgingOverrides {
+    pub max_attempts: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "duration::optional",
+        serialize_with = "duration::ser_optional"
+    )]
+    pub hedging_delay: Option<Duration>,
+    pub non_fatal_status_codes: Option<Vec<StatusCode>>,
 }
 
 /// Leaves an all-default section out of a written script.
@@ -330,6 +348,10 @@ pub struct Load {
     /// `concurrency`. Empty: no ramp.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ramp: Vec<RampEntry>,
+    /// Every RPC is marked idempotent (`squall_pool::Idempotent`), so
+    /// `[pool.hedging]` may send it more than once. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
 }
 
 /// One `[[load.ramp]]` point: at this simulated time, this many RPCs per

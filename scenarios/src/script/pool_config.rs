@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use squall_pool::{
-    PoolConfig,
+    HedgingConfig, PoolConfig,
     breaker::{BreakerConfig, GrpcCode, SlidingWindow},
     limit::{LimiterConfig, RateLimit},
 };
 use squall_sim::StatusCode;
 
-use crate::script::model::{BreakerOverrides, LimiterOverrides, PoolOverrides, WindowOverride};
+use crate::script::model::{
+    BreakerOverrides, HedgingOverrides, LimiterOverrides, PoolOverrides, WindowOverride,
+};
 
 impl LimiterOverrides {
     pub(crate) fn apply(&self) -> LimiterConfig {
@@ -69,6 +71,22 @@ impl BreakerOverrides {
         }
         if let Some(ignored) = &self.ignored_codes {
             config.failure_predicate.ignored_codes = codes(ignored);
+        }
+        config
+    }
+}
+
+impl HedgingOverrides {
+    pub(crate) fn apply(&self) -> HedgingConfig {
+        let mut config = HedgingConfig::default();
+        if let Some(n) = self.max_attempts {
+            config.max_attempts = n;
+        }
+        if let Some(delay) = self.hedging_delay {
+            config.hedging_delay = delay;
+        }
+        if let Some(codes) = &self.non_fatal_status_codes {
+            config.non_fatal_status_codes = codes.iter().map(|c| grpc_code(*c)).collect();
         }
         config
     }
@@ -141,6 +159,7 @@ impl PoolOverrides {
         }
         config.limiter = self.limiter.map(|l| l.apply());
         config.breaker = self.breaker.as_ref().map(BreakerOverrides::apply);
+        config.hedging = self.hedging.as_ref().map(HedgingOverrides::apply);
         config
     }
 }
@@ -184,6 +203,25 @@ mod tests {
                 per_second: 100,
                 burst: 5
             })
+        );
+    }
+
+    #[test]
+    fn hedging_is_off_unless_its_table_is_there_and_fields_override_the_defaults() {
+        assert_eq!(pool("connections_per_endpoint = 3").apply(1).hedging, None);
+        let hedging = pool(
+            "[hedging]\nmax_attempts = 3\nhedging_delay = \"50ms\"\nnon_fatal_status_codes = [\"UNAVAILABLE\"]\n",
+        )
+        .apply(1)
+        .hedging
+        .expect("on");
+        assert_eq!(hedging.max_attempts, 3);
+        assert_eq!(hedging.hedging_delay, Duration::from_millis(50));
+        assert_eq!(hedging.non_fatal_status_codes, [GrpcCode::Unavailable]);
+        assert_eq!(
+            hedging.budget,
+            HedgingConfig::default().budget,
+            "the budget keeps its default"
         );
     }
 

@@ -63,6 +63,7 @@ pub(crate) fn problems(script: &Script) -> Vec<Problem> {
     middleboxes(script, &mut found);
     client(script, &mut found);
     pool(script, &mut found);
+    hedging(script, &mut found);
     load(&script.load, script.duration, &mut found);
     faults(script, &mut found);
     expect(script, &mut found);
@@ -266,6 +267,7 @@ fn pool(script: &Script, found: &mut Vec<Problem>) {
         let docs = match field.split('.').next() {
             Some("limiter") => "pool/src/limit/config.rs",
             Some("breaker") => "pool/src/breaker/config.rs",
+            Some("hedging") => "pool/src/policy/hedging/config.rs",
             _ => "pool/src/config.rs",
         };
         found.push(problem(
@@ -273,6 +275,19 @@ fn pool(script: &Script, found: &mut Vec<Problem>) {
             format!("`pool.{field}` {}", e.problem),
             &format!("a value that {}", e.problem),
             &format!("pool fields and their limits are documented in {docs}"),
+        ));
+    }
+}
+
+/// `[pool.hedging]` hedges only calls marked idempotent: without
+/// `load.idempotent` it would do nothing, which is never what was meant.
+fn hedging(script: &Script, found: &mut Vec<Problem>) {
+    if script.pool.hedging.is_some() && !script.load.idempotent {
+        found.push(problem(
+            "pool.hedging",
+            "[pool.hedging] is set but no call is idempotent, so none would be hedged".to_owned(),
+            "`idempotent = true` in [load]",
+            "only calls marked idempotent may be sent more than once",
         ));
     }
 }
@@ -789,6 +804,27 @@ mod tests {
         assert_eq!(
             pool("[pool.limiter]\nmax_queue = 3"),
             ["pool.limiter.max_queue"]
+        );
+    }
+
+    /// Hedging errors name the script's field; hedging without idempotent
+    /// calls is refused, since it would hedge nothing.
+    #[test]
+    fn hedging_errors_name_the_script_field() {
+        let hedged = |table: &str, idempotent: bool| {
+            fields(&format!(
+                "{table}\n[load]\nrate = 10\ndeadline = \"1s\"\nidempotent = {idempotent}\n"
+            ))
+        };
+        assert_eq!(hedged("[pool.hedging]", true), Vec::<String>::new());
+        assert_eq!(hedged("[pool.hedging]", false), ["pool.hedging"]);
+        assert_eq!(
+            hedged("[pool.hedging]\nmax_attempts = 6", true),
+            ["pool.hedging.max_attempts"]
+        );
+        assert_eq!(
+            hedged("[pool.hedging]\nnon_fatal_status_codes = [\"OK\"]", true),
+            ["pool.hedging.non_fatal_status_codes[0]"]
         );
     }
 }

@@ -30,6 +30,7 @@ impl Script {
                 pace: self.load.pace(),
                 deadline: self.load.deadline,
                 mix: self.load.mix.iter().map(MixEntry::weighted_call).collect(),
+                idempotent: self.load.idempotent,
             },
             faults: self.faults.clone(),
             middleboxes: self.middleboxes(),

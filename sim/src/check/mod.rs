@@ -13,10 +13,12 @@
 //! - `admission`: breakers and the limiter.
 //! - `routing`: no RPC on a dead connection.
 //! - `capacity`: streams within each connection's capacity.
+//! - `hedging`: no call sent more than `max_attempts` times.
 
 mod admission;
 mod capacity;
 mod detection;
+mod hedging;
 mod keepalive;
 mod liveness;
 mod pool;
@@ -30,6 +32,7 @@ pub use admission::{
 };
 pub use capacity::{CapacityWatch, streams_within_capacity};
 pub use detection::{Detection, check_detection, cut_off_from_client, detections};
+pub use hedging::hedges_within_max_attempts;
 pub use keepalive::detection_within_keepalive;
 pub use liveness::live_after_faults;
 pub use pool::{backoff_within_schedule, connections_within_max, pool_invariants};

@@ -12,13 +12,17 @@
 //!   schedule's bounds, `initial × (1 − jitter)` to `max × (1 + jitter)`.
 //! - `detection_within_keepalive` (`keepalive.rs`) and
 //!   `server_conns_closed` (`shutdown.rs`).
+//! - `hedges_within_max_attempts` (`hedging.rs`), for a pool that hedges.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use squall_pool::{BackoffConfig, ConnEvent, ConnId, PoolConfig};
 
 use crate::{
-    check::{Invariant, detection_within_keepalive, invariant, server_conns_closed},
+    check::{
+        Invariant, detection_within_keepalive, hedges_within_max_attempts, invariant,
+        server_conns_closed,
+    },
     trace::{Trace, TraceEvent},
 };
 
@@ -33,12 +37,16 @@ pub fn pool_invariants(
     tick: Duration,
     slack: Duration,
 ) -> Vec<Invariant> {
-    vec![
+    let mut invariants = vec![
         connections_within_max(trace, max_connections(config)),
         backoff_within_schedule(trace, &config.backoff),
         detection_within_keepalive(trace, &config.keepalive, tick, slack),
         server_conns_closed(trace),
-    ]
+    ];
+    if let Some(hedging) = &config.hedging {
+        invariants.push(hedges_within_max_attempts(trace, hedging));
+    }
+    invariants
 }
 
 /// Most connections an endpoint may have connecting or ready at once: its

@@ -47,6 +47,9 @@ pub struct LoadConfig {
     /// Which calls, by weight. Empty: every RPC is a plain unary echo, and
     /// no random number is drawn.
     pub mix: Vec<WeightedCall>,
+    /// Every RPC carries `squall_pool::Idempotent`, so the pool's retry or
+    /// hedging policy may send it more than once.
+    pub idempotent: bool,
 }
 
 impl LoadConfig {
@@ -199,6 +202,8 @@ pub struct LoadContext {
     pub endpoint_names: Arc<[String]>,
     /// The world's seed, for the call mix.
     pub seed: u64,
+    /// Every RPC is marked idempotent (`LoadConfig::idempotent`).
+    pub idempotent: bool,
 }
 
 /// Draws each RPC's call and deadline.
@@ -421,18 +426,22 @@ where
 {
     let sent_at = context.recorder.elapsed();
     let sent_seq = context.recorder.len();
-    let (routed, result) =
-        match tokio::time::timeout(deadline, send(transport, id, call, deadline)).await {
-            Ok(Ok(routed)) => (routed, Ok(())),
-            Ok(Err((routed, status))) => (
-                routed.or_else(|| PoolError::from_status(&status).and_then(PoolError::routed)),
-                Err(status.code()),
-            ),
-            // The caller's own bound, for clients (like a bare tonic Channel)
-            // that do not enforce deadlines themselves, and for streams, whose
-            // body no pool deadline covers.
-            Err(_elapsed) => (None, Err(Code::DeadlineExceeded)),
-        };
+    let (routed, result) = match tokio::time::timeout(
+        deadline,
+        send(transport, id, call, deadline, context.idempotent),
+    )
+    .await
+    {
+        Ok(Ok(routed)) => (routed, Ok(())),
+        Ok(Err((routed, status))) => (
+            routed.or_else(|| PoolError::from_status(&status).and_then(PoolError::routed)),
+            Err(status.code()),
+        ),
+        // The caller's own bound, for clients (like a bare tonic Channel)
+        // that do not enforce deadlines themselves, and for streams, whose
+        // body no pool deadline covers.
+        Err(_elapsed) => (None, Err(Code::DeadlineExceeded)),
+    };
     RpcOutcome {
         id,
         call,
@@ -449,7 +458,7 @@ where
 type Sent = Result<Option<RoutedTo>, (Option<RoutedTo>, Status)>;
 
 /// Sends one call and reads its whole answer.
-async fn send<T>(transport: T, id: u64, call: Call, deadline: Duration) -> Sent
+async fn send<T>(transport: T, id: u64, call: Call, deadline: Duration, idempotent: bool) -> Sent
 where
     T: Transport,
 {
@@ -469,7 +478,7 @@ where
                 },
             };
             let response = EchoClient::new(transport)
-                .echo(with_timeout(request, deadline, id))
+                .echo(with_timeout(request, deadline, id, idempotent))
                 .await
                 .map_err(|status| (None, status))?;
             Ok(routed(response.extensions()))
@@ -482,7 +491,7 @@ where
                 ..Default::default()
             };
             let response = EchoClient::new(transport)
-                .echo_stream(with_timeout(request, deadline, id))
+                .echo_stream(with_timeout(request, deadline, id, idempotent))
                 .await
                 .map_err(|status| (None, status))?;
             let to = routed(response.extensions());
@@ -508,7 +517,7 @@ where
             // The call's status is the outcome: a reply saying NOT_SERVING
             // is still an answered call.
             let response = HealthClient::new(transport)
-                .check(with_timeout(request, deadline, id))
+                .check(with_timeout(request, deadline, id, idempotent))
                 .await
                 .map_err(|status| (None, status))?;
             Ok(routed(response.extensions()))
@@ -516,9 +525,12 @@ where
     }
 }
 
-fn with_timeout<M>(message: M, deadline: Duration, id: u64) -> tonic::Request<M> {
+fn with_timeout<M>(message: M, deadline: Duration, id: u64, idempotent: bool) -> tonic::Request<M> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
+    if idempotent {
+        request.extensions_mut().insert(squall_pool::Idempotent);
+    }
     request.metadata_mut().insert(
         crate::trace::RPC_ID_HEADER,
         tonic::metadata::MetadataValue::from(id),
@@ -545,6 +557,7 @@ mod tests {
             },
             deadline: Duration::from_secs(1),
             mix,
+            idempotent: false,
         }
     }
 

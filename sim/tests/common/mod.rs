@@ -95,6 +95,7 @@ pub fn world(
             pace: Pace::Open { interval: ms(100) },
             deadline: secs(1),
             mix: Vec::new(),
+            idempotent: false,
         },
         faults,
         time_limit: stop + secs(10),
