@@ -325,3 +325,45 @@ fn the_budget_bounds_hedges() {
     });
     sim.run().expect("simulation runs");
 }
+
+/// A zero delay sends the copies at once, one per endpoint: with two
+/// servers, a call of up to three copies sends two, the first answer wins
+/// (2 ms) and the other copy is cancelled; the third copy, with no
+/// endpoint left for it, is never sent.
+#[test]
+fn a_zero_delay_sends_a_copy_to_every_endpoint_at_once() {
+    let servers = [ServerControl::default(), ServerControl::default()];
+    let mut sim = sim(46, &servers);
+    sim.client("client", async move {
+        let events = Events::default();
+        let config = HedgingConfig {
+            hedging_delay: Duration::ZERO,
+            ..hedging(3, &[])
+        };
+        let pool = pool(2, config, &events).await;
+        let mut client = EchoClient::new(pool.clone());
+        for _ in 0..5 {
+            let from = events.lock().unwrap().len();
+            let (took, code, by) = call(&mut client, true, Duration::from_secs(1)).await;
+            assert_eq!((took, code), (2, Code::Ok));
+            let by = by.expect("answered").0;
+            match hedge_events(&events, from)[..] {
+                // Both copies out at once, both answering at 2 ms; the one
+                // whose answer was not taken is cancelled.
+                [("hedge", hedged, 2), ("cancelled", cancelled, copy)] => {
+                    assert_ne!(by, cancelled, "the answer came from the other copy");
+                    match copy {
+                        // The hedge answered: the first copy was elsewhere.
+                        1 => assert_eq!(by, hedged),
+                        2 => assert_eq!(cancelled, hedged),
+                        other => panic!("copy {other}"),
+                    }
+                }
+                ref other => panic!("unexpected hedging: {other:?}"),
+            }
+        }
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+}

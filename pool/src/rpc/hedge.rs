@@ -60,7 +60,8 @@ pub(crate) async fn send(
     let mut copies = Copies::default();
     copies.launch(rpc, first, outgoing);
     let mut next = later(started, policy.delay());
-    // Hedging stops for good when the budget refuses one.
+    // Hedging stops for good when the budget refuses one, or when there is
+    // nowhere to send one and no reason to look again.
     let mut refused = false;
     // The last outcome that did not commit the call: its answer if every
     // copy ends so.
@@ -87,9 +88,11 @@ pub(crate) async fn send(
                 let now = Instant::now();
                 next = later(now, policy.delay());
                 let Ok(routed) = rpc.shared.pick_other_endpoint(now, &copies.tried) else {
-                    // No endpoint without a copy has room now.
-                    if copies.running.is_empty() {
-                        // Nothing left that could answer.
+                    // No endpoint without a copy has room now: look again
+                    // after another delay. Not with no delay (that would
+                    // spin), nor with no copy left waiting (nothing could
+                    // answer meanwhile): then this call sends no more.
+                    if copies.running.is_empty() || policy.delay().is_zero() {
                         refused = true;
                     }
                     continue;
