@@ -78,6 +78,8 @@ impl Rpc<'_> {
     ) -> Result<Routed, PoolError> {
         let shared = self.shared;
         let mut changes = shared.watch_ready_changes();
+        // Whether the RPC looked once more before failing fast (below).
+        let mut looked_again = false;
         loop {
             // Marked seen before picking, so a connection that becomes ready
             // between the pick and the wait wakes the wait.
@@ -106,6 +108,15 @@ impl Rpc<'_> {
                 || shared.tracker.replacements.any()
                 || shared.connecting(now);
             if !may_wait {
+                // The pick and the looks since each took the ready set's
+                // lock on their own: an RPC that ended on another thread
+                // in between may have made room the pick did not see (the
+                // pool was full, and is not saturated now). Look once more
+                // before failing fast; once, so that this cannot spin.
+                if !looked_again {
+                    looked_again = true;
+                    continue;
+                }
                 return Err(PoolError::NoReadyConnection);
             }
             match timeout_at(self.deadline, changes.changed()).await {
