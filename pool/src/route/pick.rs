@@ -125,13 +125,7 @@ impl<S: Clone> ReadySet<S> {
         rng: &mut impl Rng,
         mut admit: impl FnMut(EndpointId) -> Option<A>,
     ) -> Result<Picked<S, A>, RouteError> {
-        let on_tried_endpoints: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|c| tried.iter().any(|t| t.endpoint == c.endpoint))
-            .map(|c| c.conn)
-            .collect();
-        if let Ok(picked) = self.pick(&on_tried_endpoints, out.clone(), rng, &mut admit) {
+        if let Ok(picked) = self.pick_other_endpoint(tried, out.clone(), rng, &mut admit) {
             return Ok(picked);
         }
         let tried_conns: Vec<ConnId> = tried.iter().map(|t| t.conn).collect();
