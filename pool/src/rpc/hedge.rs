@@ -59,7 +59,7 @@ pub(crate) async fn send(
     let started = Instant::now();
     let mut copies = Copies::default();
     copies.launch(rpc, first, outgoing);
-    let mut next = later(started, policy.delay());
+    let mut next = later(started, policy.delay(), rpc.deadline);
     // Hedging stops for good when the budget refuses one, or when there is
     // nowhere to send one and no reason to look again.
     let mut refused = false;
@@ -86,7 +86,7 @@ pub(crate) async fn send(
             }
             () = sleep_until(next), if more => {
                 let now = Instant::now();
-                next = later(now, policy.delay());
+                next = later(now, policy.delay(), rpc.deadline);
                 let Ok(routed) = rpc.shared.pick_other_endpoint(now, &copies.tried) else {
                     // No endpoint without a copy has room now: look again
                     // after another delay. Not with no delay (that would
@@ -116,11 +116,10 @@ pub(crate) async fn send(
     }
 }
 
-/// `at + delay`, or far off if that does not fit in an `Instant` (the
-/// delay is at most an hour, but `at` may be late in a long run).
-fn later(at: Instant, delay: Duration) -> Instant {
-    at.checked_add(delay)
-        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365))
+/// When the next copy is due: `at + delay`, or the RPC's deadline if that
+/// does not fit in an `Instant` (every copy has ended by then anyway).
+fn later(at: Instant, delay: Duration, deadline: Instant) -> Instant {
+    at.checked_add(delay).unwrap_or(deadline)
 }
 
 /// What a copy's outcome does to the call: a response commits it unless
