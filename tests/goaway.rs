@@ -29,18 +29,23 @@ use squall_suite::{
 use tokio::time::{Instant, sleep, sleep_until};
 use tonic::Code;
 
-/// One RPC spending `delay_ms` at the server: (ms answered, code, conn).
-async fn echo(
-    mut client: EchoClient<Pool>,
-    start: Instant,
-    delay_ms: u32,
-) -> (u128, Code, Option<ConnId>) {
+/// An echo request spending `delay_ms` at the server, with a 5 s deadline.
+fn echo_request(delay_ms: u32) -> tonic::Request<EchoRequest> {
     let mut request = tonic::Request::new(EchoRequest {
         message: "x".into(),
         delay_ms,
         fail_code: 0,
     });
     request.set_timeout(Duration::from_secs(5));
+    request
+}
+
+/// Sends `request`: (ms answered, code, conn).
+async fn answered(
+    mut client: EchoClient<Pool>,
+    start: Instant,
+    request: tonic::Request<EchoRequest>,
+) -> (u128, Code, Option<ConnId>) {
     let (code, conn) = match client.echo(request).await {
         Ok(response) => (
             Code::Ok,
@@ -49,6 +54,26 @@ async fn echo(
         Err(status) => (status.code(), None),
     };
     (start.elapsed().as_millis(), code, conn)
+}
+
+/// One RPC spending `delay_ms` at the server: (ms answered, code, conn).
+async fn echo(
+    client: EchoClient<Pool>,
+    start: Instant,
+    delay_ms: u32,
+) -> (u128, Code, Option<ConnId>) {
+    answered(client, start, echo_request(delay_ms)).await
+}
+
+/// As [`echo`], waiting for a ready connection (`WaitForReady`).
+async fn waiting_echo(
+    client: EchoClient<Pool>,
+    start: Instant,
+    delay_ms: u32,
+) -> (u128, Code, Option<ConnId>) {
+    let mut request = echo_request(delay_ms);
+    request.extensions_mut().insert(WaitForReady);
+    answered(client, start, request).await
 }
 
 #[test]
@@ -200,30 +225,6 @@ fn the_servers_stream_limit_caps_each_connection() {
         Ok(())
     });
     sim.run().expect("simulation runs");
-}
-
-/// One RPC that waits for a ready connection (`WaitForReady`), spending
-/// `delay_ms` at the server: (ms answered, code, conn).
-async fn waiting_echo(
-    mut client: EchoClient<Pool>,
-    start: Instant,
-    delay_ms: u32,
-) -> (u128, Code, Option<ConnId>) {
-    let mut request = tonic::Request::new(EchoRequest {
-        message: "x".into(),
-        delay_ms,
-        fail_code: 0,
-    });
-    request.set_timeout(Duration::from_secs(5));
-    request.extensions_mut().insert(WaitForReady);
-    match client.echo(request).await {
-        Ok(response) => (
-            start.elapsed().as_millis(),
-            Code::Ok,
-            response.extensions().get::<RoutedTo>().map(|r| r.conn),
-        ),
-        Err(status) => (start.elapsed().as_millis(), status.code(), None),
-    }
 }
 
 /// Until the server's SETTINGS say its limit, a new connection carries one
