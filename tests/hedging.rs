@@ -19,9 +19,10 @@ use squall_pool::{
     RetryBudgetConfig, RoutedTo, breaker::GrpcCode,
 };
 use squall_sim::{
-    TurmoilConnector,
+    Recorder, TraceEvent, TurmoilConnector, add_server,
     echo::proto::{EchoRequest, echo_client::EchoClient},
     server::{Failure, ServerControl},
+    trace::{RPC_ID_HEADER, StreamEnd},
 };
 use tokio::time::{Instant, sleep};
 use tonic::Code;
@@ -366,4 +367,98 @@ fn a_zero_delay_sends_a_copy_to_every_endpoint_at_once() {
         Ok(())
     });
     sim.run().expect("simulation runs");
+}
+
+/// server-1 answers in 300 ms, server-2 at once. A call whose first copy
+/// goes to server-1 is answered by the hedge to server-2 at 102 ms, and
+/// the copy on server-1 is reset: its stream there ends, unanswered, one
+/// link (1 ms) after the client finished with the call. A call that goes
+/// to server-2 first is answered there (its stream ends as the answer
+/// leaves, 1 ms after sending) and never copied. Either way no server
+/// holds a stream of a finished call.
+#[test]
+fn a_cancelled_copy_ends_its_stream_on_the_server_one_trip_later() {
+    let servers = [ServerControl::tracing_rpcs(), ServerControl::tracing_rpcs()];
+    servers[0].set_behaviour(|b| b.added_latency = Duration::from_millis(300));
+    let recorder = Recorder::default();
+    let mut sim = squall_suite::suite_setup(47, Duration::from_secs(60)).build();
+    for (index, control) in servers.iter().enumerate() {
+        add_server(
+            &mut sim,
+            &format!("server-{}", index + 1),
+            &recorder,
+            control,
+        );
+    }
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::clone(&calls);
+    sim.client("client", async move {
+        let events = Events::default();
+        let pool = pool(2, hedging(2, &[]), &events).await;
+        let mut client = EchoClient::new(pool.clone());
+        for rpc in 1..=10u64 {
+            let mut request = tonic::Request::new(EchoRequest {
+                message: "x".into(),
+                ..EchoRequest::default()
+            });
+            request.set_timeout(Duration::from_secs(1));
+            request.extensions_mut().insert(Idempotent);
+            request
+                .metadata_mut()
+                .insert(RPC_ID_HEADER, rpc.to_string().parse().unwrap());
+            let sent = turmoil::sim_elapsed().unwrap();
+            let reply = client.echo(request).await.expect("answered");
+            let finished = turmoil::sim_elapsed().unwrap();
+            let by = reply.extensions().get::<RoutedTo>().map(|r| r.endpoint.0);
+            done.lock().unwrap().push((rpc, sent, finished, by));
+        }
+        assert_eq!(pool.shutdown().await.tasks_left, 0);
+        Ok(())
+    });
+    sim.run().expect("simulation runs");
+    let trace = recorder.snapshot();
+    let ends: Vec<(u64, &str, u128, StreamEnd)> = trace
+        .lines
+        .iter()
+        .filter_map(|line| match &line.event {
+            TraceEvent::ServerRpcEnd { rpc, how, .. } => {
+                Some((*rpc, line.host.as_str(), line.at.as_millis(), *how))
+            }
+            _ => None,
+        })
+        .collect();
+    let calls = calls.lock().unwrap();
+    let mut hedged = 0;
+    for &(rpc, sent, finished, by) in calls.iter() {
+        let (sent, finished) = (sent.as_millis(), finished.as_millis());
+        let of_rpc: Vec<_> = ends
+            .iter()
+            .filter(|e| e.0 == rpc)
+            .map(|e| (e.1, e.2, e.3))
+            .collect();
+        assert_eq!(by, Some(1), "rpc {rpc}: server-2 answers every call");
+        if finished - sent == 2 {
+            assert_eq!(
+                of_rpc,
+                [("server-2", sent + 1, StreamEnd::Answered)],
+                "rpc {rpc}"
+            );
+        } else {
+            assert_eq!(finished - sent, 102, "rpc {rpc}");
+            hedged += 1;
+            assert_eq!(
+                of_rpc,
+                [
+                    ("server-2", finished - 1, StreamEnd::Answered),
+                    ("server-1", finished + 1, StreamEnd::Cancelled),
+                ],
+                "rpc {rpc}"
+            );
+        }
+    }
+    assert!(
+        hedged > 0 && hedged < calls.len(),
+        "{hedged} of {} hedged",
+        calls.len()
+    );
 }

@@ -3,9 +3,12 @@
 //! `squall_sim::check`, which own every invariant, plus the checks every
 //! run gets. The only place a script meets the checkers.
 
+use std::time::Duration;
+
 use squall_sim::{
     RunOutput,
     check::{self, Invariant},
+    world::servers_trace_rpcs_for,
 };
 
 use crate::{
@@ -69,6 +72,12 @@ pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Rep
         if let Some(limiter) = &config.limiter {
             invariants.push(check::limiter_inflight_within_limit(&output.trace, limiter));
         }
+        if servers_trace_rpcs_for(&config) {
+            invariants.push(check::server_streams_end_with_their_rpc(
+                &output.trace,
+                reset_crossing(&world),
+            ));
+        }
         if config.breaker.is_some() {
             invariants.push(check::breaker_transitions_legal(&output.trace));
             invariants.push(check::no_rpc_reaches_server_while_breaker_open(
@@ -91,4 +100,11 @@ pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Rep
         expect: expect.clone(),
         world,
     }
+}
+
+/// How long after an RPC's outcome a server may still hold its stream: the
+/// client's reset crosses the network once, through a middlebox at most
+/// (two links), and each side's task is woken within a tick.
+fn reset_crossing(world: &World) -> Duration {
+    2 * world.link_latency() + 2 * TICK + world.timing_slack()
 }

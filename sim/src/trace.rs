@@ -88,6 +88,16 @@ pub enum TraceEvent {
         method: String,
         rpc: Option<u64>,
     },
+    /// A server is done with the stream of RPC `rpc` (one that carried
+    /// the load's id): its handler and response are dropped, answered or
+    /// not. Recorded beside [`TraceEvent::ServerRpc`]; not for a crash,
+    /// which ends every stream of the host at once (its `host_crash` line
+    /// says so), nor once the run is over.
+    ServerRpcEnd {
+        peer: String,
+        rpc: u64,
+        how: StreamEnd,
+    },
     /// A server closed a new connection at once: it had too many open.
     ServerConnRefused { peer: String },
     /// A server (re)started listening for connections.
@@ -111,6 +121,25 @@ pub enum TraceEvent {
     NatFlowClosed { flow: String },
     /// An RPC finished.
     Rpc(RpcOutcome),
+}
+
+/// How a server's stream of one RPC ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The whole answer went out, trailers included.
+    Answered,
+    /// It ended before the answer was out: the client reset the stream
+    /// (a cancelled hedge, a deadline), or the connection ended.
+    Cancelled,
+}
+
+impl StreamEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamEnd::Answered => "answered",
+            StreamEnd::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// How one RPC of the load generator ended.
@@ -153,6 +182,7 @@ impl TraceEvent {
             TraceEvent::ServerConnClosed { .. } => "server_conn_closed",
             TraceEvent::ServerConnRefused { .. } => "server_conn_refused",
             TraceEvent::ServerRpc { .. } => "server_rpc",
+            TraceEvent::ServerRpcEnd { .. } => "server_rpc_end",
             TraceEvent::ServerListening => "server_listening",
             TraceEvent::ServerGoaway { .. } => "server_goaway",
             TraceEvent::ServerStopped { .. } => "server_stopped",
@@ -214,6 +244,9 @@ impl fmt::Display for TraceLine {
                     Some(id) => write!(f, " rpc={id}"),
                     None => Ok(()),
                 }
+            }
+            TraceEvent::ServerRpcEnd { peer, rpc, how } => {
+                write!(f, " peer={peer} rpc={rpc} how={}", how.name())
             }
             TraceEvent::ServerGoaway { peer, mode } => {
                 write!(f, " peer={peer} mode={}", mode.name())
@@ -309,6 +342,21 @@ impl Recorder {
                 let at = origin.elapsed();
                 Self::push(&mut state, at, host, event);
             }
+        }
+    }
+
+    /// [`Recorder::record`], unless the line is recorded from a drop outside
+    /// every host (the simulation being torn down after the run): then it
+    /// has no time, and nothing happens on a run that is over. For lines
+    /// written from `Drop`.
+    pub fn record_if_running(&self, host: &str, event: TraceEvent) {
+        match self.clock {
+            Clock::Simulated => {
+                if let Some(at) = turmoil::sim_elapsed() {
+                    self.record_at(at, host, event);
+                }
+            }
+            Clock::Monotonic(_) => self.record(host, event),
         }
     }
 

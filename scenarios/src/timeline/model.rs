@@ -544,6 +544,7 @@ fn host_line(group: &mut HostGroup, line: &TraceLine) {
         // Shown by the client's RPC ticks already; a second tick per RPC on
         // the server lane would only add noise.
         TraceEvent::ServerRpc { .. }
+        | TraceEvent::ServerRpcEnd { .. }
         | TraceEvent::Pool { .. }
         | TraceEvent::Breaker { .. }
         | TraceEvent::Limiter { .. }

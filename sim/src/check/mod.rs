@@ -14,6 +14,7 @@
 //! - `routing`: no RPC on a dead connection.
 //! - `capacity`: streams within each connection's capacity.
 //! - `hedging`: no call sent more than `max_attempts` times.
+//! - `server_streams`: no server stream outlives its RPC.
 
 mod admission;
 mod capacity;
@@ -24,6 +25,7 @@ mod liveness;
 mod pool;
 mod routing;
 mod rpcs;
+mod server_streams;
 mod shutdown;
 
 pub use admission::{
@@ -38,6 +40,7 @@ pub use liveness::live_after_faults;
 pub use pool::{backoff_within_schedule, connections_within_max, pool_invariants};
 pub use routing::check_no_rpc_on_dead_conn;
 pub use rpcs::{failed_rpcs_at_most, rpcs_end_within_deadline};
+pub use server_streams::server_streams_end_with_their_rpc;
 pub use shutdown::{no_leaks, server_conns_closed};
 
 /// The verdict of one checker.

@@ -35,7 +35,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{Cut, FaultClass, FaultContext, HostField, Kind};
-use crate::{server::Process, trace::TraceEvent};
+use crate::{
+    server::{Process, ServerControl},
+    trace::TraceEvent,
+};
 
 /// Crashes the software of `hosts`; the heal restarts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,8 @@ pub struct ServerCrash {
 impl ServerCrash {
     pub(crate) fn inject(&self, ctx: &mut FaultContext<'_, '_>) {
         for host in &self.hosts {
+            ctx.controls()
+                .control(std::slice::from_ref(host), ServerControl::note_crash);
             if self.silent {
                 ctx.isolate(host);
                 ctx.sim.crash(host.as_str());

@@ -10,10 +10,14 @@ use hyper_util::{
 use tokio::sync::watch;
 
 use super::{
+    control::Crashes,
+    rpc_lines::{RecordRpcs, RpcLines},
+};
+use super::{
     control::GoawayMode,
     frames::{self, Injection},
 };
-use crate::trace::{RPC_ID_HEADER, Recorder, TraceEvent};
+use crate::trace::{Recorder, TraceEvent};
 
 /// Bytes the in-memory pipe between the relay and hyper holds each way.
 const PIPE_CAPACITY: usize = 64 * 1024;
@@ -29,6 +33,7 @@ pub(super) struct Task {
     pub(super) trace_rpcs: bool,
     /// SETTINGS_MAX_CONCURRENT_STREAMS, if not hyper's default (200).
     pub(super) max_streams: Option<u32>,
+    pub(super) crashes: Crashes,
 }
 
 impl Task {
@@ -53,6 +58,7 @@ impl Task {
                 server: self.server.clone(),
                 peer: self.peer.clone(),
                 recorder: self.recorder.clone(),
+                crashes: self.crashes.clone(),
             }),
         });
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -109,55 +115,5 @@ impl Task {
             &self.server,
             TraceEvent::ServerConnClosed { peer: self.peer },
         );
-    }
-}
-
-/// Where `server_rpc` lines go, when they are recorded.
-#[derive(Clone)]
-struct RpcLines {
-    server: String,
-    peer: String,
-    recorder: Recorder,
-}
-
-/// The connection's service: records each request as it arrives (when
-/// asked to), then hands it to the routes.
-#[derive(Clone)]
-struct RecordRpcs<S> {
-    inner: S,
-    rpcs: Option<RpcLines>,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for RecordRpcs<S>
-where
-    S: tower::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        if let Some(lines) = &self.rpcs {
-            lines.recorder.record(
-                &lines.server,
-                TraceEvent::ServerRpc {
-                    peer: lines.peer.clone(),
-                    method: request.uri().path().to_owned(),
-                    rpc: request
-                        .headers()
-                        .get(RPC_ID_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok()),
-                },
-            );
-        }
-        self.inner.call(request)
     }
 }

@@ -11,7 +11,13 @@
 //! The same `ServerControl` is handed to every incarnation of the server's
 //! software, so a fault set before a crash still holds after the restart.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -122,6 +128,29 @@ pub struct ServerControl {
     /// The SETTINGS_MAX_CONCURRENT_STREAMS the server announces; `None`:
     /// hyper's default (200).
     max_streams: Option<u32>,
+    crashes: Crashes,
+}
+
+/// How many times the driver has crashed a server's software, shared by
+/// the driver and every incarnation. A crash drops the host's tasks in an
+/// order set by process-wide task ids; what a task would record as it is
+/// dropped (a stream's end) compares the count with the one it started
+/// under and, if a crash came between, records nothing: the trace's
+/// `host_crash` line already says every stream ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Crashes(Arc<AtomicU64>);
+
+impl Crashes {
+    /// The count now: the epoch a new stream lives in.
+    pub(crate) fn epoch(&self) -> u64 {
+        // One thread runs the simulation; kernel mode needs no ordering
+        // with other memory either, only the count.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn note(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for ServerControl {
@@ -132,6 +161,7 @@ impl Default for ServerControl {
             process: watch::Sender::new(Process::Running),
             trace_rpcs: false,
             max_streams: None,
+            crashes: Crashes::default(),
         }
     }
 }
@@ -208,6 +238,16 @@ impl ServerControl {
         let mut process = self.process.subscribe();
         // The sender lives in this control, so the channel cannot close.
         let _ = process.wait_for(|p| *p == Process::Running).await;
+    }
+
+    /// Says the server's software is about to be crashed: call it before
+    /// the crash drops the host's tasks (see [`Crashes`]).
+    pub(crate) fn note_crash(&self) {
+        self.crashes.note();
+    }
+
+    pub(crate) fn crashes(&self) -> Crashes {
+        self.crashes.clone()
     }
 
     pub(crate) fn behaviour(&self) -> watch::Receiver<Behaviour> {

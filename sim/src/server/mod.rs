@@ -14,6 +14,7 @@ pub mod control;
 mod frames;
 mod health;
 pub mod net;
+mod rpc_lines;
 
 use std::time::Duration;
 
@@ -23,8 +24,8 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 
-use control::Commands;
 pub use control::{Behaviour, Failure, GoawayMode, Process, RestartPlan, ServerControl};
+use control::{Commands, Crashes};
 pub use net::{ServerNet, Turmoil};
 
 use crate::{
@@ -62,6 +63,7 @@ pub async fn serve_on<N: ServerNet>(
         goaway: watch::Sender::new(GoawayMode::Graceful),
         trace_rpcs: control.traces_rpcs(),
         max_streams: control.max_streams(),
+        crashes: control.crashes(),
         name,
         recorder,
     };
@@ -102,6 +104,7 @@ struct Server {
     trace_rpcs: bool,
     /// SETTINGS_MAX_CONCURRENT_STREAMS, if not hyper's default.
     max_streams: Option<u32>,
+    crashes: Crashes,
 }
 
 impl Server {
@@ -176,6 +179,7 @@ impl Server {
             goaway: self.goaway.subscribe(),
             trace_rpcs: self.trace_rpcs,
             max_streams: self.max_streams,
+            crashes: self.crashes.clone(),
         };
         self.conns
             .push(Box::pin(task.run(socket, self.routes.clone())));

@@ -130,12 +130,10 @@ pub struct StepCount {
 }
 
 impl WorldConfig {
-    /// Whether servers record a `server_rpc` line per RPC received: when the
-    /// client pool has a circuit breaker, so that "no RPC reaches a server
-    /// while its breaker is open" is counted where it matters, on the
-    /// server. Off otherwise, to keep traces short.
+    /// Whether servers record their RPCs (`server_rpc`, `server_rpc_end`):
+    /// see [`servers_trace_rpcs_for`].
     pub fn servers_trace_rpcs(&self) -> bool {
-        matches!(&self.client, ClientKind::Pool { config, .. } if config.breaker.is_some())
+        matches!(&self.client, ClientKind::Pool { config, .. } if servers_trace_rpcs_for(config))
     }
 
     /// Checks the world is well formed; the error says what is wrong.
@@ -197,6 +195,16 @@ impl WorldConfig {
             .chain(self.middleboxes.iter().map(|m| m.name.clone()))
             .collect()
     }
+}
+
+/// Whether the servers of a world whose client is a pool configured as
+/// `pool` record a line per RPC received and one when its stream ends:
+/// when the pool has a circuit breaker, so that "no RPC reaches a server
+/// while its breaker is open" is counted where it matters, on the server;
+/// and when it hedges, so that "no cancelled copy leaves a stream open on
+/// the server" can be checked. Off otherwise, to keep traces short.
+pub fn servers_trace_rpcs_for(pool: &PoolConfig) -> bool {
+    pool.breaker.is_some() || pool.hedging.is_some()
 }
 
 /// Runs one world to completion (or to its time limit). Never panics on a
