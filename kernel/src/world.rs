@@ -17,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::future::BoxFuture;
 use squall_netlab::{Lab, LabSpec, NatExpiry, NatSpec};
 use squall_pool::TcpConnector;
 use squall_sim::{
@@ -25,6 +26,7 @@ use squall_sim::{
     client::{self, Network, WatchedPool},
     fault::Controls,
     indexed_timeline,
+    peer::BoxStream,
     server::{self, ECHO_PORT, ServerControl},
     trace::Recorder,
     world::{CLIENT_HOST, NET_HOST, SETTLE, panic_message},
@@ -73,7 +75,7 @@ pub fn run(config: &WorldConfig) -> Result<(RunOutput, KernelWorld), KernelError
     let recorder = Recorder::monotonic();
     let mut capacity = CapacityWatch::new(match &config.client {
         ClientKind::Pool { config, .. } => config.max_streams_per_connection,
-        ClientKind::TonicChannel { .. } => None,
+        ClientKind::Tonic { .. } => None,
     });
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         drive(config, &lab, &recorder, &mut capacity)
@@ -314,17 +316,22 @@ fn start_client(
             // The socket options users get: the pool's real connector, given
             // the options the pool derives from its keepalive.
             connector: TcpConnector,
-            url_of: Box::new(move |host: &str| {
+            authority_of: Box::new(move |host: &str| {
                 let addr = addresses.get(host).map_or(host, String::as_str);
-                format!("http://{addr}:{ECHO_PORT}")
+                format!("{addr}:{ECHO_PORT}")
             }),
-            channel: tonic_channel,
+            dial: Arc::new(tonic_dial),
         };
         client::program(config, recorder, watched, net)
     })
 }
 
-/// A tonic `Channel` with default settings, over real TCP.
-fn tonic_channel(url: &str) -> Result<tonic::transport::Channel, Box<dyn std::error::Error>> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?.connect_lazy())
+/// A TCP connection for tonic's clients, with tonic's default socket
+/// settings (TCP_NODELAY on, nothing else).
+fn tonic_dial(authority: String) -> BoxFuture<'static, std::io::Result<BoxStream>> {
+    Box::pin(async move {
+        let stream = tokio::net::TcpStream::connect(authority).await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream) as BoxStream)
+    })
 }

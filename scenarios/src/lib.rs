@@ -9,6 +9,7 @@
 //!   script gets: its `[expect]`, its pool, and those every run gets.
 //! - [`report`]: running a script (simulation or kernel mode), the verdict and JSON.
 //! - [`compare`]: `squall compare`: a script in both worlds, side by side.
+//! - [`peers`]: `squall peers`: a script with the pool and with tonic's clients.
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 //! - [`timeline`]: a run drawn as one self-contained HTML page.
@@ -19,6 +20,7 @@ pub mod compare;
 pub mod judge;
 pub mod library;
 pub mod net;
+pub mod peers;
 pub mod prop;
 pub mod replay;
 pub mod report;

@@ -76,6 +76,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run scripts with squall's pool and with each of tonic's clients
+    /// (tonic-channel, tonic-channel-keepalive, tonic-balance) and print,
+    /// per client: failed RPCs, worst detection, heal to first success,
+    /// dials and the invariants' verdicts.
+    Peers {
+        /// Script files or built-in names (default: every built-in script).
+        scripts: Vec<String>,
+        /// Seed (default: each script's own).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Remove network namespaces that killed kernel-mode runs left behind.
     KernelCleanup,
     /// Validate scripts without running them.
@@ -183,6 +194,7 @@ fn main() -> ExitCode {
             }
             Err(e) => invalid(&e),
         },
+        Command::Peers { scripts, seed } => peers(&scripts, seed),
         Command::KernelCleanup => match squall_kernel::cleanup_stale() {
             Ok(removed) => {
                 let mut out = String::new();
@@ -414,4 +426,27 @@ fn finish(
         }
     }
     ExitCode::FAILURE
+}
+
+/// `squall peers`: each script's table, in order; exit 2 if one is invalid.
+fn peers(scripts: &[String], seed: Option<u64>) -> ExitCode {
+    let names: Vec<String> = if scripts.is_empty() {
+        library::names().iter().map(|n| (*n).to_owned()).collect()
+    } else {
+        scripts.to_vec()
+    };
+    for name in &names {
+        match library::resolve(name) {
+            Ok(script) => {
+                let seed = seed.unwrap_or(script.default_seed());
+                let rows = squall_scenarios::peers::peers(&script, seed);
+                emit(&format!(
+                    "{}\n",
+                    squall_scenarios::peers::table(&script.name, seed, &rows)
+                ));
+            }
+            Err(e) => return invalid(&e),
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -1,4 +1,4 @@
-//! The client host's program: a squall pool (or a bare tonic `Channel`)
+//! The client host's program: a squall pool (or one of tonic's clients)
 //! driven by the load generator, its events turned into trace lines. The
 //! same program runs on turmoil and (kernel mode) on real sockets; a
 //! [`Network`] says how it dials.
@@ -11,6 +11,7 @@ use crate::{
     WorldConfig,
     connector::TurmoilConnector,
     load::{self, LoadContext},
+    peer::{self, BoxStream, Dial},
     server::ECHO_PORT,
     trace::{Recorder, TraceEvent},
     world::{CLIENT_HOST, ClientKind},
@@ -23,13 +24,21 @@ pub type WatchedPool = Arc<Mutex<Option<Pool>>>;
 type BoxError = Box<dyn std::error::Error>;
 
 /// How the client dials: the pool's connector, how a target host becomes
-/// a URL, and how a bare tonic `Channel` is made.
+/// an address, and how tonic's clients open a TCP connection.
 pub struct Network<C> {
     pub connector: C,
-    /// The URL of a target host (`server-1`, `nat-1`).
-    pub url_of: Box<dyn Fn(&str) -> String>,
-    /// A tonic `Channel` with default settings, lazily connected to a URL.
-    pub channel: fn(&str) -> Result<tonic::transport::Channel, BoxError>,
+    /// The `host:port` of a target host (`server-1`, `nat-1`) on this
+    /// network.
+    pub authority_of: Box<dyn Fn(&str) -> String>,
+    /// Opens a connection to a `host:port` for tonic's clients.
+    pub dial: Dial,
+}
+
+impl<C> Network<C> {
+    /// The URL of a target host.
+    fn url_of(&self, host: &str) -> String {
+        format!("http://{}", (self.authority_of)(host))
+    }
 }
 
 impl Network<TurmoilConnector> {
@@ -37,8 +46,14 @@ impl Network<TurmoilConnector> {
     pub fn turmoil() -> Self {
         Self {
             connector: TurmoilConnector,
-            url_of: Box::new(|host| format!("http://{host}:{ECHO_PORT}")),
-            channel: turmoil_channel,
+            authority_of: Box::new(|host| format!("{host}:{ECHO_PORT}")),
+            dial: Arc::new(|authority: String| {
+                Box::pin(async move {
+                    let stream = turmoil::net::TcpStream::connect(authority.as_str()).await?;
+                    stream.set_nodelay(true)?;
+                    Ok(Box::new(stream) as BoxStream)
+                })
+            }),
         }
     }
 }
@@ -58,7 +73,7 @@ pub async fn program<C: Connector>(
             let names: Arc<[String]> = targets.iter().cloned().collect();
             let sink = pool_sink(recorder.clone(), Arc::clone(&names));
             let pool = Pool::builder()
-                .endpoints(targets.iter().map(|t| (net.url_of)(t)))
+                .endpoints(targets.iter().map(|t| net.url_of(t)))
                 .config(pool_config)
                 .on_event(sink)
                 .build(net.connector)?;
@@ -85,8 +100,18 @@ pub async fn program<C: Connector>(
                 },
             );
         }
-        ClientKind::TonicChannel { target } => {
-            let channel = (net.channel)(&(net.url_of)(&target))?;
+        ClientKind::Tonic { client, targets } => {
+            let urls: Vec<String> = targets.iter().map(|t| net.url_of(t)).collect();
+            let authorities: Vec<String> = targets.iter().map(|t| (net.authority_of)(t)).collect();
+            let channel = peer::channel(
+                client,
+                &targets,
+                &urls,
+                &authorities,
+                net.dial,
+                recorder.clone(),
+                config.seed,
+            )?;
             let context = LoadContext {
                 host: CLIENT_HOST.into(),
                 recorder,
@@ -141,16 +166,4 @@ fn pool_sink(recorder: Recorder, names: Arc<[String]>) -> impl Fn(&PoolEvent) + 
         };
         recorder.record(CLIENT_HOST, line)
     }
-}
-
-/// A tonic `Channel` with default settings, dialling over turmoil.
-fn turmoil_channel(url: &str) -> Result<tonic::transport::Channel, BoxError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())?;
-    let connector = tower::service_fn(|uri: http::Uri| async move {
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(ECHO_PORT);
-        let stream = turmoil::net::TcpStream::connect((host.as_str(), port)).await?;
-        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-    });
-    Ok(endpoint.connect_with_connector_lazy(connector))
 }

@@ -16,6 +16,7 @@
 //! - [`middlebox`]: NAT hosts between the client and a server.
 //! - [`load`](LoadConfig): the load generator on the client host.
 //! - [`client`]: the client host's program (pool or Channel, plus load), on any network.
+//! - [`peer`]: tonic's own clients (Channel, with keepalive, balanced), the pool's peers.
 //! - [`connector`]: the pool's connector over turmoil TCP.
 //! - [`trace`]: trace lines, the recorder, hashing, diffing.
 //! - [`check`]: invariant checkers over a trace.
@@ -27,6 +28,7 @@ pub mod echo;
 pub mod fault;
 pub mod load;
 pub mod middlebox;
+pub mod peer;
 pub mod server;
 pub mod trace;
 pub mod world;
@@ -39,6 +41,7 @@ pub use fault::{
 };
 pub use load::{Call, LoadConfig, Pace, Ramp, RampError, RampPoint, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
+pub use peer::TonicClient;
 pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
 pub use world::{
     ClientKind, RunOutput, SimError, SimSetup, StepCount, WorldConfig, add_server, run,

@@ -119,6 +119,12 @@ pub enum TraceEvent {
     NatFlowExpired { flow: String, mode: Expiry },
     /// Both ends of a (live) NAT flow closed it.
     NatFlowClosed { flow: String },
+    /// A tonic client (a peer of the pool: `crate::peer`) dialled `to`.
+    ChannelDial { to: String },
+    /// A tonic client's dial of `to` connected.
+    ChannelConnOpen { to: String },
+    /// A tonic client's connection to `to` ended: tonic dropped its socket.
+    ChannelConnClosed { to: String },
     /// An RPC finished.
     Rpc(RpcOutcome),
 }
@@ -192,6 +198,9 @@ impl TraceEvent {
             TraceEvent::NatFlowRefused { .. } => "nat_flow_refused",
             TraceEvent::NatFlowExpired { .. } => "nat_flow_expired",
             TraceEvent::NatFlowClosed { .. } => "nat_flow_closed",
+            TraceEvent::ChannelDial { .. } => "channel_dial",
+            TraceEvent::ChannelConnOpen { .. } => "channel_conn_open",
+            TraceEvent::ChannelConnClosed { .. } => "channel_conn_closed",
             TraceEvent::Rpc(RpcOutcome { result: Ok(()), .. }) => "rpc_ok",
             TraceEvent::Rpc(RpcOutcome { result: Err(_), .. }) => "rpc_failed",
         }
@@ -259,6 +268,11 @@ impl fmt::Display for TraceLine {
             }
             TraceEvent::NatFlowExpired { flow, mode } => {
                 write!(f, " flow={flow} mode={}", mode.name())
+            }
+            TraceEvent::ChannelDial { to }
+            | TraceEvent::ChannelConnOpen { to }
+            | TraceEvent::ChannelConnClosed { to } => {
+                write!(f, " to={to}")
             }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;

@@ -101,8 +101,39 @@ pub enum ClientKind {
     /// A squall pool (with `[pool]` overrides).
     #[default]
     Pool,
-    /// A default tonic `Channel` to exactly one target: the baseline.
+    /// One tonic `Channel` with tonic's defaults; several targets are
+    /// dialled in turn, one per connection attempt.
     TonicChannel,
+    /// One tonic `Channel` with HTTP/2 keepalive on (interval and timeout
+    /// from `[pool.keepalive]`, the pool's defaults if unset).
+    TonicChannelKeepalive,
+    /// tonic's `Channel::balance_list` over every target.
+    TonicBalance,
+}
+
+impl ClientKind {
+    /// Every kind, the pool first: the clients `squall peers` compares.
+    pub const ALL: [ClientKind; 4] = [
+        ClientKind::Pool,
+        ClientKind::TonicChannel,
+        ClientKind::TonicChannelKeepalive,
+        ClientKind::TonicBalance,
+    ];
+
+    /// Its name in scripts: `tonic-channel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientKind::Pool => "pool",
+            ClientKind::TonicChannel => "tonic-channel",
+            ClientKind::TonicChannelKeepalive => "tonic-channel-keepalive",
+            ClientKind::TonicBalance => "tonic-balance",
+        }
+    }
+
+    /// Whether it is one of tonic's clients rather than squall's pool.
+    pub fn is_tonic(self) -> bool {
+        self != ClientKind::Pool
+    }
 }
 
 /// `[pool]`: overrides of `squall_pool::PoolConfig::default()`, field names as in

@@ -14,7 +14,7 @@ use humantime_serde::re::humantime;
 
 use crate::script::{
     duration,
-    model::{ClientKind, Load, Script},
+    model::{ClientKind, KeepaliveOverrides, Load, PoolOverrides, Script},
     world::middlebox,
 };
 
@@ -240,24 +240,37 @@ fn client(script: &Script, found: &mut Vec<Problem>) {
             ));
         }
     }
-    if script.client.kind == ClientKind::TonicChannel && script.client.targets.len() > 1 {
-        found.push(problem(
-            "client.targets",
-            "a tonic channel dials one target",
-            "exactly one target for kind = \"tonic-channel\"",
-            "the tonic baseline is one default Channel to one server",
-        ));
-    }
 }
 
 fn pool(script: &Script, found: &mut Vec<Problem>) {
-    if script.client.kind == ClientKind::TonicChannel && !script.pool.is_empty() {
-        found.push(problem(
-            "pool",
-            "[pool] is set but the client is a tonic channel",
-            "no [pool] table with kind = \"tonic-channel\"",
-            "pool overrides only apply to kind = \"pool\"",
-        ));
+    let kind = script.client.kind;
+    if kind.is_tonic() {
+        // tonic-channel-keepalive reads its keepalive from [pool.keepalive].
+        let read = match kind {
+            ClientKind::TonicChannelKeepalive => PoolOverrides {
+                keepalive: KeepaliveOverrides::default(),
+                ..script.pool.clone()
+            },
+            _ => script.pool.clone(),
+        };
+        if !read.is_empty() {
+            let (expected, hint) = match kind {
+                ClientKind::TonicChannelKeepalive => (
+                    "only [pool.keepalive] with kind = \"tonic-channel-keepalive\"",
+                    "its interval and timeout set the Channel's keepalive; other pool overrides only apply to kind = \"pool\"",
+                ),
+                _ => (
+                    "no [pool] table with a tonic client",
+                    "pool overrides only apply to kind = \"pool\"",
+                ),
+            };
+            found.push(problem(
+                "pool",
+                format!("[pool] is set but the client is {}", kind.name()),
+                expected,
+                hint,
+            ));
+        }
         return;
     }
     if let Err(e) = script.pool.apply(script.default_seed()).validate() {
@@ -667,10 +680,10 @@ fn expect(script: &Script, found: &mut Vec<Problem>) {
             field,
             format!("`{field}` needs a pool client"),
             "client.kind = \"pool\"",
-            "a tonic channel emits no connection events to check",
+            "tonic's clients emit no connection events to check",
         ));
     };
-    if script.client.kind == ClientKind::TonicChannel {
+    if script.client.kind.is_tonic() {
         if script.expect.detection_within.is_some() {
             pool_only("expect.detection_within", found);
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use squall_sim::{LoadConfig, Middlebox, WorldConfig};
+use squall_sim::{LoadConfig, Middlebox, TonicClient, WorldConfig};
 
 use crate::script::model::{ClientKind, MixEntry, Script};
 
@@ -48,8 +48,23 @@ impl Script {
                 config: self.pool.apply(seed),
                 targets,
             },
-            ClientKind::TonicChannel => squall_sim::ClientKind::TonicChannel {
-                target: targets.into_iter().next().unwrap_or_default(),
+            ClientKind::TonicChannel => squall_sim::ClientKind::Tonic {
+                client: TonicClient::Channel,
+                targets,
+            },
+            ClientKind::TonicChannelKeepalive => {
+                let keepalive = self.pool.apply(seed).keepalive;
+                squall_sim::ClientKind::Tonic {
+                    client: TonicClient::ChannelKeepalive {
+                        interval: keepalive.interval,
+                        timeout: keepalive.timeout,
+                    },
+                    targets,
+                }
+            }
+            ClientKind::TonicBalance => squall_sim::ClientKind::Tonic {
+                client: TonicClient::Balance,
+                targets,
             },
         }
     }

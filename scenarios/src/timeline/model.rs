@@ -545,6 +545,9 @@ fn host_line(group: &mut HostGroup, line: &TraceLine) {
         // the server lane would only add noise.
         TraceEvent::ServerRpc { .. }
         | TraceEvent::ServerRpcEnd { .. }
+        | TraceEvent::ChannelDial { .. }
+        | TraceEvent::ChannelConnOpen { .. }
+        | TraceEvent::ChannelConnClosed { .. }
         | TraceEvent::Pool { .. }
         | TraceEvent::Breaker { .. }
         | TraceEvent::Limiter { .. }

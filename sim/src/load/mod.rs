@@ -426,28 +426,36 @@ where
 {
     let sent_at = context.recorder.elapsed();
     let sent_seq = context.recorder.len();
-    let (routed, result) = match tokio::time::timeout(
+    let (routed, server, result) = match tokio::time::timeout(
         deadline,
         send(transport, id, call, deadline, context.idempotent),
     )
     .await
     {
-        Ok(Ok(routed)) => (routed, Ok(())),
+        Ok(Ok(answer)) => (answer.routed, answer.server, Ok(())),
         Ok(Err((routed, status))) => (
             routed.or_else(|| PoolError::from_status(&status).and_then(PoolError::routed)),
+            None,
             Err(status.code()),
         ),
         // The caller's own bound, for clients (like a bare tonic Channel)
         // that do not enforce deadlines themselves, and for streams, whose
         // body no pool deadline covers.
-        Err(_elapsed) => (None, Err(Code::DeadlineExceeded)),
+        Err(_elapsed) => (None, None, Err(Code::DeadlineExceeded)),
+    };
+    let endpoint = match routed {
+        Some(r) => Some(context.endpoint_names[r.endpoint.0 as usize].clone()),
+        // A client that does not say where a call went (tonic's): the
+        // server that answered, as its reply names itself.
+        None if context.endpoint_names.is_empty() => server,
+        None => None,
     };
     RpcOutcome {
         id,
         call,
         deadline,
         conn: routed.map(|r| r.conn),
-        endpoint: routed.map(|r| context.endpoint_names[r.endpoint.0 as usize].clone()),
+        endpoint,
         sent_at,
         sent_seq,
         result,
@@ -455,7 +463,14 @@ where
 }
 
 /// Where a call went (when known), or why it failed.
-type Sent = Result<Option<RoutedTo>, (Option<RoutedTo>, Status)>;
+type Sent = Result<Answer, (Option<RoutedTo>, Status)>;
+
+/// Where an answered call went: the pool's connection, and the server host
+/// that answered when its reply names it (echo calls).
+struct Answer {
+    routed: Option<RoutedTo>,
+    server: Option<String>,
+}
 
 /// Sends one call and reads its whole answer.
 async fn send<T>(transport: T, id: u64, call: Call, deadline: Duration, idempotent: bool) -> Sent
@@ -481,7 +496,10 @@ where
                 .echo(with_timeout(request, deadline, id, idempotent))
                 .await
                 .map_err(|status| (None, status))?;
-            Ok(routed(response.extensions()))
+            Ok(Answer {
+                routed: routed(response.extensions()),
+                server: Some(response.into_inner().server),
+            })
         }
         Call::EchoStream { count, interval } => {
             let request = EchoStreamRequest {
@@ -497,8 +515,10 @@ where
             let to = routed(response.extensions());
             let mut replies = response.into_inner();
             let mut received: u32 = 0;
-            while let Some(_reply) = replies.message().await.map_err(|status| (to, status))? {
+            let mut server = None;
+            while let Some(reply) = replies.message().await.map_err(|status| (to, status))? {
                 received += 1;
+                server.get_or_insert(reply.server);
             }
             // The echo server sends exactly `count` replies or fails: a
             // stream cut short without a status did not really stream.
@@ -508,7 +528,7 @@ where
                     Status::data_loss(format!("{received} of {count} replies")),
                 ));
             }
-            Ok(to)
+            Ok(Answer { routed: to, server })
         }
         Call::HealthCheck => {
             let request = HealthCheckRequest {
@@ -520,7 +540,10 @@ where
                 .check(with_timeout(request, deadline, id, idempotent))
                 .await
                 .map_err(|status| (None, status))?;
-            Ok(routed(response.extensions()))
+            Ok(Answer {
+                routed: routed(response.extensions()),
+                server: None,
+            })
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::{
     fault::ScheduledFault,
     load::LoadConfig,
     middlebox::Middlebox,
+    peer::TonicClient,
     trace::{Recorder, Trace},
 };
 
@@ -89,9 +90,21 @@ pub enum ClientKind {
         config: PoolConfig,
         targets: Vec<String>,
     },
-    /// A default tonic `Channel` to one target host: what users have
-    /// without squall.
-    TonicChannel { target: String },
+    /// One of tonic's own clients (what users have without squall) over
+    /// the target hosts, in this order.
+    Tonic {
+        client: TonicClient,
+        targets: Vec<String>,
+    },
+}
+
+impl ClientKind {
+    /// The hosts the client dials.
+    pub fn targets(&self) -> &[String] {
+        match self {
+            ClientKind::Pool { targets, .. } | ClientKind::Tonic { targets, .. } => targets,
+        }
+    }
 }
 
 /// Why a run could not be completed. The partial trace is still returned.
@@ -153,7 +166,7 @@ impl WorldConfig {
                     .map_err(|e| SimError::InvalidWorld(e.to_string()))?;
                 targets
             }
-            ClientKind::TonicChannel { target } => std::slice::from_ref(target),
+            ClientKind::Tonic { targets, .. } => targets,
         };
         let servers = self.server_names();
         let hosts = self.host_names();
@@ -220,7 +233,7 @@ pub fn run_observed(config: &WorldConfig, on_progress: &mut dyn FnMut(Duration))
     let recorder = Recorder::default();
     let mut capacity = CapacityWatch::new(match &config.client {
         ClientKind::Pool { config, .. } => config.max_streams_per_connection,
-        ClientKind::TonicChannel { .. } => None,
+        ClientKind::Tonic { .. } => None,
     });
     let mut steps = StepCount::default();
     let outcome = match config.validate() {
