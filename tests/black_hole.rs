@@ -185,6 +185,7 @@ fn the_script_builds_the_hand_written_world() {
         tick: TICK,
         link_latency: Duration::from_millis(1),
         skip_idle: true,
+        user: None,
     };
     // WorldConfig has no PartialEq; its Debug form lists every field.
     assert_eq!(

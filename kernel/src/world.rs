@@ -201,15 +201,7 @@ fn drive(
         controls: config
             .server_names()
             .into_iter()
-            .map(|name| {
-                let control = if config.servers_trace_rpcs() {
-                    ServerControl::tracing_rpcs()
-                } else {
-                    ServerControl::default()
-                }
-                .with_max_streams(config.server_max_streams);
-                (name, control)
-            })
+            .map(|name| (name, config.server_control()))
             .collect(),
         running: BTreeMap::new(),
         failed: None,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use squall_sim::{
-    RunOutput,
+    RunOutput, UserWorld,
     check::{self, Invariant},
     world::servers_trace_rpcs_for,
 };
@@ -17,7 +17,15 @@ use crate::{
 };
 
 /// Checks every invariant that applies to a run of `script`.
-pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Report {
+/// `user`: the user's world the run was in, whose invariants are checked
+/// after squall's.
+pub fn judge(
+    script: &Script,
+    seed: u64,
+    output: RunOutput,
+    world: World,
+    user: Option<&UserWorld>,
+) -> Report {
     let detections = check::detections(&output.trace);
     let mut invariants = vec![Invariant {
         name: "run_completed",
@@ -91,6 +99,9 @@ pub fn judge(script: &Script, seed: u64, output: RunOutput, world: World) -> Rep
         &output.trace,
         world.timing_slack(),
     ));
+    if let Some(user) = user {
+        invariants.extend(user.check(&output.trace));
+    }
     Report {
         scenario: script.name.clone(),
         seed,

@@ -1,5 +1,5 @@
 //! squall-scenarios: fault scripts, the built-in ones, running and judging
-//! them, and the `squall` command line (`src/main.rs`).
+//! them, and the `squall` command line ([`cli`]).
 //!
 //! # Layout
 //! - [`script`]: the fault-script format: the [`Script`] type, its TOML
@@ -13,9 +13,11 @@
 //! - [`net`]: real-network benchmarks (`squall serve`, `load`, `bench-net`).
 //! - [`replay`]: saving a failing case (script + seed) for `squall replay`.
 //! - [`timeline`]: a run drawn as one self-contained HTML page.
+//! - [`worlds`]: the worlds scripts run in: squall's, and users' by name.
 //! - [`prop`]: property tests over random fault scripts: generate, run,
 //!   check, shrink, replay.
 
+pub mod cli;
 pub mod compare;
 pub mod judge;
 pub mod library;
@@ -26,8 +28,11 @@ pub mod replay;
 pub mod report;
 pub mod script;
 pub mod timeline;
+pub mod worlds;
 
 pub use report::{
-    Report, World, run_script, run_script_kernel, run_script_observed, run_world_observed,
+    Report, World, run_script, run_script_in, run_script_kernel, run_script_observed,
+    run_world_observed,
 };
 pub use script::{DEFAULT_SEED, Script};
+pub use worlds::{WorldError, Worlds};

@@ -13,6 +13,7 @@ use squall_sim::{
 use crate::{
     judge::judge,
     script::{LINK_LATENCY, Script},
+    worlds::{WorldError, Worlds},
 };
 
 /// Everything a run of a script showed.
@@ -264,7 +265,16 @@ pub fn run_world_observed(
         World::Sim {
             link_latency: LINK_LATENCY,
         },
+        world.user.as_ref(),
     )
+}
+
+/// [`run_script`] for a script that may name a user's world: run in it,
+/// its invariants checked beside squall's. `Err` if the script names a
+/// world `worlds` does not hold, or does not fit the one it names.
+pub fn run_script_in(script: &Script, seed: u64, worlds: &Worlds) -> Result<Report, WorldError> {
+    let world = worlds.world_of(script, seed)?;
+    Ok(run_world_observed(script, seed, &world, &mut |_| {}))
 }
 
 /// Runs `script` in kernel mode (real Linux networking, see
@@ -280,7 +290,37 @@ pub fn run_script_kernel(script: &Script, seed: u64) -> Result<Report, squall_ke
             lab: world.lab,
             link_latency: world.link_latency,
         },
+        None,
     ))
+}
+
+/// [`run_script_kernel`] for a script that may name a user's world.
+pub fn run_script_kernel_in(
+    script: &Script,
+    seed: u64,
+    worlds: &Worlds,
+) -> Result<Report, KernelRunError> {
+    let config = worlds.world_of(script, seed)?;
+    let (output, world) = squall_kernel::run(&config)?;
+    Ok(judge(
+        script,
+        seed,
+        output,
+        World::Kernel {
+            lab: world.lab,
+            link_latency: world.link_latency,
+        },
+        config.user.as_ref(),
+    ))
+}
+
+/// Why a kernel-mode run of a script did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelRunError {
+    #[error(transparent)]
+    World(#[from] WorldError),
+    #[error(transparent)]
+    Kernel(#[from] squall_kernel::KernelError),
 }
 
 /// How much later than an invariant's bound kernel mode may see a thing

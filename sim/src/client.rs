@@ -14,6 +14,7 @@ use crate::{
     peer::{self, BoxStream, Dial},
     server::ECHO_PORT,
     trace::{Recorder, TraceEvent},
+    user::{UserClient, UserWorld},
     world::{CLIENT_HOST, ClientKind},
 };
 
@@ -86,7 +87,19 @@ pub async fn program<C: Connector>(
                 idempotent: config.load.idempotent,
             };
             let recorder = context.recorder.clone();
-            load::run(pool.clone(), config.load, context).await;
+            match config.user.as_ref().and_then(UserWorld::client_program) {
+                Some(program) => {
+                    let client = UserClient::new(
+                        pool.clone(),
+                        context.recorder,
+                        context.endpoint_names,
+                        context.seed,
+                        config.load.stop,
+                    );
+                    program(client).await;
+                }
+                None => load::run(pool.clone(), config.load, context).await,
+            }
             let report = pool.shutdown().await;
             let in_flight_left = pool.loads().iter().map(|l| l.in_flight).sum();
             // Not a handle kept past shutdown: the pool's end is the user's.

@@ -16,6 +16,7 @@
 //! - [`middlebox`]: NAT hosts between the client and a server.
 //! - [`load`](LoadConfig): the load generator on the client host.
 //! - [`client`]: the client host's program (pool or Channel, plus load), on any network.
+//! - [`user`]: a user's own service, client program and invariants in a world.
 //! - [`peer`]: tonic's own clients (Channel, with keepalive, balanced), the pool's peers.
 //! - [`connector`]: the pool's connector over turmoil TCP.
 //! - [`trace`]: trace lines, the recorder, hashing, diffing.
@@ -31,6 +32,7 @@ pub mod middlebox;
 pub mod peer;
 pub mod server;
 pub mod trace;
+pub mod user;
 pub mod world;
 
 pub use connector::TurmoilConnector;
@@ -42,7 +44,8 @@ pub use fault::{
 pub use load::{Call, LoadConfig, Pace, Ramp, RampError, RampPoint, WeightedCall};
 pub use middlebox::{Expiry, Middlebox, MiddleboxKind};
 pub use peer::TonicClient;
-pub use trace::{Recorder, RpcOutcome, Trace, TraceEvent, TraceLine};
+pub use trace::{Recorder, RpcCall, RpcOutcome, Trace, TraceEvent, TraceLine};
+pub use user::{UserClient, UserService, UserWorld};
 pub use world::{
     ClientKind, RunOutput, SimError, SimSetup, StepCount, WorldConfig, add_server, run,
     run_observed,

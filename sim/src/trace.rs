@@ -148,13 +148,37 @@ impl StreamEnd {
     }
 }
 
-/// How one RPC of the load generator ended.
+/// What an RPC was: one of the built-in load's calls, or a call of a
+/// user's client program (`crate::user`), by its method's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpcCall {
+    Load(Call),
+    User(String),
+}
+
+impl RpcCall {
+    /// The load call's name, or the user's method.
+    pub fn name(&self) -> &str {
+        match self {
+            RpcCall::Load(call) => call.name(),
+            RpcCall::User(method) => method,
+        }
+    }
+}
+
+impl From<Call> for RpcCall {
+    fn from(call: Call) -> Self {
+        RpcCall::Load(call)
+    }
+}
+
+/// How one RPC of the load generator (or a user's client) ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcOutcome {
     /// Sequence number of the RPC within the run, from 1.
     pub id: u64,
     /// What it asked of the server; shown as `call=` unless a plain echo.
-    pub call: Call,
+    pub call: RpcCall,
     /// The deadline it was sent with (not shown: the script says it).
     pub deadline: Duration,
     /// The connection the pool routed it to, when known.
@@ -276,8 +300,10 @@ impl fmt::Display for TraceLine {
             }
             TraceEvent::Rpc(rpc) => {
                 write!(f, " rpc={}", rpc.id)?;
-                if rpc.call != Call::Echo {
-                    write!(f, " call={}", rpc.call.name())?;
+                match &rpc.call {
+                    RpcCall::Load(Call::Echo) => {}
+                    RpcCall::Load(call) => write!(f, " call={}", call.name())?,
+                    RpcCall::User(method) => write!(f, " call={method}")?,
                 }
                 match (&rpc.conn, &rpc.endpoint) {
                     (Some(conn), Some(endpoint)) => write!(f, " conn={conn} endpoint={endpoint}")?,

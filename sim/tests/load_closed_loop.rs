@@ -65,7 +65,7 @@ fn closed_loop_keeps_exactly_n_callers_in_flight() {
     );
     for (line, rpc) in &rpcs {
         assert_eq!(rpc.result, Ok(()), "rpc {}", rpc.id);
-        assert_eq!(rpc.call, Call::SlowEcho { delay: DELAY });
+        assert_eq!(rpc.call, Call::SlowEcho { delay: DELAY }.into());
         assert_eq!(latency(line, rpc), LATENCY, "rpc {}", rpc.id);
         let since_start = rpc.sent_at - START;
         assert_eq!(

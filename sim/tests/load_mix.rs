@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use squall_sim::{
-    Call, Fault, RpcOutcome, SlowServer, StatusCode, Trace, WeightedCall, WorldConfig,
+    Call, Fault, RpcCall, RpcOutcome, SlowServer, StatusCode, Trace, WeightedCall, WorldConfig,
 };
 use tonic::Code;
 
@@ -77,7 +77,10 @@ fn every_call_of_the_mix_does_what_it_says() {
     let trace = run_ok(&mixed_world(1));
     assert_eq!(trace.rpcs().count(), 40);
     for call in calls() {
-        let count = trace.rpcs().filter(|(_, rpc)| rpc.call == call).count();
+        let count = trace
+            .rpcs()
+            .filter(|(_, rpc)| rpc.call == call.into())
+            .count();
         assert!(count > 0, "no {} in the mix", call.name());
     }
     for (line, rpc) in trace.rpcs() {
@@ -87,7 +90,10 @@ fn every_call_of_the_mix_does_what_it_says() {
         } else {
             Duration::ZERO
         };
-        let (expected_latency, expected_result) = match rpc.call {
+        let RpcCall::Load(call) = rpc.call else {
+            panic!("a user's call in the built-in load: {line}");
+        };
+        let (expected_latency, expected_result) = match call {
             Call::Echo => (BASE + slowed, Ok(())),
             Call::SlowEcho { .. } => (BASE + slowed + DELAY, Ok(())),
             Call::FailingEcho { .. } => (BASE + slowed, Err(Code::Unavailable)),
@@ -110,7 +116,7 @@ fn every_call_of_the_mix_does_what_it_says() {
     assert!(
         trace
             .rpcs()
-            .any(|(_, rpc)| rpc.call == Call::HealthCheck && during_fault(rpc)),
+            .any(|(_, rpc)| rpc.call == Call::HealthCheck.into() && during_fault(rpc)),
         "no health check during the fault"
     );
 }
@@ -125,7 +131,7 @@ fn the_trace_names_calls_other_than_plain_echo() {
     assert_eq!(rpc_lines.len(), outcomes.len());
     for (line, rpc) in rpc_lines.iter().zip(outcomes) {
         let named = format!(" rpc={} call={} ", rpc.id, rpc.call.name());
-        if rpc.call == Call::Echo {
+        if rpc.call == Call::Echo.into() {
             assert!(!line.contains("call="), "{line}");
         } else {
             assert!(line.contains(&named), "{line}");
@@ -136,8 +142,11 @@ fn the_trace_names_calls_other_than_plain_echo() {
 /// The same seed draws the same calls; another seed draws others.
 #[test]
 fn the_mix_follows_the_seed() {
-    let drawn = |trace: &Trace| -> Vec<(u64, Call)> {
-        let mut calls: Vec<_> = trace.rpcs().map(|(_, rpc)| (rpc.id, rpc.call)).collect();
+    let drawn = |trace: &Trace| -> Vec<(u64, RpcCall)> {
+        let mut calls: Vec<_> = trace
+            .rpcs()
+            .map(|(_, rpc)| (rpc.id, rpc.call.clone()))
+            .collect();
         calls.sort_by_key(|(id, _)| *id);
         calls
     };

@@ -61,7 +61,16 @@ impl CallGuards {
 
 /// A response body from the pool. Errors are `tonic::Status` with a
 /// [`PoolError`] source naming the connection.
-pub struct PoolBody {
+///
+/// `PoolBody::default()` is an empty body that belongs to no call: what
+/// tonic answers with when a generated client's interceptor refuses a call
+/// before it is sent (which is why `with_interceptor` needs `Default`).
+#[derive(Default)]
+pub struct PoolBody(Option<Receiving>);
+
+/// A body being received: hyper's, the connection it comes from, and what
+/// the call holds until it ends.
+struct Receiving {
     inner: Incoming,
     routed: RoutedTo,
     call: CallGuards,
@@ -70,7 +79,7 @@ pub struct PoolBody {
 impl std::fmt::Debug for PoolBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolBody")
-            .field("routed", &self.routed)
+            .field("routed", &self.0.as_ref().map(|r| r.routed))
             .finish_non_exhaustive()
     }
 }
@@ -80,9 +89,13 @@ impl PoolBody {
     /// kept apart from the attempts (a retried RPC holds one permit for
     /// all of its attempts).
     pub(crate) fn hold_limit(&mut self, limit: Option<LimitPermit>) {
-        debug_assert!(limit.is_none() || self.call._limit.is_none());
-        if limit.is_some() {
-            self.call._limit = limit;
+        // Only the pool's own responses get here, and they are received.
+        debug_assert!(self.0.is_some(), "a call's body is being received");
+        if let Some(body) = &mut self.0 {
+            debug_assert!(limit.is_none() || body.call._limit.is_none());
+            if limit.is_some() {
+                body.call._limit = limit;
+            }
         }
     }
 
@@ -118,11 +131,11 @@ impl PoolBody {
         parts.extensions.insert(routed);
         Response::from_parts(
             parts,
-            PoolBody {
+            PoolBody(Some(Receiving {
                 inner,
                 routed,
                 call,
-            },
+            })),
         )
     }
 }
@@ -151,7 +164,9 @@ impl Body for PoolBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = &mut *self;
+        let Some(this) = &mut self.0 else {
+            return Poll::Ready(None);
+        };
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if this.call.wants_result()
@@ -181,10 +196,33 @@ impl Body for PoolBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.0
+            .as_ref()
+            .is_none_or(|body| body.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.0
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |body| body.inner.size_hint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    /// What tonic answers with when an interceptor refuses a call: a body
+    /// that has ended, with nothing in it.
+    #[tokio::test]
+    async fn the_default_body_is_empty_and_ended() {
+        let body = PoolBody::default();
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        let collected = body.collect().await.expect("no error");
+        assert!(collected.trailers().is_none());
+        assert!(collected.to_bytes().is_empty());
     }
 }

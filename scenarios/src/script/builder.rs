@@ -58,19 +58,10 @@ impl Script {
                 },
                 client: Client::default(),
                 pool: PoolOverrides::default(),
-                load: Load {
-                    start: Duration::from_secs(1),
-                    rate: Some(10),
-                    interval: None,
-                    concurrency: None,
-                    think: None,
-                    deadline: Duration::from_secs(1),
-                    mix: Vec::new(),
-                    ramp: Vec::new(),
-                    idempotent: false,
-                },
+                load: Some(Load::default()),
                 faults: Vec::new(),
                 expect: Expect::default(),
+                world: None,
             },
         }
     }
@@ -142,19 +133,19 @@ impl ScriptBuilder {
     }
 
     pub fn load(mut self, load: Load) -> Self {
-        self.script.load = load;
+        self.script.load = Some(load);
         self
     }
 
     /// Edits the load.
     pub fn edit_load(mut self, edit: impl FnOnce(&mut Load)) -> Self {
-        edit(&mut self.script.load);
+        edit(self.script.load.get_or_insert_with(Load::default));
         self
     }
 
     /// Open loop at `rate` RPCs per second (the default pace, at 10).
     pub fn rate(mut self, rate: u32) -> Self {
-        let load = &mut self.script.load;
+        let load = self.script.load.get_or_insert_with(Load::default);
         (load.rate, load.interval) = (Some(rate), None);
         (load.concurrency, load.think) = (None, None);
         load.ramp.clear();
@@ -164,7 +155,7 @@ impl ScriptBuilder {
     /// Open loop whose rate follows `points` (simulated time, RPCs per
     /// second), linear between them: a `[[load.ramp]]`.
     pub fn ramp(mut self, points: &[(Duration, u32)]) -> Self {
-        let load = &mut self.script.load;
+        let load = self.script.load.get_or_insert_with(Load::default);
         (load.rate, load.interval) = (None, None);
         (load.concurrency, load.think) = (None, None);
         load.ramp = points
@@ -177,7 +168,7 @@ impl ScriptBuilder {
     /// Closed loop: `concurrency` callers, each pausing `think` between
     /// the end of one RPC and the next.
     pub fn closed_loop(mut self, concurrency: u32, think: Duration) -> Self {
-        let load = &mut self.script.load;
+        let load = self.script.load.get_or_insert_with(Load::default);
         (load.rate, load.interval) = (None, None);
         (load.concurrency, load.think) = (Some(concurrency), Some(think));
         load.ramp.clear();
@@ -186,7 +177,23 @@ impl ScriptBuilder {
 
     /// Adds a `[[load.mix]]` entry.
     pub fn mix(mut self, entry: MixEntry) -> Self {
-        self.script.load.mix.push(entry);
+        self.script
+            .load
+            .get_or_insert_with(Load::default)
+            .mix
+            .push(entry);
+        self
+    }
+
+    /// Runs in the user's world called `name` (`squall_sim::UserWorld`).
+    pub fn world(mut self, name: &str) -> Self {
+        self.script.world = Some(name.to_owned());
+        self
+    }
+
+    /// Leaves out `[load]`: the world's own client program drives it.
+    pub fn no_load(mut self) -> Self {
+        self.script.load = None;
         self
     }
 

@@ -21,10 +21,13 @@ struct ScriptFile<'a> {
     topology: &'a Topology,
     client: &'a Client,
     pool: &'a PoolOverrides,
-    load: &'a Load,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load: Option<&'a Load>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     faults: &'a [ScheduledFault],
     expect: &'a Expect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    world: Option<&'a str>,
 }
 
 /// Why a script could not be written: only values TOML cannot hold (a
@@ -70,9 +73,10 @@ impl Script {
             topology: &self.topology,
             client: &self.client,
             pool: &self.pool,
-            load: &self.load,
+            load: self.load.as_ref(),
             faults: &self.faults,
             expect: &self.expect,
+            world: self.world.as_deref(),
         }
     }
 }

@@ -34,9 +34,14 @@ pub struct Script {
     pub topology: Topology,
     pub client: Client,
     pub pool: PoolOverrides,
-    pub load: Load,
+    /// `[load]`: squall's load on the echo service. `None` only in a
+    /// script for a user's world whose own client program replaces it.
+    pub load: Option<Load>,
     pub faults: Vec<ScheduledFault>,
     pub expect: Expect,
+    /// `world = "..."`: the user's world (`squall_sim::UserWorld`) the
+    /// script runs in, by name; `None`: squall's echo world.
+    pub world: Option<String>,
 }
 
 impl Script {
@@ -558,6 +563,23 @@ impl MixEntry {
             weight: self.weight,
             call,
             deadline: self.deadline,
+        }
+    }
+}
+
+/// The builder's load: from 1 s, 10 echoes a second, 1 s deadlines.
+impl Default for Load {
+    fn default() -> Self {
+        Self {
+            start: Duration::from_secs(1),
+            rate: Some(10),
+            interval: None,
+            concurrency: None,
+            think: None,
+            deadline: Duration::from_secs(1),
+            mix: Vec::new(),
+            ramp: Vec::new(),
+            idempotent: false,
         }
     }
 }

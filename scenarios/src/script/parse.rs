@@ -32,11 +32,12 @@ struct RawScript {
     client: Client,
     #[serde(default)]
     pool: PoolOverrides,
-    load: Load,
+    load: Option<Load>,
     #[serde(default)]
     faults: Vec<toml::Table>,
     #[serde(default)]
     expect: Expect,
+    world: Option<String>,
 }
 
 /// What is known about the file while converting it.
@@ -130,6 +131,7 @@ impl Script {
             load: raw.load,
             faults,
             expect: raw.expect,
+            world: raw.world,
         };
         script.fill_default_targets();
         // Whole-script checks need every fault; with a broken fault they

@@ -64,7 +64,20 @@ pub(crate) fn problems(script: &Script) -> Vec<Problem> {
     client(script, &mut found);
     pool(script, &mut found);
     hedging(script, &mut found);
-    load(&script.load, script.duration, &mut found);
+    match &script.load {
+        Some(given) => load(given, script.duration, &mut found),
+        // A user's world may bring its own client; whether it does is
+        // checked when the world is found (`squall_scenarios::worlds`).
+        None if script.world.is_some() => {}
+        // Worded as serde words a missing field, which it was before
+        // `[load]` became optional for users' worlds.
+        None => found.push(problem(
+            "load",
+            "missing field `load`",
+            "a `load` entry in this table",
+            "only a script naming a user's world that brings its own client (`world = \"...\"`) leaves it out; every field is described in docs/fault-scripts.md",
+        )),
+    }
     faults(script, &mut found);
     expect(script, &mut found);
     found
@@ -295,7 +308,7 @@ fn pool(script: &Script, found: &mut Vec<Problem>) {
 /// `[pool.hedging]` hedges only calls marked idempotent: without
 /// `load.idempotent` it would do nothing, which is never what was meant.
 fn hedging(script: &Script, found: &mut Vec<Problem>) {
-    if script.pool.hedging.is_some() && !script.load.idempotent {
+    if script.pool.hedging.is_some() && !script.load.as_ref().is_some_and(|l| l.idempotent) {
         found.push(problem(
             "pool.hedging",
             "[pool.hedging] is set but no call is idempotent, so none would be hedged".to_owned(),

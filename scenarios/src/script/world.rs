@@ -24,20 +24,30 @@ impl Script {
             servers: self.topology.servers,
             server_max_streams: self.topology.max_concurrent_streams,
             client: self.client_kind(seed),
-            load: LoadConfig {
-                start: self.load.start,
-                stop: self.duration,
-                pace: self.load.pace(),
-                deadline: self.load.deadline,
-                mix: self.load.mix.iter().map(MixEntry::weighted_call).collect(),
-                idempotent: self.load.idempotent,
-            },
+            load: self.load_config(),
             faults: self.faults.clone(),
             middleboxes: self.middleboxes(),
             time_limit: self.time_limit(),
             tick: TICK,
             link_latency: LINK_LATENCY,
             skip_idle: true,
+            // A user's world is found by name: `Worlds::world_of`.
+            user: None,
+        }
+    }
+
+    /// `[load]` as the simulator's load; without one (a user's world with
+    /// its own client program, which the load is not run beside), the
+    /// builder's default.
+    fn load_config(&self) -> LoadConfig {
+        let load = self.load.clone().unwrap_or_default();
+        LoadConfig {
+            start: load.start,
+            stop: self.duration,
+            pace: load.pace(),
+            deadline: load.deadline,
+            mix: load.mix.iter().map(MixEntry::weighted_call).collect(),
+            idempotent: load.idempotent,
         }
     }
 

@@ -671,7 +671,7 @@ mod tests {
             CLIENT_HOST,
             TraceEvent::Rpc(RpcOutcome {
                 id,
-                call: squall_sim::Call::Echo,
+                call: squall_sim::Call::Echo.into(),
                 deadline: Duration::from_secs(1),
                 conn: Some(ConnId(1)),
                 endpoint: Some("server-1".into()),

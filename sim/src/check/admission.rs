@@ -344,7 +344,7 @@ mod tests {
             CLIENT_HOST,
             TraceEvent::Rpc(RpcOutcome {
                 id,
-                call: Call::Echo,
+                call: Call::Echo.into(),
                 deadline: Duration::from_secs(1),
                 conn: None,
                 endpoint: Some("server-1".into()),

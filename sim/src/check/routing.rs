@@ -77,7 +77,7 @@ mod tests {
             host: "client".into(),
             event: TraceEvent::Rpc(RpcOutcome {
                 id: 1,
-                call: crate::Call::Echo,
+                call: crate::Call::Echo.into(),
                 deadline: Duration::from_secs(1),
                 conn: Some(ConnId(conn)),
                 endpoint: Some("server-1".into()),

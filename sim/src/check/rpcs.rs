@@ -75,7 +75,7 @@ mod tests {
             ended_ms,
             TraceEvent::Rpc(RpcOutcome {
                 id: sent_ms,
-                call: crate::load::Call::Echo,
+                call: crate::load::Call::Echo.into(),
                 deadline,
                 conn: None,
                 endpoint: None,

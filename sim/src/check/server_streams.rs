@@ -224,7 +224,7 @@ mod tests {
             "client",
             TraceEvent::Rpc(RpcOutcome {
                 id: rpc,
-                call: Call::Echo,
+                call: Call::Echo.into(),
                 deadline: Duration::from_secs(1),
                 conn: None,
                 endpoint: None,

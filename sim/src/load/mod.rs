@@ -452,7 +452,7 @@ where
     };
     RpcOutcome {
         id,
-        call,
+        call: call.into(),
         deadline,
         conn: routed.map(|r| r.conn),
         endpoint,

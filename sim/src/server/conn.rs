@@ -17,7 +17,10 @@ use super::{
     control::GoawayMode,
     frames::{self, Injection},
 };
-use crate::trace::{Recorder, TraceEvent};
+use crate::{
+    trace::{Recorder, TraceEvent},
+    user::Faulted,
+};
 
 /// Bytes the in-memory pipe between the relay and hyper holds each way.
 const PIPE_CAPACITY: usize = 64 * 1024;
@@ -37,7 +40,7 @@ pub(super) struct Task {
 }
 
 impl Task {
-    pub(super) async fn run<R, W>(mut self, socket: (R, W), routes: tonic::service::Routes)
+    pub(super) async fn run<R, W>(mut self, socket: (R, W), routes: Faulted<tonic::service::Routes>)
     where
         R: tokio::io::AsyncRead + Unpin,
         W: tokio::io::AsyncWrite + Unpin,

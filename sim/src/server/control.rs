@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tonic::Code;
 
+use crate::user::{Software, UserService};
+
 /// How the echo service answers: what the slow-server and failing-server
 /// faults set. The default is a healthy server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -129,6 +131,8 @@ pub struct ServerControl {
     /// hyper's default (200).
     max_streams: Option<u32>,
     crashes: Crashes,
+    /// What the server runs: the echo service, or a user's service.
+    software: Software,
 }
 
 /// How many times the driver has crashed a server's software, shared by
@@ -162,6 +166,7 @@ impl Default for ServerControl {
             trace_rpcs: false,
             max_streams: None,
             crashes: Crashes::default(),
+            software: Software::Echo,
         }
     }
 }
@@ -187,6 +192,19 @@ impl ServerControl {
             max_streams: max,
             ..self
         }
+    }
+
+    /// This control with the server running `service` instead of the
+    /// echo service.
+    pub fn with_service(self, service: UserService) -> Self {
+        Self {
+            software: Software::User(service),
+            ..self
+        }
+    }
+
+    pub(crate) fn software(&self) -> &Software {
+        &self.software
     }
 
     pub(crate) fn max_streams(&self) -> Option<u32> {

@@ -10,14 +10,21 @@ use crate::echo::{EchoService, proto::echo_server::EchoServer};
 
 /// The echo service and a health service that reports what `behaviour`
 /// says, for the whole server (`""`) and for the echo service.
-pub(super) async fn routes_reporting(
+pub(super) async fn echo_with_health(
     echo: EchoService,
     behaviour: watch::Receiver<Behaviour>,
 ) -> Routes {
+    add_health(Routes::new(EchoServer::new(echo)), behaviour).await
+}
+
+/// `routes` and a health service that reports what `behaviour` says, for
+/// the whole server (`""`) and for the echo service's name (a user's
+/// service is asked about as the whole server).
+pub(super) async fn add_health(routes: Routes, behaviour: watch::Receiver<Behaviour>) -> Routes {
     let (reporter, health) = tonic_health::server::health_reporter();
     publish(&reporter, behaviour.borrow().not_serving).await;
     tokio::spawn(follow(reporter, behaviour));
-    Routes::new(EchoServer::new(echo)).add_service(health)
+    routes.add_service(health)
 }
 
 /// Republishes the status on every change, until the driver is gone or the

@@ -16,7 +16,7 @@ mod health;
 pub mod net;
 mod rpc_lines;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use tokio::{
@@ -31,6 +31,7 @@ pub use net::{ServerNet, Turmoil};
 use crate::{
     echo::EchoService,
     trace::{Recorder, TraceEvent},
+    user::{Faulted, Software},
 };
 
 /// The port every simulated server listens on.
@@ -54,9 +55,32 @@ pub async fn serve_on<N: ServerNet>(
     recorder: Recorder,
     control: ServerControl,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let echo = EchoService::with_behaviour(name.as_str(), control.behaviour());
+    let (routes, behaviour) = match control.software() {
+        Software::Echo => {
+            let echo = EchoService::with_behaviour(name.as_str(), control.behaviour());
+            (
+                health::echo_with_health(echo, control.behaviour()).await,
+                None,
+            )
+        }
+        Software::User(service) => {
+            let routes = service.routes(&name);
+            let routes = if service.needs_health() {
+                health::add_health(routes, control.behaviour()).await
+            } else {
+                routes
+            };
+            // The faults that act on the echo service through its calls
+            // act on a user's service in front of it.
+            (routes, Some(control.behaviour()))
+        }
+    };
     let mut server = Server {
-        routes: health::routes_reporting(echo, control.behaviour()).await,
+        service: Faulted {
+            inner: routes,
+            behaviour,
+            failing_calls: Arc::default(),
+        },
         commands: control.commands(),
         seen: Commands::default(),
         conns: FuturesUnordered::new(),
@@ -87,7 +111,8 @@ pub async fn serve_on<N: ServerNet>(
 struct Server {
     name: String,
     recorder: Recorder,
-    routes: tonic::service::Routes,
+    /// The routes every connection serves, behind the server's faults.
+    service: Faulted<tonic::service::Routes>,
     commands: watch::Receiver<Commands>,
     /// The last commands acted on.
     seen: Commands,
@@ -182,7 +207,7 @@ impl Server {
             crashes: self.crashes.clone(),
         };
         self.conns
-            .push(Box::pin(task.run(socket, self.routes.clone())));
+            .push(Box::pin(task.run(socket, self.service.clone())));
     }
 
     /// Sends a GOAWAY of this kind on every open connection.

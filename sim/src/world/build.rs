@@ -41,12 +41,7 @@ pub(crate) fn build(config: &WorldConfig, recorder: &Recorder) -> World {
 
     let mut controls: BTreeMap<String, ServerControl> = BTreeMap::new();
     for name in config.server_names() {
-        let control = if config.servers_trace_rpcs() {
-            ServerControl::tracing_rpcs()
-        } else {
-            ServerControl::default()
-        }
-        .with_max_streams(config.server_max_streams);
+        let control = config.server_control();
         add_server(&mut sim, &name, recorder, &control);
         controls.insert(name, control);
     }

@@ -28,7 +28,9 @@ use crate::{
     load::LoadConfig,
     middlebox::Middlebox,
     peer::TonicClient,
+    server::ServerControl,
     trace::{Recorder, Trace},
+    user::UserWorld,
 };
 
 pub use setup::{SimSetup, add_server};
@@ -75,6 +77,9 @@ pub struct WorldConfig {
     /// byte-identical either way (`tests/idle_skip.rs`); off only to check
     /// that, or to measure what it saves.
     pub skip_idle: bool,
+    /// A user's service, client program and invariants (`crate::user`);
+    /// `None`: squall's echo service and load.
+    pub user: Option<UserWorld>,
 }
 
 /// What the client host runs.
@@ -143,6 +148,21 @@ pub struct StepCount {
 }
 
 impl WorldConfig {
+    /// The server control of a new server of this world: what it runs and
+    /// announces, and whether it records RPCs.
+    pub fn server_control(&self) -> ServerControl {
+        let control = if self.servers_trace_rpcs() {
+            ServerControl::tracing_rpcs()
+        } else {
+            ServerControl::default()
+        }
+        .with_max_streams(self.server_max_streams);
+        match self.user.as_ref().and_then(UserWorld::user_service) {
+            Some(service) => control.with_service(service.clone()),
+            None => control,
+        }
+    }
+
     /// Whether servers record their RPCs (`server_rpc`, `server_rpc_end`):
     /// see [`servers_trace_rpcs_for`].
     pub fn servers_trace_rpcs(&self) -> bool {
@@ -155,7 +175,16 @@ impl WorldConfig {
         if !(1..=MAX_SERVERS).contains(&self.servers) {
             return invalid(format!("servers must be between 1 and {MAX_SERVERS}"));
         }
-        self.load.validate().map_err(SimError::InvalidWorld)?;
+        // A user's client program replaces the load, and drives a pool.
+        if self.user.as_ref().is_some_and(UserWorld::has_client) {
+            if !matches!(self.client, ClientKind::Pool { .. }) {
+                return invalid(
+                    "a user's client program runs over a pool: client kind pool".into(),
+                );
+            }
+        } else {
+            self.load.validate().map_err(SimError::InvalidWorld)?;
+        }
         if self.tick.is_zero() {
             return invalid("tick must be greater than zero".into());
         }

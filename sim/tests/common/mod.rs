@@ -102,6 +102,7 @@ pub fn world(
         tick: TICK,
         link_latency: ms(1),
         skip_idle: true,
+        user: None,
     }
 }
 
