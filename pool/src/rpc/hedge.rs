@@ -164,7 +164,7 @@ impl<'a> Copies<'a> {
         let mut copy = outgoing.copy().expect("a hedged request is kept");
         let rpc = *rpc;
         self.running.push(Box::pin(async move {
-            let result = resend::send(&rpc, First::Picked(routed), &mut copy, None).await;
+            let result = resend::send(&rpc, First::Picked(Box::new(routed)), &mut copy, None).await;
             (index, result)
         }));
         debug_assert_eq!(

@@ -24,7 +24,7 @@
 //!   client that opens the next stream at once can be refused more than
 //!   once in a row (`tests/interop.rs`).
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use http::{Request, Response};
 use tokio::time::{Instant, sleep_until};
@@ -134,8 +134,10 @@ pub(crate) enum First<'a> {
     /// Elsewhere than these earlier attempts of a policy retry
     /// (`Rpc::pick_elsewhere`).
     Elsewhere(&'a [RoutedTo]),
-    /// The connection the caller picked already (a hedge's).
-    Picked(Routed),
+    /// The connection the caller picked already (a hedge's). Boxed: `send`
+    /// keeps its `first` for as long as the RPC waits, and an inline pick
+    /// (120 bytes) would sit in every RPC's future.
+    Picked(Box<Routed>),
 }
 
 /// Picks a connection (`first` says how) and sends `outgoing` on it, and on
@@ -147,72 +149,84 @@ pub(crate) enum First<'a> {
 /// The pick is made here, not by the caller, and the request is taken from
 /// `outgoing` as it is handed to hyper: neither is then held beside the
 /// attempt while it waits (this future is part of every in-flight RPC).
-pub(crate) async fn send(
-    rpc: &Rpc<'_>,
-    first: First<'_>,
-    outgoing: &mut Outgoing,
+///
+/// Not an `async fn`: one keeps each argument twice for as long as it
+/// runs (as it was passed, and as the body's own variable; `rustc
+/// -Zprint-type-sizes`), 64 bytes more per in-flight RPC, and 240 more
+/// when `First::Picked` held its pick inline
+/// (`cargo bench -p squall-pool --bench footprint`).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn stores its arguments twice; see above"
+)]
+pub(crate) fn send<'a>(
+    rpc: &'a Rpc<'a>,
+    first: First<'a>,
+    outgoing: &'a mut Outgoing,
     mut limit: Option<LimitPermit>,
-) -> Result<Response<PoolBody>, PoolError> {
-    let mut routed = match first {
-        First::Any => rpc.pick(&[]).await?,
-        First::Elsewhere(tried) => rpc.pick_elsewhere(tried).await?,
-        First::Picked(routed) => routed,
-    };
-    // Connections not to offer the request again (it was handed back
-    // unsent, or refused by a GOAWAY), in an array: a Vec would be an
-    // allocation per RPC for a list that is almost always empty.
-    let mut avoid = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
-    let mut avoided = 0;
-    // Resends after a REFUSED_STREAM.
-    let mut refused = 0;
-    loop {
-        let conn = routed.conn;
-        let request = outgoing.take().expect("a request to send");
-        let (permit, error) = match attempt(rpc, routed, request, limit).await {
-            Attempt::Done(result) => return result,
-            // Never sent: it can safely go elsewhere.
-            Attempt::Unsent {
-                request: unsent,
-                limit,
-                error,
-            } => {
-                avoid[avoided] = conn;
-                avoided += 1;
-                outgoing.put_back(unsent);
-                (limit, error)
-            }
-            // Sent but never processed: the kept copy can go elsewhere, or
-            // back to the same connection if only the stream was refused
-            // (a server over its stream limit).
-            Attempt::Refused { limit, error, by } => {
-                if !outgoing.is_kept() {
-                    return Err(error);
-                }
-                match by {
-                    Refusal::Goaway => {
-                        avoid[avoided] = conn;
-                        avoided += 1;
-                    }
-                    Refusal::Stream => refused += 1,
-                }
-                (limit, error)
-            }
+) -> impl Future<Output = Result<Response<PoolBody>, PoolError>> + Send + 'a {
+    async move {
+        let mut routed = match first {
+            First::Any => rpc.pick(&[]).await?,
+            First::Elsewhere(tried) => rpc.pick_elsewhere(tried).await?,
+            First::Picked(routed) => *routed,
         };
-        debug_assert!(avoided <= MAX_TRANSPARENT_ATTEMPTS);
-        if avoided == MAX_TRANSPARENT_ATTEMPTS || refused > MAX_REFUSED_STREAM_RESENDS {
-            return Err(error);
+        // Connections not to offer the request again (it was handed back
+        // unsent, or refused by a GOAWAY), in an array: a Vec would be an
+        // allocation per RPC for a list that is almost always empty.
+        let mut avoid = [ConnId(0); MAX_TRANSPARENT_ATTEMPTS];
+        let mut avoided = 0;
+        // Resends after a REFUSED_STREAM.
+        let mut refused = 0;
+        loop {
+            let conn = routed.conn;
+            let request = outgoing.take().expect("a request to send");
+            let (permit, error) = match attempt(rpc, routed, request, limit).await {
+                Attempt::Done(result) => return result,
+                // Never sent: it can safely go elsewhere.
+                Attempt::Unsent {
+                    request: unsent,
+                    limit,
+                    error,
+                } => {
+                    avoid[avoided] = conn;
+                    avoided += 1;
+                    outgoing.put_back(unsent);
+                    (limit, error)
+                }
+                // Sent but never processed: the kept copy can go elsewhere, or
+                // back to the same connection if only the stream was refused
+                // (a server over its stream limit).
+                Attempt::Refused { limit, error, by } => {
+                    if !outgoing.is_kept() {
+                        return Err(error);
+                    }
+                    match by {
+                        Refusal::Goaway => {
+                            avoid[avoided] = conn;
+                            avoided += 1;
+                        }
+                        Refusal::Stream => refused += 1,
+                    }
+                    (limit, error)
+                }
+            };
+            debug_assert!(avoided <= MAX_TRANSPARENT_ATTEMPTS);
+            if avoided == MAX_TRANSPARENT_ATTEMPTS || refused > MAX_REFUSED_STREAM_RESENDS {
+                return Err(error);
+            }
+            limit = permit;
+            let wait = refused_backoff(refused);
+            if !wait.is_zero() {
+                // Boxed, as the pick below: rare, and it would otherwise sit
+                // in every RPC's future.
+                let until = (Instant::now() + wait).min(rpc.deadline);
+                Box::pin(sleep_until(until)).await;
+            }
+            // Boxed: a resend is rare, and its wait would otherwise sit in
+            // every RPC's future.
+            routed = Box::pin(rpc.pick(&avoid[..avoided])).await?;
         }
-        limit = permit;
-        let wait = refused_backoff(refused);
-        if !wait.is_zero() {
-            // Boxed, as the pick below: rare, and it would otherwise sit
-            // in every RPC's future.
-            let until = (Instant::now() + wait).min(rpc.deadline);
-            Box::pin(sleep_until(until)).await;
-        }
-        // Boxed: a resend is rare, and its wait would otherwise sit in
-        // every RPC's future.
-        routed = Box::pin(rpc.pick(&avoid[..avoided])).await?;
     }
 }
 
