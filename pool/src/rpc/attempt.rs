@@ -79,8 +79,10 @@ pub(crate) fn attempt(
     let endpoint = rpc.shared.endpoints.get(routed.endpoint);
     *request.uri_mut() = endpoint.absolute_uri(request.uri());
     // hyper sends none of a gRPC request's extensions, so their map is
-    // taken here and reused for the response's (`PoolBody::wrap`).
-    let spare = std::mem::take(request.extensions_mut());
+    // taken here and reused for the response's (`PoolBody::wrap`). Emptied
+    // now, not then: its values are not held while the RPC waits.
+    let mut spare = std::mem::take(request.extensions_mut());
+    spare.clear();
     let mut sender = routed.sender;
     Sending {
         response: timeout_at(rpc.deadline, sender.try_send_request(request)),
