@@ -76,17 +76,17 @@ impl Endpoint {
 
     /// `uri` sent to this endpoint: tonic sends path-only URIs, and HTTP/2
     /// needs `:scheme` and `:authority` too. A URI without a path gets `/`.
-    pub(crate) fn absolute_uri(&self, uri: &Uri) -> Uri {
-        let path = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
-            .expect("scheme, authority and path are each valid")
+    ///
+    /// Takes the URI and sets its parts, not `Uri::builder()`: the builder
+    /// converts and checks each part again, on every RPC.
+    pub(crate) fn absolute_uri(&self, uri: Uri) -> Uri {
+        let mut parts = uri.into_parts();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        Uri::from_parts(parts).expect("scheme, authority and path are each valid")
     }
 }
 
@@ -133,17 +133,17 @@ mod tests {
         let ep = Endpoint::parse("http://server-1:50051").unwrap();
         let path_only: Uri = "/echo.Echo/Say?x=1".parse().unwrap();
         assert_eq!(
-            ep.absolute_uri(&path_only).to_string(),
+            ep.absolute_uri(path_only).to_string(),
             "http://server-1:50051/echo.Echo/Say?x=1"
         );
         // An absolute URI aimed elsewhere still goes to this endpoint.
         let elsewhere: Uri = "http://other:1/a".parse().unwrap();
         assert_eq!(
-            ep.absolute_uri(&elsewhere).to_string(),
+            ep.absolute_uri(elsewhere).to_string(),
             "http://server-1:50051/a"
         );
         // A URI with no path at all gets the root path.
         let bare: Uri = "http://other:1".parse().unwrap();
-        assert_eq!(ep.absolute_uri(&bare).path(), "/");
+        assert_eq!(ep.absolute_uri(bare).path(), "/");
     }
 }

@@ -77,7 +77,7 @@ pub(crate) fn attempt(
     limit: Option<LimitPermit>,
 ) -> Sending<impl Future<Output = HyperResult> + use<>> {
     let endpoint = rpc.shared.endpoints.get(routed.endpoint);
-    *request.uri_mut() = endpoint.absolute_uri(request.uri());
+    *request.uri_mut() = endpoint.absolute_uri(std::mem::take(request.uri_mut()));
     // hyper sends none of a gRPC request's extensions, so their map is
     // taken here and reused for the response's (`PoolBody::wrap`). Emptied
     // now, not then: its values are not held while the RPC waits.

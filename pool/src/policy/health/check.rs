@@ -94,7 +94,9 @@ impl tower::Service<Request<Body>> for OneConn {
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Sending {
-        *request.uri_mut() = self.endpoint.absolute_uri(request.uri());
+        *request.uri_mut() = self
+            .endpoint
+            .absolute_uri(std::mem::take(request.uri_mut()));
         Box::pin(self.sender.send_request(request))
     }
 }
