@@ -98,7 +98,7 @@ pub(crate) fn attempt(
             outlier: routed.outlier,
         }),
         peer: routed.peer,
-        spare: Some(spare),
+        spare,
     }
 }
 
@@ -120,7 +120,7 @@ pin_project_lite::pin_project! {
         // Taken when the attempt ends: `None` only after it has.
         call: Option<CallGuards>,
         peer: Arc<FirstBytes>,
-        spare: Option<Extensions>,
+        spare: Extensions,
     }
 }
 
@@ -137,7 +137,7 @@ impl<F: Future<Output = HyperResult>> Future for Sending<F> {
         let to = *this.to;
         let failed = match outcome {
             Ok(Ok(response)) => {
-                let spare = this.spare.take().unwrap_or_default();
+                let spare = std::mem::take(this.spare);
                 return Poll::Ready(Attempt::Done(Ok(PoolBody::wrap(response, to, call, spare))));
             }
             Ok(Err(failed)) => failed,

@@ -35,7 +35,8 @@ pub(crate) enum Captured {
 /// the pool reads from them was read before the request was kept. Cloning
 /// them for every attempt was an allocation per extension per RPC.
 pub(crate) struct Replayable {
-    extensions: Option<Extensions>,
+    /// Emptied once the first copy took them.
+    extensions: Extensions,
     method: Method,
     uri: Uri,
     version: Version,
@@ -103,7 +104,7 @@ impl Replayable {
 
     fn new(head: Parts, data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         Self {
-            extensions: Some(head.extensions),
+            extensions: head.extensions,
             method: head.method,
             uri: head.uri,
             version: head.version,
@@ -117,7 +118,7 @@ impl Replayable {
     /// hedge's: they go with the first copy of the call only).
     pub(crate) fn copy(&self) -> Self {
         Self {
-            extensions: None,
+            extensions: Extensions::new(),
             method: self.method.clone(),
             uri: self.uri.clone(),
             version: self.version,
@@ -144,9 +145,7 @@ impl Replayable {
         // adds `content-length` to the sent map without growing it.
         let kept = self.headers.clone();
         *request.headers_mut() = std::mem::replace(&mut self.headers, kept);
-        if let Some(extensions) = self.extensions.take() {
-            *request.extensions_mut() = extensions;
-        }
+        *request.extensions_mut() = std::mem::take(&mut self.extensions);
         request
     }
 }
