@@ -45,6 +45,7 @@ fn config(suite: Suite) -> SweepConfig {
         failures_dir: PathBuf::from("target/squall/failures"),
         rerun_command: suite.rerun_command(),
         commit: env::var("SQUALL_COMMIT").ok(),
+        world: None,
     }
 }
 

@@ -166,7 +166,7 @@ pub fn main_with(worlds: Worlds, cargo_run: &str) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { scripts } => check(&scripts),
-        Command::Sweep(args) => crate::prop::cli::run(&args),
+        Command::Sweep(args) => crate::prop::cli::run(&args, &cli.worlds),
         Command::Serve(args) => crate::net::cli::serve(&args),
         Command::Load(args) => crate::net::cli::load(&args),
         Command::BenchNet(args) => crate::net::cli::bench_net(&args),

@@ -83,6 +83,34 @@ impl UserWorld {
         self.with_service(routes, false)
     }
 
+    /// Every server runs `service(server_host)`, any `tower::Service` over
+    /// HTTP/2 requests (a gRPC service not written with tonic's codegen, a
+    /// proxy, a hand-made fake), with squall's health service beside it
+    /// (health checks go to squall's; every other path to `service`).
+    pub fn http_service<S, B>(self, service: impl Fn(&str) -> S + Send + Sync + 'static) -> Self
+    where
+        S: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<B>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.service(move |host| {
+            // tonic's router is axum's: the service takes every path
+            // nothing else routes, with axum's request body made tonic's.
+            let service = tower::ServiceBuilder::new()
+                .map_request(|request: http::Request<axum::body::Body>| request.map(Body::new))
+                .service(service(host));
+            Routes::from(axum::Router::new().fallback_service(service))
+        })
+    }
+
     /// As [`UserWorld::service`], for routes that already hold their own
     /// `grpc.health.v1.Health` service: squall adds none.
     pub fn service_with_own_health(

@@ -42,7 +42,7 @@ fn saved_case(path: &Path, report: &Report) -> String {
     ));
     std::fs::write(&case, replay::case_text(&text, report.seed)).expect("the case is written");
     format!(
-        "cargo run -p squall-example-orders --bin squall -- replay {}",
+        "cargo run -p squall-example-orders --bin orders-squall -- replay {}",
         case.display()
     )
 }
@@ -62,7 +62,7 @@ fn every_script_holds_and_matches_its_snapshot() {
         let orders = report
             .invariants
             .iter()
-            .find(|i| i.name == "orders_succeed_after_faults")
+            .find(|i| i.name == "orders_keep_their_tenant")
             .expect("the suite's own invariant is checked");
         assert!(orders.ok, "{}", orders.detail);
         insta::assert_snapshot!(script.name.clone(), report.trace.text());

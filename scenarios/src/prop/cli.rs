@@ -15,9 +15,12 @@ use std::{
 
 use clap::{Args, ValueEnum};
 
-use crate::prop::{
-    GenOptions, Shard, ShardSource, SweepConfig, SweepSummary, jobs, run_indexed, run_one, shard,
-    sweep,
+use crate::{
+    Worlds,
+    prop::{
+        GenOptions, Shard, ShardSource, SweepConfig, SweepSummary, jobs, run_indexed, run_one,
+        shard, sweep,
+    },
 };
 
 /// Which generated cases.
@@ -60,6 +63,10 @@ impl Suite {
 pub struct SweepArgs {
     #[arg(long, value_enum, default_value = "faults")]
     pub suite: Suite,
+    /// Run the cases in this user's world (its service, client program
+    /// and invariants; a suite's own `squall` binary registers it).
+    #[arg(long, value_name = "NAME")]
+    pub world: Option<String>,
     /// Cases to run (before sharding).
     #[arg(long, default_value_t = 100)]
     pub cases: u64,
@@ -124,8 +131,25 @@ fn commit_env() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runs the sweep; exit 0 iff no case failed.
-pub fn run(args: &SweepArgs) -> ExitCode {
+/// Runs the sweep; exit 0 iff no case failed. `worlds`: the users' worlds
+/// `--world` may name.
+pub fn run(args: &SweepArgs, worlds: &Worlds) -> ExitCode {
+    let world = match &args.world {
+        None => None,
+        Some(name) => match worlds.get(name) {
+            Some(world) if world.has_client() => Some(world.clone()),
+            Some(_) => {
+                eprintln!(
+                    "error: world `{name}` brings no client program; a sweep's cases run squall's echo load, which only squall's own world serves"
+                );
+                return ExitCode::from(CANNOT_RUN);
+            }
+            None => {
+                eprintln!("error: world `{name}` is not registered in this `squall`");
+                return ExitCode::from(CANNOT_RUN);
+            }
+        },
+    };
     // One case by seed belongs to no shard: the environment's is not read.
     let resolved = match (args.case, args.shard) {
         (Some(_), shard) => Ok((shard.unwrap_or(Shard::ALL), ShardSource::Flag)),
@@ -146,8 +170,17 @@ pub fn run(args: &SweepArgs) -> ExitCode {
         shard,
         determinism_every: (args.determinism_every > 0).then_some(args.determinism_every),
         failures_dir: args.failures_dir.clone(),
-        rerun_command: args.suite.rerun_command(),
+        rerun_command: match &args.world {
+            // A user's world is known to the user's binary only.
+            Some(name) => format!(
+                "{} sweep --suite {} --world {name} --case {{seed}}",
+                program_name(),
+                args.suite.name()
+            ),
+            None => args.suite.rerun_command(),
+        },
         commit: commit_from(args.commit.as_deref(), &commit_env()),
+        world,
     };
     if let Some(case) = args.case {
         return run_single(&config, case);
@@ -268,6 +301,9 @@ fn sweep_parallel(
         "--failures-dir".into(),
         config.failures_dir.clone().into_os_string(),
     ];
+    if let Some(world) = &config.world {
+        worker_args.extend(["--world".into(), world.name().into()]);
+    }
     if let Some(commit) = &config.commit {
         worker_args.extend(["--commit".into(), commit.into()]);
     }
@@ -283,6 +319,18 @@ fn sweep_parallel(
     }
     summary.wall_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// This program's name, as the user ran it, for rerun lines.
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "squall".to_owned())
 }
 
 #[cfg(test)]

@@ -37,9 +37,11 @@ use crate::{
         shard::Shard,
         simplify,
     },
-    report::{Report, run_script},
+    report::{Report, run_world_observed},
+    script::{Script, ScriptErrors},
     timeline,
 };
+use squall_sim::UserWorld;
 
 /// Most extra runs spent shrinking one failure with proptest's value trees.
 pub const MAX_SHRINK_RUNS: u32 = 256;
@@ -69,6 +71,10 @@ pub struct SweepConfig {
     /// The commit the sweep runs on (`git rev-parse HEAD`), written into
     /// every replay file; `None` when not known.
     pub commit: Option<String>,
+    /// The user's world the cases run in (`squall sweep --world NAME`):
+    /// its service, client program and invariants in place of the echo
+    /// service and squall's load; `None`: squall's own world.
+    pub world: Option<UserWorld>,
 }
 
 /// An invariant that failed, by name, with what was seen. Owned text, so
@@ -244,10 +250,28 @@ pub struct CaseRun {
     pub probes: Vec<&'static str>,
 }
 
-/// Runs `case` and checks everything. Never panics: a panic in the
-/// simulator or the pool is a failed `no_panic` invariant.
-pub fn run_case(case: &CaseSpec, name: &str) -> CaseRun {
-    let script = match case.script(name) {
+/// The script of `case`, in `world` if given: there it names the world
+/// and has no `[load]`, since the world's own client program runs instead,
+/// and no `live_within`, which judges the RPCs of squall's load (sent
+/// steadily to the end) and would find a program's too few to judge.
+pub fn case_script(
+    case: &CaseSpec,
+    name: &str,
+    world: Option<&UserWorld>,
+) -> Result<Script, ScriptErrors> {
+    let mut script = case.script(name)?;
+    if let Some(world) = world {
+        script.world = Some(world.name().to_owned());
+        script.load = None;
+        script.expect.live_within = None;
+    }
+    Ok(script)
+}
+
+/// Runs `case` (in `world`, if given) and checks everything. Never panics:
+/// a panic in the simulator or the pool is a failed `no_panic` invariant.
+pub fn run_case(case: &CaseSpec, name: &str, world: Option<&UserWorld>) -> CaseRun {
+    let script = match case_script(case, name, world) {
         Ok(script) => script,
         Err(errors) => {
             return CaseRun {
@@ -262,7 +286,10 @@ pub fn run_case(case: &CaseSpec, name: &str) -> CaseRun {
         }
     };
     let seed = script.default_seed();
-    let report = match catch_unwind(AssertUnwindSafe(|| run_script(&script, seed))) {
+    let mut config = script.world(seed);
+    config.user = world.cloned();
+    let run = || run_world_observed(&script, seed, &config, &mut |_| {});
+    let report = match catch_unwind(AssertUnwindSafe(run)) {
         Ok(report) => report,
         Err(panic) => {
             let message = panic
@@ -362,10 +389,15 @@ pub struct CaseOutcome {
 
 /// Runs `case` and, with `check_determinism`, runs it again and fails on
 /// any difference between the two traces.
-fn run_checked(case: &CaseSpec, name: &str, check_determinism: bool) -> CaseRun {
-    let mut run = run_case(case, name);
+fn run_checked(
+    case: &CaseSpec,
+    name: &str,
+    world: Option<&UserWorld>,
+    check_determinism: bool,
+) -> CaseRun {
+    let mut run = run_case(case, name, world);
     if check_determinism && let Some(first) = &run.report {
-        let again = run_case(case, name);
+        let again = run_case(case, name, world);
         if let Some(second) = &again.report
             && let Some((line, ours, theirs)) = first.trace.first_divergence(&second.trace)
         {
@@ -402,13 +434,14 @@ pub fn run_one(config: &SweepConfig, case_seed: u64, check_determinism: bool) ->
         }
     };
     let case = tree.current();
-    let run = run_checked(&case, &name, check_determinism);
+    let world = config.world.as_ref();
+    let run = run_checked(&case, &name, world, check_determinism);
     if run.failed.is_empty() {
         return CaseOutcome { run, failure: None };
     }
     let started = Instant::now();
     let shrunk = shrink(tree, &run, &mut |candidate, twice| {
-        run_checked(candidate, &name, twice)
+        run_checked(candidate, &name, world, twice)
     });
     let failure = write_failure(
         config,
@@ -541,9 +574,7 @@ fn write_failure(
             .join(", "),
         replay_file.display()
     );
-    let written = shrunk
-        .case
-        .script(name)
+    let written = case_script(&shrunk.case, name, config.world.as_ref())
         .map_err(|e| e.to_string())
         .and_then(|script| script.to_toml(&comment).map_err(|e| e.to_string()))
         .and_then(|text| write(&replay_file, &text));
