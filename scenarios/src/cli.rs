@@ -201,6 +201,7 @@ pub fn main_with(worlds: Worlds, cargo_run: &str) -> ExitCode {
             seed,
             json,
         } => match library::resolve(&script) {
+            Ok(loaded) if loaded.world.is_some() => own_world_only("compare", &loaded),
             Ok(loaded) => {
                 let seed = seed.unwrap_or(loaded.default_seed());
                 compare(&loaded, seed, usize::from(runs), json)
@@ -290,6 +291,17 @@ fn check(scripts: &[String]) -> ExitCode {
 struct Invocation<'a> {
     worlds: Worlds,
     cargo_run: &'a str,
+}
+
+/// A command that runs squall's own world only, given a script that
+/// names a user's.
+fn own_world_only(command: &str, script: &Script) -> ExitCode {
+    eprintln!(
+        "error: script {}: `squall {command}` runs squall's own world (its echo service and load), not a user's world (`world = \"{}\"`); run, replay and sweep take users' worlds",
+        script.name,
+        script.world.as_deref().unwrap_or_default()
+    );
+    ExitCode::from(INVALID)
 }
 
 fn world_error(error: &crate::WorldError) -> ExitCode {
@@ -469,6 +481,7 @@ fn peers(scripts: &[String], seed: Option<u64>) -> ExitCode {
     };
     for name in &names {
         match library::resolve(name) {
+            Ok(script) if script.world.is_some() => return own_world_only("peers", &script),
             Ok(script) => {
                 let seed = seed.unwrap_or(script.default_seed());
                 let rows = crate::peers::peers(&script, seed);

@@ -231,7 +231,9 @@ struct JsonInvariant<'a> {
     detail: &'a str,
 }
 
-/// Runs `script` with `seed` and checks every invariant that applies.
+/// Runs `script` with `seed` and checks every invariant that applies, in
+/// squall's own world: a script that names a user's world runs with
+/// [`run_script_in`].
 pub fn run_script(script: &Script, seed: u64) -> Report {
     run_script_observed(script, seed, &mut |_| {})
 }

@@ -27,7 +27,7 @@ pub enum ArgError {
     #[error("duration `{0}` is longer than the most allowed ({max}s)", max = MAX_DURATION.as_secs())]
     DurationTooLong(String),
     #[error(
-        "`{0}` is not a client: use `pool`, `channel` or `channels:N` (N from 1 to {MAX_CONNECTIONS})"
+        "`{0}` is not a client: use `pool`, `channel`, `channel-like-pool` or `channels:N` (N from 1 to {MAX_CONNECTIONS})"
     )]
     Client(String),
     #[error("`{0}` is not a method: use `echo` or `health`")]
@@ -73,6 +73,9 @@ pub enum ClientSpec {
     Pool,
     /// One tonic `Channel`: what a tonic user has without a pool.
     Channel,
+    /// One tonic `Channel` doing the pool's job: the pool's default HTTP/2
+    /// keepalive and RPC deadline (what a default Channel lacks).
+    ChannelLikePool,
     /// N tonic `Channel`s, each RPC on the next in turn: the naive pool.
     Channels(usize),
 }
@@ -85,6 +88,7 @@ impl FromStr for ClientSpec {
         match text {
             "pool" => Ok(ClientSpec::Pool),
             "channel" => Ok(ClientSpec::Channel),
+            "channel-like-pool" => Ok(ClientSpec::ChannelLikePool),
             _ => {
                 let n: usize = text
                     .strip_prefix("channels:")
@@ -105,6 +109,7 @@ impl fmt::Display for ClientSpec {
         match self {
             ClientSpec::Pool => f.write_str("pool"),
             ClientSpec::Channel => f.write_str("channel"),
+            ClientSpec::ChannelLikePool => f.write_str("channel-like-pool"),
             ClientSpec::Channels(n) => write!(f, "channels:{n}"),
         }
     }
@@ -230,6 +235,7 @@ mod tests {
     fn clients_are_pool_channel_or_n_channels() {
         assert_eq!("pool".parse(), Ok(ClientSpec::Pool));
         assert_eq!("channel".parse(), Ok(ClientSpec::Channel));
+        assert_eq!("channel-like-pool".parse(), Ok(ClientSpec::ChannelLikePool));
         assert_eq!("channels:4".parse(), Ok(ClientSpec::Channels(4)));
         assert_eq!("channels:64".parse(), Ok(ClientSpec::Channels(64)));
         for bad in [
@@ -250,6 +256,7 @@ mod tests {
         for spec in [
             ClientSpec::Pool,
             ClientSpec::Channel,
+            ClientSpec::ChannelLikePool,
             ClientSpec::Channels(8),
         ] {
             assert_eq!(spec.to_string().parse(), Ok(spec));

@@ -139,13 +139,37 @@ impl Client {
         Ok(Client::Pool { pool, opened })
     }
 
+    /// One tonic channel to `target` with the pool's default keepalive and
+    /// RPC deadline, connected.
+    pub(crate) async fn channel_like_pool(target: &Target) -> Result<Self, ClientError> {
+        let defaults = PoolConfig::default();
+        Self::channels_with(target, 1, |endpoint| {
+            endpoint
+                .http2_keep_alive_interval(defaults.keepalive.interval)
+                .keep_alive_timeout(defaults.keepalive.timeout)
+                .keep_alive_while_idle(defaults.keepalive.while_idle)
+                .timeout(defaults.default_rpc_timeout)
+        })
+        .await
+    }
+
     /// `n` tonic channels to `target`, each connected.
     pub(crate) async fn channels(target: &Target, n: usize) -> Result<Self, ClientError> {
+        Self::channels_with(target, n, |endpoint| endpoint).await
+    }
+
+    /// `n` tonic channels to `target`, each configured by `setup`, each
+    /// connected.
+    async fn channels_with(
+        target: &Target,
+        n: usize,
+        setup: impl Fn(tonic::transport::Endpoint) -> tonic::transport::Endpoint,
+    ) -> Result<Self, ClientError> {
         let opened = Arc::new(Opened::default());
         let mut channels = Vec::with_capacity(n);
         for _ in 0..n {
             let endpoint = tonic::transport::Endpoint::from_shared(target.url.clone())
-                .map(|e| e.connect_timeout(CONNECT_TIMEOUT));
+                .map(|e| setup(e.connect_timeout(CONNECT_TIMEOUT)));
             let channel = match endpoint {
                 Ok(endpoint) => {
                     endpoint

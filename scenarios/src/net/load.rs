@@ -87,6 +87,7 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             config.connections,
         ),
         ClientSpec::Channel => (Client::channels(&config.target, 1).await?, 1),
+        ClientSpec::ChannelLikePool => (Client::channel_like_pool(&config.target).await?, 1),
         ClientSpec::Channels(n) => (Client::channels(&config.target, n).await?, n),
     };
     let sampler = match (&metrics, &client) {
