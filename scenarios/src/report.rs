@@ -280,20 +280,10 @@ pub fn run_script_in(script: &Script, seed: u64, worlds: &Worlds) -> Result<Repo
 }
 
 /// Runs `script` in kernel mode (real Linux networking, see
-/// `squall_kernel`) and checks the same invariants. `Err` when kernel mode
-/// cannot run here or cannot express the script.
+/// `squall_kernel`) and checks the same invariants, in squall's own world.
+/// `Err` when kernel mode cannot run here or cannot express the script.
 pub fn run_script_kernel(script: &Script, seed: u64) -> Result<Report, squall_kernel::KernelError> {
-    let (output, world) = squall_kernel::run(&script.world(seed))?;
-    Ok(judge(
-        script,
-        seed,
-        output,
-        World::Kernel {
-            lab: world.lab,
-            link_latency: world.link_latency,
-        },
-        None,
-    ))
+    run_kernel_world(script, seed, &script.world(seed))
 }
 
 /// [`run_script_kernel`] for a script that may name a user's world.
@@ -303,7 +293,16 @@ pub fn run_script_kernel_in(
     worlds: &Worlds,
 ) -> Result<Report, KernelRunError> {
     let config = worlds.world_of(script, seed)?;
-    let (output, world) = squall_kernel::run(&config)?;
+    Ok(run_kernel_world(script, seed, &config)?)
+}
+
+/// `config`, the world of `script`, run in kernel mode and judged.
+fn run_kernel_world(
+    script: &Script,
+    seed: u64,
+    config: &squall_sim::WorldConfig,
+) -> Result<Report, squall_kernel::KernelError> {
+    let (output, world) = squall_kernel::run(config)?;
     Ok(judge(
         script,
         seed,
