@@ -18,20 +18,6 @@ use squall_scenarios::{Report, Script, compare, run_script_kernel};
 /// One kernel run at a time in this binary.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Whether kernel mode can run here; under `CI=true` it must.
-fn kernel_mode_here() -> bool {
-    match squall_kernel::check_preconditions() {
-        Ok(()) => true,
-        Err(missing) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("kernel tests must run in CI:\n{missing}")
-        }
-        Err(missing) => {
-            eprintln!("skipping a kernel-mode test:\n{missing}");
-            false
-        }
-    }
-}
-
 fn script(name: &str) -> Script {
     Script::load(&Path::new("tests/kernel").join(format!("{name}.toml")))
         .unwrap_or_else(|e| panic!("{e}"))
@@ -70,7 +56,7 @@ fn run(name: &str) -> Report {
 /// lost, every connection outlives it, and no RPC fails.
 #[test]
 fn a_600_ms_black_hole_heals_on_a_real_kernel() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let report = run("black-hole-600ms");
@@ -95,7 +81,7 @@ fn a_600_ms_black_hole_heals_on_a_real_kernel() {
 /// sets it to the keepalive timeout) or the HTTP/2 PING.
 #[test]
 fn a_long_black_hole_is_detected_within_keepalive() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let report = run("black-hole-8s");
@@ -113,7 +99,7 @@ fn a_long_black_hole_is_detected_within_keepalive() {
 /// after the restart.
 #[test]
 fn a_crashed_server_is_redialled_after_its_restart() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let report = run("server-crash");
@@ -146,7 +132,7 @@ fn a_crashed_server_is_redialled_after_its_restart() {
 /// (a request's HEADERS and DATA are two writes); both are the reset.
 #[test]
 fn a_nat_resets_a_forgotten_flow_when_its_next_packet_arrives() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let report = run("nat-rst-expiry");
@@ -174,7 +160,7 @@ fn a_nat_resets_a_forgotten_flow_when_its_next_packet_arrives() {
 /// the comparison agrees iff every row does.
 #[test]
 fn compare_sets_both_worlds_side_by_side() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

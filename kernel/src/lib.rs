@@ -26,3 +26,20 @@ pub mod world;
 pub use error::KernelError;
 pub use squall_netlab::{check_preconditions, cleanup_pid, cleanup_stale, lab_namespaces};
 pub use world::{KernelWorld, run, unsupported};
+
+/// Whether a kernel-mode test can run here: `true` when it can; `false`
+/// (saying what is missing on stderr) when it cannot, so the test returns
+/// early on a developer's machine without root. Under `CI=true` a missing
+/// precondition panics instead: kernel tests must never skip in CI.
+pub fn kernel_mode_for_tests() -> bool {
+    match check_preconditions() {
+        Ok(()) => true,
+        Err(missing) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("kernel tests must run in CI:\n{missing}")
+        }
+        Err(missing) => {
+            eprintln!("skipping a kernel-mode test:\n{missing}");
+            false
+        }
+    }
+}

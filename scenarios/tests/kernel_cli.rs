@@ -22,26 +22,13 @@ fn squall(args: &[&str]) -> Output {
 /// namespaces, which would race the cleanup test's own.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn kernel_mode_here() -> bool {
-    match squall_kernel::check_preconditions() {
-        Ok(()) => true,
-        Err(missing) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("kernel tests must run in CI:\n{missing}")
-        }
-        Err(missing) => {
-            eprintln!("skipping a kernel-mode test:\n{missing}");
-            false
-        }
-    }
-}
-
 /// A built-in script runs on real sockets: the same JSON report, naming
 /// the kernel world and its ~0 link latency, exit 0 when it passes, and no
 /// namespace of the run left on the machine.
 #[test]
 fn run_net_kernel_reports_the_kernel_world_and_cleans_up() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let output = squall(&["run", "limiter-flood", "--net", "kernel", "--json"]);
@@ -95,7 +82,7 @@ fn run_in_the_simulation_names_the_sim_world() {
 #[test]
 fn kernel_cleanup_removes_a_dead_runs_namespace() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     // A pid that is not alive: the largest pid Linux hands out is below it.

@@ -10,26 +10,13 @@ use squall_scenarios::{Script, Worlds, report::run_script_kernel_in, script::Cli
 use squall_sim::{FailingServer, Fault, RpcCall, StatusCode};
 use tonic::Code;
 
-fn kernel_mode_here() -> bool {
-    match squall_kernel::check_preconditions() {
-        Ok(()) => true,
-        Err(missing) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("kernel tests must run in CI:\n{missing}")
-        }
-        Err(missing) => {
-            eprintln!("skipping a kernel-mode test:\n{missing}");
-            false
-        }
-    }
-}
-
 /// One server failing half its orders from 200 ms: the burst of five
 /// orders (0 to 0.4 s) all reach the user's service through the pool over
 /// real TCP; the ones sent after the fault alternate, so one or two fail,
 /// with the fault's code.
 #[test]
 fn the_orders_world_runs_on_real_sockets() {
-    if !kernel_mode_here() {
+    if !squall_kernel::kernel_mode_for_tests() {
         return;
     }
     let script = Script::builder("orders-kernel")
