@@ -7,7 +7,7 @@ use super::Rpc;
 use crate::{error::PoolError, policy::limit::LimitPermit};
 
 /// Admits `rpc`: its limiter permit, if the pool has a limiter.
-pub(crate) async fn admit(rpc: &Rpc<'_>) -> Result<Option<LimitPermit>, PoolError> {
+pub(crate) async fn admit(rpc: &Rpc) -> Result<Option<LimitPermit>, PoolError> {
     if rpc.shared.is_shutting_down() {
         return Err(PoolError::Shutdown);
     }

@@ -17,7 +17,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use http::{Extensions, Request, Response};
+use http::{Request, Response};
 use hyper::{
     body::Incoming,
     client::conn::{TrySendError, http2::SendRequest},
@@ -28,26 +28,36 @@ use tonic::body::Body;
 use super::{
     Rpc,
     body::{CallGuards, PoolBody},
+    spare_maps,
 };
 use crate::{
-    code::GrpcCode, error::PoolError, ids::RoutedTo, policy::breaker::CallResult,
-    policy::limit::LimitPermit, shared::Routed, wire::FirstBytes,
+    code::GrpcCode,
+    error::PoolError,
+    ids::{ConnId, RoutedTo},
+    policy::breaker::CallResult,
+    policy::limit::LimitPermit,
+    shared::Routed,
+    wire::FirstBytes,
 };
 
 /// How one attempt on one connection ended.
 pub(crate) enum Attempt {
     /// A response, or a failure after the request may have reached the server.
     Done(Result<Response<PoolBody>, PoolError>),
-    /// hyper handed the request back unsent; the caller may offer it to
-    /// another connection, with the limiter permit it already holds.
+    /// hyper never sent the request; the caller may offer it to another
+    /// connection, with the limiter permit it already holds. hyper hands
+    /// the request back only when it was sent by `try_send_request` (see
+    /// [`Handover`]).
     Unsent {
-        request: Request<Body>,
+        conn: ConnId,
+        request: Option<Request<Body>>,
         limit: Option<LimitPermit>,
         error: PoolError,
     },
     /// The request was sent, but the server refused its stream without
     /// processing it: a kept copy may be sent again.
     Refused {
+        conn: ConnId,
         limit: Option<LimitPermit>,
         error: PoolError,
         by: Refusal,
@@ -63,29 +73,91 @@ pub(crate) enum Refusal {
     Stream,
 }
 
+/// How a request is handed to hyper.
+///
+/// `try_send_request` gives back a request it never sent, which a request
+/// sent once needs for its next attempt; but its callback keeps room for
+/// the request for as long as the RPC waits (96 bytes per in-flight RPC,
+/// `cargo bench -p squall-pool --bench footprint`). A request whose copy
+/// is kept needs nothing back, so it goes by `send_request`, which says
+/// only that the request was never sent (a canceled error: hyper's HTTP/2
+/// client cancels a request only before it reaches h2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handover {
+    /// `send_request`: the pool keeps a copy of the request.
+    Kept,
+    /// `try_send_request`: the request is sent once and may come back.
+    Once,
+}
+
+/// What hyper says of a request it did not answer.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "sorted at once, never held: boxing the request would allocate"
+)]
+pub(crate) enum Unanswered {
+    /// Never sent: with the request, when hyper handed it back.
+    Unsent(Option<Request<Body>>, hyper::Error),
+    /// Sent, or hyper cannot say (its dispatcher is gone).
+    Failed(hyper::Error),
+}
+
+/// hyper's outcome for either [`Handover`], sorted alike.
+pub(crate) trait HyperOutcome {
+    #[expect(
+        clippy::result_large_err,
+        reason = "as hyper's own `try_send_request`: the error may hand the request back"
+    )]
+    fn sorted(self) -> Result<Response<Incoming>, Unanswered>;
+}
+
+impl HyperOutcome for hyper::Result<Response<Incoming>> {
+    fn sorted(self) -> Result<Response<Incoming>, Unanswered> {
+        self.map_err(|error| {
+            if error.is_canceled() {
+                Unanswered::Unsent(None, error)
+            } else {
+                Unanswered::Failed(error)
+            }
+        })
+    }
+}
+
+impl HyperOutcome for Result<Response<Incoming>, TrySendError<Request<Body>>> {
+    fn sorted(self) -> Result<Response<Incoming>, Unanswered> {
+        self.map_err(|mut failed| match failed.take_message() {
+            Some(request) => Unanswered::Unsent(Some(request), failed.into_error()),
+            None => Unanswered::Failed(failed.into_error()),
+        })
+    }
+}
+
 /// Sends `request` on the connection `routed` names, until its response
-/// headers or the RPC's deadline.
+/// headers or the RPC's deadline; `send` is hyper's `send_request` or
+/// `try_send_request` (see [`Handover`]).
 ///
 /// A named future, not an `async fn`: one is alive for as long as an RPC
 /// waits for its response, and an `async fn` kept its arguments and every
 /// local beside hyper's future, ~1.2 KB more per in-flight RPC
 /// (`cargo bench -p squall-pool --bench footprint`).
-pub(crate) fn attempt(
-    rpc: &Rpc<'_>,
+pub(crate) fn attempt<F>(
+    rpc: &Rpc,
     routed: Routed,
     mut request: Request<Body>,
     limit: Option<LimitPermit>,
-) -> Sending<impl Future<Output = HyperResult> + use<>> {
+    send: impl FnOnce(&mut SendRequest<Body>, Request<Body>) -> F,
+) -> Sending<F>
+where
+    F: Future<Output: HyperOutcome>,
+{
     let endpoint = rpc.shared.endpoints.get(routed.endpoint);
     *request.uri_mut() = endpoint.absolute_uri(std::mem::take(request.uri_mut()));
-    // hyper sends none of a gRPC request's extensions, so their map is
-    // taken here and reused for the response's (`PoolBody::wrap`). Emptied
-    // now, not then: its values are not held while the RPC waits.
-    let mut spare = std::mem::take(request.extensions_mut());
-    spare.clear();
+    // hyper sends none of a gRPC request's extensions: their map goes to
+    // a response (`spare_maps`), not held while the RPC waits.
+    spare_maps::give(std::mem::take(request.extensions_mut()));
     let mut sender = routed.sender;
     Sending {
-        response: timeout_at(rpc.deadline, sender.try_send_request(request)),
+        response: timeout_at(rpc.deadline, send(&mut sender, request)),
         _sender: sender,
         to: RoutedTo {
             conn: routed.conn,
@@ -98,12 +170,8 @@ pub(crate) fn attempt(
             outlier: routed.outlier,
         }),
         peer: routed.peer,
-        spare,
     }
 }
-
-/// What hyper's `try_send_request` resolves to.
-type HyperResult = Result<Response<Incoming>, TrySendError<Request<Body>>>;
 
 pin_project_lite::pin_project! {
     /// One attempt in flight: hyper's response future under the RPC's
@@ -120,11 +188,10 @@ pin_project_lite::pin_project! {
         // Taken when the attempt ends: `None` only after it has.
         call: Option<CallGuards>,
         peer: Arc<FirstBytes>,
-        spare: Extensions,
     }
 }
 
-impl<F: Future<Output = HyperResult>> Future for Sending<F> {
+impl<F: Future<Output: HyperOutcome>> Future for Sending<F> {
     type Output = Attempt;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Attempt> {
@@ -135,12 +202,11 @@ impl<F: Future<Output = HyperResult>> Future for Sending<F> {
             .take()
             .expect("an attempt is polled after it ended");
         let to = *this.to;
-        let failed = match outcome {
+        let unanswered = match outcome.map(HyperOutcome::sorted) {
             Ok(Ok(response)) => {
-                let spare = std::mem::take(this.spare);
-                return Poll::Ready(Attempt::Done(Ok(PoolBody::wrap(response, to, call, spare))));
+                return Poll::Ready(Attempt::Done(Ok(PoolBody::wrap(response, to, call))));
             }
-            Ok(Err(failed)) => failed,
+            Ok(Err(unanswered)) => unanswered,
             Err(_elapsed) => {
                 call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
                 return Poll::Ready(Attempt::Done(Err(PoolError::DeadlineExceeded {
@@ -149,7 +215,7 @@ impl<F: Future<Output = HyperResult>> Future for Sending<F> {
                 })));
             }
         };
-        Poll::Ready(sort_failure(failed, to, call, this.peer))
+        Poll::Ready(sort_failure(unanswered, to, call, this.peer))
     }
 }
 
@@ -157,7 +223,7 @@ impl<F: Future<Output = HyperResult>> Future for Sending<F> {
 /// refused unprocessed by the server, or failed after it may have been
 /// processed.
 fn sort_failure(
-    mut failed: TrySendError<Request<Body>>,
+    unanswered: Unanswered,
     to: RoutedTo,
     mut call: CallGuards,
     peer: &FirstBytes,
@@ -176,20 +242,21 @@ fn sort_failure(
             source,
         },
     };
-    match failed.take_message() {
+    match unanswered {
         // Never sent, so it says nothing about the endpoint: dropping the
         // breaker record counts it as ignored.
-        Some(request) => Attempt::Unsent {
+        Unanswered::Unsent(request, error) => Attempt::Unsent {
+            conn: to.conn,
             request,
             limit: call.take_limit(),
-            error: connection_error(failed.into_error()),
+            error: connection_error(error),
         },
-        None => {
-            let error = failed.into_error();
+        Unanswered::Failed(error) => {
             if let Some(by) = never_processed(&error) {
                 // Refused unprocessed: like an unsent request, it says
                 // nothing about the endpoint.
                 return Attempt::Refused {
+                    conn: to.conn,
                     limit: call.take_limit(),
                     error: connection_error(error),
                     by,

@@ -44,7 +44,7 @@ type Outcome = (usize, Result<Response<PoolBody>, PoolError>);
 /// permit, held across every copy and then by the winner's response body.
 /// A request that could not be kept (`Outgoing::Once`) is sent once.
 pub(crate) async fn send(
-    rpc: &Rpc<'_>,
+    rpc: &Rpc,
     policy: &HedgingPolicy,
     outgoing: &mut Outgoing,
     limit: Option<LimitPermit>,
@@ -154,7 +154,7 @@ impl<'a> Copies<'a> {
     }
 
     /// Sends one more copy of `outgoing` on `routed`.
-    fn launch(&mut self, rpc: &Rpc<'a>, routed: Routed, outgoing: &Outgoing) {
+    fn launch(&mut self, rpc: &'a Rpc, routed: Routed, outgoing: &Outgoing) {
         let index = self.tried.len();
         self.tried.push(RoutedTo {
             conn: routed.conn,
@@ -162,9 +162,8 @@ impl<'a> Copies<'a> {
         });
         self.waiting.push(true);
         let mut copy = outgoing.copy().expect("a hedged request is kept");
-        let rpc = *rpc;
         self.running.push(Box::pin(async move {
-            let result = resend::send(&rpc, First::Picked(Box::new(routed)), &mut copy, None).await;
+            let result = resend::send(rpc, First::Picked(Box::new(routed)), &mut copy, None).await;
             (index, result)
         }));
         debug_assert_eq!(
@@ -180,7 +179,7 @@ impl<'a> Copies<'a> {
 
     /// Cancels every copy still waiting (dropping their futures resets
     /// their streams), each with its event.
-    fn cancel_rest(&mut self, rpc: &Rpc<'_>) {
+    fn cancel_rest(&mut self, rpc: &Rpc) {
         self.running.clear();
         let now = Instant::now();
         for (index, to) in self.tried.iter().enumerate() {

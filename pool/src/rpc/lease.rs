@@ -14,6 +14,7 @@
 use std::{panic::Location, sync::Arc};
 
 use http::{Request, Response};
+use hyper::client::conn::http2::SendRequest;
 use tokio::time::{Instant, timeout_at};
 use tonic::body::Body;
 
@@ -86,7 +87,7 @@ impl Drop for Lease {
 /// One RPC on the leased connection: the same pipeline as the pool's,
 /// without picking and without failing over.
 pub(super) async fn send(
-    shared: &Shared,
+    shared: Arc<Shared>,
     conn: ConnId,
     endpoint: EndpointId,
     request: Request<Body>,
@@ -94,7 +95,8 @@ pub(super) async fn send(
     let rpc = Rpc::new(shared, &request);
     let limit = admit::admit(&rpc).await?;
     let routed = pinned_with_room(&rpc, conn, endpoint).await?;
-    match attempt(&rpc, routed, request, limit).await {
+    // Nothing is resent, so hyper need not hand the request back.
+    match attempt(&rpc, routed, request, limit, SendRequest::send_request).await {
         Attempt::Done(result) => result,
         // A lease pins one connection: there is nowhere else to go.
         Attempt::Unsent { error, .. } | Attempt::Refused { error, .. } => Err(error),
@@ -104,11 +106,11 @@ pub(super) async fn send(
 /// Routes a call to the leased connection, waiting (until the RPC's
 /// deadline) while it is at its capacity.
 async fn pinned_with_room(
-    rpc: &Rpc<'_>,
+    rpc: &Rpc,
     conn: ConnId,
     endpoint: EndpointId,
 ) -> Result<Routed, PoolError> {
-    let shared = rpc.shared;
+    let shared = &*rpc.shared;
     let mut changes = shared.watch_ready_changes();
     loop {
         // Marked seen before looking, so room freed in between wakes the wait.

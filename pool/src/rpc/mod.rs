@@ -40,6 +40,7 @@ pub mod lease;
 mod resend;
 mod retry;
 mod service;
+mod spare_maps;
 mod wait_for_ready;
 
 use std::{future::Future, sync::Arc};
@@ -53,11 +54,7 @@ pub use service::ResponseFuture;
 pub(crate) use service::call;
 pub use wait_for_ready::WaitForReady;
 
-use crate::{
-    error::PoolError,
-    policy::retry::{Idempotent, replay::Replayable},
-    shared::Shared,
-};
+use crate::{error::PoolError, policy::retry::replay::Replayable, shared::Shared};
 use resend::{First, Outgoing, TRANSPARENT_RESEND_MAX_BODY};
 
 /// One RPC through the pool, up to its response headers. Every wait is
@@ -72,27 +69,25 @@ pub(crate) fn send(
     shared: Arc<Shared>,
     request: Request<Body>,
 ) -> impl Future<Output = Result<Response<PoolBody>, PoolError>> + Send + 'static {
-    let (deadline, wait_for_ready) = Rpc::new(&shared, &request).terms();
-    let idempotent = request.extensions().get::<Idempotent>().is_some();
-    let policies = &shared.policies;
+    let rpc = Rpc::new(shared, &request);
+    let policies = &rpc.shared.policies;
     let max_body = match (&policies.retry, &policies.hedging) {
-        (Some(retry), _) if idempotent => retry.max_buffered_body(),
-        (_, Some(hedging)) if idempotent => hedging.max_buffered_body(),
+        (Some(retry), _) if rpc.idempotent => retry.max_buffered_body(),
+        (_, Some(hedging)) if rpc.idempotent => hedging.max_buffered_body(),
         _ => TRANSPARENT_RESEND_MAX_BODY,
     };
     let mut outgoing = Outgoing::from(Replayable::capture(request, max_body));
     async move {
-        let rpc = Rpc::with_terms(&shared, deadline, wait_for_ready);
         // The permit is the caller's, so it is kept across every attempt
         // and then held by the response body.
         let limit = admit::admit(&rpc).await?;
         // Boxed, either policy: its state would otherwise sit in every
         // RPC's future.
-        match (&shared.policies.retry, &shared.policies.hedging) {
-            (Some(policy), _) if idempotent => {
+        match (&rpc.shared.policies.retry, &rpc.shared.policies.hedging) {
+            (Some(policy), _) if rpc.idempotent => {
                 Box::pin(retry::send(&rpc, policy, &mut outgoing, limit)).await
             }
-            (_, Some(policy)) if idempotent => {
+            (_, Some(policy)) if rpc.idempotent => {
                 Box::pin(hedge::send(&rpc, policy, &mut outgoing, limit)).await
             }
             _ => resend::send(&rpc, First::Any, &mut outgoing, limit).await,

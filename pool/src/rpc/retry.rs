@@ -32,7 +32,7 @@ use crate::{
 /// permit, held across every attempt and then by the response body. A
 /// request that could not be kept (`Outgoing::Once`) is sent once.
 pub(crate) async fn send(
-    rpc: &Rpc<'_>,
+    rpc: &Rpc,
     policy: &RetryPolicy,
     outgoing: &mut Outgoing,
     limit: Option<LimitPermit>,
@@ -60,7 +60,7 @@ pub(crate) async fn send(
         if attempts >= policy.max_attempts() {
             return hold(result, limit);
         }
-        let shared = rpc.shared;
+        let shared = &*rpc.shared;
         let wait = shared.with_rng(|rng| policy.backoff(attempts, rng));
         // A retry that could not even start before the deadline is no retry.
         // (`checked_add`: a backoff too long to add to now starts too late.)

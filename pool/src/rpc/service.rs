@@ -68,7 +68,7 @@ impl tower::Service<Request<Body>> for Lease {
         let shared = Arc::clone(self.shared());
         let (conn, endpoint) = (self.conn(), self.endpoint());
         ResponseFuture::new(async move {
-            super::lease::send(&shared, conn, endpoint, request)
+            super::lease::send(shared, conn, endpoint, request)
                 .await
                 .map_err(PoolError::into_status)
         })

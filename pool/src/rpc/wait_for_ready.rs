@@ -52,7 +52,7 @@ use crate::{
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WaitForReady;
 
-impl Rpc<'_> {
+impl Rpc {
     /// Picks a ready connection, skipping `avoid`, waiting for one (until
     /// the deadline) when the call asked to or the pool's state says so.
     pub(crate) async fn pick(&self, avoid: &[ConnId]) -> Result<Routed, PoolError> {
@@ -76,7 +76,7 @@ impl Rpc<'_> {
         avoid: &[ConnId],
         pick: impl Fn(Instant) -> Result<Routed, RouteError>,
     ) -> Result<Routed, PoolError> {
-        let shared = self.shared;
+        let shared = &*self.shared;
         let mut changes = shared.watch_ready_changes();
         // Whether the RPC looked once more before failing fast (below).
         let mut looked_again = false;

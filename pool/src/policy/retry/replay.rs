@@ -16,7 +16,10 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use http::{Extensions, HeaderMap, Method, Request, Uri, Version, request::Parts};
+use http::{
+    Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version, request::Parts,
+    uri::PathAndQuery,
+};
 use http_body::{Body as _, Frame, SizeHint};
 use tonic::{Status, body::Body};
 
@@ -38,9 +41,13 @@ pub(crate) struct Replayable {
     /// Emptied once the first copy took them.
     extensions: Extensions,
     method: Method,
-    uri: Uri,
+    /// The URI's path only: each attempt sets the scheme and authority of
+    /// the endpoint it goes to (`Endpoint::absolute_uri`), so the rest of
+    /// the caller's URI is never sent, and a path takes 48 bytes less of
+    /// every in-flight RPC than a whole `Uri`.
+    path: Option<PathAndQuery>,
     version: Version,
-    headers: HeaderMap,
+    headers: Headers,
     data: Bytes,
     /// Boxed: a unary request has none, and this is part of every
     /// in-flight RPC.
@@ -106,9 +113,9 @@ impl Replayable {
         Self {
             extensions: head.extensions,
             method: head.method,
-            uri: head.uri,
+            path: head.uri.into_parts().path_and_query,
             version: head.version,
-            headers: head.headers,
+            headers: Headers::Unsent(head.headers),
             data,
             trailers,
         }
@@ -120,7 +127,7 @@ impl Replayable {
         Self {
             extensions: Extensions::new(),
             method: self.method.clone(),
-            uri: self.uri.clone(),
+            path: self.path.clone(),
             version: self.version,
             headers: self.headers.clone(),
             data: self.data.clone(),
@@ -137,16 +144,96 @@ impl Replayable {
         };
         let mut request = Request::new(Body::new(body));
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
+        if let Some(path) = &self.path {
+            *request.uri_mut() = Uri::from(path.clone());
+        }
         *request.version_mut() = self.version;
-        // The map the caller built goes out, and a clone is kept: a clone
-        // is sized to what it holds (tonic's map for a unary call's two
-        // headers holds room for six, 624 bytes against 208), and hyper
-        // adds `content-length` to the sent map without growing it.
-        let kept = self.headers.clone();
-        *request.headers_mut() = std::mem::replace(&mut self.headers, kept);
+        *request.headers_mut() = self.headers.take();
         *request.extensions_mut() = std::mem::take(&mut self.extensions);
         request
+    }
+}
+
+/// A kept request's headers: the caller's map until the first copy
+/// takes it, then what it held, listed.
+///
+/// The map the caller built goes out with the first copy: tonic's map for
+/// a unary call's two headers has room for six, and hyper adds
+/// `content-length` to it without growing it. What is kept is smaller
+/// than a clone of the map (240 bytes for those two headers, its entries
+/// and its index), for as long as the RPC is in flight (`cargo bench -p
+/// squall-pool --bench footprint`): the headers every tonic call carries
+/// ([`GRPC_HEADERS`]) as bits, the others (the caller's metadata, often
+/// none) as a list, 72 bytes each. A map is built again only for a resend.
+#[derive(Clone, Debug)]
+enum Headers {
+    Unsent(HeaderMap),
+    Sent {
+        /// Bit `i` set: the request carried `GRPC_HEADERS[i]`.
+        grpc: u8,
+        rest: Vec<(HeaderName, HeaderValue)>,
+    },
+}
+
+/// Headers with these exact values are kept as bits, not copied: tonic
+/// sets both on every call.
+const GRPC_HEADERS: [(HeaderName, &str); 2] = [
+    (http::header::TE, "trailers"),
+    (http::header::CONTENT_TYPE, "application/grpc"),
+];
+
+/// Which of [`GRPC_HEADERS`] `name: value` is, if any.
+fn grpc_header(name: &HeaderName, value: &HeaderValue) -> Option<u8> {
+    let index = GRPC_HEADERS
+        .iter()
+        .position(|(known, known_value)| known == name && value == *known_value)?;
+    Some(1 << index)
+}
+
+impl Headers {
+    /// The headers for the next copy of the request.
+    fn take(&mut self) -> HeaderMap {
+        match self {
+            Headers::Unsent(map) => {
+                let mut grpc = 0;
+                let mut listed = 0;
+                for (name, value) in map.iter() {
+                    match grpc_header(name, value) {
+                        Some(bit) if grpc & bit == 0 => grpc |= bit,
+                        _ => listed += 1,
+                    }
+                }
+                // Sized exactly; a call without metadata lists nothing and
+                // needs no second look.
+                let mut rest = Vec::with_capacity(listed);
+                if listed > 0 {
+                    let mut seen = 0;
+                    for (name, value) in map.iter() {
+                        match grpc_header(name, value) {
+                            Some(bit) if seen & bit == 0 => seen |= bit,
+                            _ => rest.push((name.clone(), value.clone())),
+                        }
+                    }
+                    debug_assert_eq!((seen, rest.len()), (grpc, listed));
+                }
+                let map = std::mem::take(map);
+                *self = Headers::Sent { grpc, rest };
+                map
+            }
+            Headers::Sent { grpc, rest } => {
+                // Room for hyper's `content-length` as well.
+                let mut map = HeaderMap::with_capacity(grpc.count_ones() as usize + rest.len() + 1);
+                for (index, (name, value)) in GRPC_HEADERS.iter().enumerate() {
+                    if *grpc & (1 << index) != 0 {
+                        map.append(name.clone(), HeaderValue::from_static(value));
+                    }
+                }
+                for (name, value) in rest.iter() {
+                    map.append(name.clone(), value.clone());
+                }
+                map
+            }
+        }
     }
 }
 
@@ -247,6 +334,64 @@ mod tests {
             assert_eq!(again.uri(), "/svc/Method");
             assert_eq!(body_of(again).await, b"abcd");
         }
+    }
+
+    /// Every copy, and a hedge's copy taken before or after the first was
+    /// sent, carries every header the caller set, a repeated name's values
+    /// in order (the order of different names means nothing in HTTP/2),
+    /// and a gRPC header with another value than tonic's is kept as it is.
+    #[test]
+    fn every_copy_carries_every_header() {
+        let mut original = request(vec![b"ab"]);
+        let headers = original.headers_mut();
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_static("b"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/grpc+json"),
+        );
+        let expected: Vec<(String, String)> = listed(original.headers());
+        let Captured::Replayable(mut replay) = Replayable::capture(original, 4) else {
+            panic!("2 bytes fit in 4");
+        };
+        let mut before = replay.copy();
+        assert_eq!(listed(replay.request().headers()), expected);
+        let mut after = replay.copy();
+        for _ in 0..2 {
+            assert_eq!(listed(replay.request().headers()), expected);
+        }
+        assert_eq!(listed(before.request().headers()), expected);
+        assert_eq!(listed(after.request().headers()), expected);
+    }
+
+    /// The headers by name, each name's values in order.
+    fn listed(headers: &HeaderMap) -> Vec<(String, String)> {
+        let mut listed: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        listed
+    }
+
+    /// tonic's two headers come back from their bits, with the metadata.
+    #[test]
+    fn tonic_headers_are_kept_as_bits() {
+        let mut original = request(vec![b"ab"]);
+        let headers = original.headers_mut();
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        let expected = listed(original.headers());
+        let Captured::Replayable(mut replay) = Replayable::capture(original, 4) else {
+            panic!("2 bytes fit in 4");
+        };
+        let _first = replay.request();
+        let Headers::Sent { grpc, rest } = &replay.headers else {
+            panic!("the first copy was taken");
+        };
+        assert_eq!((*grpc, rest.len()), (0b11, 1), "only x-test is listed");
+        assert_eq!(listed(replay.request().headers()), expected);
     }
 
     /// The request's extensions go with the first copy (the attempt reuses
