@@ -289,3 +289,77 @@ fn never_processed(error: &hyper::Error) -> Option<Refusal> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use hyper::client::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    use super::*;
+
+    fn request() -> Request<Body> {
+        Request::builder()
+            .uri("http://server/svc/Method")
+            .body(Body::empty())
+            .expect("a valid request")
+    }
+
+    /// A request queued on a connection whose dispatcher ends before
+    /// taking it was never sent, and both ways of handing it to hyper say
+    /// so: `try_send_request` by handing it back, `send_request` by a
+    /// canceled error. The pool resends a kept request on that word alone.
+    #[tokio::test]
+    async fn a_request_hyper_never_sent_is_unsent_either_way() {
+        let (io, _server) = tokio::io::duplex(64 * 1024);
+        let (mut sender, dispatcher) = http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Body>(TokioIo::new(io))
+            .await
+            .expect("the client's preface fits the pipe");
+        let kept = sender.send_request(request());
+        let once = sender.try_send_request(request());
+        drop(dispatcher);
+        assert!(matches!(
+            kept.await.sorted(),
+            Err(Unanswered::Unsent(None, _))
+        ));
+        assert!(matches!(
+            once.await.sorted(),
+            Err(Unanswered::Unsent(Some(_), _))
+        ));
+    }
+
+    /// A request the server has seen the HEADERS of, on a connection that
+    /// then breaks, may have been processed: it is not "unsent", whichever
+    /// way it was handed over.
+    #[tokio::test]
+    async fn a_request_on_the_wire_when_its_connection_breaks_has_failed() {
+        use tokio::io::AsyncReadExt as _;
+
+        let (io, mut server) = tokio::io::duplex(64 * 1024);
+        let (mut sender, dispatcher) = http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Body>(TokioIo::new(io))
+            .await
+            .expect("the client's preface fits the pipe");
+        tokio::spawn(dispatcher);
+        let kept = sender.send_request(request());
+        // Read the client's bytes until the request's HEADERS frame (type
+        // 1): the preface, then 9-byte frame headers and their payloads.
+        let mut bytes = Vec::new();
+        let mut at = 24;
+        'read: loop {
+            let mut chunk = [0; 1024];
+            let n = server.read(&mut chunk).await.expect("the pipe reads");
+            assert!(n > 0, "the client wrote its request before closing");
+            bytes.extend_from_slice(&chunk[..n]);
+            while bytes.len() >= at + 9 {
+                let length = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]);
+                if bytes[at + 3] == 1 {
+                    break 'read;
+                }
+                at += 9 + length as usize;
+            }
+        }
+        drop(server);
+        assert!(matches!(kept.await.sorted(), Err(Unanswered::Failed(_))));
+    }
+}
