@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 /// The header name, as in the gRPC over HTTP/2 spec. A `HeaderName`, not a
@@ -50,7 +50,7 @@ pub(crate) fn after(now: Instant, timeout: Duration) -> Instant {
 /// `m`, `u`, `n`). Returns `None` if absent or malformed; a malformed header
 /// falls back to the pool default instead of failing the RPC.
 pub fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get(&GRPC_TIMEOUT)?.to_str().ok()?;
+    let text = first_value(headers, &GRPC_TIMEOUT)?.to_str().ok()?;
     let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -67,6 +67,21 @@ pub fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
+/// `headers.get(name)`, found by looking at each header when there are
+/// few: a call's map holds two or three, and comparing names (an enum tag
+/// against a standard header's) costs less than hashing a custom name to
+/// look it up (~100 instructions per RPC, callgrind). The first value, as
+/// `get`'s.
+fn first_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    const SCANNED: usize = 8;
+    if headers.keys_len() > SCANNED {
+        return headers.get(name);
+    }
+    headers
+        .iter()
+        .find_map(|(header, value)| (header == name).then_some(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +90,29 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(GRPC_TIMEOUT, v.parse().unwrap());
         grpc_timeout(&h)
+    }
+
+    /// Found among few headers by looking and among many by hashing, the
+    /// first value either way, and nothing when absent.
+    #[test]
+    fn the_header_is_found_among_few_headers_or_many() {
+        for others in [0, 2, 8, 9, 40] {
+            let mut h = HeaderMap::new();
+            for i in 0..others {
+                h.insert(
+                    HeaderName::try_from(format!("x-other-{i}")).unwrap(),
+                    HeaderValue::from_static("1S"),
+                );
+            }
+            assert_eq!(grpc_timeout(&h), None, "{others} other headers");
+            h.append(GRPC_TIMEOUT, HeaderValue::from_static("3S"));
+            h.append(GRPC_TIMEOUT, HeaderValue::from_static("9S"));
+            assert_eq!(
+                grpc_timeout(&h),
+                Some(Duration::from_secs(3)),
+                "{others} other headers"
+            );
+        }
     }
 
     #[test]
