@@ -57,9 +57,10 @@ bench-sim:
 bench-pool:
     cargo bench -p squall-pool --bench rpc --bench footprint
 
-# Instructions per RPC under callgrind (independent of machine load).
+# Instructions per RPC under callgrind (independent of machine load):
+# medians of 9 runs per client.
 bench-callgrind:
-    bash pool/benches/callgrind.sh
+    bash pool/benches/callgrind.sh 2000 9
 
 # A property sweep (release): N random fault scripts of SUITE (faults or
 # admission) in one worker process per core (`--jobs N` to change), every
