@@ -14,7 +14,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
 use http::{Request, Response};
@@ -22,7 +22,7 @@ use hyper::{
     body::Incoming,
     client::conn::{TrySendError, http2::SendRequest},
 };
-use tokio::time::{Timeout, timeout_at};
+use tokio::time::{Sleep, sleep_until};
 use tonic::body::Body;
 
 use super::{
@@ -134,20 +134,23 @@ impl HyperOutcome for Result<Response<Incoming>, TrySendError<Request<Body>>> {
 
 /// Sends `request` on the connection `routed` names, until its response
 /// headers or the RPC's deadline; `send` is hyper's `send_request` or
-/// `try_send_request` (see [`Handover`]).
+/// `try_send_request` (see [`Handover`]). The request is handed to hyper
+/// when the attempt is first polled, after its deadline is armed (see
+/// [`Sending`]).
 ///
 /// A named future, not an `async fn`: one is alive for as long as an RPC
 /// waits for its response, and an `async fn` kept its arguments and every
 /// local beside hyper's future, ~1.2 KB more per in-flight RPC
 /// (`cargo bench -p squall-pool --bench footprint`).
-pub(crate) fn attempt<F>(
+pub(crate) fn attempt<S, F>(
     rpc: &Rpc,
     routed: Routed,
     mut request: Request<Body>,
     limit: Option<LimitPermit>,
-    send: impl FnOnce(&mut SendRequest<Body>, Request<Body>) -> F,
-) -> Sending<F>
+    send: S,
+) -> Sending<S, F>
 where
+    S: FnOnce(&mut SendRequest<Body>, Request<Body>) -> F,
     F: Future<Output: HyperOutcome>,
 {
     let endpoint = rpc.shared.endpoints.get(routed.endpoint);
@@ -155,10 +158,13 @@ where
     // hyper sends none of a gRPC request's extensions: their map goes to
     // a response (`spare_maps`), not held while the RPC waits.
     spare_maps::give(std::mem::take(request.extensions_mut()));
-    let mut sender = routed.sender;
     Sending {
-        response: timeout_at(rpc.deadline, send(&mut sender, request)),
-        _sender: sender,
+        deadline: sleep_until(rpc.deadline),
+        hand: Hand::Unsent {
+            request: Some(request),
+            send: Some(send),
+        },
+        sender: routed.sender,
         to: RoutedTo {
             conn: routed.conn,
             endpoint: routed.endpoint,
@@ -174,16 +180,35 @@ where
 }
 
 pin_project_lite::pin_project! {
+    /// hyper's side of an attempt: the request, until the attempt's first
+    /// poll hands it over; then hyper's response future.
+    #[project = HandProj]
+    enum Hand<S, F> {
+        Unsent { request: Option<Request<Body>>, send: Option<S> },
+        Sent { #[pin] response: F },
+    }
+}
+
+pin_project_lite::pin_project! {
     /// One attempt in flight: hyper's response future under the RPC's
     /// deadline, and what the outcome is sorted with.
-    pub(crate) struct Sending<F> {
+    ///
+    /// The deadline's timer is armed before the request is handed to
+    /// hyper, not after (as `tokio::time::timeout` would): handing it over
+    /// wakes hyper's dispatcher, and with it, on a multi-threaded runtime,
+    /// another worker that processes the timer wheel as it wakes; arming
+    /// the timer then met that worker on the wheel's lock (`perf`, a
+    /// quarter of an extra `futex` call per RPC, docs/benchmarks.md).
+    pub(crate) struct Sending<S, F> {
         #[pin]
-        response: Timeout<F>,
+        deadline: Sleep,
+        #[pin]
+        hand: Hand<S, F>,
         // Held for as long as the RPC waits: hyper's dispatcher (the slot's
         // `connection`) ends once every sender is gone, so a connection
         // taken out of the ready set (its endpoint removed, a GOAWAY) keeps
         // serving the RPCs it carries until they are answered.
-        _sender: SendRequest<Body>,
+        sender: SendRequest<Body>,
         to: RoutedTo,
         // Taken when the attempt ends: `None` only after it has.
         call: Option<CallGuards>,
@@ -191,23 +216,52 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future<Output: HyperOutcome>> Future for Sending<F> {
+impl<S, F> Future for Sending<S, F>
+where
+    S: FnOnce(&mut SendRequest<Body>, Request<Body>) -> F,
+    F: Future<Output: HyperOutcome>,
+{
     type Output = Attempt;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Attempt> {
-        let this = self.project();
-        let outcome = ready!(this.response.poll(cx));
+        let mut this = self.project();
+        // The first poll arms the deadline, then hands the request over.
+        let mut expired = None;
+        if let HandProj::Unsent { request, send } = this.hand.as_mut().project() {
+            let request = request.take().expect("an unsent attempt has its request");
+            let send = send.take().expect("an unsent attempt has its sender");
+            expired = Some(this.deadline.as_mut().poll(cx).is_ready());
+            let response = send(this.sender, request);
+            this.hand.set(Hand::Sent { response });
+        }
+        let HandProj::Sent { response } = this.hand.project() else {
+            unreachable!("the request was handed over above");
+        };
+        // As `tokio::time::timeout`: hyper's answer first, then the deadline.
+        let outcome = match response.poll(cx) {
+            Poll::Ready(outcome) => Some(outcome),
+            Poll::Pending => {
+                let elapsed = match expired {
+                    Some(elapsed) => elapsed,
+                    None => this.deadline.poll(cx).is_ready(),
+                };
+                if !elapsed {
+                    return Poll::Pending;
+                }
+                None
+            }
+        };
         let mut call = this
             .call
             .take()
             .expect("an attempt is polled after it ended");
         let to = *this.to;
         let unanswered = match outcome.map(HyperOutcome::sorted) {
-            Ok(Ok(response)) => {
+            Some(Ok(response)) => {
                 return Poll::Ready(Attempt::Done(Ok(PoolBody::wrap(response, to, call))));
             }
-            Ok(Err(unanswered)) => unanswered,
-            Err(_elapsed) => {
+            Some(Err(unanswered)) => unanswered,
+            None => {
                 call.finish(CallResult::Status(GrpcCode::DeadlineExceeded));
                 return Poll::Ready(Attempt::Done(Err(PoolError::DeadlineExceeded {
                     conn: to.conn,
