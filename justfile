@@ -43,6 +43,11 @@ bench-net *ARGS="":
 bench-net-ratios RUNS="3":
     bash pool/benches/bench-net-ratios.sh {{RUNS}}
 
+# QPS at one RPC in flight: ROUNDS rotated rounds of `squall load`
+# against one server, each client's median ratio to a Channel (~4 min for 20).
+bench-qps-at-one ROUNDS="20" *CLIENTS="":
+    bash pool/benches/qps-at-one.sh {{ROUNDS}} {{CLIENTS}}
+
 # The C-core server (grpcio from PyPI) the interop suite runs against, in
 # target/interop-venv; then the suite itself.
 interop:
