@@ -113,6 +113,9 @@ enum Command {
     /// Load a real gRPC server (loopback only) and report QPS, latency,
     /// errors, peak memory and connections opened.
     Load(crate::net::cli::LoadArgs),
+    /// The pool and another client take turns, one RPC each, at one in
+    /// flight: their latency ratio, machine drift cancelled.
+    Paired(crate::net::cli::PairedArgs),
     /// Compare squall's pool with one and with N tonic channels at several
     /// concurrencies, against `squall serve` in its own process.
     BenchNet(crate::net::cli::BenchNetArgs),
@@ -169,6 +172,7 @@ pub fn main_with(worlds: Worlds, cargo_run: &str) -> ExitCode {
         Command::Sweep(args) => crate::prop::cli::run(&args, &cli.worlds),
         Command::Serve(args) => crate::net::cli::serve(&args),
         Command::Load(args) => crate::net::cli::load(&args),
+        Command::Paired(args) => crate::net::cli::paired(&args),
         Command::BenchNet(args) => crate::net::cli::bench_net(&args),
         Command::Run {
             script,

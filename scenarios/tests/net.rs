@@ -1,13 +1,16 @@
-//! `squall serve` and `squall load` over real TCP on 127.0.0.1: the report
-//! scripts read has every field, a healthy server gives no errors, and the
-//! pool opens exactly the connections it was asked for (one per slot, none
-//! per RPC). Nothing here is timed: speed is measured by `squall bench-net`,
+//! `squall serve`, `squall load` and `squall paired` over real TCP on
+//! 127.0.0.1: the report scripts read has every field, a healthy server
+//! gives no errors, and the pool opens exactly the connections it was
+//! asked for (one per slot, none per RPC). Nothing here is timed: speed is measured by `squall bench-net`,
 //! never asserted.
 
 use std::time::Duration;
 
 use serde_json::Value;
-use squall_scenarios::net::{ClientSpec, EchoServer, LoadConfig, Method, Target, run_load};
+use squall_scenarios::net::{
+    ClientSpec, EchoServer, LoadConfig, Method, PairedConfig, PairedError, Target, paired::BLOCKS,
+    run_load, run_paired,
+};
 
 async fn load(target: &Target, client: ClientSpec, method: Method, connections: usize) -> Value {
     let config = LoadConfig {
@@ -93,4 +96,53 @@ async fn a_server_that_is_gone_fails_the_run_with_a_clear_error() {
             .starts_with("cannot connect to http://127.0.0.1:"),
         "{error}"
     );
+}
+
+/// Every pair measured lands in the report, each client's latency is a
+/// real one, and the pool cannot be paired with itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paired_measures_every_pair_against_each_kind_of_channel() {
+    let server = EchoServer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("binds a free loopback port");
+    let target: Target = server.url().parse().expect("a loopback URL");
+
+    for against in [
+        ClientSpec::Channel,
+        ClientSpec::ChannelLikePool,
+        ClientSpec::Channels(2),
+    ] {
+        let config = PairedConfig {
+            against,
+            method: Method::Health,
+            ..PairedConfig::new(target.clone(), 40)
+        };
+        let report = run_paired(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{against}: {e}"));
+        assert_eq!(report.pairs, 40);
+        assert_eq!(report.against, against.to_string());
+        assert_eq!(report.block_ratios.len(), BLOCKS);
+        for summary in [report.pool, report.other] {
+            assert!(summary.trimmed_mean_us > 0.0, "{report:?}");
+            assert!(summary.median_us > 0.0, "{report:?}");
+        }
+        let expected = report.other.trimmed_mean_us / report.pool.trimmed_mean_us;
+        assert_eq!(report.ratio, expected);
+    }
+
+    let itself = PairedConfig {
+        against: ClientSpec::Pool,
+        ..PairedConfig::new(target.clone(), 40)
+    };
+    assert!(matches!(
+        run_paired(&itself).await,
+        Err(PairedError::AgainstItself)
+    ));
+    let too_few = PairedConfig::new(target, BLOCKS - 1);
+    assert!(matches!(
+        run_paired(&too_few).await,
+        Err(PairedError::TooFewPairs)
+    ));
+    server.stop().await.expect("stops cleanly");
 }

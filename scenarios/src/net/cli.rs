@@ -1,4 +1,5 @@
-//! The `squall serve`, `squall load` and `squall bench-net` subcommands:
+//! The `squall serve`, `squall load`, `squall paired` and `squall bench-net`
+//! subcommands:
 //! their clap arguments and what each runs, so `main.rs` only dispatches.
 
 use std::{io::Write, net::SocketAddr, process::ExitCode, time::Duration};
@@ -9,6 +10,7 @@ use super::{
     args::{ClientSpec, Method, Target, parse_concurrencies, parse_duration, parse_loopback_addr},
     compare::{self, CompareConfig, LISTENING},
     load::{LoadConfig, run as run_load},
+    paired::{PairedConfig, run as run_paired},
     serve::EchoServer,
 };
 
@@ -55,6 +57,33 @@ pub struct LoadArgs {
     /// address during the run (`GET /metrics`).
     #[arg(long, value_name = "ADDR", value_parser = parse_loopback_addr)]
     pub prometheus: Option<SocketAddr>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `squall paired`.
+#[derive(Debug, clap::Args)]
+pub struct PairedArgs {
+    /// The server, `http://HOST:PORT` on this machine.
+    #[arg(long)]
+    pub target: Target,
+    /// The client the pool takes turns with: `channel`,
+    /// `channel-like-pool` or `channels:N`.
+    #[arg(long, default_value = "channel")]
+    pub against: ClientSpec,
+    /// Pairs of RPCs measured (one RPC of each client per pair).
+    #[arg(long, default_value_t = 20_000)]
+    pub pairs: usize,
+    /// Pairs sent before measuring.
+    #[arg(long, default_value_t = 2_000)]
+    pub warmup_pairs: usize,
+    /// `echo` or `health`.
+    #[arg(long, default_value = "echo")]
+    pub method: Method,
+    /// The pool's connections per endpoint.
+    #[arg(long, default_value_t = PoolConfig::default().connections_per_endpoint)]
+    pub connections: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +165,34 @@ pub fn load(args: &LoadArgs) -> ExitCode {
         Ok(report) => print!("{}", report.table()),
         Err(e) => {
             eprintln!("error: squall load: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `squall paired` and prints its report.
+pub fn paired(args: &PairedArgs) -> ExitCode {
+    let config = PairedConfig {
+        target: args.target.clone(),
+        against: args.against,
+        method: args.method,
+        pairs: args.pairs,
+        warmup_pairs: args.warmup_pairs,
+        connections: args.connections,
+    };
+    let report = match runtime() {
+        Ok(rt) => rt.block_on(run_paired(&config)),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match report {
+        Ok(report) if args.json => println!("{}", report.json()),
+        Ok(report) => print!("{}", report.table()),
+        Err(e) => {
+            eprintln!("error: squall paired: {e}");
             return ExitCode::FAILURE;
         }
     }
