@@ -40,3 +40,4 @@ patch_for() { # NAME VERSION
 patch_for turmoil 0.7.2
 patch_for tonic 0.14.9
 patch_for tokio 1.54.1
+patch_for hyper 1.12.0
