@@ -112,9 +112,11 @@ async fn paired_measures_every_pair_against_each_kind_of_channel() {
         ClientSpec::ChannelLikePool,
         ClientSpec::Channels(2),
     ] {
+        // Runs of 7 do not divide 40 pairs: the last turn is shorter.
         let config = PairedConfig {
             against,
             method: Method::Health,
+            run_length: if against == ClientSpec::Channel { 1 } else { 7 },
             ..PairedConfig::new(target.clone(), 40)
         };
         let report = run_paired(&config)
@@ -124,6 +126,7 @@ async fn paired_measures_every_pair_against_each_kind_of_channel() {
         assert_eq!(report.against, against.to_string());
         assert_eq!(report.block_ratios.len(), BLOCKS);
         for summary in [report.pool, report.other] {
+            assert!(summary.mean_us > 0.0, "{report:?}");
             assert!(summary.trimmed_mean_us > 0.0, "{report:?}");
             assert!(summary.median_us > 0.0, "{report:?}");
         }
@@ -138,6 +141,14 @@ async fn paired_measures_every_pair_against_each_kind_of_channel() {
     assert!(matches!(
         run_paired(&itself).await,
         Err(PairedError::AgainstItself)
+    ));
+    let no_run = PairedConfig {
+        run_length: 0,
+        ..PairedConfig::new(target.clone(), 40)
+    };
+    assert!(matches!(
+        run_paired(&no_run).await,
+        Err(PairedError::NoRunLength)
     ));
     let too_few = PairedConfig::new(target, BLOCKS - 1);
     assert!(matches!(

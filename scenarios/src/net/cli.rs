@@ -78,6 +78,11 @@ pub struct PairedArgs {
     /// Pairs sent before measuring.
     #[arg(long, default_value_t = 2_000)]
     pub warmup_pairs: usize,
+    /// RPCs of one client in a row before the other's turn: 1 alternates
+    /// every RPC; e.g. 100 has each RPC follow its own client's last, as
+    /// when it runs alone.
+    #[arg(long, default_value_t = 1)]
+    pub run_length: usize,
     /// `echo` or `health`.
     #[arg(long, default_value = "echo")]
     pub method: Method,
@@ -179,6 +184,7 @@ pub fn paired(args: &PairedArgs) -> ExitCode {
         method: args.method,
         pairs: args.pairs,
         warmup_pairs: args.warmup_pairs,
+        run_length: args.run_length,
         connections: args.connections,
     };
     let report = match runtime() {

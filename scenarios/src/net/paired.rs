@@ -1,16 +1,19 @@
-//! `squall paired`: the pool and one other client take turns, one RPC
-//! each, in one process, against one server, one RPC in flight.
+//! `squall paired`: the pool and one other client take turns, in one
+//! process, against one server, one RPC in flight.
 //!
 //! At one RPC in flight, two `squall load` runs a few seconds apart differ
 //! by more than the clients do: the machine's state (frequency, the other
 //! processes, which core the server's thread is on) drifts between them.
-//! Here every pair of RPCs, one per client, runs back to back on the same
-//! task, so drift falls on both alike; which client goes first alternates
-//! from pair to pair, so neither always finds the server's thread warm.
-//! The result is a ratio of trimmed mean latencies: the other client's
-//! over the pool's, which at one RPC in flight is the pool's QPS over the
-//! other's (above 1, the pool is faster). Its spread across blocks of
-//! pairs shows how far to trust it.
+//! Here the clients take turns of `run_length` RPCs each on the same task
+//! (1 by default: every other RPC), so drift falls on both alike; which
+//! client goes first alternates from turn to turn, so neither always
+//! finds the server's thread warm. The i-th RPC of each client make a
+//! pair. The result is a ratio of trimmed mean latencies, the other
+//! client's over the pool's, which at one RPC in flight is the pool's QPS
+//! over the other's (above 1, the pool is faster); its spread across
+//! blocks of pairs shows how far to trust it. Both clients live in one
+//! process, so this measures each beside the other's idle connections,
+//! not alone: what `squall load` measures can still differ.
 
 use std::{
     fmt::Write,
@@ -45,6 +48,11 @@ pub struct PairedConfig {
     pub pairs: usize,
     /// Pairs sent before measuring.
     pub warmup_pairs: usize,
+    /// RPCs of one client in a row before the other's turn: 1 alternates
+    /// every RPC; a longer run has each RPC follow its own client's last,
+    /// as in a run of one client alone, while turns still alternate
+    /// often enough (a run of 100 is ~15 ms) to cancel the machine's drift.
+    pub run_length: usize,
     /// The pool's connections.
     pub connections: usize,
 }
@@ -59,6 +67,7 @@ impl PairedConfig {
             method: Method::Echo,
             pairs,
             warmup_pairs: pairs / 10,
+            run_length: 1,
             connections: PoolConfig::default().connections_per_endpoint,
         }
     }
@@ -73,6 +82,8 @@ pub enum PairedError {
     AgainstItself,
     #[error("pairs must be at least {BLOCKS}, one per block")]
     TooFewPairs,
+    #[error("the run length must be at least 1")]
+    NoRunLength,
     #[error("{client}'s RPC failed with {code:?}: a paired run needs every RPC to succeed")]
     Failed { client: String, code: Code },
     #[error("the pairing task panicked: {0}")]
@@ -82,6 +93,9 @@ pub enum PairedError {
 /// One client's latencies, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LatencySummary {
+    /// The plain mean: at one RPC in flight, a run of this client alone
+    /// would do about a million over it RPCs per second.
+    pub mean_us: f64,
     /// Mean without the [`TRIM`] fastest and slowest.
     pub trimmed_mean_us: f64,
     pub median_us: f64,
@@ -94,6 +108,8 @@ pub struct PairedReport {
     pub method: String,
     pub target: String,
     pub pairs: usize,
+    /// RPCs of one client in a row.
+    pub run_length: usize,
     pub pool: LatencySummary,
     pub other: LatencySummary,
     /// The other client's trimmed mean latency over the pool's: the pool's
@@ -123,6 +139,7 @@ impl PairedReport {
             method: config.method.to_string(),
             target: config.target.url.clone(),
             pairs: pairs.len(),
+            run_length: config.run_length,
             pool: summarize(&pool),
             other: summarize(&other),
             ratio: trimmed_mean(&other) / trimmed_mean(&pool),
@@ -152,13 +169,16 @@ impl PairedReport {
             let _ = writeln!(out, "{k:<24} {v}");
         };
         row("target", format!("{} ({})", self.target, self.method));
-        row("pairs", self.pairs.to_string());
+        row(
+            "pairs",
+            format!("{} (turns of {})", self.pairs, self.run_length),
+        );
         for (name, s) in [("pool", &self.pool), (self.against.as_str(), &self.other)] {
             row(
                 &format!("{name} latency µs"),
                 format!(
-                    "trimmed mean {:.1}  median {:.1}",
-                    s.trimmed_mean_us, s.median_us
+                    "mean {:.1}  trimmed mean {:.1}  median {:.1}",
+                    s.mean_us, s.trimmed_mean_us, s.median_us
                 ),
             );
         }
@@ -203,6 +223,7 @@ fn trimmed_mean(values: &[f64]) -> f64 {
 
 fn summarize(values: &[f64]) -> LatencySummary {
     LatencySummary {
+        mean_us: values.iter().sum::<f64>() / values.len() as f64,
         trimmed_mean_us: trimmed_mean(values),
         median_us: median_of_sorted(&sorted(values)),
     }
@@ -212,6 +233,9 @@ fn summarize(values: &[f64]) -> LatencySummary {
 pub async fn run(config: &PairedConfig) -> Result<PairedReport, PairedError> {
     if config.pairs < BLOCKS {
         return Err(PairedError::TooFewPairs);
+    }
+    if config.run_length == 0 {
+        return Err(PairedError::NoRunLength);
     }
     let other = match config.against {
         ClientSpec::Pool => return Err(PairedError::AgainstItself),
@@ -232,8 +256,11 @@ pub async fn run(config: &PairedConfig) -> Result<PairedReport, PairedError> {
             .iter()
             .map(|c| Stub::new(c.clone(), config.method))
             .collect(),
-        config.warmup_pairs,
-        config.pairs,
+        Schedule {
+            warmup: config.warmup_pairs,
+            pairs: config.pairs,
+            run: config.run_length,
+        },
         config.against.to_string(),
     ));
     let measured = task.await;
@@ -243,34 +270,52 @@ pub async fn run(config: &PairedConfig) -> Result<PairedReport, PairedError> {
     Ok(PairedReport::from_pairs(config, &pairs))
 }
 
-/// Sends `warmup + pairs` pairs, the pool first in even pairs and the
-/// other first in odd ones (its channels taken in turn); returns the
-/// measured pairs' latencies, pool's first.
+/// Sends `warmup + pairs` pairs in turns of `run` RPCs per client: a
+/// turn of the pool then one of the other, or the other first, the
+/// order alternating from turn to turn (the other's channels taken in
+/// turn). Returns the measured pairs' latencies, pool's first: a pair is
+/// the i-th RPC of each client.
 async fn send_pairs(
     mut pool: Stub<Pool>,
     mut others: Vec<Stub<Channel>>,
-    warmup: usize,
-    pairs: usize,
+    schedule: Schedule,
     other_name: String,
 ) -> Result<Vec<(Duration, Duration)>, PairedError> {
-    debug_assert!(!others.is_empty());
-    let mut measured = Vec::with_capacity(pairs);
-    let count = others.len();
-    for index in 0..warmup + pairs {
-        let other = &mut others[index % count];
-        let (pool_took, other_took) = if index % 2 == 0 {
-            let p = timed(&mut pool, "pool").await?;
-            (p, timed(other, &other_name).await?)
-        } else {
-            let o = timed(other, &other_name).await?;
-            (timed(&mut pool, "pool").await?, o)
-        };
-        if index >= warmup {
-            measured.push((pool_took, other_took));
+    debug_assert!(!others.is_empty() && schedule.run > 0);
+    let total = schedule.warmup + schedule.pairs;
+    let mut pool_took = Vec::with_capacity(total);
+    let mut other_took = Vec::with_capacity(total);
+    let mut pool_first = true;
+    while pool_took.len() < total {
+        let n = schedule.run.min(total - pool_took.len());
+        for pool_turn in [pool_first, !pool_first] {
+            for _ in 0..n {
+                if pool_turn {
+                    pool_took.push(timed(&mut pool, "pool").await?);
+                } else {
+                    let at = other_took.len() % others.len();
+                    other_took.push(timed(&mut others[at], &other_name).await?);
+                }
+            }
         }
+        pool_first = !pool_first;
     }
-    debug_assert_eq!(measured.len(), pairs);
+    debug_assert_eq!(pool_took.len(), other_took.len());
+    let measured: Vec<_> = pool_took
+        .into_iter()
+        .zip(other_took)
+        .skip(schedule.warmup)
+        .collect();
+    debug_assert_eq!(measured.len(), schedule.pairs);
     Ok(measured)
+}
+
+/// How many pairs, and how many RPCs of one client in a row.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    warmup: usize,
+    pairs: usize,
+    run: usize,
 }
 
 async fn timed<S>(stub: &mut Stub<S>, client: &str) -> Result<Duration, PairedError>
@@ -322,6 +367,8 @@ mod tests {
         let report = PairedReport::from_pairs(&config(), &pairs);
         assert_eq!(report.ratio, 2.0);
         assert_eq!(report.pool.trimmed_mean_us, 50.0);
+        // The plain mean keeps the preempted RPC: (99 * 50 + 90,000) / 100.
+        assert_eq!(report.pool.mean_us, 949.5);
         assert_eq!(report.other.median_us, 100.0);
         assert_eq!(report.block_ratios.len(), BLOCKS);
     }
