@@ -48,6 +48,11 @@ bench-net-ratios RUNS="3":
 bench-qps-at-one ROUNDS="20" *CLIENTS="":
     bash pool/benches/qps-at-one.sh {{ROUNDS}} {{CLIENTS}}
 
+# The pool against a Channel at one RPC in flight, taking turns in one
+# process (`squall paired`): RUNS runs, their median (~2 min for 12).
+bench-paired RUNS="12" *ARGS="":
+    bash pool/benches/paired.sh {{RUNS}} {{ARGS}}
+
 # The C-core server (grpcio from PyPI) the interop suite runs against, in
 # target/interop-venv; then the suite itself.
 interop:
