@@ -9,30 +9,19 @@
 #   bash pool/benches/paired.sh [RUNS] [PAIRED-ARGS...]   (from the workspace root)
 #
 # PAIRED-ARGS go to `squall paired` (e.g. `--against channel-like-pool`,
-# `--run-length 100`).
+# `--run-length 100`); PAIRS=N in the environment sets the pairs per run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${1:-12}"
 shift || true
-cargo build --release -p squall-scenarios --bin squall >/dev/null
-squall=./target/release/squall
 out=target/paired
-mkdir -p "$out"
-
-"$squall" serve --addr 127.0.0.1:0 > "$out/serve.txt" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  grep -q "listening on" "$out/serve.txt" 2>/dev/null && break
-  sleep 0.1
-done
-url=$(sed -n 's/^listening on //p' "$out/serve.txt")
-[ -n "$url" ] || { echo "squall serve did not start" >&2; exit 1; }
+. pool/benches/serve.sh
+start_serve "$out"
 
 : > "$out/runs.jsonl"
 for run in $(seq 1 "$runs"); do
   echo "run $run of $runs" >&2
-  "$squall" paired --target "$url" --pairs 20000 --warmup-pairs 1000 --json "$@" >> "$out/runs.jsonl"
+  "$squall" paired --target "$url" --pairs "${PAIRS:-20000}" --warmup-pairs 1000 --json "$@" >> "$out/runs.jsonl"
 done
 
 python3 - "$out/runs.jsonl" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'

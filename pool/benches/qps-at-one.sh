@@ -18,20 +18,9 @@ if [ $# -gt 0 ]; then
 else
   clients=(channel channel-like-pool pool)
 fi
-cargo build --release -p squall-scenarios --bin squall >/dev/null
-squall=./target/release/squall
 out=target/qps-at-one
-mkdir -p "$out"
-
-"$squall" serve --addr 127.0.0.1:0 > "$out/serve.txt" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do
-  grep -q "listening on" "$out/serve.txt" 2>/dev/null && break
-  sleep 0.1
-done
-url=$(sed -n 's/^listening on //p' "$out/serve.txt")
-[ -n "$url" ] || { echo "squall serve did not start" >&2; exit 1; }
+. pool/benches/serve.sh
+start_serve "$out"
 
 : > "$out/rounds.txt"
 count=${#clients[@]}

@@ -150,6 +150,14 @@ async fn paired_measures_every_pair_against_each_kind_of_channel() {
         run_paired(&no_run).await,
         Err(PairedError::NoRunLength)
     ));
+    let absurd = PairedConfig {
+        warmup_pairs: usize::MAX,
+        ..PairedConfig::new(target.clone(), 40)
+    };
+    assert!(matches!(
+        run_paired(&absurd).await,
+        Err(PairedError::TooManyPairs)
+    ));
     let too_few = PairedConfig::new(target, BLOCKS - 1);
     assert!(matches!(
         run_paired(&too_few).await,

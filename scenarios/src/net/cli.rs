@@ -158,22 +158,8 @@ pub fn load(args: &LoadArgs) -> ExitCode {
         connections: args.connections,
         prometheus: args.prometheus,
     };
-    let report = match runtime() {
-        Ok(rt) => rt.block_on(run_load(&config)),
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match report {
-        Ok(report) if args.json => println!("{}", report.json()),
-        Ok(report) => print!("{}", report.table()),
-        Err(e) => {
-            eprintln!("error: squall load: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    ExitCode::SUCCESS
+    let report = block_on(run_load(&config));
+    print_report("load", report, args.json, |r| r.json(), |r| r.table())
 }
 
 /// Runs `squall paired` and prints its report.
@@ -187,22 +173,46 @@ pub fn paired(args: &PairedArgs) -> ExitCode {
         run_length: args.run_length,
         connections: args.connections,
     };
-    let report = match runtime() {
-        Ok(rt) => rt.block_on(run_paired(&config)),
+    let report = block_on(run_paired(&config));
+    print_report("paired", report, args.json, |r| r.json(), |r| r.table())
+}
+
+/// Runs `future` on a fresh multi-threaded runtime; `None` (said on
+/// stderr) when the runtime cannot start.
+fn block_on<T>(future: impl Future<Output = T>) -> Option<T> {
+    match runtime() {
+        Ok(rt) => Some(rt.block_on(future)),
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match report {
-        Ok(report) if args.json => println!("{}", report.json()),
-        Ok(report) => print!("{}", report.table()),
-        Err(e) => {
-            eprintln!("error: squall paired: {e}");
-            return ExitCode::FAILURE;
+            None
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// Prints a run's report as JSON or as a table, or its error, and says
+/// how `squall COMMAND` exits.
+fn print_report<R, E: std::fmt::Display>(
+    command: &str,
+    report: Option<Result<R, E>>,
+    json: bool,
+    as_json: impl Fn(&R) -> String,
+    as_table: impl Fn(&R) -> String,
+) -> ExitCode {
+    match report {
+        None => ExitCode::FAILURE,
+        Some(Ok(report)) if json => {
+            println!("{}", as_json(&report));
+            ExitCode::SUCCESS
+        }
+        Some(Ok(report)) => {
+            print!("{}", as_table(&report));
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => {
+            eprintln!("error: squall {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `squall bench-net` and prints markdown tables (or JSON).

@@ -37,6 +37,10 @@ pub const TRIM: f64 = 0.05;
 /// Blocks of consecutive pairs whose ratios show the spread.
 pub const BLOCKS: usize = 10;
 
+/// Most pairs a run sends, warm-up included: every latency is kept until
+/// the end (32 bytes a pair), and a million pairs take minutes.
+pub const MAX_PAIRS: usize = 1_000_000;
+
 /// One paired run.
 #[derive(Debug, Clone)]
 pub struct PairedConfig {
@@ -84,6 +88,8 @@ pub enum PairedError {
     TooFewPairs,
     #[error("the run length must be at least 1")]
     NoRunLength,
+    #[error("at most {MAX_PAIRS} pairs, warm-up included")]
+    TooManyPairs,
     #[error("{client}'s RPC failed with {code:?}: a paired run needs every RPC to succeed")]
     Failed { client: String, code: Code },
     #[error("the pairing task panicked: {0}")]
@@ -236,6 +242,13 @@ pub async fn run(config: &PairedConfig) -> Result<PairedReport, PairedError> {
     }
     if config.run_length == 0 {
         return Err(PairedError::NoRunLength);
+    }
+    if config
+        .pairs
+        .checked_add(config.warmup_pairs)
+        .is_none_or(|total| total > MAX_PAIRS)
+    {
+        return Err(PairedError::TooManyPairs);
     }
     let other = match config.against {
         ClientSpec::Pool => return Err(PairedError::AgainstItself),
