@@ -140,15 +140,16 @@ impl PairedReport {
                 trimmed_mean(&other[range.clone()]) / trimmed_mean(&pool[range])
             })
             .collect();
+        let (pool, other) = (summarize(&pool), summarize(&other));
         Self {
             against: config.against.to_string(),
             method: config.method.to_string(),
             target: config.target.url.clone(),
             pairs: pairs.len(),
             run_length: config.run_length,
-            pool: summarize(&pool),
-            other: summarize(&other),
-            ratio: trimmed_mean(&other) / trimmed_mean(&pool),
+            pool,
+            other,
+            ratio: other.trimmed_mean_us / pool.trimmed_mean_us,
             block_ratios,
         }
     }
@@ -220,18 +221,23 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
 /// Mean of `values` without the [`TRIM`] smallest and largest (at least
 /// one value always stays).
 fn trimmed_mean(values: &[f64]) -> f64 {
-    assert!(!values.is_empty(), "a mean of nothing");
-    let sorted = sorted(values);
+    trimmed_mean_of_sorted(&sorted(values))
+}
+
+fn trimmed_mean_of_sorted(sorted: &[f64]) -> f64 {
+    assert!(!sorted.is_empty(), "a mean of nothing");
+    debug_assert!(sorted.is_sorted_by(|a, b| a <= b));
     let cut = ((sorted.len() as f64 * TRIM) as usize).min((sorted.len() - 1) / 2);
     let kept = &sorted[cut..sorted.len() - cut];
     kept.iter().sum::<f64>() / kept.len() as f64
 }
 
 fn summarize(values: &[f64]) -> LatencySummary {
+    let sorted = sorted(values);
     LatencySummary {
         mean_us: values.iter().sum::<f64>() / values.len() as f64,
-        trimmed_mean_us: trimmed_mean(values),
-        median_us: median_of_sorted(&sorted(values)),
+        trimmed_mean_us: trimmed_mean_of_sorted(&sorted),
+        median_us: median_of_sorted(&sorted),
     }
 }
 
