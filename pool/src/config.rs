@@ -104,6 +104,20 @@ pub struct PoolConfig {
     /// nothing has been in flight on it for this long. Default 60 s: long
     /// enough that a bursty load does not dial and close in a loop.
     pub scale_down_after: Duration,
+    /// Write a request's HEADERS and its body's last chunk together (one
+    /// write, so one TCP segment for a unary RPC, as grpc-go sends it), and
+    /// drive each connection's socket from its slot's task rather than a
+    /// task of hyper's own. Default false: hyper writes HEADERS alone and
+    /// the DATA one wake later (two segments).
+    ///
+    /// On: at one RPC in flight on loopback ~7 % more QPS and ~25 % less
+    /// client CPU per RPC (docs/benchmarks.md). The cost is in dead-peer
+    /// detection at low load: with one segment outstanding, Linux's tail
+    /// loss probe allows for a delayed ACK (`rto_min`, 200 ms) where with
+    /// two it waits 2 jiffies, so `TCP_USER_TIMEOUT` closes a connection
+    /// whose only RPC went into a black hole ~190 ms later, and the RPCs
+    /// sent meanwhile fail (black-hole script: 7 failed instead of 5).
+    pub coalesce_request_writes: bool,
 }
 
 impl Default for PoolConfig {
@@ -130,6 +144,7 @@ impl Default for PoolConfig {
             recycle_after_streams: RECYCLE_AFTER_STREAMS,
             max_connections_per_endpoint: None,
             scale_down_after: Duration::from_secs(60),
+            coalesce_request_writes: false,
         }
     }
 }

@@ -63,6 +63,14 @@ async fn load_against_serve_reports_every_field_and_opens_only_its_connections()
     assert_eq!(health["errors"], serde_json::json!({}), "{health}");
     assert_eq!(health["connections_opened"], 1, "{health}");
 
+    // Coalescing request writes changes how they are written, not what.
+    let coalescing = load(&target, ClientSpec::PoolCoalescing, Method::Echo, 2).await;
+    assert_shape(&coalescing);
+    assert_eq!(coalescing["errors"], serde_json::json!({}), "{coalescing}");
+    assert_eq!(coalescing["connections_opened"], 2, "{coalescing}");
+    assert_eq!(coalescing["client"], "pool-coalescing");
+    assert!(coalescing["ok"].as_u64().unwrap() > 0, "{coalescing}");
+
     let channels = load(&target, ClientSpec::Channels(2), Method::Echo, 3).await;
     assert_shape(&channels);
     assert_eq!(channels["errors"], serde_json::json!({}), "{channels}");
@@ -99,7 +107,7 @@ async fn a_server_that_is_gone_fails_the_run_with_a_clear_error() {
 }
 
 /// Every pair measured lands in the report, each client's latency is a
-/// real one, and the pool cannot be paired with itself.
+/// real one, and the pool is not paired with a pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paired_measures_every_pair_against_each_kind_of_channel() {
     let server = EchoServer::start("127.0.0.1:0".parse().unwrap())
@@ -134,14 +142,16 @@ async fn paired_measures_every_pair_against_each_kind_of_channel() {
         assert_eq!(report.ratio, expected);
     }
 
-    let itself = PairedConfig {
-        against: ClientSpec::Pool,
-        ..PairedConfig::new(target.clone(), 40)
-    };
-    assert!(matches!(
-        run_paired(&itself).await,
-        Err(PairedError::AgainstItself)
-    ));
+    for pool in [ClientSpec::Pool, ClientSpec::PoolCoalescing] {
+        let against_a_pool = PairedConfig {
+            against: pool,
+            ..PairedConfig::new(target.clone(), 40)
+        };
+        assert!(matches!(
+            run_paired(&against_a_pool).await,
+            Err(PairedError::AgainstAPool)
+        ));
+    }
     let no_run = PairedConfig {
         run_length: 0,
         ..PairedConfig::new(target.clone(), 40)

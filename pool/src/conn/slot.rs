@@ -64,9 +64,9 @@ pub(crate) struct Slot {
 /// What one action leaves for the next, which takes it over.
 enum Held {
     Nothing,
-    /// A connection just dialled and ready, and hyper's dispatcher: for
-    /// `Serve`.
-    Ready(Conn, Http2Connection),
+    /// A connection just dialled and ready, and hyper's dispatcher (boxed
+    /// here, as `serve` polls it, so `Held` stays small): for `Serve`.
+    Ready(Conn, Pin<Box<Http2Connection>>),
     /// A closed connection, kept until the backoff wait after it is over.
     /// Dropping it releases the replacement count it may still hold.
     Closed(Conn),
@@ -248,7 +248,7 @@ impl Slot {
                 self.grown();
                 return (
                     Outcome::Connected { retry_at },
-                    Held::Ready(conn, connection),
+                    Held::Ready(conn, Box::pin(connection)),
                 );
             }
             Ok(Err(error)) => error,
@@ -262,7 +262,11 @@ impl Slot {
     /// Serves on the connection just dialled until it ends, and hands a
     /// connection that retires or was sent away to the task that finishes
     /// it.
-    async fn serve_ready(&mut self, conn: Conn, connection: Http2Connection) -> (Outcome, Held) {
+    async fn serve_ready(
+        &mut self,
+        conn: Conn,
+        connection: Pin<Box<Http2Connection>>,
+    ) -> (Outcome, Held) {
         if let Some(replaced) = self.retiring.take() {
             // An error means the old connection already ended by itself.
             let _ = replaced.send(());
@@ -333,9 +337,8 @@ impl Slot {
 
     /// Drives a ready connection until it ends, the pool shuts down or goes
     /// idle, or the connection reaches its age limit.
-    async fn serve(&mut self, mut conn: Conn, connection: Http2Connection) -> Served {
-        // Boxed so it can move into the drain future below.
-        let mut connection = Box::pin(connection);
+    /// The connection comes boxed so it can move into the drain future.
+    async fn serve(&mut self, mut conn: Conn, mut connection: Pin<Box<Http2Connection>>) -> Served {
         let retire_at =
             retire::age_limit(&self.shared).map(|age| deadline::after(Instant::now(), age));
         let frames = Arc::clone(&conn.frames);

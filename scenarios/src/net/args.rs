@@ -27,7 +27,7 @@ pub enum ArgError {
     #[error("duration `{0}` is longer than the most allowed ({max}s)", max = MAX_DURATION.as_secs())]
     DurationTooLong(String),
     #[error(
-        "`{0}` is not a client: use `pool`, `channel`, `channel-like-pool` or `channels:N` (N from 1 to {MAX_CONNECTIONS})"
+        "`{0}` is not a client: use `pool`, `pool-coalescing`, `channel`, `channel-like-pool` or `channels:N` (N from 1 to {MAX_CONNECTIONS})"
     )]
     Client(String),
     #[error("`{0}` is not a method: use `echo` or `health`")]
@@ -71,6 +71,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, ArgError> {
 pub enum ClientSpec {
     /// squall's `Pool` over `TcpConnector`.
     Pool,
+    /// The same with `PoolConfig::coalesce_request_writes` on.
+    PoolCoalescing,
     /// One tonic `Channel`: what a tonic user has without a pool.
     Channel,
     /// One tonic `Channel` doing the pool's job: the pool's default HTTP/2
@@ -87,6 +89,7 @@ impl FromStr for ClientSpec {
         let bad = || ArgError::Client(text.to_owned());
         match text {
             "pool" => Ok(ClientSpec::Pool),
+            "pool-coalescing" => Ok(ClientSpec::PoolCoalescing),
             "channel" => Ok(ClientSpec::Channel),
             "channel-like-pool" => Ok(ClientSpec::ChannelLikePool),
             _ => {
@@ -108,6 +111,7 @@ impl fmt::Display for ClientSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientSpec::Pool => f.write_str("pool"),
+            ClientSpec::PoolCoalescing => f.write_str("pool-coalescing"),
             ClientSpec::Channel => f.write_str("channel"),
             ClientSpec::ChannelLikePool => f.write_str("channel-like-pool"),
             ClientSpec::Channels(n) => write!(f, "channels:{n}"),
@@ -234,6 +238,7 @@ mod tests {
     #[test]
     fn clients_are_pool_channel_or_n_channels() {
         assert_eq!("pool".parse(), Ok(ClientSpec::Pool));
+        assert_eq!("pool-coalescing".parse(), Ok(ClientSpec::PoolCoalescing));
         assert_eq!("channel".parse(), Ok(ClientSpec::Channel));
         assert_eq!("channel-like-pool".parse(), Ok(ClientSpec::ChannelLikePool));
         assert_eq!("channels:4".parse(), Ok(ClientSpec::Channels(4)));
@@ -255,6 +260,7 @@ mod tests {
         // Display round-trips, so reports name the client as it was asked for.
         for spec in [
             ClientSpec::Pool,
+            ClientSpec::PoolCoalescing,
             ClientSpec::Channel,
             ClientSpec::ChannelLikePool,
             ClientSpec::Channels(8),

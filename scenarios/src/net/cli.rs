@@ -50,7 +50,7 @@ pub struct LoadArgs {
     /// which any gRPC server may have).
     #[arg(long, default_value = "echo")]
     pub method: Method,
-    /// The pool's connections per endpoint (`--client pool` only).
+    /// The pool's connections per endpoint (`--client pool` and `pool-coalescing` only).
     #[arg(long, default_value_t = PoolConfig::default().connections_per_endpoint)]
     pub connections: usize,
     /// Serve the pool's metrics in Prometheus text format on this loopback

@@ -92,15 +92,18 @@ pub(crate) enum Client {
 }
 
 impl Client {
-    /// A pool with `connections` connections to `target`, once all are ready.
-    /// Extra sinks (metrics) see every event too.
+    /// A pool with `connections` connections to `target`, once all are ready,
+    /// coalescing request writes or not. Extra sinks (metrics) see every
+    /// event too.
     pub(crate) async fn pool(
         target: &Target,
         connections: usize,
+        coalesce_request_writes: bool,
         also: Option<Arc<dyn EventSink>>,
     ) -> Result<Self, ClientError> {
         let config = PoolConfig {
             connections_per_endpoint: connections,
+            coalesce_request_writes,
             ..PoolConfig::default()
         };
         let opened = Arc::new(Opened::default());

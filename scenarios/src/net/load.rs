@@ -77,10 +77,11 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         None => None,
     };
     let (client, connections) = match config.client {
-        ClientSpec::Pool => (
+        ClientSpec::Pool | ClientSpec::PoolCoalescing => (
             Client::pool(
                 &config.target,
                 config.connections,
+                config.client == ClientSpec::PoolCoalescing,
                 metrics.as_ref().map(PoolMetrics::sink),
             )
             .await?,

@@ -82,8 +82,8 @@ impl PairedConfig {
 pub enum PairedError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("the pool cannot be paired with itself: pick another client")]
-    AgainstItself,
+    #[error("the pool is paired with a tonic client, not with a pool: pick another client")]
+    AgainstAPool,
     #[error("pairs must be at least {BLOCKS}, one per block")]
     TooFewPairs,
     #[error("the run length must be at least 1")]
@@ -257,12 +257,12 @@ pub async fn run(config: &PairedConfig) -> Result<PairedReport, PairedError> {
         return Err(PairedError::TooManyPairs);
     }
     let other = match config.against {
-        ClientSpec::Pool => return Err(PairedError::AgainstItself),
+        ClientSpec::Pool | ClientSpec::PoolCoalescing => return Err(PairedError::AgainstAPool),
         ClientSpec::Channel => Client::channels(&config.target, 1).await?,
         ClientSpec::ChannelLikePool => Client::channel_like_pool(&config.target).await?,
         ClientSpec::Channels(n) => Client::channels(&config.target, n).await?,
     };
-    let pool = Client::pool(&config.target, config.connections, None).await?;
+    let pool = Client::pool(&config.target, config.connections, false, None).await?;
     let (Client::Pool { pool: service, .. }, Client::Channels { channels, .. }) = (&pool, &other)
     else {
         unreachable!("Client::pool builds a pool and Client::channels channels");

@@ -184,6 +184,8 @@ pub struct PoolOverrides {
         serialize_with = "duration::ser_optional"
     )]
     pub max_connection_age_grace: Option<Duration>,
+    /// A unary request's HEADERS and DATA in one write (one segment).
+    pub coalesce_request_writes: Option<bool>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub keepalive: KeepaliveOverrides,
     #[serde(default, skip_serializing_if = "is_default")]

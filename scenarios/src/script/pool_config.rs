@@ -138,6 +138,9 @@ impl PoolOverrides {
             &mut config.max_connection_age_grace,
             self.max_connection_age_grace,
         );
+        if let Some(coalesce) = self.coalesce_request_writes {
+            config.coalesce_request_writes = coalesce;
+        }
         let keepalive = &mut config.keepalive;
         set(&mut keepalive.interval, self.keepalive.interval);
         set(&mut keepalive.timeout, self.keepalive.timeout);
@@ -172,6 +175,18 @@ mod tests {
 
     fn pool(text: &str) -> PoolOverrides {
         toml::from_str(text).expect("valid [pool]")
+    }
+
+    /// Coalescing request writes is the pool's default (off) unless a
+    /// script turns it on.
+    #[test]
+    fn coalescing_request_writes_is_off_unless_set() {
+        assert!(!pool("").apply(1).coalesce_request_writes);
+        assert!(
+            pool("coalesce_request_writes = true")
+                .apply(1)
+                .coalesce_request_writes
+        );
     }
 
     /// No table, no limiter or breaker: the pool's defaults stay off.

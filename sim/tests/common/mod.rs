@@ -30,12 +30,28 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
 /// armed on the wheel. About 1.23 s after the send (a 6.18 kernel: 1.23 s
 /// for two writes into a cut, docs/upstream.md).
 pub fn user_timeout_abort(sent: Duration) -> Duration {
+    abort_after_probe(sent, SRTT * 2 + ms(8))
+}
+
+/// `user_timeout_abort` for a pool with `coalesce_request_writes`, whose
+/// RPC is one segment: with one segment out, Linux's loss probe allows for
+/// a delayed ACK (2 SRTT + `rto_min`), which the RTO comes before, so the
+/// probe is due one RTO after the send. About 1.42 s after it.
+pub fn user_timeout_abort_one_segment(sent: Duration) -> Duration {
+    abort_after_probe(sent, (SRTT * 2 + ms(200)).min(RTO))
+}
+
+const SRTT: Duration = Duration::from_millis(2);
+const RTO: Duration = Duration::from_millis(202);
+
+/// When TCP aborts, on the wheel, if its loss probe is due `probe_after`
+/// the send.
+fn abort_after_probe(sent: Duration, probe_after: Duration) -> Duration {
     let wheel = turmoil::TimerWheel::LINUX_250;
-    let (srtt, rto) = (ms(2), ms(202));
-    let probe = wheel.fires_at(sent, srtt * 2 + ms(8));
-    let first_retransmission = wheel.fires_at(probe, rto);
+    let probe = wheel.fires_at(sent, probe_after);
+    let first_retransmission = wheel.fires_at(probe, RTO);
     let give_up = first_retransmission + KEEPALIVE_TIMEOUT;
-    let (mut at, mut backoff) = (first_retransmission, rto * 2);
+    let (mut at, mut backoff) = (first_retransmission, RTO * 2);
     while at < give_up {
         let delay = backoff.min(give_up - at);
         at = wheel.fires_at(at, delay);

@@ -476,6 +476,41 @@ where
         self
     }
 
+    /// Sets whether a request body's last chunk is sent without first
+    /// waiting for flow-control capacity.
+    ///
+    /// A new stream gets no capacity until the connection task opens it,
+    /// so by default a request whose body is a single chunk (a unary gRPC
+    /// call) has its HEADERS written alone and its DATA written on a later
+    /// wake, by a task spawned to wait for that capacity. If enabled, the
+    /// last chunk is handed to h2 at once, which buffers it until the
+    /// window allows, and both frames usually go out in one write. Earlier
+    /// chunks still wait for capacity, so a long body is still held back
+    /// by flow control.
+    ///
+    /// Default is `false`.
+    pub fn eager_last_chunk(&mut self, enabled: bool) -> &mut Self {
+        self.h2_builder.eager_last_chunk = enabled;
+        self
+    }
+
+    /// Sets whether the connection is driven by the dispatcher's task (the
+    /// [`Connection`] future) rather than a task of its own.
+    ///
+    /// By default the handshake spawns a task that reads and writes the
+    /// socket, and every request crosses from the [`Connection`] future's
+    /// task to that one. If enabled, the [`Connection`] future polls the
+    /// socket's side too, so a request's frames are written in the same
+    /// poll that queued them. When the [`Connection`] future ends or is
+    /// dropped while the connection is still open, the connection is then
+    /// spawned on the executor, so that streams in flight still finish.
+    ///
+    /// Default is `false`.
+    pub fn connection_in_dispatch_task(&mut self, enabled: bool) -> &mut Self {
+        self.h2_builder.connection_in_dispatch_task = enabled;
+        self
+    }
+
     /// Sets the maximum number of HTTP2 concurrent locally reset streams.
     ///
     /// See the documentation of [`h2::client::Builder::max_concurrent_reset_streams`] for more

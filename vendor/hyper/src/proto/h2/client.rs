@@ -17,6 +17,7 @@ use h2::SendStream;
 use http::{Method, StatusCode};
 use pin_project_lite::pin_project;
 
+use super::inline::InlineConn;
 use super::ping::{Ponger, Recorder};
 use super::{ping, PipeToSendStream, SendBuf};
 use crate::body::{Body, Incoming as IncomingBody};
@@ -78,6 +79,8 @@ pub(crate) struct Config {
     pub(crate) header_table_size: Option<u32>,
     pub(crate) max_concurrent_streams: Option<u32>,
     pub(crate) reset_stream_duration: Option<Duration>,
+    pub(crate) eager_last_chunk: bool,
+    pub(crate) connection_in_dispatch_task: bool,
 }
 
 impl Default for Config {
@@ -99,6 +102,8 @@ impl Default for Config {
             header_table_size: None,
             max_concurrent_streams: None,
             reset_stream_duration: None,
+            eager_last_chunk: false,
+            connection_in_dispatch_task: false,
         }
     }
 }
@@ -189,9 +194,13 @@ where
         is_terminated: false,
     };
 
-    exec.execute_h2_future(H2ClientFuture::Task {
-        task: ConnTask::new(conn, conn_drop_rx, cancel_tx),
-    });
+    let task = ConnTask::new(conn, conn_drop_rx, cancel_tx);
+    let inline = if config.connection_in_dispatch_task {
+        Some(Box::new(InlineConn::new(task, exec.clone())))
+    } else {
+        exec.execute_h2_future(H2ClientFuture::Task { task });
+        None
+    };
 
     Ok(ClientTask {
         ping,
@@ -201,6 +210,8 @@ where
         h2_tx,
         req_rx,
         fut_ctx: None,
+        eager_last_chunk: config.eager_last_chunk,
+        inline,
         marker: PhantomData,
     })
 }
@@ -385,6 +396,11 @@ pin_project! {
             #[pin]
             task: ConnTask<T, B>,
         },
+        // A connection the dispatcher polled itself until it ended or was
+        // dropped (`connection_in_dispatch_task`).
+        HandedOff {
+            task: Pin<Box<ConnTask<T, B>>>,
+        },
     }
 }
 
@@ -404,6 +420,7 @@ where
             H2ClientFutureProject::Pipe { pipe } => pipe.poll(cx),
             H2ClientFutureProject::Send { send_when } => send_when.poll(cx),
             H2ClientFutureProject::Task { task } => task.poll(cx),
+            H2ClientFutureProject::HandedOff { task } => task.as_mut().poll(cx),
         }
     }
 }
@@ -424,8 +441,10 @@ impl<B: Body> Unpin for FutCtx<B> {}
 
 pub(crate) struct ClientTask<B, E, T>
 where
-    B: Body,
-    E: Unpin,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Http2ClientConnExec<B, T> + Unpin,
+    T: Read + Write + Unpin,
 {
     ping: ping::Recorder,
     conn_drop_ref: ConnDropRef,
@@ -434,6 +453,10 @@ where
     h2_tx: SendRequest<SendBuf<B::Data>>,
     req_rx: ClientRx<B>,
     fut_ctx: Option<FutCtx<B>>,
+    eager_last_chunk: bool,
+    /// The connection, when this task polls it (`connection_in_dispatch_task`).
+    /// Boxed: the option off costs one word.
+    inline: Option<Box<InlineConn<B, T, E>>>,
     marker: PhantomData<T>,
 }
 
@@ -532,7 +555,8 @@ where
 
         let send_stream = if !f.is_connect {
             if !f.eos {
-                let mut pipe = PipeToSendStream::new(f.body, f.body_tx);
+                let mut pipe = PipeToSendStream::new(f.body, f.body_tx)
+                    .eager_last_chunk(self.eager_last_chunk);
 
                 // eagerly see if the body pipe is ready and
                 // can thus skip allocating in the executor
@@ -676,6 +700,51 @@ where
     type Output = crate::Result<Dispatched>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.inline.is_none() {
+            return this.poll_dispatch(cx);
+        }
+        // Reading a response and writing the next request is two rounds;
+        // the bound keeps a connection that wakes itself on every poll (a
+        // runtime's budget ran out) from holding the thread.
+        const ROUNDS_PER_POLL: usize = 4;
+        for _ in 0..ROUNDS_PER_POLL {
+            if let Some(inline) = this.inline.as_mut() {
+                inline.poll(cx.waker());
+            }
+            let dispatched = this.poll_dispatch(cx);
+            let Some(inline) = this.inline.as_ref() else {
+                return dispatched;
+            };
+            if dispatched.is_ready() {
+                // Dropping it hands the connection to the executor, so
+                // that the streams in flight still finish.
+                this.inline = None;
+                return dispatched;
+            }
+            // The frames the dispatcher queued woke the connection: they
+            // are written in this poll, not on the task's next wake.
+            if !inline.is_woken() && !inline.settle() {
+                return Poll::Pending;
+            }
+        }
+        // Still woken: yield, as a task of its own would have.
+        if this.inline.as_ref().is_some_and(|inline| inline.settle()) {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl<B, E, T> ClientTask<B, E, T>
+where
+    B: Body + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Http2ClientConnExec<B, T> + Clone + Unpin,
+    T: Read + Write + Unpin,
+{
+    fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<crate::Result<Dispatched>> {
         loop {
             match ready!(self.h2_tx.poll_ready(cx)) {
                 Ok(()) => (),

@@ -18,6 +18,7 @@ pub(crate) mod upgrade;
 
 cfg_client! {
     pub(crate) mod client;
+    mod inline;
     pub(crate) use self::client::ClientTask;
 }
 
@@ -103,6 +104,8 @@ pin_project! {
         // it survives across `Poll::Pending` returns from `poll_capacity`; if
         // we left the chunk in a local, it would be dropped on every repoll.
         buffered_data: Option<Peeked<S::Data>>,
+        // Send the body's last chunk without waiting for capacity first.
+        eager_last_chunk: bool,
         #[pin]
         stream: S,
     }
@@ -122,8 +125,22 @@ where
             body_tx: tx,
             data_done: false,
             buffered_data: None,
+            eager_last_chunk: false,
             stream,
         }
+    }
+
+    /// Sends the body's last chunk as soon as it is polled, without first
+    /// waiting for stream capacity: h2 buffers it until the window allows.
+    /// Waiting holds back a body that has more to produce; the last chunk
+    /// is already in memory either way. A client's new stream gets no
+    /// capacity until the connection task opens it, so waiting costs a
+    /// request whose body is one chunk a task of its own and a second
+    /// write: its HEADERS go out alone, its DATA on the next wake.
+    #[cfg(feature = "client")]
+    fn eager_last_chunk(mut self, enabled: bool) -> Self {
+        self.eager_last_chunk = enabled;
+        self
     }
 
     #[cfg(feature = "client")]
@@ -157,8 +174,9 @@ where
             // If a previously-polled chunk is still waiting for stream-level
             // send capacity, drive that to completion before touching the
             // body again.
-            if me.buffered_data.is_some() {
-                while me.body_tx.capacity() == 0 {
+            if let Some(peeked) = me.buffered_data.as_ref() {
+                let wait_for_capacity = !(*me.eager_last_chunk && peeked.is_eos);
+                while wait_for_capacity && me.body_tx.capacity() == 0 {
                     match ready!(me.body_tx.poll_capacity(cx)) {
                         Some(Ok(0)) => {}
                         Some(Ok(_)) => break,
