@@ -53,3 +53,30 @@ fn the_embedded_library_is_the_directory() {
         );
     }
 }
+
+/// `[pool] coalesce_request_writes` changes how a request is written and
+/// where the socket is driven (hyper's dispatcher's task, handed to a task
+/// of its own when the dispatcher ends), not what the pool does: with it
+/// on, every built-in script for the pool still holds every invariant it
+/// expects (detection bounds, no leaks, GOAWAY drains, limiter, breaker,
+/// hedging). Its traces differ where timing does (docs/upstream.md).
+#[test]
+fn every_pool_script_holds_with_coalesced_request_writes() {
+    let mut ran = 0;
+    for path in script_files() {
+        let mut script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        if script.client.kind.is_tonic() {
+            continue;
+        }
+        script.pool.coalesce_request_writes = Some(true);
+        let report = run_script(&script, script.default_seed());
+        assert!(
+            report.passed(),
+            "{} with coalesce_request_writes:\n{}",
+            stem(&path),
+            report.verdict()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 20, "only {ran} pool scripts");
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per unary RPC under callgrind, for squall's pool, bare hyper
-# and a tonic Channel, default and configured like the pool (keepalive and
-# a 30 s deadline; benches/per_rpc.rs). Instruction counts do not depend
+# Instructions per unary RPC under callgrind, for squall's pool (default,
+# and with `coalesce_request_writes`), bare hyper and a tonic Channel,
+# default and configured like the pool (keepalive and a 30 s deadline;
+# benches/per_rpc.rs). Instruction counts do not depend
 # on the machine's load, so this is the figure to compare across commits.
 #
 # One run of one client varies by a few hundred instructions per RPC, and
@@ -46,7 +47,7 @@ print(total // count, (total - libc) // count)
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 declare -A med low high rest
-for client in hyper channel channel-like-pool pool; do
+for client in hyper channel channel-like-pool pool pool-coalescing; do
   totals=() rests=()
   for _ in $(seq "$runs"); do
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect='per_rpc::measured*' \
@@ -65,9 +66,9 @@ echo "$runs run(s) per client, $count RPCs each; medians"
 echo
 echo "| client | instructions per RPC | range | vs bare hyper | outside libc |"
 echo "| --- | ---: | --- | ---: | ---: |"
-for client in hyper channel channel-like-pool pool; do
+for client in hyper channel channel-like-pool pool pool-coalescing; do
   echo "| $client | ${med[$client]} | ${low[$client]}-${high[$client]} | $(( med[$client] - med[hyper] )) | ${rest[$client]} |"
 done
 echo
-echo "profiles: $out/{pool,hyper,channel,channel-like-pool}.out"
+echo "profiles: $out/{pool,pool-coalescing,hyper,channel,channel-like-pool}.out"
 echo "the pool's own functions: callgrind_annotate --inclusive=yes $out/pool.out | grep squall_pool"

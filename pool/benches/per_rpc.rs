@@ -16,12 +16,14 @@
 
 use std::time::Instant;
 
+use squall_pool::PoolConfig;
 use tonic_health::pb::health_client::HealthClient;
 
 mod support;
 
 use support::{
-    bare_client, channel_client, channel_client_like_pool, pool_client, request, runtime,
+    bare_client, channel_client, channel_client_like_pool, pool_client, pool_client_with, request,
+    runtime,
 };
 
 /// RPCs sent before measuring: connection windows, allocator pools and
@@ -40,6 +42,15 @@ fn main() {
     match client.as_str() {
         "pool" => {
             let (_pool, mut client) = rt.block_on(pool_client(2));
+            run(&rt, &mut client, WARMUP);
+            measured(&rt, &mut client, count);
+        }
+        "pool-coalescing" => {
+            let (_pool, mut client) = rt.block_on(pool_client_with(PoolConfig {
+                connections_per_endpoint: 2,
+                coalesce_request_writes: true,
+                ..PoolConfig::default()
+            }));
             run(&rt, &mut client, WARMUP);
             measured(&rt, &mut client, count);
         }
@@ -68,7 +79,7 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: per_rpc <pool|hyper|channel|channel-like-pool> <count>");
+    eprintln!("usage: per_rpc <pool|pool-coalescing|hyper|channel|channel-like-pool> <count>");
     std::process::exit(2)
 }
 

@@ -76,10 +76,17 @@ pub fn request() -> HealthCheckRequest {
 
 /// squall's pool over pipes, once all `connections` are ready. Call inside the runtime.
 pub async fn pool_client(connections: usize) -> (Pool, HealthClient<Pool>) {
-    let config = PoolConfig {
+    pool_client_with(PoolConfig {
         connections_per_endpoint: connections,
         ..PoolConfig::default()
-    };
+    })
+    .await
+}
+
+/// squall's pool over pipes with `config`, once all its connections are
+/// ready. Call inside the runtime.
+pub async fn pool_client_with(config: PoolConfig) -> (Pool, HealthClient<Pool>) {
+    let connections = config.connections_per_endpoint;
     let pool = Pool::builder()
         .endpoint(ENDPOINT)
         .config(config)
