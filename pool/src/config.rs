@@ -113,11 +113,12 @@ pub struct PoolConfig {
     /// On: at one RPC in flight on loopback ~8 % more QPS than a tonic
     /// Channel with ~15 % less client CPU per RPC, and ~8,400 fewer
     /// instructions per RPC than off (docs/benchmarks.md). The cost is in
-    /// dead-peer detection at low load: with one segment outstanding, Linux's tail
-    /// loss probe allows for a delayed ACK (`rto_min`, 200 ms) where with
-    /// two it waits 2 jiffies, so `TCP_USER_TIMEOUT` closes a connection
-    /// whose only RPC went into a black hole ~190 ms later, and the RPCs
-    /// sent meanwhile fail (black-hole script: 7 failed instead of 5).
+    /// dead-peer detection at low load: with one segment outstanding,
+    /// Linux's tail loss probe allows for a delayed ACK (`rto_min`, 200 ms)
+    /// where with two it waits 2 jiffies, so `TCP_USER_TIMEOUT` closes a
+    /// connection whose only RPC went into a black hole ~190 ms later, and
+    /// the RPCs sent meanwhile fail (black-hole script: 7 failed instead
+    /// of 5; the kernel agrees).
     pub coalesce_request_writes: bool,
 }
 

@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use squall_pool::{CloseCause, ConnEvent, ConnId, PoolConfig};
-use squall_sim::{BlackHole, ClientKind, Fault, Trace, TraceEvent, WorldConfig};
+use squall_pool::{CloseCause, PoolConfig};
+use squall_sim::{BlackHole, ClientKind, Fault, Trace, WorldConfig, check};
 
 const FAULT_AT: Duration = Duration::from_millis(5_050);
 
@@ -40,40 +40,19 @@ fn black_hole_world(coalesce_request_writes: bool) -> WorldConfig {
     world
 }
 
-/// Each connection to server-2 that was ready at the fault: when it first
-/// carried an RPC into the hole, and when and why it closed.
-fn detections(trace: &Trace) -> Vec<(Duration, Duration, CloseCause)> {
-    let mut ready: Vec<ConnId> = Vec::new();
-    let mut closed: Vec<(ConnId, Duration, CloseCause)> = Vec::new();
-    for line in &trace.lines {
-        let TraceEvent::Pool {
-            conn,
-            endpoint,
-            kind,
-        } = &line.event
-        else {
-            continue;
-        };
-        match kind {
-            ConnEvent::Ready if endpoint == "server-2" && line.at <= FAULT_AT => ready.push(*conn),
-            ConnEvent::Closed { cause } => closed.push((*conn, line.at, cause.clone())),
-            _ => {}
-        }
-    }
-    ready
+/// Each connection the black hole cut off: when it first carried an RPC
+/// into the hole, and when and why the pool closed it.
+fn detections(trace: &Trace) -> Vec<(Duration, Option<Duration>, Option<CloseCause>)> {
+    check::detections(trace)
         .into_iter()
-        .filter_map(|conn| {
-            let (_, at, cause) = closed.iter().find(|(c, ..)| *c == conn)?.clone();
-            (at >= FAULT_AT).then_some((conn, at, cause))
-        })
-        .map(|(conn, at, cause)| {
+        .map(|d| {
             let first_into_hole = trace
                 .rpcs()
-                .filter(|(_, r)| r.conn == Some(conn) && r.sent_at >= FAULT_AT)
+                .filter(|(_, r)| r.conn == Some(d.conn) && r.sent_at >= FAULT_AT)
                 .map(|(_, r)| r.sent_at)
                 .min()
                 .expect("each connection carried an RPC into the hole");
-            (first_into_hole, at, cause)
+            (first_into_hole, d.detected_at, d.cause)
         })
         .collect()
 }
@@ -94,10 +73,14 @@ fn coalescing_moves_user_timeout_detection_by_the_probes_delayed_ack_allowance()
         for (first_into_hole, at, cause) in detections {
             assert_eq!(
                 cause,
-                CloseCause::UserTimeout,
+                Some(CloseCause::UserTimeout),
                 "coalescing {coalesce}\n{text}"
             );
-            assert_eq!(at, abort(first_into_hole), "coalescing {coalesce}\n{text}");
+            assert_eq!(
+                at,
+                Some(abort(first_into_hole)),
+                "coalescing {coalesce}\n{text}"
+            );
         }
     }
     let sent = FAULT_AT;

@@ -41,9 +41,10 @@ pub struct LoadArgs {
     /// How long to send before measuring.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
-    /// `pool` (squall), `channel` (one tonic Channel), `channel-like-pool`
-    /// (one Channel with the pool's default keepalive and deadline) or
-    /// `channels:N` (N tonic Channels, round-robin).
+    /// `pool` (squall), `pool-coalescing` (squall with
+    /// `coalesce_request_writes`), `channel` (one tonic Channel),
+    /// `channel-like-pool` (one Channel with the pool's default keepalive
+    /// and deadline) or `channels:N` (N tonic Channels, round-robin).
     #[arg(long, default_value = "pool")]
     pub client: ClientSpec,
     /// `echo` (squall's echo service) or `health` (grpc.health.v1.Health/Check,
