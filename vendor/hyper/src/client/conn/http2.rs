@@ -505,6 +505,13 @@ where
     /// dropped while the connection is still open, the connection is then
     /// spawned on the executor, so that streams in flight still finish.
     ///
+    /// With this on, nothing on the connection makes progress (responses,
+    /// keep-alive pings and their timeouts, window updates, socket I/O)
+    /// unless the [`Connection`] future is polled or dropped: keep polling
+    /// it, as the default requires anyway for new requests. Dropping it
+    /// spawns on the executor, so an executor that must run inside a
+    /// runtime (`TokioExecutor`) must not see it dropped outside one.
+    ///
     /// Default is `false`.
     pub fn connection_in_dispatch_task(&mut self, enabled: bool) -> &mut Self {
         self.h2_builder.connection_in_dispatch_task = enabled;

@@ -17,7 +17,7 @@ use h2::SendStream;
 use http::{Method, StatusCode};
 use pin_project_lite::pin_project;
 
-use super::inline::InlineConn;
+use super::inline::{InlineConn, SyncWrapper};
 use super::ping::{Ponger, Recorder};
 use super::{ping, PipeToSendStream, SendBuf};
 use crate::body::{Body, Incoming as IncomingBody};
@@ -196,10 +196,10 @@ where
 
     let task = ConnTask::new(conn, conn_drop_rx, cancel_tx);
     let inline = if config.connection_in_dispatch_task {
-        Some(Box::new(InlineConn::new(task, exec.clone())))
+        SyncWrapper::new(Some(Box::new(InlineConn::new(task, exec.clone()))))
     } else {
         exec.execute_h2_future(H2ClientFuture::Task { task });
-        None
+        SyncWrapper::new(None)
     };
 
     Ok(ClientTask {
@@ -455,8 +455,10 @@ where
     fut_ctx: Option<FutCtx<B>>,
     eager_last_chunk: bool,
     /// The connection, when this task polls it (`connection_in_dispatch_task`).
-    /// Boxed: the option off costs one word.
-    inline: Option<Box<InlineConn<B, T, E>>>,
+    /// Boxed: the option off costs one word. In a `SyncWrapper` so that
+    /// `ClientTask` is `Sync` exactly when it was without the field (h2's
+    /// codec inside is `Sync` only when the body's data is).
+    inline: SyncWrapper<Option<Box<InlineConn<B, T, E>>>>,
     marker: PhantomData<T>,
 }
 
@@ -701,37 +703,37 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if this.inline.is_none() {
-            return this.poll_dispatch(cx);
-        }
+        // Taken out for the poll, so that it and the dispatcher can be
+        // borrowed at once; put back unless the dispatcher has ended.
+        let mut inline = match this.inline.get_mut().take() {
+            Some(inline) => inline,
+            None => return this.poll_dispatch(cx),
+        };
         // Reading a response and writing the next request is two rounds;
         // the bound keeps a connection that wakes itself on every poll (a
         // runtime's budget ran out) from holding the thread.
         const ROUNDS_PER_POLL: usize = 4;
         for _ in 0..ROUNDS_PER_POLL {
-            if let Some(inline) = this.inline.as_mut() {
-                inline.poll(cx.waker());
-            }
+            inline.poll(cx.waker());
             let dispatched = this.poll_dispatch(cx);
-            let Some(inline) = this.inline.as_ref() else {
-                return dispatched;
-            };
             if dispatched.is_ready() {
                 // Dropping it hands the connection to the executor, so
                 // that the streams in flight still finish.
-                this.inline = None;
+                drop(inline);
                 return dispatched;
             }
             // The frames the dispatcher queued woke the connection: they
             // are written in this poll, not on the task's next wake.
             if !inline.is_woken() && !inline.settle() {
+                *this.inline.get_mut() = Some(inline);
                 return Poll::Pending;
             }
         }
         // Still woken: yield, as a task of its own would have.
-        if this.inline.as_ref().is_some_and(|inline| inline.settle()) {
+        if inline.settle() {
             cx.waker().wake_by_ref();
         }
+        *this.inline.get_mut() = Some(inline);
         Poll::Pending
     }
 }

@@ -48,8 +48,10 @@ where
 /// Records that the connection was woken, and wakes the dispatcher's task
 /// unless that task is polling: then the poll loop sees the flag and polls
 /// the connection again before it returns. Waking a task from inside its
-/// own poll would make tokio reschedule it at the back of its queue and
-/// wake another worker for it.
+/// own poll makes tokio reschedule it at the back of its queue and wake
+/// another worker for it. (The dispatcher's own wakers, which the
+/// connection's poll may still wake, as when a stream waits to open at
+/// the peer's limit, are the task's: those wakes still do that.)
 struct InlineWake {
     woken: AtomicBool,
     polling: AtomicBool,
@@ -140,3 +142,22 @@ where
         }
     }
 }
+
+/// `Sync` whatever `T` is, because it gives out only `&mut T` (the
+/// `sync_wrapper` crate's type, in a few lines): nothing can reach `T`
+/// through a shared reference, so sharing the wrapper shares nothing.
+pub(super) struct SyncWrapper<T>(T);
+
+impl<T> SyncWrapper<T> {
+    pub(super) fn new(value: T) -> Self {
+        SyncWrapper(value)
+    }
+
+    pub(super) fn get_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+// SAFETY: a `&SyncWrapper<T>` gives no access to the `T` inside (there is
+// no `&self` method), so sharing one across threads cannot share a `T`.
+unsafe impl<T> Sync for SyncWrapper<T> {}
