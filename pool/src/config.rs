@@ -105,15 +105,15 @@ pub struct PoolConfig {
     /// enough that a bursty load does not dial and close in a loop.
     pub scale_down_after: Duration,
     /// Write a request's HEADERS and its body's last chunk together (one
-    /// write, so one TCP segment for a unary RPC, as grpc-go sends it), and
-    /// drive each connection's socket from its slot's task rather than a
-    /// task of hyper's own. Default false: hyper writes HEADERS alone and
-    /// the DATA one wake later (two segments).
+    /// write, so one TCP segment for a unary RPC, as grpc-go sends it).
+    /// Default false: the HEADERS and then the DATA, in two writes, as
+    /// hyper and a tonic Channel send them. (Either way each connection's
+    /// socket and streams are polled in its slot's task; docs/upstream.md.)
     ///
     /// On: at one RPC in flight on loopback ~8 % more QPS than a tonic
-    /// Channel with ~15 % less client CPU per RPC, and ~8,400 fewer
-    /// instructions per RPC than off (docs/benchmarks.md). The cost is in
-    /// dead-peer detection at low load: with one segment outstanding,
+    /// Channel, against parity off, and fewer system calls and segments
+    /// per RPC (docs/benchmarks.md). The cost is in dead-peer detection
+    /// at low load: with one segment outstanding,
     /// Linux's tail loss probe allows for a delayed ACK (`rto_min`, 200 ms)
     /// where with two it waits 2 jiffies, so `TCP_USER_TIMEOUT` closes a
     /// connection whose only RPC went into a black hole ~190 ms later, and

@@ -1,9 +1,11 @@
 //! The executor hyper spawns its connection and stream tasks on: tokio,
 //! with every task tracked, so `Pool::shutdown` can wait until none is left.
 //!
-//! hyper's HTTP/2 client runs the socket-owning half of each connection in a
-//! task of its own; without tracking, a pool could report itself shut down
-//! while sockets were still open.
+//! The slot's task drives its connection's socket and streams itself
+//! (`connection_in_dispatch_task`, conn/dial.rs) until it drops hyper's
+//! dispatcher; then hyper spawns what is still open here, so the streams in
+//! flight finish. Without tracking, a pool could report itself shut down
+//! while those sockets were still open.
 
 use std::future::Future;
 
@@ -34,10 +36,10 @@ where
 {
     fn execute(&self, future: F) {
         // Boxed first: hyper's task futures are one enum whose largest
-        // variant (the connection) makes every per-stream task ~1.4 KB,
-        // and tokio moves a spawned future by value several times before
-        // it settles in its task cell. Moving a box instead saves ~1,500
-        // instructions per RPC (callgrind, docs/benchmarks.md).
+        // variant (the connection) makes every task ~1.4 KB, and tokio
+        // moves a spawned future by value several times before it settles
+        // in its task cell. (It saved ~1,500 instructions per RPC when
+        // hyper spawned two tasks per stream; docs/benchmarks.md.)
         self.tracker.spawn(Box::pin(future));
     }
 }

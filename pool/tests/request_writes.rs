@@ -3,8 +3,9 @@
 //! `PoolConfig::coalesce_request_writes`, both in the same `write`, so on
 //! TCP with `TCP_NODELAY` in one segment, as grpc-go sends it. hyper alone
 //! writes them apart because a new stream gets no flow-control capacity
-//! until the connection task opens it, and its body waits for capacity, so
-//! the DATA follows on a later wake. Users see the setting as fewer system
+//! until the connection opens it, and its body waits for capacity, so the
+//! DATA follows in a later write (also now that the slot's task polls the
+//! connection and the body itself: `connection_in_dispatch_task`). Users see the setting as fewer system
 //! calls and segments per RPC, and in the timers TCP runs on a lost request
 //! (one segment outstanding: Linux's loss probe allows for a delayed ACK;
 //! `sim/tests/coalescing.rs`).

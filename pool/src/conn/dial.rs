@@ -49,11 +49,15 @@ pub(super) async fn dial(
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(keepalive.while_idle)
         .initial_max_send_streams(PROVISIONAL_PEER_LIMIT)
-        // The vendored hyper's two options (docs/upstream.md): together a
-        // unary request's DATA goes out in the same write as its HEADERS;
-        // apart, neither does (`PoolConfig::coalesce_request_writes`).
+        // The vendored hyper's two options (docs/upstream.md). The
+        // connection, and each request's body pipe and response future, are
+        // polled in the slot's task, which polls the dispatcher: a request
+        // crosses no task on its way to the socket and its response wakes
+        // only its caller, with the same writes as upstream's tasks make.
+        // With `eager_last_chunk` too, a unary request's DATA goes out in
+        // the same write as its HEADERS (`coalesce_request_writes`).
+        .connection_in_dispatch_task(true)
         .eager_last_chunk(shared.config.coalesce_request_writes)
-        .connection_in_dispatch_task(shared.config.coalesce_request_writes)
         .handshake(TokioIo::new(io))
         .await
         .map_err(|_| ConnectError::Handshake)?;

@@ -494,16 +494,21 @@ where
         self
     }
 
-    /// Sets whether the connection is driven by the dispatcher's task (the
-    /// [`Connection`] future) rather than a task of its own.
+    /// Sets whether the connection, and each request's body and response
+    /// futures, are driven by the dispatcher's task (the [`Connection`]
+    /// future) rather than tasks of their own.
     ///
     /// By default the handshake spawns a task that reads and writes the
-    /// socket, and every request crosses from the [`Connection`] future's
-    /// task to that one. If enabled, the [`Connection`] future polls the
-    /// socket's side too, so a request's frames are written in the same
-    /// poll that queued them. When the [`Connection`] future ends or is
-    /// dropped while the connection is still open, the connection is then
-    /// spawned on the executor, so that streams in flight still finish.
+    /// socket, each request spawns one that waits for its response (and
+    /// one that sends its body, when the body must wait for capacity), and
+    /// every request crosses from the [`Connection`] future's task to
+    /// those. If enabled, the [`Connection`] future polls them all, so a
+    /// request's frames are written in the same poll that queued them and
+    /// its response wakes only the caller. The frames written, and their
+    /// order, are unchanged. When the [`Connection`] future ends or is
+    /// dropped while the connection or a stream is still open, what is
+    /// left is then spawned on the executor, so that streams in flight
+    /// still finish.
     ///
     /// With this on, nothing on the connection makes progress (responses,
     /// keep-alive pings and their timeouts, window updates, socket I/O)

@@ -17,7 +17,7 @@ use h2::SendStream;
 use http::{Method, StatusCode};
 use pin_project_lite::pin_project;
 
-use super::inline::{InlineConn, SyncWrapper};
+use super::inline::{HandedOffRequests, Inline, LocalRequest, Requests, SyncWrapper};
 use super::ping::{Ponger, Recorder};
 use super::{ping, PipeToSendStream, SendBuf};
 use crate::body::{Body, Incoming as IncomingBody};
@@ -196,7 +196,7 @@ where
 
     let task = ConnTask::new(conn, conn_drop_rx, cancel_tx);
     let inline = if config.connection_in_dispatch_task {
-        SyncWrapper::new(Some(Box::new(InlineConn::new(task, exec.clone()))))
+        SyncWrapper::new(Some(Box::new(Inline::new(task, exec.clone()))))
     } else {
         exec.execute_h2_future(H2ClientFuture::Task { task });
         SyncWrapper::new(None)
@@ -401,6 +401,12 @@ pin_project! {
         HandedOff {
             task: Pin<Box<ConnTask<T, B>>>,
         },
+        // The requests' futures the dispatcher polled itself until it
+        // ended or was dropped (`connection_in_dispatch_task`).
+        Requests {
+            #[pin]
+            requests: HandedOffRequests<B, E>,
+        },
     }
 }
 
@@ -421,6 +427,7 @@ where
             H2ClientFutureProject::Send { send_when } => send_when.poll(cx),
             H2ClientFutureProject::Task { task } => task.poll(cx),
             H2ClientFutureProject::HandedOff { task } => task.as_mut().poll(cx),
+            H2ClientFutureProject::Requests { requests } => requests.poll(cx),
         }
     }
 }
@@ -454,11 +461,12 @@ where
     req_rx: ClientRx<B>,
     fut_ctx: Option<FutCtx<B>>,
     eager_last_chunk: bool,
-    /// The connection, when this task polls it (`connection_in_dispatch_task`).
-    /// Boxed: the option off costs one word. In a `SyncWrapper` so that
-    /// `ClientTask` is `Sync` exactly when it was without the field (h2's
-    /// codec inside is `Sync` only when the body's data is).
-    inline: SyncWrapper<Option<Box<InlineConn<B, T, E>>>>,
+    /// The connection and the requests' futures, when this task polls them
+    /// (`connection_in_dispatch_task`). Boxed: the option off costs one
+    /// word. In a `SyncWrapper` so that `ClientTask` is `Sync` exactly when
+    /// it was without the field (h2's codec inside is `Sync` only when the
+    /// body's data is).
+    inline: SyncWrapper<Option<Box<Inline<B, T, E>>>>,
     marker: PhantomData<T>,
 }
 
@@ -548,7 +556,15 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     T: Read + Write + Unpin,
 {
-    fn poll_pipe(&mut self, f: FutCtx<B>, cx: &mut Context<'_>) {
+    /// Starts a request's body pipe (unless the body is already sent) and
+    /// its response future: on the executor, or in `local`, the requests
+    /// this task polls itself (`connection_in_dispatch_task`).
+    fn poll_pipe(
+        &mut self,
+        f: FutCtx<B>,
+        cx: &mut Context<'_>,
+        mut local: Option<&mut Requests<B, E>>,
+    ) {
         let ping = self.ping.clone();
 
         // A one-shot channel so that send_task can tell pipe_task to
@@ -577,9 +593,13 @@ where
                             ping: Some(ping),
                             cancel_rx: Some(cancel_rx),
                         };
-                        // Clear send task
-                        self.executor
-                            .execute_h2_future(H2ClientFuture::Pipe { pipe });
+                        match local.as_mut() {
+                            Some(local) => local.push(LocalRequest::Pipe { pipe }),
+                            // Clear send task
+                            None => self
+                                .executor
+                                .execute_h2_future(H2ClientFuture::Pipe { pipe }),
+                        }
                     }
                 }
             }
@@ -589,18 +609,22 @@ where
             Some(f.body_tx)
         };
 
-        self.executor.execute_h2_future(H2ClientFuture::Send {
-            send_when: SendWhen {
-                when: ResponseFutMap {
-                    fut: f.fut,
-                    ping: Some(ping),
-                    send_stream: Some(send_stream),
-                    exec: self.executor.clone(),
-                    cancel_tx: Some(cancel_tx),
-                },
-                call_back: Some(f.cb),
+        let send_when = SendWhen {
+            when: ResponseFutMap {
+                fut: f.fut,
+                ping: Some(ping),
+                send_stream: Some(send_stream),
+                exec: self.executor.clone(),
+                cancel_tx: Some(cancel_tx),
             },
-        });
+            call_back: Some(f.cb),
+        };
+        match local {
+            Some(local) => local.push(LocalRequest::Send { send_when }),
+            None => self
+                .executor
+                .execute_h2_future(H2ClientFuture::Send { send_when }),
+        }
     }
 }
 
@@ -707,26 +731,47 @@ where
         // borrowed at once; put back unless the dispatcher has ended.
         let mut inline = match this.inline.get_mut().take() {
             Some(inline) => inline,
-            None => return this.poll_dispatch(cx),
+            None => return this.poll_dispatch(cx, None),
         };
-        // Reading a response and writing the next request is two rounds;
-        // the bound keeps a connection that wakes itself on every poll (a
-        // runtime's budget ran out) from holding the thread.
-        const ROUNDS_PER_POLL: usize = 4;
+        // A request takes two rounds (the dispatcher queues it and the
+        // connection opens it and writes its HEADERS; the dispatcher hands
+        // over its body and the connection writes that) and a response one;
+        // the bound keeps a part that wakes itself on every poll (a
+        // runtime's budget ran out) from holding the thread. The dispatcher
+        // goes first, as its task did when the caller woke it: a request it
+        // takes reaches h2 before the connection reads what else woke it
+        // (a socket's error, say), as with a task of the connection's own.
+        const ROUNDS_PER_POLL: usize = 8;
+        inline.begin(cx.waker());
         for _ in 0..ROUNDS_PER_POLL {
-            inline.poll(cx.waker());
-            let dispatched = this.poll_dispatch(cx);
-            if dispatched.is_ready() {
-                // Dropping it hands the connection to the executor, so
-                // that the streams in flight still finish.
-                drop(inline);
-                return dispatched;
+            if inline.dispatch_part.take() {
+                let Inline {
+                    requests,
+                    dispatch_part,
+                    ..
+                } = &mut *inline;
+                let mut dispatch_cx = Context::from_waker(dispatch_part.waker());
+                let dispatched = this.poll_dispatch(&mut dispatch_cx, Some(requests));
+                if dispatched.is_ready() {
+                    // Dropping it hands the connection and the requests
+                    // to the executor, so that the streams in flight
+                    // still finish.
+                    drop(inline);
+                    return dispatched;
+                }
             }
-            // The frames the dispatcher queued woke the connection: they
-            // are written in this poll, not on the task's next wake.
-            if !inline.is_woken() && !inline.settle() {
-                *this.inline.get_mut() = Some(inline);
-                return Poll::Pending;
+            inline.poll_conn();
+            inline.poll_requests();
+            // What one part did woke another (the dispatcher's request woke
+            // the connection, the connection's read woke a response): it is
+            // polled in this poll, not on the task's next wake.
+            if !inline.is_woken() {
+                if !inline.settle() {
+                    *this.inline.get_mut() = Some(inline);
+                    return Poll::Pending;
+                }
+                // Woken between the check and the end of the poll.
+                inline.begin(cx.waker());
             }
         }
         // Still woken: yield, as a task of its own would have.
@@ -746,7 +791,11 @@ where
     E: Http2ClientConnExec<B, T> + Clone + Unpin,
     T: Read + Write + Unpin,
 {
-    fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<crate::Result<Dispatched>> {
+    fn poll_dispatch(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut local: Option<&mut Requests<B, E>>,
+    ) -> Poll<crate::Result<Dispatched>> {
         loop {
             match ready!(self.h2_tx.poll_ready(cx)) {
                 Ok(()) => (),
@@ -764,7 +813,7 @@ where
             // If we were waiting on pending open
             // continue where we left off.
             if let Some(f) = self.fut_ctx.take() {
-                self.poll_pipe(f, cx);
+                self.poll_pipe(f, cx, local.as_deref_mut());
                 continue;
             }
 
@@ -842,7 +891,7 @@ where
                             continue;
                         }
                     }
-                    self.poll_pipe(f, cx);
+                    self.poll_pipe(f, cx, local.as_deref_mut());
                 }
 
                 Poll::Ready(None) => {
