@@ -594,6 +594,11 @@ where
                             cancel_rx: Some(cancel_rx),
                         };
                         match local.as_mut() {
+                            // The eager poll registered the dispatcher's
+                            // waker; the requests' part polls the new
+                            // future in this same round, which registers
+                            // its own (a stale wake only re-polls the
+                            // dispatcher).
                             Some(local) => local.push(LocalRequest::Pipe { pipe }),
                             // Clear send task
                             None => self
